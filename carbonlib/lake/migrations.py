@@ -1,0 +1,45 @@
+"""Versioned schema migrations.
+
+``MIGRATIONS[n]`` brings a lake from schema version ``n - 1`` to ``n``.  Version 1
+creates every table of :mod:`carbonlib.lake.schema`.  When the data model changes,
+bump ``SCHEMA_VERSION`` and add the step that alters existing lakes (ALTER TABLE ...),
+never edit a released step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from .schema import METRICS, SCHEMA_VERSION, TABLES
+
+
+def _create_v1(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    for table in TABLES.values():
+        con.execute(table.ddl(catalog))
+        if table.partition_by:
+            con.execute(f"ALTER TABLE {catalog}.{table.name} SET PARTITIONED BY ({', '.join(table.partition_by)})")
+    con.executemany(
+        f"INSERT INTO {catalog}.metric VALUES (?, ?, ?, ?, ?)",
+        [(m.name, m.unit, m.description, m.min_valid, m.max_valid) for m in METRICS.values()],
+    )
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {1: _create_v1}
+assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
+
+
+def migrate(con: duckdb.DuckDBPyConnection, catalog: str, from_version: int) -> int:
+    """Apply every step after ``from_version`` in one transaction; return the new version."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](con, catalog)
+        con.execute(f"DELETE FROM {catalog}.lake_meta WHERE key = 'schema_version'")
+        con.execute(f"INSERT INTO {catalog}.lake_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

@@ -1,0 +1,220 @@
+"""Uncertainty of emission and removal estimates (IPCC 2006 Guidelines Vol.1 Ch.3).
+
+* Approach 1, error propagation: Eq 3.1 for products, Eq 3.2 for sums;
+* Approach 2, Monte Carlo simulation.
+
+Uncertainties are *relative half-widths of the 95 % confidence interval* written as fractions
+(0.05 means ±5 %), the convention of IPCC Vol.1 Ch.3 (which prints them in percent).
+Approach 1 assumes independent inputs and relative uncertainties below about 60 %
+(Vol.1 Ch.3 section 3.2.3.1); use Approach 2 otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from carbonlib.emissions import fuel_combustion
+
+__all__ = [
+    "MonteCarloResult", "Propagated", "fuel_combustion_uncertainty", "monte_carlo",
+    "normal_from_uncertainty", "propagate_product", "propagate_sum",
+]
+
+#: Two-sided 95 % quantile of the standard normal distribution.
+Z95 = 1.959963984540054
+
+
+class Propagated(NamedTuple):
+    """A value with its relative 95 % uncertainty (fraction)."""
+
+    value: float
+    rel_uncertainty: float
+
+    @property
+    def half_width(self) -> float:
+        """Absolute half-width of the 95 % interval, in the unit of ``value``."""
+        return abs(self.value) * self.rel_uncertainty
+
+
+def _quadrature(uncertainties: Sequence[float] | np.ndarray) -> float:
+    """Root of the sum of squares of non-negative uncertainties."""
+    u = np.asarray(uncertainties, dtype=float)
+    if np.any(u < 0):
+        raise ValueError(f"uncertainties must be non-negative, got {u.tolist()}")
+    return float(np.sqrt(np.sum(u ** 2)))
+
+
+def propagate_product(values: Sequence[float], rel_uncertainties: Sequence[float]) -> Propagated:
+    """Uncertainty of a product, IPCC 2006 Vol.1 Eq 3.1: U = sqrt(U_1² + U_2² + ... + U_n²).
+
+    Parameters
+    ----------
+    values : sequence of float
+        Factors of the product (e.g. activity data, NCV, carbon content, oxidation).
+    rel_uncertainties : sequence of float
+        Relative 95 % uncertainty of each factor, as fractions.
+
+    Returns
+    -------
+    Propagated
+        Product and its relative uncertainty.
+    """
+    x = np.asarray(values, dtype=float)
+    u = np.asarray(rel_uncertainties, dtype=float)
+    if x.shape != u.shape:
+        raise ValueError(f"{x.size} values but {u.size} uncertainties")
+    return Propagated(float(np.prod(x)), _quadrature(u))
+
+
+def propagate_sum(values: Sequence[float], uncertainties: Sequence[float], *,
+                  relative: bool = True) -> Propagated:
+    """Uncertainty of a sum, IPCC 2006 Vol.1 Eq 3.2.
+
+    U_total = sqrt((U_1·x_1)² + ... + (U_n·x_n)²) / |x_1 + ... + x_n|.
+
+    Parameters
+    ----------
+    values : sequence of float
+        Terms of the sum (e.g. emissions by source, tCO2e); may be negative (removals).
+    uncertainties : sequence of float
+        Relative uncertainties (fractions) of each term, or absolute half-widths in the unit of
+        ``values`` when ``relative=False``.
+    relative : bool
+        Whether ``uncertainties`` are relative (default) or absolute.
+
+    Returns
+    -------
+    Propagated
+        Sum and its relative uncertainty.
+
+    Raises
+    ------
+    ValueError
+        If the sum is zero (relative uncertainty undefined) or lengths differ.
+    """
+    x = np.asarray(values, dtype=float)
+    u = np.asarray(uncertainties, dtype=float)
+    if x.shape != u.shape:
+        raise ValueError(f"{x.size} values but {u.size} uncertainties")
+    total = float(np.sum(x))
+    if total == 0:
+        raise ValueError("the sum is zero: its relative uncertainty is undefined")
+    half_widths = u * np.abs(x) if relative else u
+    return Propagated(total, _quadrature(half_widths) / abs(total))
+
+
+def normal_from_uncertainty(mean: float, rel_uncertainty: float) -> Any:
+    """A normal distribution whose 95 % interval is mean × (1 ± rel_uncertainty).
+
+    Parameters
+    ----------
+    mean : float
+        Expected value.
+    rel_uncertainty : float
+        Relative 95 % half-width, fraction (sd = mean × U / 1.96).
+
+    Returns
+    -------
+    scipy.stats frozen distribution
+    """
+    from scipy import stats
+
+    return stats.norm(loc=mean, scale=abs(mean) * rel_uncertainty / Z95)
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """Summary of a Monte Carlo run (IPCC Approach 2).
+
+    Attributes
+    ----------
+    mean, median : float
+        Of the simulated output.
+    ci_low, ci_high : float
+        2.5th and 97.5th percentiles.
+    n : int
+        Number of draws.
+    """
+
+    mean: float
+    median: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    @property
+    def rel_uncertainty(self) -> float:
+        """Half the 95 % interval width relative to the mean (IPCC's symmetric summary)."""
+        return (self.ci_high - self.ci_low) / 2.0 / abs(self.mean)
+
+
+def monte_carlo(func: Callable[..., np.ndarray], distributions: Mapping[str, Any], *,
+                n: int = 20_000, seed: int | None = None) -> MonteCarloResult:
+    """Propagate input distributions through ``func`` by simulation (IPCC Approach 2).
+
+    Parameters
+    ----------
+    func : callable
+        Vectorised model called as ``func(**samples)`` with one numpy array of length ``n`` per
+        input; returns an array of ``n`` outputs.
+    distributions : mapping of str to distribution or float
+        Input name -> object with ``rvs(size=..., random_state=...)`` (a scipy.stats frozen
+        distribution, e.g. from :func:`normal_from_uncertainty`), or a plain number held fixed.
+    n : int
+        Number of draws.
+    seed : int, optional
+        Seed of the random generator, for reproducible results.
+
+    Returns
+    -------
+    MonteCarloResult
+    """
+    if n < 100:
+        raise ValueError(f"n must be at least 100 draws for a 95 % interval, got {n}")
+    rng = np.random.default_rng(seed)
+    samples = {
+        name: (np.full(n, float(dist)) if np.isscalar(dist)
+               else np.asarray(dist.rvs(size=n, random_state=rng), dtype=float))
+        for name, dist in distributions.items()
+    }
+    out = np.asarray(func(**samples), dtype=float)
+    low, median, high = np.percentile(out, [2.5, 50.0, 97.5])
+    return MonteCarloResult(mean=float(out.mean()), median=float(median), ci_low=float(low),
+                            ci_high=float(high), n=n)
+
+
+def fuel_combustion_uncertainty(
+    amount: float,
+    unit: str,
+    fuel: str | None = None,
+    *,
+    u_amount: float,
+    u_ncv: float,
+    u_carbon_content: float,
+    u_oxidation: float = 0.0,
+    **parameters: Any,
+) -> Propagated:
+    """Fuel combustion CO2 with its Approach 1 uncertainty (Eq 3.1 on E = FC × NCV × CC × OF).
+
+    Parameters
+    ----------
+    amount, unit, fuel
+        As in :func:`carbonlib.emissions.fuel_combustion`.
+    u_amount, u_ncv, u_carbon_content, u_oxidation : float
+        Relative 95 % uncertainties (fractions) of fuel consumption, NCV, carbon content and
+        oxidation factor.
+    **parameters
+        Passed to :func:`carbonlib.emissions.fuel_combustion` (``ncv``, ``ncv_unit``,
+        ``carbon_content``, ``oxidation``, ``family``).
+
+    Returns
+    -------
+    Propagated
+        Emissions (tCO2) and relative uncertainty.
+    """
+    emissions = float(fuel_combustion(amount, unit, fuel, **parameters))
+    return Propagated(emissions, _quadrature([u_amount, u_ncv, u_carbon_content, u_oxidation]))
