@@ -1,0 +1,80 @@
+"""Derived views over the lake: roll-ups that reports, dashboards and the catalog share.
+
+Each view is a SQL text over the lake tables (optionally pinned to a snapshot) and a
+function that runs it.  Views never read raw telemetry per dashboard interaction; they are
+what scheduled jobs and the catalog materialise or query in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from .lake import Lake
+
+_GOOD_QC = 0
+
+
+def telemetry_rollup_sql(lake: Lake, freq: str = "month", snapshot: int | None = None, where: str | None = None) -> str:
+    """Per device, metric and period: count, sum, mean, min, max and good-QC share of values.
+
+    ``freq`` is a DuckDB ``date_trunc`` part: 'hour', 'day', 'month' or 'year'.  Sums are in the
+    metric's unit (kWh, GJ, m3, t, L for meters; for flux metrics the mean is the useful figure).
+    """
+    if freq not in ("hour", "day", "month", "year"):
+        raise ValueError(f"freq must be hour, day, month or year, not {freq!r}")
+    filter_ = f"WHERE {where}" if where else ""
+    return (
+        f"SELECT device_id, metric, date_trunc('{freq}', ts) AS period, count(*) AS n, sum(value) AS total, "
+        f"avg(value) AS mean, min(value) AS minimum, max(value) AS maximum, "
+        f"avg(CASE WHEN qc = {_GOOD_QC} THEN 1.0 ELSE 0.0 END) AS good_share "
+        f"FROM {lake.relation('telemetry', snapshot)} {filter_} GROUP BY ALL"
+    )
+
+
+def telemetry_rollup(lake: Lake, freq: str = "month", snapshot: int | None = None, where: str | None = None) -> pd.DataFrame:
+    """Run :func:`telemetry_rollup_sql`; one row per device, metric and period."""
+    return lake.query(telemetry_rollup_sql(lake, freq, snapshot, where))
+
+
+def org_tree_sql(lake: Lake, snapshot: int | None = None) -> str:
+    """Every org with its depth and path from the province (ids joined by '/')."""
+    org = lake.relation("org", snapshot)
+    return (
+        f"WITH RECURSIVE tree AS ("
+        f"SELECT org_id, parent_id, level, kind, name_zh, name_en, region_code, industry, 0 AS depth, org_id AS path "
+        f"FROM {org} WHERE parent_id IS NULL "
+        f"UNION ALL SELECT o.org_id, o.parent_id, o.level, o.kind, o.name_zh, o.name_en, o.region_code, o.industry, "
+        f"t.depth + 1, t.path || '/' || o.org_id FROM {org} o JOIN tree t ON o.parent_id = t.org_id) "
+        f"SELECT * FROM tree ORDER BY path"
+    )
+
+
+def org_tree(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
+    """Run :func:`org_tree_sql`."""
+    return lake.query(org_tree_sql(lake, snapshot))
+
+
+def activity_effective_sql(lake: Lake, snapshot: int | None = None) -> str:
+    """Ledger entries in force: approved entries, with reversed entries and their reversals netted out."""
+    activity = lake.relation("activity", snapshot)
+    return (
+        f"SELECT a.* FROM {activity} a WHERE a.status = 'approved' AND a.reverses_entry_id IS NULL "
+        f"AND a.entry_id NOT IN (SELECT reverses_entry_id FROM {activity} "
+        f"WHERE reverses_entry_id IS NOT NULL AND status = 'approved') ORDER BY a.entry_id"
+    )
+
+
+def activity_effective(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
+    """Run :func:`activity_effective_sql`."""
+    return lake.query(activity_effective_sql(lake, snapshot))
+
+
+#: Views published in the Intake catalog: name -> (SQL builder, description).
+VIEWS: dict[str, tuple[Callable[..., str], str]] = {
+    "telemetry_monthly": (telemetry_rollup_sql, "telemetry rolled up per device, metric and month"),
+    "telemetry_daily": (lambda lake, snapshot=None: telemetry_rollup_sql(lake, "day", snapshot), "telemetry per device, metric and day"),
+    "org_tree": (org_tree_sql, "organisation tree with depth and path"),
+    "activity_effective": (activity_effective_sql, "approved ledger entries in force (reversals netted out)"),
+}
