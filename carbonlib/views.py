@@ -46,7 +46,7 @@ def org_tree_sql(lake: Lake, snapshot: int | None = None) -> str:
         f"SELECT org_id, parent_id, level, kind, name_zh, name_en, region_code, industry, 0 AS depth, org_id AS path "
         f"FROM {org} WHERE parent_id IS NULL "
         f"UNION ALL SELECT o.org_id, o.parent_id, o.level, o.kind, o.name_zh, o.name_en, o.region_code, o.industry, "
-        f"t.depth + 1, t.path || '/' || o.org_id FROM {org} o JOIN tree t ON o.parent_id = t.org_id) "
+        f"t.depth + 1, t.path || '/' || o.org_id FROM {org} AS o JOIN tree t ON o.parent_id = t.org_id) "
         f"SELECT * FROM tree ORDER BY path"
     )
 
@@ -60,7 +60,7 @@ def activity_effective_sql(lake: Lake, snapshot: int | None = None) -> str:
     """Ledger entries in force: approved entries, with reversed entries and their reversals netted out."""
     activity = lake.relation("activity", snapshot)
     return (
-        f"SELECT a.* FROM {activity} a WHERE a.status = 'approved' AND a.reverses_entry_id IS NULL "
+        f"SELECT a.* FROM {activity} AS a WHERE a.status = 'approved' AND a.reverses_entry_id IS NULL "
         f"AND a.entry_id NOT IN (SELECT reverses_entry_id FROM {activity} "
         f"WHERE reverses_entry_id IS NOT NULL AND status = 'approved') ORDER BY a.entry_id"
     )

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from .. import factors
+from .. import accounts, factors
 from ..lake import Lake
 from ..lake.schema import table
 from ..settings import Settings
@@ -119,11 +119,12 @@ def _telemetry(lake: Lake, orgs: pd.DataFrame, devices: pd.DataFrame, sizes: dic
 
 
 def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEED, *, force: bool = False,
-               progress: bool = True) -> BuildReport:
+               progress: bool = True, with_accounts: bool = True) -> BuildReport:
     """Create a lake at ``settings`` and fill it with the demo province.
 
     ``force`` replaces an existing lake folder (only the embedded default; a folder that is
-    not a Carbon lake is never deleted).
+    not a Carbon lake is never deleted).  ``with_accounts`` also runs the accounting job
+    (:func:`carbonlib.accounts.build_accounts`) for every demo year.
     """
     started = pd.Timestamp.now()
     sc = province.scale(scale)
@@ -156,6 +157,8 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         lake.append("project_event", p_events, source="demo")
         lake.append("credit_event", c_events, source="demo")
         lake.append("carbon_price", ledgers.carbon_prices(sc.years, np.random.default_rng([seed, 6])), source="demo")
+        if with_accounts:
+            accounts.build_accounts(lake, list(sc.years))
         snapshot = lake.snapshot_id()
     return BuildReport(str(Path(settings.lake).resolve()), scale, seed, written, rejected, snapshot,
                        (pd.Timestamp.now() - started).total_seconds())

@@ -217,10 +217,14 @@ class Lake:
         return self.con.execute(sql, params or []).df()
 
     def relation(self, name: str, snapshot: int | None = None) -> str:
-        """SQL source text for ``name``, pinned with ``AT (VERSION => k)`` when a snapshot is given."""
+        """SQL FROM-item for ``name``, pinned with ``AT (VERSION => k)`` when a snapshot is given.
+
+        The pinned form is a subquery, so it can take an alias like a plain table name.
+        """
         table(name)
-        at = f" AT (VERSION => {int(snapshot)})" if snapshot is not None else ""
-        return f"{CATALOG}.{name}{at}"
+        if snapshot is None:
+            return f"{CATALOG}.{name}"
+        return f"(SELECT * FROM {CATALOG}.{name} AT (VERSION => {int(snapshot)}))"
 
     def read(
         self,
@@ -260,11 +264,12 @@ class Lake:
         """Order-independent content checksum per table: ``rows:xor-of-row-hashes`` (hex).
 
         Equal checksums mean equal row multisets (up to hash collisions), whatever the
-        file layout; used to prove that a seeded demo build is deterministic.
+        file layout; used to prove that a seeded demo build is deterministic.  Volatile run
+        stamps (``Table.volatile``, e.g. ``account.computed_at``) are left out.
         """
         out = {}
         for name, definition in TABLES.items():
-            cols = ", ".join(definition.column_names)
+            cols = ", ".join(c for c in definition.column_names if c not in definition.volatile)
             rows, digest = self.con.execute(
                 f"SELECT count(*), coalesce(bit_xor(hash({cols})), 0) FROM {self.relation(name, snapshot)}"
             ).fetchone()

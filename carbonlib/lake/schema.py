@@ -11,7 +11,7 @@ physically plausible range; a value outside the range is quarantined, not stored
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
 SCHEMA_VERSION = 1
@@ -101,7 +101,7 @@ class Table:
     partition_by: tuple[str, ...] = ()
     clause: str = ""
     append_only: bool = True
-    extra: dict = field(default_factory=dict)
+    volatile: tuple[str, ...] = ()  # run stamps (e.g. computed_at), left out of content checksums
 
     @property
     def column_names(self) -> list[str]:
@@ -425,11 +425,14 @@ TABLES: dict[str, Table] = {
                 _c("item", "VARCHAR", "figure name, e.g. scope1_stationary_combustion, removals, net"),
                 _c("value", "DOUBLE", "figure value in `unit`"),
                 _c("unit", "VARCHAR", "unit of value, e.g. tCO2e, MWh"),
+                _c("basis", "VARCHAR", "factor versions and method notes, e.g. 'grid=mee_enterprise_reporting:2022; gwp=AR5'"),
                 _c("snapshot_id", "BIGINT", "lake snapshot the figure was computed from"),
                 _c("computed_at", "TIMESTAMP", "when", unit="UTC"),
             ),
             key=("org_id", "period", "method_version", "item"),
             clause="6.2.3, 6.4.3",
+            append_only=False,
+            volatile=("computed_at",),
         ),
     )
 }

@@ -7,9 +7,12 @@ plausible ranges and units for telemetry, duplicate keys inside the batch, and
 conflicts with rows already in the lake.
 
 Rows whose key already exists with identical values are skipped, so re-running an
-ingestion is idempotent.  With ``on_error="raise"`` (default) any problem raises
-:class:`SchemaViolation` and nothing is written; with ``on_error="quarantine"`` the good
-rows are written and the bad ones go to ``telemetry_reject`` in the same transaction.
+ingestion is idempotent.  A key that exists with different values is a conflict in
+append-only tables (corrections are new entries) and a replacement in derived tables
+(``append_only=False``, e.g. ``account``), done in the same transaction.  With
+``on_error="raise"`` (default) any problem raises :class:`SchemaViolation` and nothing
+is written; with ``on_error="quarantine"`` the good rows are written and the bad ones go
+to ``telemetry_reject`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -176,6 +179,9 @@ def append(
             f"'key already in the lake with different values (append-only: enter a correction instead)' AS reason "
             f"FROM _carbon_existing e JOIN _carbon_typed b USING ({_ROW}) WHERE NOT e.identical"
         ).df()
+        replaced = 0
+        if len(conflicts) and not table.append_only:  # derived tables: a new value replaces the old one
+            replaced, conflicts = len(conflicts), conflicts.iloc[0:0]
         if len(conflicts) and on_error == "raise":
             raise SchemaViolation(table.name, conflicts, "use new keys; corrections reverse entries, never overwrite")
         if len(conflicts):
@@ -184,9 +190,14 @@ def append(
         skipped = con.execute("SELECT count(*) FROM _carbon_existing WHERE identical").fetchone()[0]
         con.execute("BEGIN TRANSACTION")
         try:
+            if replaced:
+                con.execute(
+                    f"DELETE FROM {catalog}.{table.name} t WHERE EXISTS (SELECT 1 FROM _carbon_typed b "
+                    f"JOIN _carbon_existing e USING ({_ROW}) WHERE NOT e.identical AND {key})"
+                )
             inserted = con.execute(
                 f"INSERT INTO {catalog}.{table.name} SELECT {', '.join(table.column_names)} FROM _carbon_typed "
-                f"WHERE {_ROW} NOT IN (SELECT {_ROW} FROM _carbon_existing) "
+                f"WHERE {_ROW} NOT IN (SELECT {_ROW} FROM _carbon_existing WHERE identical) "
                 f"AND {_ROW} NOT IN (SELECT row_number FROM _carbon_bad)"
             ).fetchone()[0]
             if len(bad):

@@ -1,0 +1,153 @@
+"""The ``carbon`` command line (console script; also ``python -m carbonlib``).
+
+Exit codes: 0 success, 1 the operation failed (message says what and the fix),
+2 wrong usage (unknown option, bad value).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .settings import Settings, load_settings
+
+app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
+                  no_args_is_help=True, add_completion=False)
+demo_app = typer.Typer(help="Build the demo province lake.", no_args_is_help=True)
+lake_app = typer.Typer(help="Inspect and maintain the lake.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(lake_app, name="lake")
+
+LakeOption = Annotated[Optional[Path], typer.Option("--lake", help="Lake folder (default: $CARBON_LAKE or ./lake).")]
+CatalogOption = Annotated[Optional[str], typer.Option("--catalog", help="DuckLake catalog URI (sqlite:... or postgres:...).")]
+DataOption = Annotated[Optional[str], typer.Option("--data-path", help="Parquet data path (folder or s3://...).")]
+
+
+def _settings(lake: Path | None, catalog: str | None = None, data_path: str | None = None) -> Settings:
+    return load_settings(lake=lake, catalog=catalog, data_path=data_path)
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _open(settings: Settings, **kw):
+    from .lake import Lake, LakeError
+
+    try:
+        return Lake.open(settings, **kw)
+    except LakeError as error:
+        _fail(error)
+
+
+@demo_app.command("build")
+def demo_build(
+    lake: LakeOption = None,
+    scale: Annotated[str, typer.Option(help="small (tests, < 1 min), medium, or large (>= 100 M telemetry rows).")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same lake.")] = 2364,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing lake folder.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build the deterministic demo province (orgs, devices, telemetry, ledgers, inventory, registry)."""
+    from .demo import SCALES, build_demo
+    from .lake import LakeError
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"choose one of {list(SCALES)}", param_hint="--scale")
+    try:
+        report = build_demo(_settings(lake), scale, seed, force=force, progress=progress)
+    except (LakeError, FileExistsError) as error:
+        _fail(error)
+    typer.echo(
+        f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
+        f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"
+    )
+
+
+@lake_app.command("init")
+def lake_init(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
+    """Create an empty lake with the current schema."""
+    from .lake import Lake, LakeError
+
+    try:
+        with Lake.create(_settings(lake, catalog, data_path)) as created:
+            typer.echo(f"created lake (schema version {created.schema_version}) at {created.settings.catalog_uri}")
+    except LakeError as error:
+        _fail(error)
+
+
+@lake_app.command("info")
+def lake_info(
+    lake: LakeOption = None,
+    catalog: CatalogOption = None,
+    data_path: DataOption = None,
+    snapshot: Annotated[Optional[int], typer.Option(help="Report as of this snapshot id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Tables with rows, files and bytes; snapshots; size on disk."""
+    settings = _settings(lake, catalog, data_path)
+    with _open(settings, read_only=True, snapshot=snapshot) as opened:
+        info = opened.info()
+        snapshots = opened.snapshots()
+        size = sum(f.stat().st_size for f in settings.lake.rglob("*") if f.is_file()) if settings.is_embedded else None
+        summary = dict(
+            catalog=settings.catalog_uri, data_path=settings.data_uri, schema_version=opened.schema_version,
+            snapshot_id=opened.snapshot_id(), snapshots=len(snapshots), size_bytes=size,
+            tables=info.to_dict(orient="records"),
+        )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    typer.echo(f"catalog   {summary['catalog']}\ndata      {summary['data_path']}")
+    typer.echo(f"schema v{summary['schema_version']}, snapshot {summary['snapshot_id']} ({summary['snapshots']} snapshots)"
+               + (f", {size / 2**20:.1f} MiB on disk" if size is not None else ""))
+    typer.echo(info.to_string(index=False, formatters={"rows": "{:,}".format, "bytes": "{:,}".format}))
+
+
+@lake_app.command("snapshots")
+def lake_snapshots(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
+    """List snapshots (time travel points) with what each changed."""
+    with _open(_settings(lake, catalog, data_path), read_only=True) as opened:
+        typer.echo(opened.snapshots().to_string(index=False))
+
+
+@lake_app.command("checksums")
+def lake_checksums(lake: LakeOption = None, snapshot: Annotated[Optional[int], typer.Option()] = None) -> None:
+    """Order-independent content checksums per table (compare two lakes or builds)."""
+    with _open(_settings(lake), read_only=True, snapshot=snapshot) as opened:
+        typer.echo(json.dumps(opened.checksums(), indent=2))
+
+
+@lake_app.command("migrate")
+def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
+    """Upgrade an older lake to this carbonlib's schema version (back it up first)."""
+    with _open(_settings(lake, catalog, data_path), migrate=True) as opened:
+        typer.echo(f"lake at schema version {opened.schema_version}")
+
+
+@app.command("schema")
+def schema(
+    table: Annotated[Optional[str], typer.Argument(help="One table; default all.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the full data model as Markdown.")] = False,
+) -> None:
+    """Describe the data model: tables, columns, units, rules."""
+    from .lake import schema as lake_schema
+
+    if markdown:
+        typer.echo(lake_schema.render_markdown(), nl=False)
+        return
+    try:
+        tables = [lake_schema.table(table)] if table else list(lake_schema.TABLES.values())
+    except KeyError as error:
+        raise typer.BadParameter(str(error.args[0]), param_hint="TABLE")
+    for t in tables:
+        typer.secho(f"{t.name}  (key: {', '.join(t.key)})", bold=True)
+        typer.echo(f"  {t.doc}")
+        for c in t.columns:
+            unit = f" [{c.unit}]" if c.unit else ""
+            typer.echo(f"  - {c.name}: {c.type}{unit}{'' if c.nullable else ' required'}  {c.doc}")
+        typer.echo("")
