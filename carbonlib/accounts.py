@@ -18,6 +18,7 @@ annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped enterprises 
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, datetime, timezone
 
 import numpy as np
@@ -155,7 +156,7 @@ def compute_accounts(lake: Lake, year: int, *, monthly: bool = True, snapshot: i
         covered = removal_rates[(pd.to_datetime(removal_rates["first"]).dt.year < year) & (pd.to_datetime(removal_rates["last"]).dt.year >= year)]
         removals = pd.DataFrame({
             "org_id": covered.org_id, "item": "removals", "unit": "tCO2e",
-            "value": covered.rate_tco2e_per_yr * days / (366 if pd.Timestamp(year, 12, 31).dayofyear == 366 else 365),
+            "value": covered.rate_tco2e_per_yr * days / (366 if calendar.isleap(year) else 365),
             "basis": "inventory stock difference " + covered["first"].astype(str) + ".." + covered["last"].astype(str),
         })
         part = pd.concat([figures, removals], ignore_index=True)

@@ -49,9 +49,12 @@ LAKE_DEFAULT = "env(CARBON_LAKE)"
 class LakeRelation(BaseData):
     """A table or derived view of a carbonlib DuckLake lake, optionally pinned to a snapshot.
 
-    ``lake`` is the lake folder (``None``/empty: carbonlib settings, i.e. ``CARBON_LAKE`` or
+    ``location`` is the lake folder (``None``/empty: carbonlib settings, i.e. ``CARBON_LAKE`` or
     ``./lake``); exactly one of ``table`` (a name in ``carbonlib.lake.schema.TABLES``) and
-    ``view`` (a name in ``carbonlib.views.VIEWS``) is given.
+    ``view`` (a name in ``carbonlib.views.VIEWS``) is given; ``snapshot_id`` pins the read.
+
+    (The fields are not called ``lake``/``snapshot`` on purpose: intake 2 treats a kwarg named
+    like a user parameter as a *value for* that parameter, so ``lake: "{lake}"`` would not work.)
     """
 
     structure = {"table"}
@@ -60,16 +63,16 @@ class LakeRelation(BaseData):
         self,
         table: str | None = None,
         view: str | None = None,
-        lake: str | None = None,
-        snapshot: int | None = None,
+        location: str | None = None,
+        snapshot_id: int | None = None,
         metadata: dict | None = None,
     ):
         if (table is None) == (view is None):
             raise ValueError("give exactly one of table= or view=")
         self.table = table
         self.view = view
-        self.lake = lake
-        self.snapshot = snapshot
+        self.location = location
+        self.snapshot_id = snapshot_id
         super().__init__(metadata=metadata)
 
 
@@ -101,8 +104,8 @@ class LakeTableReader(BaseReader):
         if data is not None:
             table = table or data.table
             view = view or data.view
-            lake = lake or data.lake
-            snapshot = data.snapshot if snapshot is None else snapshot
+            lake = lake or data.location
+            snapshot = data.snapshot_id if snapshot is None else snapshot
         return read_relation(table=table, view=view, lake=lake, snapshot=snapshot, where=where, columns=columns)
 
     def discover(self, **kwargs) -> pd.DataFrame:
@@ -211,7 +214,7 @@ def _view_meta(name: str, description: str) -> dict:
 
 
 def _reader(*, table: str | None = None, view: str | None = None, metadata: dict) -> LakeTableReader:
-    data = LakeRelation(table=table, view=view, lake="{lake}", snapshot="{snapshot}")
+    data = LakeRelation(table=table, view=view, location="{lake}", snapshot_id="{snapshot}")
     return LakeTableReader(data, metadata=metadata)
 
 

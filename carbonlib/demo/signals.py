@@ -47,7 +47,7 @@ class Weather:
 def build_weather(counties: list[str], first_day: pd.Timestamp, n_days: int, seed: int) -> Weather:
     """AR(1) daily anomalies; the monsoon months (Apr-Jun) are cloudier."""
     rng = np.random.default_rng([seed, 7])
-    doy = (first_day + pd.to_timedelta(np.arange(n_days), "D")).dayofyear.to_numpy()
+    doy = (first_day + pd.to_timedelta(np.arange(n_days), "D")).day_of_year.to_numpy()
     shared_t = _ar1(rng, n_days, 0.75, 2.2)
     shared_c = _ar1(rng, n_days, 0.6, 1.0)
     t_anom, cloud = [], []
@@ -84,8 +84,8 @@ class Clock:
         day = ((mid.normalize() - weather.first_day) // pd.Timedelta(days=1)).to_numpy()
         return dict(
             hour=(mid.hour + mid.minute / 60.0).to_numpy(dtype=float),
-            doy=mid.dayofyear.to_numpy(dtype=float),
-            dow=mid.dayofweek.to_numpy(),
+            doy=mid.day_of_year.to_numpy(dtype=float),
+            dow=mid.day_of_week.to_numpy(),
             day=np.clip(day, 0, weather.t_anomaly.shape[1] - 1),
         )
 

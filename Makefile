@@ -1,0 +1,35 @@
+# Carbon Sink Workbench — two commands do everything on a fresh machine:
+#   make demo   set up, build the demo province lake (+ accounts) and show what is in it
+#   make test   set up and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LAKE   ?= lake
+SCALE  ?= small
+
+.PHONY: demo test install lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/carbon demo build --lake $(LAKE) --scale $(SCALE) --force
+	$(BIN)/carbon lake info --lake $(LAKE)
+
+test: install
+	$(BIN)/python -m pytest
+
+lock: $(BIN)/python
+	{ echo '# Exact versions CI and `make` install (pip constraints). Regenerate with `make lock` after changing pyproject.toml.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(LAKE) build *.egg-info
