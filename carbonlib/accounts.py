@@ -220,3 +220,18 @@ def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool 
         result.loc[keep, ["snapshot_id", "computed_at"]] = stamps.loc[keep].to_numpy()
         result = result.reset_index()
     return lake.append("account", result, source=f"accounts/{METHOD_VERSION}")
+
+
+def account_figures(lake: Lake, org_id: str, period: str, *, snapshot: int | None = None,
+                    method_version: str = METHOD_VERSION) -> pd.DataFrame:
+    """Materialised figures of one org (its whole subtree) and period: item, value, unit, basis, snapshot_id.
+
+    This is what reports and dashboards show; it reads the ``account`` table only.
+    """
+    return lake.read(
+        "account",
+        columns=["org_id", "period", "item", "value", "unit", "basis", "snapshot_id", "method_version"],
+        where="org_id = ? AND period = ? AND method_version = ?",
+        params=[org_id, period, method_version],
+        snapshot=snapshot,
+    )
