@@ -174,7 +174,6 @@ _ORG_TREE_COLUMNS = tuple(
 #: reads every view and checks its columns against this, so the two cannot drift apart.
 VIEW_SCHEMA: dict[str, tuple[str, tuple[Column, ...]]] = {
     "telemetry_monthly": ("telemetry", _rollup_columns("month")),
-    "telemetry_daily": ("telemetry", _rollup_columns("day")),
     "org_tree": ("org", _ORG_TREE_COLUMNS),
     "activity_effective": ("activity", TABLES["activity"].columns),
 }

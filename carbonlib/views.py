@@ -74,7 +74,23 @@ def activity_effective(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
 #: Views published in the Intake catalog: name -> (SQL builder, description).
 VIEWS: dict[str, tuple[Callable[..., str], str]] = {
     "telemetry_monthly": (telemetry_rollup_sql, "telemetry rolled up per device, metric and month"),
-    "telemetry_daily": (lambda lake, snapshot=None: telemetry_rollup_sql(lake, "day", snapshot), "telemetry per device, metric and day"),
     "org_tree": (org_tree_sql, "organisation tree with depth and path"),
     "activity_effective": (activity_effective_sql, "approved ledger entries in force (reversals netted out)"),
 }
+
+
+def refresh_telemetry_daily(lake: Lake, since: str | None = None) -> int:
+    """Materialise ``telemetry_daily`` for UTC days >= ``since`` (ISO date; default all days).
+
+    Days whose figures did not change are skipped by the writer; changed days replace the
+    old rows.  Returns the number of rows written.
+    """
+    where = f"ts >= DATE '{pd.Timestamp(since).date()}'" if since else None
+    filter_ = f"WHERE {where}" if where else ""
+    daily = lake.query(
+        "SELECT device_id, metric, CAST(date_trunc('day', ts) AS DATE) AS day, count(*) AS n, sum(value) AS total, "
+        "avg(value) AS mean, min(value) AS minimum, max(value) AS maximum, "
+        f"avg(CASE WHEN qc = {_GOOD_QC} THEN 1.0 ELSE 0.0 END) AS good_share, max(ts) AS last_ts "
+        f"FROM {lake.relation('telemetry')} {filter_} GROUP BY ALL"
+    )
+    return lake.append("telemetry_daily", daily, source="views/telemetry_daily").inserted

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from .. import accounts, factors
+from .. import accounts, factors, views
 from ..lake import Lake
 from ..lake.schema import table
 from ..settings import Settings
@@ -145,6 +145,7 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         lake.append("device", devices.drop(columns="metric"), source="demo")
         lake.append("device_event", ledgers.device_events(devices, sc.years, np.random.default_rng([seed, 2])), source="demo")
         totals, written, rejected = _telemetry(lake, orgs, devices, sizes, sc, seed, progress)
+        views.refresh_telemetry_daily(lake)
         ledger = ledgers.activity_ledger(totals, orgs, sizes, sc.years)
         lake.append("activity", ledger, source="demo")
         lake.append("cap", ledgers.caps(ledger, orgs, sc.years, np.random.default_rng([seed, 3])), source="demo")

@@ -1,0 +1,50 @@
+"""Display names in Chinese and English for account items, org levels and units.
+
+One table serves reports, dashboards and exports; ``label(key, lang)`` falls back to the
+key itself for anything not listed, so a new item is never hidden.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+
+LABELS: dict[str, tuple[str, str]] = {
+    # account items
+    "scope1_stationary_combustion": ("固定源燃烧排放", "Stationary combustion"),
+    "scope1_mobile_combustion": ("移动源燃烧排放", "Mobile combustion"),
+    "scope1_process": ("工业过程排放", "Process emissions"),
+    "scope1_fugitive": ("逸散排放", "Fugitive emissions"),
+    "scope2_purchased_electricity": ("外购电力排放", "Purchased electricity"),
+    "scope2_purchased_heat": ("外购热力排放", "Purchased heat"),
+    "exported_electricity": ("输出电力", "Exported electricity"),
+    "exported_heat": ("输出热力", "Exported heat"),
+    "emissions_total": ("排放总量", "Total emissions"),
+    "removals": ("碳汇量", "Removals by sinks"),
+    "removals_inventory": ("碳汇量（清查法）", "Removals (inventory)"),
+    "removals_flux": ("碳汇量（涡度通量法）", "Removals (flux tower)"),
+    "net": ("净排放", "Net emissions"),
+    "cap": ("排放配额", "Emission cap"),
+    "cap_utilisation": ("配额使用率", "Cap utilisation"),
+    "purchased_electricity_mwh": ("外购电量", "Purchased electricity (MWh)"),
+    "memo_biomass_fuel_t": ("生物质燃料（备忘）", "Biomass fuel (memo)"),
+    # org levels and kinds
+    "province": ("省", "Province"),
+    "city": ("市", "City"),
+    "county": ("县（区）", "County"),
+    "enterprise": ("企业", "Enterprise"),
+    "site": ("碳汇站点", "Sink site"),
+    "forest": ("林地", "Forest"),
+    "wetland": ("湿地", "Wetland"),
+    "urban_green": ("城市绿地", "Urban green"),
+    # scopes
+    "scope1": ("范围一（直接排放）", "Scope 1 (direct)"),
+    "scope2": ("范围二（间接排放）", "Scope 2 (indirect)"),
+}
+
+
+def label(key: str, lang: str = "zh") -> str:
+    """Display name of ``key`` in ``lang`` ('zh' or 'en'); the key itself when unknown."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, not {lang!r}")
+    names = LABELS.get(key)
+    return names[LANGUAGES.index(lang)] if names else key
