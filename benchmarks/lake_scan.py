@@ -5,10 +5,14 @@
 3. ``pandas``     - the lake's Parquet files read with pandas, then ``groupby``
 4. ``floor``      - the bare scan, ``SELECT sum(value) FROM telemetry``
 
-Each method runs in its own process (so peak RSS is its own), ``--repeat`` times; the best
-time is reported.  Prints one JSON document with seconds, peak RSS MiB and the ratios.
+Each measurement runs in a fresh process (so peak RSS is its own) after one warm-up run;
+the methods are interleaved round by round (A B C D A B C D ...) so that load from other
+work on the machine hits them alike, and the median over ``--repeat`` rounds is reported.
+Prints one JSON document with seconds, peak RSS MiB and the ratios.
 
     python benchmarks/lake_scan.py --rows 10000000 [--lake /tmp/bench-lake] [--repeat 3]
+
+Run it on a quiet machine: the figures are wall-clock seconds.
 
 Targets (foundation issue): carbonlib <= 1.1 x hand-written DuckDB, >= 5 x faster than
 pandas, <= 1 GiB RSS at 100 M rows.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -64,15 +69,15 @@ def generate(lake_dir: Path, rows: int) -> None:
         lake.set_meta("benchmark_rows", str(per_device * devices))
 
 
-def run_method(lake_dir: Path, method: str, repeat: int) -> dict:
-    """Run one method ``repeat`` times in this process; best seconds and peak RSS."""
+def run_method(lake_dir: Path, method: str) -> dict:
+    """Run one method twice in this process (warm-up, then timed); seconds and peak RSS."""
     from carbonlib.lake import Lake
     from carbonlib.settings import load_settings
     from carbonlib.views import telemetry_rollup
 
     lake = Lake.open(load_settings(lake=lake_dir), read_only=True)
     times, shape = [], None
-    for _ in range(repeat):
+    for _ in range(2):
         t0 = time.perf_counter()
         if method == "carbonlib":
             out = telemetry_rollup(lake, "month")
@@ -96,7 +101,7 @@ def run_method(lake_dir: Path, method: str, repeat: int) -> dict:
             raise ValueError(method)
         times.append(time.perf_counter() - t0)
         shape = list(out.shape)
-    return {"seconds": min(times), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"seconds": times[-1], "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "result_shape": shape}
 
 
@@ -104,23 +109,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000, help="telemetry rows to generate")
     parser.add_argument("--lake", type=Path, default=Path("/tmp/carbon-bench-lake"), help="benchmark lake folder")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--skip-pandas-above", type=int, default=150_000_000,
                         help="skip pandas above this many rows (it needs ~60 bytes/row of RAM)")
     parser.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.method:
-        print(json.dumps(run_method(args.lake, args.method, args.repeat)))
+        print(json.dumps(run_method(args.lake, args.method)))
         return
     if not (args.lake / "catalog.sqlite").exists():
         generate(args.lake, args.rows)
-    results = {}
-    for method in METHODS:
-        if method == "pandas" and args.rows > args.skip_pandas_above:
-            continue
-        child = subprocess.run([sys.executable, __file__, "--lake", str(args.lake), "--repeat", str(args.repeat),
-                                "--method", method], capture_output=True, text=True, check=True)
-        results[method] = json.loads(child.stdout)
+    methods = [m for m in METHODS if not (m == "pandas" and args.rows > args.skip_pandas_above)]
+    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    for _ in range(args.repeat):
+        for method in methods:
+            child = subprocess.run([sys.executable, __file__, "--lake", str(args.lake), "--method", method],
+                                   capture_output=True, text=True, check=True)
+            runs[method].append(json.loads(child.stdout))
+    results = {
+        m: {"seconds": statistics.median(r["seconds"] for r in rs), "seconds_all": [r["seconds"] for r in rs],
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in rs), "result_shape": rs[0]["result_shape"]}
+        for m, rs in runs.items()
+    }
     c = results["carbonlib"]["seconds"]
     report = {
         "benchmark": "lake_scan monthly roll-up", "rows": args.rows, "results": results,
