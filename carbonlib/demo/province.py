@@ -64,7 +64,7 @@ class Scale:
 SCALES = {
     "small": Scale("small", 2, 2, 3, 2, 2, (2025,), 3600),
     "medium": Scale("medium", 3, 3, 5, 2, 4, (2024, 2025), 900),
-    "large": Scale("large", 4, 4, 21, 3, 8, (2023, 2024, 2025), 900),
+    "large": Scale("large", 4, 4, 23, 3, 8, (2023, 2024, 2025), 900),
 }
 
 

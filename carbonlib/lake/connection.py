@@ -13,6 +13,8 @@ snapshot *k* gives the same numbers after new data arrives.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from . import migrations, writer
 from .errors import LakeError, NotALakeError, SchemaVersionError
 from .extensions import load_extensions
 from .schema import SCHEMA_VERSION, TABLES, table
+from .transaction import transaction
 
 CATALOG = "lake"
 _CONFLICT_WORDS = ("conflict", "locked", "busy")
@@ -42,6 +45,27 @@ retry_on_conflict = retry(
     stop=stop_after_delay(120),
     reraise=True,
 )
+
+
+def _check_embedded_catalog(settings: Settings) -> None:
+    """Refuse, before DuckLake touches it, a catalog file that is missing or not a DuckLake catalog.
+
+    Attaching a foreign SQLite file writable would make DuckLake create its tables in it.
+    """
+    catalog_file = Path(settings.catalog_uri.removeprefix("sqlite:"))
+    fix = (
+        f"Fix: build one with `carbon demo build --lake {settings.lake}` or `carbon lake init --lake {settings.lake}`, "
+        "or point CARBON_LAKE / --lake at an existing lake."
+    )
+    if not catalog_file.is_file():
+        raise NotALakeError(f"{settings.lake} is not a Carbon lake (no {catalog_file.name} in it). {fix}")
+    try:
+        with closing(sqlite3.connect(f"{catalog_file.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise NotALakeError(f"{catalog_file} is not a DuckLake catalog ({error}). {fix}") from None
+    if not found:
+        raise NotALakeError(f"{catalog_file} is an SQLite database but not a DuckLake catalog. {fix}")
 
 
 class Lake:
@@ -75,13 +99,7 @@ class Lake:
         """
         settings = settings or load_settings()
         if settings.is_embedded:
-            catalog_file = Path(settings.catalog_uri.removeprefix("sqlite:"))
-            if not catalog_file.is_file():
-                raise NotALakeError(
-                    f"{settings.lake} is not a Carbon lake (no {catalog_file.name} in it). Fix: build one with "
-                    f"`carbon demo build --lake {settings.lake}` or `carbon lake init --lake {settings.lake}`, "
-                    "or point CARBON_LAKE / --lake at an existing lake."
-                )
+            _check_embedded_catalog(settings)
         lake = cls._attach(settings, read_only=read_only or snapshot is not None, snapshot=snapshot)
         version = lake._schema_version()
         if version is None:
@@ -185,14 +203,9 @@ class Lake:
     @retry_on_conflict
     def set_meta(self, key: str, value: str) -> None:
         """Set a ``lake_meta`` value in one transaction."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(self.con):
             self.con.execute(f"DELETE FROM {CATALOG}.lake_meta WHERE key = ?", [key])
             self.con.execute(f"INSERT INTO {CATALOG}.lake_meta VALUES (?, ?)", [key, value])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     @property
     def schema_version(self) -> int:
@@ -212,8 +225,12 @@ class Lake:
         ).df()
 
     # ------------------------------------------------------------------ reading
+    @retry_on_conflict
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run SQL against the lake (tables are unqualified) and return a DataFrame."""
+        """Run SQL against the lake (tables are unqualified) and return a DataFrame.
+
+        Retried when another process's commit holds the catalog lock for a moment.
+        """
         return self.con.execute(sql, params or []).df()
 
     def relation(self, name: str, snapshot: int | None = None) -> str:

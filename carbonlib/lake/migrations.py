@@ -13,6 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from .schema import METRICS, SCHEMA_VERSION, TABLES
+from .transaction import transaction
 
 
 def _create_v1(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -20,6 +21,7 @@ def _create_v1(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         con.execute(table.ddl(catalog))
         if table.partition_by:
             con.execute(f"ALTER TABLE {catalog}.{table.name} SET PARTITIONED BY ({', '.join(table.partition_by)})")
+    con.execute(f"DELETE FROM {catalog}.metric")  # reference data: re-running the step must not duplicate it
     con.executemany(
         f"INSERT INTO {catalog}.metric VALUES (?, ?, ?, ?, ?)",
         [(m.name, m.unit, m.description, m.min_valid, m.max_valid) for m in METRICS.values()],
@@ -32,14 +34,9 @@ assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migrat
 
 def migrate(con: duckdb.DuckDBPyConnection, catalog: str, from_version: int) -> int:
     """Apply every step after ``from_version`` in one transaction; return the new version."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for version in range(from_version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version](con, catalog)
         con.execute(f"DELETE FROM {catalog}.lake_meta WHERE key = 'schema_version'")
         con.execute(f"INSERT INTO {catalog}.lake_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return SCHEMA_VERSION

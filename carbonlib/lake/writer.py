@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from .errors import SchemaViolation
 from .schema import METRICS, Table
+from .transaction import transaction
 
 _BATCH = "_carbon_batch"
 _ROW = "_row"
@@ -83,7 +84,7 @@ def _column_checks(table: Table, catalog: str) -> list[tuple[str, str, str]]:
         low = " ".join(f"WHEN {_quote(m.name)} THEN {m.min_valid}" for m in METRICS.values())
         high = " ".join(f"WHEN {_quote(m.name)} THEN {m.max_valid}" for m in METRICS.values())
         checks.append(
-            ("value", f"value < CASE metric {low} END OR value > CASE metric {high} END", "outside the metric's plausible range")
+            ("value", f"TRY_CAST(value AS DOUBLE) < CASE metric {low} END OR TRY_CAST(value AS DOUBLE) > CASE metric {high} END", "outside the metric's plausible range")
         )
     return checks
 
@@ -188,8 +189,7 @@ def append(
             bad = pd.concat([bad, conflicts], ignore_index=True)
             con.register("_carbon_bad", bad)
         skipped = con.execute("SELECT count(*) FROM _carbon_existing WHERE identical").fetchone()[0]
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if replaced:
                 con.execute(
                     f"DELETE FROM {catalog}.{table.name} t WHERE EXISTS (SELECT 1 FROM _carbon_typed b "
@@ -201,11 +201,8 @@ def append(
                 f"AND {_ROW} NOT IN (SELECT row_number FROM _carbon_bad)"
             ).fetchone()[0]
             if len(bad):
-                _quarantine(con, catalog, bad, source, names, received_at or datetime.now(timezone.utc).replace(tzinfo=None))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+                stamp = received_at or datetime.now(timezone.utc).replace(tzinfo=None)
+                _quarantine(con, catalog, bad, source, names, stamp)
         return WriteResult(table.name, int(inserted), int(skipped), int(bad["row_number"].nunique()) if len(bad) else 0)
     finally:
         con.unregister(_BATCH)
