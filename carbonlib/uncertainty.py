@@ -21,7 +21,7 @@ from carbonlib.emissions import fuel_combustion
 
 __all__ = [
     "MonteCarloResult", "Propagated", "fuel_combustion_uncertainty", "monte_carlo",
-    "normal_from_uncertainty", "propagate_product", "propagate_sum",
+    "normal_from_uncertainty", "propagate_product", "propagate_sum", "stock_change_uncertainty",
 ]
 
 #: Two-sided 95 % quantile of the standard normal distribution.
@@ -218,3 +218,44 @@ def fuel_combustion_uncertainty(
     """
     emissions = float(fuel_combustion(amount, unit, fuel, **parameters))
     return Propagated(emissions, _quadrature([u_amount, u_ncv, u_carbon_content, u_oxidation]))
+
+
+def stock_change_uncertainty(
+    volume_t1_m3: float,
+    volume_t2_m3: float,
+    years: float,
+    *,
+    wood_density: float,
+    bef: float,
+    root_shoot: float,
+    carbon_fraction: float,
+    u_volume: float,
+    u_wood_density: float,
+    u_bef: float,
+    u_root_shoot: float,
+    u_carbon_fraction: float,
+) -> Propagated:
+    """Annual carbon stock change by stock difference with its Approach 1 uncertainty.
+
+    ΔC = (V2 − V1) × WD × BEF × (1 + R) × CF / years, in tC per year (IPCC 2006 Vol.4
+    Eq 2.8 and 2.5).  The two surveys use the same WD, BEF, R and CF, so those parameter
+    errors are fully correlated between the surveys and act once on the difference; the
+    volume errors of the two surveys are independent (sampling error):
+
+    * U(V2 − V1) = sqrt((u_V·V1)² + (u_V·V2)²) / |V2 − V1|  (Eq 3.2, absolute terms),
+    * U(1 + R) = u_R · R / (1 + R)  (a relative error on R moves only the root share),
+    * U(ΔC) = sqrt(U(ΔV)² + u_WD² + u_BEF² + U(1+R)² + u_CF²)  (Eq 3.1).
+
+    All ``u_*`` are relative 95 % uncertainties as fractions.  The volume-difference term
+    grows large when the stock barely changed; use :func:`monte_carlo` when any relative
+    uncertainty exceeds about 60 %.
+    """
+    if years <= 0:
+        raise ValueError(f"years between the surveys must be positive, got {years}")
+    difference = volume_t2_m3 - volume_t1_m3
+    if difference == 0:
+        raise ValueError("the two surveys have the same volume: the relative uncertainty of a zero change is undefined")
+    u_difference = _quadrature([u_volume * volume_t1_m3, u_volume * volume_t2_m3]) / abs(difference)
+    u_expansion = u_root_shoot * root_shoot / (1 + root_shoot)
+    change_tc = difference * wood_density * bef * (1 + root_shoot) * carbon_fraction / years
+    return Propagated(change_tc, _quadrature([u_difference, u_wood_density, u_bef, u_expansion, u_carbon_fraction]))

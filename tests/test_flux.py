@@ -411,3 +411,20 @@ def test_de_tha_1998_annual_budget(de_tha_pipeline):
     assert 1000 < gpp < 2500
     assert 600 < reco < 2000
     assert 30 < parts["E_0"].iloc[0] < 350
+
+
+def test_de_tha_1998_monthly_sums(de_tha_pipeline):
+    """Monthly NEE sums add up to the annual sum and follow the spruce forest's season.
+
+    Expected pattern for Tharandt (evergreen spruce, 50.96 N; Grünwald & Bernhofer 2007,
+    Tellus B 59:387): net release in mid-winter when GPP is near zero (December, January)
+    and net uptake through the growing season (May to August).
+    """
+    _, filled, _ = de_tha_pipeline
+    monthly = pd.Series(fx.to_gc_m2(filled["NEE_f"].to_numpy()), index=filled.index).groupby(filled.index.month).sum()
+    print("\nDE-Tha 1998 monthly NEE (gC m-2): " + ", ".join(f"{m}: {v:.1f}" for m, v in monthly.items()))
+    assert len(monthly) == 12
+    assert monthly.sum() == pytest.approx(fx.annual_sum_uncertainty(filled)["sum_gc_m2"], rel=1e-12)
+    assert monthly[[1, 12]].gt(0).all()
+    assert monthly[[5, 6, 7, 8]].lt(0).all()
+    assert monthly.idxmin() in (5, 6, 7)

@@ -73,3 +73,42 @@ def test_fuel_combustion_uncertainty():
                                              u_carbon_content=0.02)
     assert result.value == pytest.approx(30.959096, rel=1e-7)
     assert result.rel_uncertainty == pytest.approx(0.03)
+
+
+def test_stock_change_uncertainty_hand_derived():
+    """Chinese fir parameters (WD 0.307, BEF 1.634, R 0.246, CF 0.520) and two surveys.
+
+    ΔC = (1200 − 1000) m3 × 0.307 × 1.634 × 1.246 × 0.520 / 5 yr
+       = 200 × 0.307 = 61.4; × 1.634 = 100.3276; × 1.246 = 125.00819; × 0.520 = 65.004259 tC; / 5 = 13.000852 tC/yr.
+    U(ΔV) = sqrt((0.1·1000)² + (0.1·1200)²) / 200 = sqrt(10000 + 14400) / 200 = 156.2050 / 200 = 0.7810250.
+    U(1+R) = 0.3 × 0.246 / 1.246 = 0.0592295.
+    U = sqrt(0.7810250² + 0.1² + 0.2² + 0.0592295² + 0.02²)
+      = sqrt(0.6099999 + 0.01 + 0.04 + 0.0035081 + 0.0004) = sqrt(0.6639080) = 0.8148055.
+    """
+    from carbonlib.uncertainty import stock_change_uncertainty
+
+    result = stock_change_uncertainty(1000.0, 1200.0, 5.0, wood_density=0.307, bef=1.634, root_shoot=0.246,
+                                      carbon_fraction=0.520, u_volume=0.1, u_wood_density=0.1, u_bef=0.2,
+                                      u_root_shoot=0.3, u_carbon_fraction=0.02)
+    assert result.value == pytest.approx(13.000852, rel=1e-6)
+    assert result.rel_uncertainty == pytest.approx(0.8148055, rel=1e-6)
+
+
+def test_stock_change_uncertainty_agrees_with_monte_carlo():
+    """Approach 1 and Approach 2 agree when the uncertainties are moderate (IPCC Vol.1 3.2.3.1)."""
+    from carbonlib.uncertainty import monte_carlo, normal_from_uncertainty, stock_change_uncertainty
+
+    u = dict(u_volume=0.02, u_wood_density=0.05, u_bef=0.05, u_root_shoot=0.1, u_carbon_fraction=0.02)
+    approach1 = stock_change_uncertainty(1000.0, 1500.0, 5.0, wood_density=0.307, bef=1.634, root_shoot=0.246,
+                                         carbon_fraction=0.520, **u)
+    result = monte_carlo(
+        lambda v1, v2, wd, bef, r, cf: (v2 - v1) * wd * bef * (1 + r) * cf / 5.0,
+        {"v1": normal_from_uncertainty(1000.0, 0.02), "v2": normal_from_uncertainty(1500.0, 0.02),
+         "wd": normal_from_uncertainty(0.307, 0.05), "bef": normal_from_uncertainty(1.634, 0.05),
+         "r": normal_from_uncertainty(0.246, 0.1), "cf": normal_from_uncertainty(0.520, 0.02)},
+        n=50_000, seed=7,
+    )
+    assert result.mean == pytest.approx(approach1.value, rel=0.01)
+    assert result.rel_uncertainty == pytest.approx(approach1.rel_uncertainty, rel=0.1)
+    with pytest.raises(ValueError, match="same volume"):
+        stock_change_uncertainty(1.0, 1.0, 5.0, wood_density=0.3, bef=1.5, root_shoot=0.2, carbon_fraction=0.5, **u)
