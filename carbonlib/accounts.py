@@ -1,39 +1,166 @@
-"""Periodic carbon accounts (services layer): sources, sinks and net balance per org and period.
+"""Periodic carbon accounts (services layer): sources, sinks, energy and net balance per org and period.
 
-For every enterprise the approved ledger entries in force (reversals netted out) are turned
-into tCO2e with :mod:`carbonlib.emissions` and the factor library; for every site the
-inventory's stock difference (two surveys) gives the removals by sinks (clause 3.2); caps
-come from the ``cap`` table.  Every figure is rolled up the organisation tree (a parent is
-the sum of its subtree), stamped with the method version, its factor basis and the lake
-snapshot it was computed from, and materialised in the ``account`` table.
+For every org node and period (year '2025', quarter '2025Q3', month '2025-07'; UTC calendar
+periods, the time base of the lake) the service computes, materialises in table ``account``
+and keeps up to date incrementally:
+
+* **sources** (clause 6.2.3, GB/T 32150): approved ledger entries in force (reversals netted
+  out) turned into tCO2e with :mod:`carbonlib.emissions` and the factor library.  An entry
+  spanning several months is spread over them in proportion to days.
+* **removals by sinks** (clauses 3, 6.4.3): ``removals_inventory`` from the forest inventory
+  (stock difference of two surveys, IPCC 2006 Vol.4 Eq 2.8, pro-rated by days) and
+  ``removals_flux`` from flux-tower NEE (:mod:`carbonlib.tower_sinks`; only periods whose every
+  half-hour is measured or gap-filled, so a parent's figure sums the towers complete in it).
+* **rule for** ``removals`` (what ``net`` uses): ``removals = removals_inventory``.  The
+  standard defines removals by sinks as the *change of carbon stock* of the forest land over
+  the period (clause 3) and asks for stock-change accounting (clause 6.4.3); the inventory
+  stock difference is that measurement, follows IPCC 2006 Vol.4 and the CCER forestry
+  methodologies (CCER-14-001/002), and can be verified by re-measuring plots.  Tower NEE
+  covers only the footprint (scaled to the site area by assumption), includes soil and
+  lateral fluxes the stock method does not see and is not an accepted crediting method, so
+  it is reported beside it as an independent cross-check, never substituted: a site with a
+  tower but no two surveys has ``removals_flux`` and no ``removals``.
+* **net** = emissions_total - removals (clause 4.1); **cap** and **cap_utilisation**
+  (clause 6.2.2, annual); **energy use** in tce and **energy intensity** per tonne of metered
+  output (clause 6.5, GB/T 2589-2020).
 
 Items (unit):
 ``scope1_stationary_combustion``, ``scope1_mobile_combustion``, ``scope1_process``,
 ``scope1_fugitive``, ``scope2_purchased_electricity``, ``scope2_purchased_heat``,
 ``exported_electricity``, ``exported_heat``, ``emissions_total`` (all tCO2e);
-``removals`` (tCO2e, positive = taken up); ``net`` = emissions_total - removals (tCO2e);
-``purchased_electricity_mwh`` (MWh); ``memo_biomass_fuel_t`` (t, not in the total);
-annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped enterprises only).
+``removals_inventory``, ``removals_flux``, ``removals`` (tCO2e, positive = taken up);
+``net`` (tCO2e); ``purchased_electricity_mwh`` (MWh); ``memo_biomass_fuel_t`` (t, not in the
+total); ``energy_use_tce`` (tce, inputs minus exported energy, GB/T 2589-2020 clause 4);
+``clinker_output_t``, ``paper_output_t`` (t, from production meters, qc 0/1);
+``clinker_energy_tce``, ``paper_energy_tce`` (tce: energy use of the orgs in months with
+that output); ``clinker_energy_intensity``, ``paper_energy_intensity`` (kgce/t);
+annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped orgs only).
+
+Every additive item rolls up the org tree (a parent is the sum of its subtree, a quarter
+the sum of its months); ratios (:data:`RATIO_ITEMS`) are recomputed at every node from the
+rolled-up numerator and denominator.  Every figure carries ``method_version``, its factor
+``basis`` and the ``snapshot_id`` of the lake it was computed from.
 """
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from . import emissions, factors, sinks, units, views
+from . import emissions, factors, sinks, tower_sinks, units, views
 from .lake import Lake, WriteResult
+from .lake.connection import CATALOG, retry_on_conflict
 
-METHOD_VERSION = "acct-1.0"
+METHOD_VERSION = "acct-2.0"
 GRID_SERIES = "mee_enterprise_reporting"
 GWP_ASSESSMENT = "AR5"
+#: lake_meta key holding the last snapshot whose changes the accounts have absorbed.
+MARKER_KEY = f"accounts_snapshot/{METHOD_VERSION}"
 
 _COMBUSTION = {"stationary_combustion": "scope1_stationary_combustion", "mobile_combustion": "scope1_mobile_combustion"}
+#: Items whose sum minus :data:`EXPORT_ITEMS` is emissions_total (tCO2e).
+SOURCE_ITEMS = ("scope1_stationary_combustion", "scope1_mobile_combustion", "scope1_process", "scope1_fugitive",
+                 "scope2_purchased_electricity", "scope2_purchased_heat")
+EXPORT_ITEMS = ("exported_electricity", "exported_heat")
+#: Metered outputs (telemetry metric, t per interval) that energy intensity is expressed per.
+PRODUCTS = ("clinker", "paper")
+#: Items that are ratios: recomputed at every node and period, never summed.
+RATIO_ITEMS = frozenset({"cap_utilisation", *(f"{p}_energy_intensity" for p in PRODUCTS)})
+#: Additive items derived from others after roll-up.
+TOTAL_ITEMS = frozenset({"emissions_total", "removals", "net"})
+#: Tables whose changed rows make some (org, period) accounts stale (see :func:`refresh_accounts`).
+INPUT_TABLES = ("activity", "telemetry", "cap", "forest_stand", "survey_plot", "survey_tree")
+#: Tables a change of which invalidates every account (tree, factors, species parameters).
+GLOBAL_TABLES = ("org", "emission_factor", "gwp", "species_parameter")
+_ACCOUNT_COLUMNS = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit",
+                    "basis", "snapshot_id", "computed_at"]
 
 
+@dataclass(frozen=True)
+class StandardCoal:
+    """Conversion coefficient to standard coal: ``kgce`` per ``per_unit`` of the energy carrier."""
+
+    kgce: float
+    per_unit: str
+    name_zh: str
+
+
+#: GB/T 2589-2020 "General rules for calculation of the comprehensive energy consumption",
+#: Appendix A reference coefficients (1 kgce = 29.3076 MJ).  Values as given in the brief and
+#: widely reproduced from the 2008 edition; NOT verified against the primary 2020 text here
+#: (no copy offline): ``basis`` says "unverified".  Electricity uses the equivalent value
+#: (当量值, 3.6 MJ/kWh); bituminous coal uses the raw-coal average (the appendix has no rank).
+STANDARD_COAL: dict[str, StandardCoal] = {
+    "raw_coal": StandardCoal(0.7143, "kg", "原煤"),
+    "bituminous_coal": StandardCoal(0.7143, "kg", "原煤 (烟煤按原煤平均)"),
+    "coke": StandardCoal(0.9714, "kg", "焦炭"),
+    "crude_oil": StandardCoal(1.4286, "kg", "原油"),
+    "fuel_oil": StandardCoal(1.4286, "kg", "燃料油"),
+    "gasoline": StandardCoal(1.4714, "kg", "汽油"),
+    "kerosene": StandardCoal(1.4714, "kg", "煤油"),
+    "diesel": StandardCoal(1.4571, "kg", "柴油"),
+    "lpg": StandardCoal(1.7143, "kg", "液化石油气"),
+    "natural_gas": StandardCoal(1.2143, "Nm3", "天然气"),
+    "electricity": StandardCoal(0.1229, "kWh", "电力 (当量值)"),
+    "heat": StandardCoal(0.03412, "MJ", "热力"),
+}
+_TCE_BASIS = "tce=GB/T 2589-2020 App.A (unverified)"
+
+
+# ------------------------------------------------------------------------------ periods
+@dataclass(frozen=True)
+class Period:
+    """An accounting period: label ('2025', '2025Q3', '2025-07'), kind and first/last day."""
+
+    label: str
+    kind: str
+    start: date
+    end: date
+
+    @property
+    def months(self) -> list[int]:
+        """Calendar months (1-12) the period covers."""
+        return list(range(self.start.month, self.end.month + 1))
+
+
+def parse_period(label: str) -> Period:
+    """The :class:`Period` of a label: 'YYYY', 'YYYYQn' (n 1-4) or 'YYYY-MM'."""
+    text = str(label).strip()
+    try:
+        if len(text) == 4:
+            year = int(text)
+            return Period(text, "year", date(year, 1, 1), date(year, 12, 31))
+        if len(text) == 6 and text[4] in "Qq" and text[5] in "1234":
+            year, q = int(text[:4]), int(text[5])
+            end = date(year, 3 * q, calendar.monthrange(year, 3 * q)[1])
+            return Period(f"{year}Q{q}", "quarter", date(year, 3 * q - 2, 1), end)
+        if len(text) == 7 and text[4] == "-":
+            year, month = int(text[:4]), int(text[5:])
+            return Period(text, "month", date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+    except ValueError:
+        pass
+    raise ValueError(f"period {label!r} is not a year '2025', a quarter '2025Q3' or a month '2025-07'")
+
+
+def year_periods(year: int, monthly: bool = True) -> list[Period]:
+    """The year, then (if ``monthly``) its quarters and months."""
+    labels = [str(year)]
+    if monthly:
+        labels += [f"{year}Q{q}" for q in range(1, 5)] + [f"{year}-{m:02d}" for m in range(1, 13)]
+    return [parse_period(label) for label in labels]
+
+
+def _month_of_period(periods: list[Period]) -> pd.DataFrame:
+    """Which month feeds which period: month, period, n_months (months in the period)."""
+    return pd.DataFrame([(m, p.label, len(p.months)) for p in periods for m in p.months],
+                        columns=["month", "period", "n_months"])
+
+
+# ------------------------------------------------------------------------------- ledger
 def grid_factor_for(year: int) -> factors.Factor:
     """The enterprise-reporting grid factor of ``year``, or of the latest earlier year published."""
     for data_year in range(year, year - 10, -1):
@@ -48,38 +175,97 @@ def _fuel_family(fuel: str) -> str:
     return "gbt2589" if fuel in factors.list_fuels("gbt2589") else "ipcc_guidelines"
 
 
+def _tce(amount: np.ndarray, unit: str, carrier: str, entry_id: str) -> np.ndarray:
+    """Standard coal (tce) of ``amount`` ``unit`` of ``carrier`` (GB/T 2589-2020 coefficients)."""
+    if carrier not in STANDARD_COAL:
+        raise ValueError(f"ledger entry {entry_id}: no GB/T 2589 standard-coal coefficient for {carrier!r}; "
+                         f"fix: add it to carbonlib.accounts.STANDARD_COAL (known: {sorted(STANDARD_COAL)})")
+    c = STANDARD_COAL[carrier]
+    return np.asarray(units.convert(amount, unit, c.per_unit), dtype=float) * c.kgce / 1000.0
+
+
 def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], year: int) -> pd.DataFrame:
-    """One row per ledger entry and account item: org_id, period_start, item, value, unit, basis."""
+    """One row per ledger entry and account item: org_id, period_start, period_end, item, value, unit, basis.
+
+    Vectorised per (category, activity type, unit).  Emissions in tCO2e (fuel: GB/T 32150 B.1
+    with the GB/T 2589 or IPCC family; electricity: MEE grid factor of ``year`` or the latest
+    earlier one; heat: 0.11 tCO2/GJ; fugitive: GWP100 AR5); ``energy_use_tce`` per GB/T 2589.
+    """
     grid = grid_factor_for(year)
-    rows = []
-    for e in entries.itertuples():
-        if e.category in _COMBUSTION:
-            family = _fuel_family(e.activity_type)
-            value = float(emissions.fuel_combustion(e.amount, e.unit, e.activity_type, family=family))
-            rows.append((e.org_id, e.period_start, _COMBUSTION[e.category], value, "tCO2e", f"fuel={family}"))
-        elif e.category == "process":
-            if e.activity_type not in process_factors:
-                raise ValueError(f"ledger entry {e.entry_id}: no process factor for {e.activity_type!r} in emission_factor")
-            value = float(emissions.process_emission(e.amount, process_factors[e.activity_type]))
-            rows.append((e.org_id, e.period_start, "scope1_process", value, "tCO2e", f"process={e.activity_type}"))
-        elif e.category == "fugitive":
-            value = float(emissions.non_co2(units.convert(e.amount, e.unit, "t"), e.activity_type, GWP_ASSESSMENT))
-            rows.append((e.org_id, e.period_start, "scope1_fugitive", value, "tCO2e", f"gwp={GWP_ASSESSMENT}"))
-        elif e.category in ("purchased_electricity", "exported_electricity"):
-            mwh = float(units.convert(e.amount, e.unit, "MWh"))
-            item = "scope2_purchased_electricity" if e.category == "purchased_electricity" else "exported_electricity"
-            rows.append((e.org_id, e.period_start, item, mwh * float(grid), "tCO2e", f"grid={GRID_SERIES}:{grid.data_year}"))
-            if e.category == "purchased_electricity":
-                rows.append((e.org_id, e.period_start, "purchased_electricity_mwh", mwh, "MWh", ""))
-        elif e.category in ("purchased_heat", "exported_heat"):
-            gj = float(units.convert(e.amount, e.unit, "GJ"))
-            item = "scope2_purchased_heat" if e.category == "purchased_heat" else "exported_heat"
-            rows.append((e.org_id, e.period_start, item, float(emissions.purchased_heat(gj)), "tCO2e", "heat=default"))
-        elif e.category == "biomass_combustion":
-            rows.append((e.org_id, e.period_start, "memo_biomass_fuel_t", float(units.convert(e.amount, e.unit, "t")), "t", ""))
-    return pd.DataFrame(rows, columns=["org_id", "period_start", "item", "value", "unit", "basis"])
+    grid_basis = f"grid={GRID_SERIES}:{grid.data_year}"
+    frames = []
+
+    def add(group: pd.DataFrame, item: str, values, unit: str, basis: str) -> None:
+        frames.append(pd.DataFrame({"org_id": group.org_id.to_numpy(), "period_start": group.period_start.to_numpy(),
+                                    "period_end": group.period_end.to_numpy(), "item": item,
+                                    "value": np.asarray(values, dtype=float), "unit": unit, "basis": basis}))
+
+    for (category, activity_type, unit), g in entries.groupby(["category", "activity_type", "unit"], sort=True):
+        amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
+        if category in _COMBUSTION:
+            family = _fuel_family(activity_type)
+            add(g, _COMBUSTION[category], emissions.fuel_combustion(amount, unit, activity_type, family=family),
+                "tCO2e", f"fuel={family}")
+            add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
+        elif category == "process":
+            if activity_type not in process_factors:
+                raise ValueError(f"ledger entry {first}: no process factor for {activity_type!r} in table "
+                                 "emission_factor; fix: add a row with kind 'process' and subject "
+                                 f"{activity_type!r}")
+            add(g, "scope1_process", emissions.process_emission(amount, process_factors[activity_type]), "tCO2e",
+                f"process={activity_type}")
+        elif category == "fugitive":
+            add(g, "scope1_fugitive", emissions.non_co2(units.convert(amount, unit, "t"), activity_type, GWP_ASSESSMENT),
+                "tCO2e", f"gwp={GWP_ASSESSMENT}")
+        elif category in ("purchased_electricity", "exported_electricity"):
+            mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
+            sign = 1.0 if category == "purchased_electricity" else -1.0
+            item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
+            add(g, item, mwh * float(grid), "tCO2e", grid_basis)
+            add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
+            if sign > 0:
+                add(g, "purchased_electricity_mwh", mwh, "MWh", "")
+        elif category in ("purchased_heat", "exported_heat"):
+            gj = np.asarray(units.convert(amount, unit, "GJ"), dtype=float)
+            sign = 1.0 if category == "purchased_heat" else -1.0
+            add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", emissions.purchased_heat(gj), "tCO2e",
+                "heat=default")
+            add(g, "energy_use_tce", sign * _tce(gj, "GJ", "heat", first), "tce", _TCE_BASIS)
+        elif category == "biomass_combustion":
+            add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
+    columns = ["org_id", "period_start", "period_end", "item", "value", "unit", "basis"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
+    """Spread entry figures over the months of ``year`` they cover, in proportion to days."""
+    months = pd.DataFrame({"month": range(1, 13)})
+    months["m_start"] = pd.to_datetime([date(year, m, 1) for m in months.month])
+    months["m_end"] = months.m_start + pd.offsets.MonthEnd(0)
+    x = per_entry.assign(period_start=pd.to_datetime(per_entry.period_start),
+                         period_end=pd.to_datetime(per_entry.period_end)).merge(months, how="cross")
+    overlap = (np.minimum(x.period_end, x.m_end) - np.maximum(x.period_start, x.m_start)).dt.days + 1
+    span = (x.period_end - x.period_start).dt.days + 1
+    x = x.assign(value=x.value * overlap / span)[overlap > 0]
+    return x[["org_id", "month", "item", "unit", "value", "basis"]]
+
+
+def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    entries = views.activity_effective(lake, snapshot)
+    bad = entries[pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)]
+    if len(bad):
+        raise ValueError(f"ledger entries {bad.entry_id.tolist()[:5]} end before they start; fix: correct them by reversal")
+    entries = entries[(pd.to_datetime(entries.period_start) <= pd.Timestamp(year, 12, 31))
+                      & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
+    if orgs is not None:
+        entries = entries[entries.org_id.isin(orgs)]
+    process = lake.query(
+        f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process'"
+    ).set_index("subject")["value"].to_dict()
+    return _spread_over_months(entry_emissions(entries, process, year), year)
+
+
+# -------------------------------------------------------------------------------- sinks
 def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
     """Removals by sinks per site from the two inventory surveys (stock difference).
 
@@ -112,114 +298,249 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
     return out.groupby("org_id", as_index=False).agg(first=("first", "min"), last=("last", "max"), rate_tco2e_per_yr=("rate", "sum"))
 
 
-def _periods(year: int, monthly: bool) -> list[tuple[str, date, date]]:
-    periods = [(str(year), date(year, 1, 1), date(year, 12, 31))]
-    if monthly:
-        for m in range(1, 13):
-            end = (pd.Timestamp(year, m, 1) + pd.offsets.MonthEnd(0)).date()
-            periods.append((f"{year}-{m:02d}", date(year, m, 1), end))
-    return periods
+def _inventory_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    """removals_inventory per site and month: the survey rate pro-rated by days (years first < Y <= last)."""
+    rates = site_removal_rates(lake, snapshot)
+    rates = rates[(pd.to_datetime(rates["first"]).dt.year < year) & (pd.to_datetime(rates["last"]).dt.year >= year)]
+    if orgs is not None:
+        rates = rates[rates.org_id.isin(orgs)]
+    days_in_year = 366 if calendar.isleap(year) else 365
+    months = pd.DataFrame({"month": range(1, 13), "days": [calendar.monthrange(year, m)[1] for m in range(1, 13)]})
+    x = rates.merge(months, how="cross")
+    return pd.DataFrame({
+        "org_id": x.org_id, "month": x.month, "item": "removals_inventory", "unit": "tCO2e",
+        "value": x.rate_tco2e_per_yr * x.days / days_in_year,
+        "basis": "inventory stock difference " + pd.to_datetime(x["first"]).dt.year.astype(str) + ".."
+                 + pd.to_datetime(x["last"]).dt.year.astype(str),
+    })
 
 
-def _roll_up(leaf: pd.DataFrame, tree: pd.DataFrame) -> pd.DataFrame:
-    """Sum leaf figures into every ancestor (each org's value = its whole subtree)."""
+def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    """removals_flux per tower site and complete month (:mod:`carbonlib.tower_sinks`)."""
+    found = tower_sinks.flux_removals(lake, year, snapshot=snapshot, orgs=orgs)
+    found = found[found.complete.astype(bool)]
+    return pd.DataFrame({"org_id": found.org_id, "month": found.month.astype(int), "item": "removals_flux",
+                         "unit": "tCO2e", "value": found.removals_tco2e.astype(float), "basis": found.basis})
+
+
+def _output_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    """``<product>_output_t`` per org and month from production meters (qc 0 and 1; qc 2 bad is left out)."""
+    products = ", ".join(f"'{p}'" for p in PRODUCTS)
+    sql = (f"SELECT d.org_id, t.metric || '_output_t' AS item, month(t.ts) AS month, sum(t.value) AS value "
+           f"FROM {lake.relation('telemetry', snapshot)} AS t JOIN {lake.relation('device', snapshot)} AS d USING (device_id) "
+           f"WHERE t.metric IN ({products}) AND t.qc < 2 AND t.ts >= ? AND t.ts < ?")
+    params: list = [pd.Timestamp(year, 1, 1).to_pydatetime(), pd.Timestamp(year + 1, 1, 1).to_pydatetime()]
+    if orgs is not None:
+        sql += f" AND d.org_id IN ({', '.join('?' for _ in orgs)})"
+        params += sorted(orgs)
+    out = lake.query(sql + " GROUP BY ALL", params)
+    return out.assign(unit="t", basis="production meters, qc<2", month=out.month.astype(int))
+
+
+def _own_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    """Each org's own figures (not its subtree) per month: org_id, month, item, unit, value, basis."""
+    own = pd.concat([_ledger_monthly(lake, year, snapshot, orgs), _inventory_monthly(lake, year, snapshot, orgs),
+                     _flux_monthly(lake, year, snapshot, orgs), _output_monthly(lake, year, snapshot, orgs)],
+                    ignore_index=True)
+    own = own.groupby(["org_id", "month", "item", "unit"], as_index=False).agg(
+        value=("value", "sum"), basis=("basis", _join_basis))
+    energy = own[own.item == "energy_use_tce"]
+    for product in PRODUCTS:  # energy of the org-months that produced it: numerator of the intensity
+        producing = own[(own.item == f"{product}_output_t") & (own.value > 0)][["org_id", "month"]]
+        own = pd.concat([own, energy.merge(producing).assign(item=f"{product}_energy_tce")], ignore_index=True)
+    return own
+
+
+def _join_basis(bases: pd.Series) -> str:
+    """Union of basis notes ("a; b" strings), sorted, without repeats."""
+    return "; ".join(sorted({part for b in bases if b for part in b.split("; ")}))
+
+
+# ------------------------------------------------------------------------ computation
+def _to_periods(own: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
+    """Sum monthly figures into periods; removals_flux only where every month of the period is complete."""
+    x = own.merge(_month_of_period(periods), on="month")
+    out = x.groupby(["org_id", "period", "item", "unit"], as_index=False).agg(
+        value=("value", "sum"), basis=("basis", _join_basis), months=("month", "nunique"), n_months=("n_months", "first"))
+    out = out[(out.item != "removals_flux") | (out.months == out.n_months)]
+    return out.drop(columns=["months", "n_months"])
+
+
+def _all_pairs(tree: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
+    return pd.MultiIndex.from_product([tree.org_id, [p.label for p in periods]], names=["org_id", "period"]).to_frame(index=False)
+
+
+def _frontier(lake: Lake, tree: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Materialised additive figures of the children of recomputed nodes that are not recomputed themselves."""
+    children = tree[["org_id", "parent_id"]].merge(pairs.rename(columns={"org_id": "parent_id"}), on="parent_id")
+    children = children.merge(pairs, on=["org_id", "period"], how="left", indicator=True)
+    children = children[children._merge == "left_only"][["org_id", "period"]]
+    if children.empty:
+        return pd.DataFrame(columns=["org_id", "period", "item", "unit", "value", "basis"])
+    lake.con.register("_acct_frontier", children)
+    try:
+        rows = lake.query(
+            f"SELECT a.org_id, a.period, a.item, a.unit, a.value, a.basis FROM {CATALOG}.account a "
+            f"JOIN _acct_frontier f USING (org_id, period) WHERE a.method_version = ?", [METHOD_VERSION])
+    finally:
+        lake.con.unregister("_acct_frontier")
+    return rows[~rows.item.isin(RATIO_ITEMS | TOTAL_ITEMS)]
+
+
+def _roll_up(contributions: pd.DataFrame, tree: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Sum contributions into every ancestor (each org's value = its whole subtree), for ``pairs`` only."""
     ancestors = tree.assign(ancestor=tree.path.str.split("/")).explode("ancestor")[["org_id", "ancestor"]]
-    return (
-        leaf.merge(ancestors, on="org_id")
-        .groupby(["ancestor", "period", "item", "unit"], as_index=False)
-        .agg(value=("value", "sum"), basis=("basis", lambda b: "; ".join(sorted({x for x in b if x}))))
-        .rename(columns={"ancestor": "org_id"})
-    )
-
-
-def compute_accounts(lake: Lake, year: int, *, monthly: bool = True, snapshot: int | None = None) -> pd.DataFrame:
-    """Account rows (schema of table ``account``) for every org for ``year`` and its months."""
-    snapshot = lake.snapshot_id() if snapshot is None else snapshot
-    tree = views.org_tree(lake, snapshot)
-    entries = views.activity_effective(lake, snapshot)
-    entries = entries[pd.to_datetime(entries.period_start).dt.year == year]
-    process = lake.query(
-        f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process'"
-    ).set_index("subject")["value"].to_dict()
-    per_entry = entry_emissions(entries, process, year)
-    per_entry["period_start"] = pd.to_datetime(per_entry.period_start)
-    removal_rates = site_removal_rates(lake, snapshot)
-    caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
-
-    leaf_parts = []
-    for label, start, end in _periods(year, monthly):
-        in_period = per_entry[(per_entry.period_start >= pd.Timestamp(start)) & (per_entry.period_start <= pd.Timestamp(end))]
-        figures = in_period.groupby(["org_id", "item", "unit"], as_index=False).agg(
-            value=("value", "sum"), basis=("basis", lambda b: "; ".join(sorted({x for x in b if x})))
-        )
-        days = (end - start).days + 1
-        covered = removal_rates[(pd.to_datetime(removal_rates["first"]).dt.year < year) & (pd.to_datetime(removal_rates["last"]).dt.year >= year)]
-        removals = pd.DataFrame({
-            "org_id": covered.org_id, "item": "removals", "unit": "tCO2e",
-            "value": covered.rate_tco2e_per_yr * days / (366 if calendar.isleap(year) else 365),
-            "basis": "inventory stock difference " + covered["first"].astype(str) + ".." + covered["last"].astype(str),
-        })
-        part = pd.concat([figures, removals], ignore_index=True)
-        part["period"] = label
-        if label == str(year) and len(caps):
-            part = pd.concat([part, pd.DataFrame({"org_id": caps.org_id, "item": "cap", "unit": "tCO2e",
-                                                  "value": caps.cap_tco2e, "basis": caps.source, "period": label})])
-        leaf_parts.append(part)
-    leaf = pd.concat(leaf_parts, ignore_index=True)
-    rolled = _roll_up(leaf, tree)
-    rolled = _add_totals(rolled, set(caps.org_id))
-    bounds = {label: (start, end) for label, start, end in _periods(year, monthly)}
-    rolled["period_start"] = rolled.period.map(lambda p: bounds[p][0])
-    rolled["period_end"] = rolled.period.map(lambda p: bounds[p][1])
-    rolled["method_version"] = METHOD_VERSION
-    rolled["snapshot_id"] = snapshot
-    rolled["computed_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
-    columns = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit", "basis",
-               "snapshot_id", "computed_at"]
-    return rolled[columns].sort_values(["org_id", "period", "item"], ignore_index=True)
+    rolled = contributions.merge(ancestors, on="org_id").drop(columns="org_id").rename(columns={"ancestor": "org_id"})
+    rolled = rolled.merge(pairs, on=["org_id", "period"])
+    return rolled.groupby(["org_id", "period", "item", "unit"], as_index=False).agg(
+        value=("value", "sum"), basis=("basis", _join_basis))
 
 
 def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
-    """emissions_total, net, and cap_utilisation of each capped enterprise, from the rolled-up items."""
+    """emissions_total, removals, net, energy intensities and cap_utilisation from rolled-up items."""
     wide = rolled.pivot_table(index=["org_id", "period"], columns="item", values="value", aggfunc="sum").fillna(0.0)
-    get = lambda name: wide[name] if name in wide else 0.0  # noqa: E731
-    total = (get("scope1_stationary_combustion") + get("scope1_mobile_combustion") + get("scope1_process")
-             + get("scope1_fugitive") + get("scope2_purchased_electricity") + get("scope2_purchased_heat")
-             - get("exported_electricity") - get("exported_heat"))
-    removals = get("removals")
-    extra = [pd.DataFrame({"item": "emissions_total", "value": total, "unit": "tCO2e", "basis": ""}),
-             pd.DataFrame({"item": "net", "value": total - removals, "unit": "tCO2e", "basis": "clause 4.1: sources - sinks"})]
+    get = lambda name: wide[name] if name in wide else pd.Series(0.0, index=wide.index)  # noqa: E731
+    total = sum(get(i) for i in SOURCE_ITEMS) - sum(get(i) for i in EXPORT_ITEMS)
+    basis = (rolled[rolled.item.isin(SOURCE_ITEMS + EXPORT_ITEMS)].groupby(["org_id", "period"]).basis
+             .agg(_join_basis).reindex(wide.index).fillna(""))
+    removals = get("removals_inventory")
+    extra = [pd.DataFrame({"item": "emissions_total", "value": total, "unit": "tCO2e", "basis": basis}),
+             pd.DataFrame({"item": "removals", "value": removals, "unit": "tCO2e",
+                           "basis": "removals = removals_inventory (stock difference, clauses 3 and 6.4.3)"}),
+             pd.DataFrame({"item": "net", "value": total - removals, "unit": "tCO2e",
+                           "basis": "clause 4.1: emissions_total - removals"})]
+    for product in PRODUCTS:
+        output = get(f"{product}_output_t")
+        made = output > 0
+        extra.append(pd.DataFrame({"item": f"{product}_energy_intensity",
+                                   "value": 1000.0 * get(f"{product}_energy_tce")[made] / output[made], "unit": "kgce/t",
+                                   "basis": f"{product}_energy_tce / {product}_output_t; {_TCE_BASIS}"}))
     if "cap" in wide:
         capped = wide[(wide["cap"] > 0) & wide.index.get_level_values("org_id").isin(list(capped_orgs))]
         extra.append(pd.DataFrame({"item": "cap_utilisation", "value": total[capped.index] / capped["cap"],
                                    "unit": "share", "basis": "emissions_total / cap"}))
-    added = pd.concat([e.reset_index() for e in extra], ignore_index=True)
+    added = pd.concat([e.reset_index() for e in extra if len(e)], ignore_index=True)
     return pd.concat([rolled, added], ignore_index=True)
 
 
+def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
+             pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Account rows for ``year``: every org and period, or only ``pairs`` (org_id, period; closed under ancestors).
+
+    Incremental mode (``pairs`` given): own figures are computed from the lake only for the
+    orgs in ``pairs``; the other children of those orgs contribute their materialised
+    figures from table ``account`` (they are unaffected by the changes).
+    """
+    tree = views.org_tree(lake, snapshot)
+    periods = year_periods(year, monthly)
+    incremental = pairs is not None
+    if not incremental:
+        pairs = _all_pairs(tree, periods)
+    orgs = set(pairs.org_id) if incremental else None
+    own = _to_periods(_own_monthly(lake, year, snapshot, orgs), periods)
+    caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
+    own = pd.concat([own, pd.DataFrame({"org_id": caps.org_id, "period": str(year), "item": "cap", "unit": "tCO2e",
+                                        "value": caps.cap_tco2e, "basis": caps.source})], ignore_index=True)
+    own = own.merge(pairs, on=["org_id", "period"])
+    contributions = pd.concat([own, _frontier(lake, tree, pairs)], ignore_index=True) if incremental else own
+    rolled = _add_totals(_roll_up(contributions, tree, pairs), set(caps.org_id))
+    bounds = {p.label: p for p in periods}
+    rolled["period_start"] = rolled.period.map(lambda p: bounds[p].start)
+    rolled["period_end"] = rolled.period.map(lambda p: bounds[p].end)
+    rolled["method_version"] = METHOD_VERSION
+    rolled["snapshot_id"] = snapshot
+    rolled["computed_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    return rolled[_ACCOUNT_COLUMNS].sort_values(["org_id", "period", "item"], ignore_index=True)
+
+
+def compute_accounts(lake: Lake, year: int, *, monthly: bool = True, snapshot: int | None = None) -> pd.DataFrame:
+    """Account rows (schema of table ``account``) for every org for ``year``, its quarters and months.
+
+    ``monthly=False`` gives the annual figures only.  Reads the lake as of ``snapshot``
+    (default: latest), writes nothing.
+    """
+    return _compute(lake, year, lake.snapshot_id() if snapshot is None else snapshot, monthly=monthly)
+
+
+# ---------------------------------------------------------------------- materialising
+@retry_on_conflict
+def _delete_stale(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> int:
+    """Delete figures of recomputed (org, period) pairs whose item no longer exists (e.g. all entries reversed)."""
+    lake.con.register("_acct_pairs", pairs[["org_id", "period"]].drop_duplicates())
+    lake.con.register("_acct_new", result[["org_id", "period", "item"]])
+    stale = (f"FROM {CATALOG}.account a WHERE a.method_version = '{METHOD_VERSION}' "
+             f"AND EXISTS (SELECT 1 FROM _acct_pairs p WHERE p.org_id = a.org_id AND p.period = a.period) "
+             f"AND NOT EXISTS (SELECT 1 FROM _acct_new n WHERE n.org_id = a.org_id AND n.period = a.period "
+             f"AND n.item = a.item)")
+    try:
+        count = lake.con.execute(f"SELECT count(*) {stale}").fetchone()[0]
+        if count:  # an empty DELETE would still commit a snapshot
+            lake.con.execute(f"DELETE {stale}")
+        return int(count)
+    finally:
+        lake.con.unregister("_acct_pairs")
+        lake.con.unregister("_acct_new")
+
+
+def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple[WriteResult, int]:
+    """Write ``result`` (replacing changed figures, keeping the stamps of unchanged ones) and delete stale items."""
+    key = ["org_id", "period", "method_version", "item"]
+    lake.con.register("_acct_pairs", pairs[["org_id", "period"]].drop_duplicates())
+    try:
+        existing = lake.query(f"SELECT a.org_id, a.period, a.method_version, a.item, a.value, a.basis, a.snapshot_id, "
+                              f"a.computed_at FROM {CATALOG}.account a JOIN _acct_pairs USING (org_id, period) "
+                              f"WHERE a.method_version = ?", [METHOD_VERSION])
+    finally:
+        lake.con.unregister("_acct_pairs")
+    if len(existing):  # keep computed_at/snapshot of figures that did not change, so the write is a no-op
+        merged = result.merge(existing, on=key, how="left", suffixes=("", "_old"))
+        # equal up to summation-order noise (relative 1e-12): keep the stored row exactly
+        same = (np.isclose(merged.value, merged.value_old, rtol=1e-12, atol=1e-9)
+                & (merged.basis == merged.basis_old)).to_numpy()
+        result = result.copy()
+        for column in ("value", "snapshot_id", "computed_at"):
+            result.loc[same, column] = merged.loc[same, f"{column}_old"].to_numpy()
+    written = lake.append("account", result, source=f"accounts/{METHOD_VERSION}")
+    return written, _delete_stale(lake, result, pairs)
+
+
+def _data_years(lake: Lake, snapshot: int | None = None) -> list[int]:
+    """Years with ledger entries, caps, or tower/production telemetry."""
+    metrics = ", ".join(f"'{m}'" for m in (*tower_sinks.TOWER_METRICS, *PRODUCTS))
+    found = lake.query(
+        f"SELECT year(period_start) AS y FROM {lake.relation('activity', snapshot)} "
+        f"UNION SELECT year(period_end) FROM {lake.relation('activity', snapshot)} "
+        f"UNION SELECT year FROM {lake.relation('cap', snapshot)} "
+        f"UNION SELECT DISTINCT year(ts) FROM {lake.relation('telemetry', snapshot)} WHERE metric IN ({metrics})")
+    return sorted(int(y) for y in found.y)
+
+
+def _build(lake: Lake, years: list[int] | None, monthly: bool) -> tuple[WriteResult, int, pd.DataFrame]:
+    """Full computation of ``years``: (write result, stale rows deleted, (org_id, period) pairs computed)."""
+    snapshot = lake.snapshot_id()
+    data_years = _data_years(lake, snapshot)
+    years = data_years if years is None else sorted(years)
+    if not years:
+        raise ValueError("the lake has no ledger entries, caps or tower/production telemetry: nothing to account")
+    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly) for y in years], ignore_index=True)
+    tree = views.org_tree(lake, snapshot)
+    pairs = pd.concat([_all_pairs(tree, year_periods(y, monthly)) for y in years], ignore_index=True)
+    written, deleted = _materialise(lake, result, pairs)
+    if monthly and set(data_years) <= set(years):
+        _advance_marker(lake, snapshot)
+    return written, deleted, pairs
+
+
 def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool = True) -> WriteResult:
-    """Compute and materialise accounts for ``years`` (default: every year in the ledger).
+    """Compute and materialise accounts for ``years`` (default: every year with data).
 
     Unchanged figures are skipped by the writer, so recomputing without new data writes
-    nothing; changed figures replace the old ones in one transaction.
+    nothing; changed figures replace the old ones in one transaction, and items that no
+    longer exist are deleted.  When every year with data was built (months included), the
+    snapshot computed from is recorded in ``lake_meta`` (:data:`MARKER_KEY`), so that
+    :func:`refresh_accounts` can continue incrementally from it.
     """
-    if years is None:
-        years = sorted(int(y) for y in lake.query("SELECT DISTINCT year(period_start) AS y FROM activity").y)
-    frames = [compute_accounts(lake, y, monthly=monthly) for y in years]
-    if not frames:
-        raise ValueError("the ledger is empty: nothing to account")
-    result = pd.concat(frames, ignore_index=True)
-    existing = lake.read("account", columns=["org_id", "period", "method_version", "item", "value", "unit", "basis"])
-    if len(existing):  # keep computed_at/snapshot of figures that did not change, so the write is a no-op
-        key = ["org_id", "period", "method_version", "item"]
-        merged = result.merge(existing, on=key, how="left", suffixes=("", "_old"))
-        same = np.isclose(merged.value, merged.value_old, rtol=0, atol=1e-9) & (merged.basis == merged.basis_old)
-        stamps = lake.read("account", columns=key + ["snapshot_id", "computed_at"]).set_index(key)
-        keep = merged[same].set_index(key).index
-        result = result.set_index(key)
-        result.loc[keep, ["snapshot_id", "computed_at"]] = stamps.loc[keep].to_numpy()
-        result = result.reset_index()
-    return lake.append("account", result, source=f"accounts/{METHOD_VERSION}")
+    return _build(lake, years, monthly)[0]
 
 
 def account_figures(lake: Lake, org_id: str, period: str, *, snapshot: int | None = None,
@@ -235,3 +556,147 @@ def account_figures(lake: Lake, org_id: str, period: str, *, snapshot: int | Non
         params=[org_id, period, method_version],
         snapshot=snapshot,
     )
+
+
+# ------------------------------------------------------------------------ incremental
+@dataclass(frozen=True)
+class RefreshResult:
+    """What :func:`refresh_accounts` did.
+
+    ``recomputed``: the (org_id, period) pairs recomputed (ancestors included);
+    ``rows_written``: figures inserted or replaced; ``rows_deleted``: stale figures removed;
+    ``full``: a full rebuild was needed (no marker yet, or the org tree / factors changed).
+    """
+
+    from_snapshot: int | None
+    to_snapshot: int
+    full: bool
+    recomputed: pd.DataFrame = field(repr=False)
+    rows_written: int
+    rows_deleted: int
+    reason: str
+
+
+def _marker(lake: Lake) -> int | None:
+    value = lake.meta(MARKER_KEY)
+    return None if value is None else int(value)
+
+
+def _advance_marker(lake: Lake, snapshot: int) -> None:
+    """Record ``snapshot`` as absorbed, unless nothing an account reads changed since the marker."""
+    marker = _marker(lake)
+    if marker is not None and (marker >= snapshot or not _tables_changed(lake, marker, snapshot, INPUT_TABLES + GLOBAL_TABLES)):
+        return
+    lake.set_meta(MARKER_KEY, str(snapshot))
+
+
+def _changes(table_name: str, start: int, end: int) -> str:
+    """FROM-item of the DuckLake change feed of ``table_name`` over snapshots [start, end]."""
+    return f"ducklake_table_changes('{CATALOG}', 'main', '{table_name}', {int(start)}, {int(end)})"
+
+
+def _tables_changed(lake: Lake, after: int, upto: int, tables: tuple[str, ...]) -> list[str]:
+    """Which of ``tables`` changed in snapshots (after, upto], from the snapshots' change summaries.
+
+    ``ducklake_snapshots`` lists per snapshot the ids (or names) of the tables written, so
+    this costs one catalog query, not a scan of the change feed.
+    """
+    if upto <= after:
+        return []
+    names = lake.query(f"SELECT table_id, table_name FROM ducklake_table_info('{CATALOG}')")
+    by_id = dict(zip(names.table_id.astype(str), names.table_name))
+    summaries = lake.con.execute(f"SELECT changes FROM ducklake_snapshots('{CATALOG}') WHERE snapshot_id > ? "
+                                 "AND snapshot_id <= ?", [after, upto]).fetchall()
+    touched = {by_id.get(t, t.split(".")[-1]) for (changes,) in summaries for ids in changes.values() for t in ids}
+    return [t for t in tables if t in touched]
+
+
+def _periods_between(start: pd.Series, end: pd.Series) -> pd.DataFrame:
+    """(row, period) for every year, quarter and month overlapping [start, end] of each row."""
+    rows = []
+    for i, (s, e) in enumerate(zip(pd.to_datetime(start), pd.to_datetime(end))):
+        for month in pd.period_range(s, e, freq="M"):
+            rows += [(i, str(month.year)), (i, f"{month.year}Q{month.quarter}"), (i, f"{month.year}-{month.month:02d}")]
+    return pd.DataFrame(rows, columns=["row", "period"]).drop_duplicates()
+
+
+def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
+    """(org_id, period) pairs whose own figures may have changed in snapshots (after, upto]."""
+    parts = []
+    activity = lake.query(f"SELECT org_id, min(period_start) AS s, max(period_end) AS e "
+                          f"FROM {_changes('activity', after + 1, upto)} GROUP BY org_id, period_start, period_end")
+    if len(activity):
+        spans = _periods_between(activity.s, activity.e)
+        parts.append(pd.DataFrame({"org_id": activity.org_id.to_numpy()[spans.row], "period": spans.period}))
+    towers = ", ".join(f"'{m}'" for m in tower_sinks.TOWER_METRICS)
+    products = ", ".join(f"'{m}'" for m in PRODUCTS)
+    telemetry = lake.query(  # aggregated in DuckDB: one row per org, kind of metric and month touched
+        f"SELECT d.org_id, c.metric IN ({towers}) AS tower, min(c.ts) AS s, max(c.ts) AS e "
+        f"FROM {_changes('telemetry', after + 1, upto)} c JOIN {CATALOG}.device d USING (device_id) "
+        f"WHERE c.metric IN ({towers}, {products}) GROUP BY d.org_id, tower, date_trunc('month', c.ts)")
+    if len(telemetry):  # a tower-year is gap-filled as a whole: every period of its year(s)
+        s = telemetry.s.where(~telemetry.tower, telemetry.s.dt.to_period("Y").dt.start_time)
+        e = telemetry.e.where(~telemetry.tower, telemetry.e.dt.to_period("Y").dt.end_time)
+        spans = _periods_between(s, e)
+        parts.append(pd.DataFrame({"org_id": telemetry.org_id.to_numpy()[spans.row], "period": spans.period}))
+    caps = lake.query(f"SELECT DISTINCT org_id, CAST(year AS VARCHAR) AS period FROM {_changes('cap', after + 1, upto)}")
+    parts.append(caps)
+    inventory = lake.query(
+        f"SELECT DISTINCT s.org_id, year(c.survey_date) AS y FROM {_changes('survey_plot', after + 1, upto)} c "
+        f"JOIN {CATALOG}.forest_stand s USING (stand_id) "
+        f"UNION SELECT DISTINCT s.org_id, year(c.survey_date) FROM {_changes('survey_tree', after + 1, upto)} c "
+        f"JOIN {CATALOG}.survey_plot p USING (plot_id, survey_date) JOIN {CATALOG}.forest_stand s USING (stand_id) "
+        f"UNION SELECT DISTINCT org_id, NULL FROM {_changes('forest_stand', after + 1, upto)}")
+    if len(inventory):  # a new survey changes the site's rate in every year it covers: all accounted years
+        years = set(lake.query(f"SELECT DISTINCT year(period_start) AS y FROM {CATALOG}.account "
+                               f"WHERE method_version = ?", [METHOD_VERSION]).y.astype(int))
+        years |= {int(y) for y in inventory.y.dropna()}
+        labels = [p.label for y in sorted(years) for p in year_periods(y)]
+        parts.append(pd.MultiIndex.from_product([sorted(set(inventory.org_id)), labels],
+                                                names=["org_id", "period"]).to_frame(index=False))
+    found = pd.concat(parts, ignore_index=True)
+    return found.drop_duplicates(ignore_index=True) if len(found) else pd.DataFrame(columns=["org_id", "period"])
+
+
+def _with_ancestors(pairs: pd.DataFrame, tree: pd.DataFrame) -> pd.DataFrame:
+    ancestors = tree.assign(ancestor=tree.path.str.split("/")).explode("ancestor")[["org_id", "ancestor"]]
+    out = pairs.merge(ancestors, on="org_id")[["ancestor", "period"]].rename(columns={"ancestor": "org_id"})
+    return out.drop_duplicates().sort_values(["period", "org_id"], ignore_index=True)
+
+
+def refresh_accounts(lake: Lake) -> RefreshResult:
+    """Bring table ``account`` up to date with the lake, recomputing only what changed.
+
+    Reads DuckLake's change feed (``ducklake_table_changes``) of the input tables between
+    the snapshot last absorbed (``lake_meta`` :data:`MARKER_KEY`) and the latest one:
+
+    * ledger rows make their org's periods overlapping the entry stale;
+    * production-meter telemetry (clinker, paper) makes its org's month, quarter and year stale;
+    * tower telemetry makes every period of that site's year stale (u* threshold and MDS use the
+      whole year); other meter telemetry does not enter the accounts (energy comes from the ledger);
+    * cap rows make their org's year stale; inventory rows make the site's periods of every
+      accounted year stale;
+    * a change of ``org``, ``emission_factor``, ``gwp`` or ``species_parameter`` (or no marker
+      yet) rebuilds everything.
+
+    Stale pairs are closed under ancestors, recomputed (unaffected children contribute
+    their materialised figures) and written; figures that come out identical keep their
+    snapshot_id and computed_at.  Without new data nothing is written, not even a snapshot.
+    """
+    upto = lake.snapshot_id()
+    after = _marker(lake)
+    if after is None or _tables_changed(lake, after, upto, GLOBAL_TABLES):
+        reason = "no marker" if after is None else "org tree or factors changed"
+        written, deleted, pairs = _build(lake, None, True)
+        return RefreshResult(after, upto, True, pairs, written.inserted, deleted, reason)
+    if upto <= after or not _tables_changed(lake, after, upto, INPUT_TABLES):
+        return RefreshResult(after, upto, False, pd.DataFrame(columns=["org_id", "period"]), 0, 0, "no new data")
+    tree = views.org_tree(lake, upto)
+    pairs = _with_ancestors(_affected(lake, after, upto), tree)
+    written = deleted = 0
+    for year, group in pairs.groupby(pairs.period.str[:4]):
+        result = _compute(lake, int(year), upto, pairs=group[["org_id", "period"]])
+        w, d = _materialise(lake, result, group)
+        written, deleted = written + w.inserted, deleted + d
+    lake.set_meta(MARKER_KEY, str(upto))
+    return RefreshResult(after, upto, False, pairs, written, deleted, "incremental")

@@ -7,12 +7,13 @@ Exit codes: 0 success, 1 the operation failed (message says what and the fix),
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .settings import Settings, load_settings
+from .cli_accounts import accounts_app
+from .cli_reports import pipelines_app, reports_app
+from .cli_common import CatalogOption, DataOption, LakeOption, fail, open_lake, settings_from
 
 app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
                   no_args_is_help=True, add_completion=False)
@@ -20,29 +21,9 @@ demo_app = typer.Typer(help="Build the demo province lake.", no_args_is_help=Tru
 lake_app = typer.Typer(help="Inspect and maintain the lake.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(lake_app, name="lake")
-
-LakeOption = Annotated[Optional[Path], typer.Option("--lake", help="Lake folder (default: $CARBON_LAKE or ./lake).")]
-CatalogOption = Annotated[Optional[str], typer.Option("--catalog", help="DuckLake catalog URI (sqlite:... or postgres:...).")]
-DataOption = Annotated[Optional[str], typer.Option("--data-path", help="Parquet data path (folder or s3://...).")]
-
-
-def _settings(lake: Path | None, catalog: str | None = None, data_path: str | None = None) -> Settings:
-    return load_settings(lake=lake, catalog=catalog, data_path=data_path)
-
-
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _open(settings: Settings, **kw):
-    from .lake import Lake, LakeError
-
-    try:
-        return Lake.open(settings, **kw)
-    except LakeError as error:
-        _fail(error)
-
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(reports_app, name="reports")
+app.add_typer(pipelines_app, name="pipelines")
 
 @demo_app.command("build")
 def demo_build(
@@ -59,9 +40,9 @@ def demo_build(
     if scale not in SCALES:
         raise typer.BadParameter(f"choose one of {list(SCALES)}", param_hint="--scale")
     try:
-        report = build_demo(_settings(lake), scale, seed, force=force, progress=progress)
+        report = build_demo(settings_from(lake), scale, seed, force=force, progress=progress)
     except (LakeError, FileExistsError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(
         f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
         f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"
@@ -74,10 +55,10 @@ def lake_init(lake: LakeOption = None, catalog: CatalogOption = None, data_path:
     from .lake import Lake, LakeError
 
     try:
-        with Lake.create(_settings(lake, catalog, data_path)) as created:
+        with Lake.create(settings_from(lake, catalog, data_path)) as created:
             typer.echo(f"created lake (schema version {created.schema_version}) at {created.settings.catalog_uri}")
     except LakeError as error:
-        _fail(error)
+        fail(error)
 
 
 @lake_app.command("info")
@@ -89,8 +70,8 @@ def lake_info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Tables with rows, files and bytes; snapshots; size on disk."""
-    settings = _settings(lake, catalog, data_path)
-    with _open(settings, read_only=True, snapshot=snapshot) as opened:
+    settings = settings_from(lake, catalog, data_path)
+    with open_lake(settings, read_only=True, snapshot=snapshot) as opened:
         info = opened.info()
         snapshots = opened.snapshots()
         size = sum(f.stat().st_size for f in settings.lake.rglob("*") if f.is_file()) if settings.is_embedded else None
@@ -111,21 +92,21 @@ def lake_info(
 @lake_app.command("snapshots")
 def lake_snapshots(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     """List snapshots (time travel points) with what each changed."""
-    with _open(_settings(lake, catalog, data_path), read_only=True) as opened:
+    with open_lake(settings_from(lake, catalog, data_path), read_only=True) as opened:
         typer.echo(opened.snapshots().to_string(index=False))
 
 
 @lake_app.command("checksums")
 def lake_checksums(lake: LakeOption = None, snapshot: Annotated[Optional[int], typer.Option()] = None) -> None:
     """Order-independent content checksums per table (compare two lakes or builds)."""
-    with _open(_settings(lake), read_only=True, snapshot=snapshot) as opened:
+    with open_lake(settings_from(lake), read_only=True, snapshot=snapshot) as opened:
         typer.echo(json.dumps(opened.checksums(), indent=2))
 
 
 @lake_app.command("migrate")
 def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     """Upgrade an older lake to this carbonlib's schema version (back it up first)."""
-    with _open(_settings(lake, catalog, data_path), migrate=True) as opened:
+    with open_lake(settings_from(lake, catalog, data_path), migrate=True) as opened:
         typer.echo(f"lake at schema version {opened.schema_version}")
 
 

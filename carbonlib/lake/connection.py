@@ -186,18 +186,28 @@ class Lake:
         self.close()
 
     # ---------------------------------------------------------------- metadata
+    def _row(self, sql: str, params: list | None = None) -> tuple | None:
+        """First row of ``sql`` (None when empty), reading the result to its end.
+
+        ``fetchone()`` would leave the result open, and with it the read transaction on the
+        SQLite catalog, until the next statement: a long-lived reader (a dashboard) would then
+        block every writer's commit ("database is locked").
+        """
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
     def _schema_version(self) -> int | None:
-        exists = self.con.execute(
+        exists = self._row(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'lake_meta'", [CATALOG]
-        ).fetchone()[0]
+        )[0]
         if not exists:
             return None
-        row = self.con.execute(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = 'schema_version'").fetchone()
+        row = self._row(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = 'schema_version'")
         return int(row[0]) if row else None
 
     def meta(self, key: str) -> str | None:
         """A value of the ``lake_meta`` table (None when unset)."""
-        row = self.con.execute(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = ?", [key]).fetchone()
+        row = self._row(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = ?", [key])
         return row[0] if row else None
 
     @retry_on_conflict
@@ -215,7 +225,7 @@ class Lake:
         """Id of the snapshot this connection reads (the pinned one, or the latest)."""
         if self.pinned_snapshot is not None:
             return self.pinned_snapshot
-        return int(self.con.execute(f"FROM {CATALOG}.current_snapshot()").fetchone()[0])
+        return int(self._row(f"FROM {CATALOG}.current_snapshot()")[0])
 
     def snapshots(self) -> pd.DataFrame:
         """All snapshots: id, time (UTC), schema version and what changed."""
@@ -268,7 +278,7 @@ class Lake:
         """Per table: rows, data files and bytes on storage."""
         files = self.con.execute(f"SELECT table_name, file_count, file_size_bytes FROM ducklake_table_info('{CATALOG}')").df()
         rows = [
-            (name, int(self.con.execute(f"SELECT count(*) FROM {CATALOG}.{name}").fetchone()[0])) for name in TABLES
+            (name, int(self._row(f"SELECT count(*) FROM {CATALOG}.{name}")[0])) for name in TABLES
         ]
         out = pd.DataFrame(rows, columns=["table", "rows"]).merge(
             files.rename(columns={"table_name": "table", "file_count": "files", "file_size_bytes": "bytes"}),
@@ -287,9 +297,9 @@ class Lake:
         out = {}
         for name, definition in TABLES.items():
             cols = ", ".join(c for c in definition.column_names if c not in definition.volatile)
-            rows, digest = self.con.execute(
+            rows, digest = self._row(
                 f"SELECT count(*), coalesce(bit_xor(hash({cols})), 0) FROM {self.relation(name, snapshot)}"
-            ).fetchone()
+            )
             out[name] = f"{rows}:{digest:016x}"
         return out
 

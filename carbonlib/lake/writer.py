@@ -121,10 +121,10 @@ def _typed_select(table: Table) -> str:
     return ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in table.columns)
 
 
-def _existing_filter(table: Table, catalog: str) -> str:
+def _existing_filter(table: Table) -> str:
     """Restrict the duplicate look-up to the batch's time range (file pruning on partitions)."""
     if "ts" in table.column_names:
-        return f"WHERE t.ts BETWEEN (SELECT min(ts) FROM _carbon_typed) AND (SELECT max(ts) FROM _carbon_typed)"
+        return "WHERE t.ts BETWEEN (SELECT min(ts) FROM _carbon_typed) AND (SELECT max(ts) FROM _carbon_typed)"
     return ""
 
 
@@ -172,7 +172,7 @@ def append(
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _carbon_existing AS SELECT b.{_ROW}, ({same}) AS identical "
-            f"FROM _carbon_typed b JOIN (SELECT * FROM {catalog}.{table.name} t {_existing_filter(table, catalog)}) t ON {key}"
+            f"FROM _carbon_typed b JOIN (SELECT * FROM {catalog}.{table.name} t {_existing_filter(table)}) t ON {key}"
         )
         conflicts = con.execute(
             f"SELECT e.{_ROW} AS row_number, {_quote(table.key[-1])} AS field, "

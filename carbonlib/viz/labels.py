@@ -39,6 +39,33 @@ LABELS: dict[str, tuple[str, str]] = {
     # scopes
     "scope1": ("范围一（直接排放）", "Scope 1 (direct)"),
     "scope2": ("范围二（间接排放）", "Scope 2 (indirect)"),
+    # dashboard texts
+    "ui_org": ("组织", "Organisation"),
+    "ui_period": ("核算期", "Period"),
+    "ui_up": ("返回上级", "Up one level"),
+    "ui_children": ("下级单位", "Units below"),
+    "ui_map": ("位置分布", "Where the figures are"),
+    "ui_breakdown": ("排放构成", "Emissions by category"),
+    "ui_trend": ("月度趋势", "Monthly trend"),
+    "ui_top_emitters": ("重点排放单位", "Top emitters"),
+    "ui_sink_sites": ("碳汇站点", "Sink sites"),
+    "ui_figures": ("全部核算数据", "All figures"),
+    "ui_download": ("下载 CSV", "Download CSV"),
+    "ui_devices": ("设备状态", "Device status"),
+    "ui_device": ("设备", "Device"),
+    "ui_latest": ("最新数据时间", "Newest data"),
+    "ui_flux": ("通量塔", "Flux tower"),
+    "ui_meter": ("计量表", "Meter"),
+    "ui_metric": ("指标", "Metric"),
+    "ui_selected": ("所选单位", "Selected units"),
+    "ui_daily": ("日汇总遥测", "Daily telemetry"),
+    "ui_disclosure": ("碳源碳汇信息公开", "Public disclosure of carbon sources and sinks"),
+    "ui_overview": ("碳源碳汇总览", "Carbon sources and sinks overview"),
+    "ui_monitor": ("实时监测", "Real-time monitor"),
+    "ui_explorer": ("分析浏览", "Analyst explorer"),
+    "online": ("在线", "online"),
+    "late": ("延迟", "late"),
+    "offline": ("离线", "offline"),
 }
 
 

@@ -1,0 +1,191 @@
+"""Emission cap checks (clause 6.2.2): year-end projection, overrun alerts, offsets with credits.
+
+Reads the materialised monthly ``emissions_total`` of table ``account`` (so figures are the
+ones reports show, and can be pinned to a snapshot), the ``cap`` table and the credit
+registry (``credit_event``).
+
+* **Year-to-date** (YTD): the months of the year that ended on or before ``as_of`` and have
+  an account figure (default ``as_of``: the last month with a figure, i.e. data through).
+* **Projection** (:func:`project_year_end`): YTD divided by the share the same months had in
+  the previous year's emissions (seasonal share), when the previous year has all twelve
+  monthly figures and a positive share; otherwise YTD scaled by days (days in the year /
+  days covered).  A complete year projects to its actual total.
+* **Offsets** (:func:`assess_cap`): credits retired from the org's registry account
+  ``ACC-<org_id>`` in the year after the compliance year (the surrender period; the demo
+  registry retires vintage-Y credits in Y+1) may cover the shortfall up to ``offset_limit``
+  (default 5 %) of the verified, here projected, emissions: "重点排放单位每年可以使用国家核证自愿
+  减排量抵销碳排放配额的清缴，抵销比例不得超过应清缴碳排放配额的5%" (MEE, 碳排放权交易管理办法
+  （试行）2020, Article 29).  What the limit or the credits do not cover is the deficit: the
+  allowances still to buy.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from .accounts import METHOD_VERSION, SOURCE_ITEMS
+from .lake import Lake
+
+DEFAULT_OFFSET_LIMIT = 0.05
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Year-end projection: emissions (tCO2e), months used, method and the share or day factor."""
+
+    emissions_ytd: float
+    projected: float
+    months: int
+    method: str  # "actual", "seasonal share of <year-1>" or "days"
+    factor: float  # share of the year covered by the YTD months (seasonal or by days)
+
+
+@dataclass(frozen=True)
+class CapStatus:
+    """Cap position of one org and year (all quantities tCO2e).
+
+    shortfall = max(0, projected - cap); offset_allowed = offset_limit x projected;
+    offset_used = min(shortfall, offset_allowed, credits_retired); deficit = shortfall - offset_used.
+    """
+
+    org_id: str
+    year: int
+    as_of: date
+    cap: float
+    emissions_ytd: float
+    projected: float
+    projection_method: str
+    complete: bool
+    shortfall: float
+    offset_limit: float
+    offset_allowed: float
+    credits_retired: float
+    offset_used: float
+    deficit: float
+    alert: bool
+    message: str
+    snapshot_id: int
+
+
+def project_year_end(ytd_monthly: pd.Series, year: int, previous_monthly: pd.Series | None = None) -> Projection:
+    """Project annual emissions from monthly figures of the months 1..m of ``year``.
+
+    Parameters
+    ----------
+    ytd_monthly : Series
+        tCO2e per month number (1..m, consecutive from January; missing months count as 0).
+    year : int
+        The year projected (for its number of days).
+    previous_monthly : Series or None
+        tCO2e per month number of the previous year; used only when all twelve are present.
+
+    Returns
+    -------
+    Projection
+        projected = YTD / share, share = sum(previous months 1..m) / sum(previous year), or
+        projected = YTD x days(year) / days(months 1..m) without usable history.
+    """
+    months = int(ytd_monthly.index.max()) if len(ytd_monthly) else 0
+    ytd = float(ytd_monthly.sum())
+    if months == 12:
+        return Projection(ytd, ytd, 12, "actual", 1.0)
+    if months == 0:
+        raise ValueError(f"no monthly emissions of {year} up to the cut-off date: nothing to project from")
+    if previous_monthly is not None and set(previous_monthly.index) >= set(range(1, 13)):
+        total = float(previous_monthly.sum())
+        share = float(previous_monthly.loc[1:months].sum()) / total if total > 0 else 0.0
+        if share > 0:
+            return Projection(ytd, ytd / share, months, f"seasonal share of {year - 1}", share)
+    covered = sum(calendar.monthrange(year, m)[1] for m in range(1, months + 1))
+    share = covered / (366 if calendar.isleap(year) else 365)
+    return Projection(ytd, ytd / share, months, "days", share)
+
+
+def assess_cap(cap: float, projection: Projection, credits_retired: float,
+               offset_limit: float = DEFAULT_OFFSET_LIMIT) -> dict[str, float]:
+    """Shortfall, offsets and deficit of a projected year against ``cap`` (all tCO2e).
+
+    Returns shortfall, offset_allowed (``offset_limit`` x projected emissions), offset_used
+    (the smallest of shortfall, offset_allowed and credits_retired) and deficit.
+    """
+    if not 0.0 <= offset_limit <= 1.0:
+        raise ValueError(f"offset_limit is a share in [0, 1] (0.05 for 5 %), got {offset_limit!r}")
+    shortfall = max(0.0, projection.projected - cap)
+    allowed = offset_limit * projection.projected
+    used = min(shortfall, allowed, max(0.0, credits_retired))
+    return {"shortfall": shortfall, "offset_allowed": allowed, "offset_used": used, "deficit": shortfall - used}
+
+
+def _monthly(lake: Lake, org_id: str, year: int, snapshot: int | None) -> pd.Series:
+    """emissions_total (tCO2e) per month number, for the months that have ledger-based source figures.
+
+    Months with only metered output or sinks (e.g. ledger entries of December not approved
+    yet) are left out, so they are not mistaken for months without emissions.
+    """
+    items = ", ".join(f"'{i}'" for i in (*SOURCE_ITEMS, "emissions_total"))
+    rows = lake.read("account", columns=["period", "item", "value"], snapshot=snapshot,
+                     where=f"org_id = ? AND method_version = ? AND item IN ({items}) AND period LIKE ? "
+                           "AND length(period) = 7", params=[org_id, METHOD_VERSION, f"{year}-%"])
+    with_sources = set(rows[rows.item != "emissions_total"].period)
+    totals = rows[(rows.item == "emissions_total") & rows.period.isin(with_sources)]
+    return pd.Series(totals.value.to_numpy(), index=totals.period.str[5:].astype(int)).sort_index()
+
+
+def credits_retired(lake: Lake, org_id: str, year: int, snapshot: int | None = None) -> float:
+    """Credits (tCO2e) retired from ``ACC-<org_id>`` during year+1, the surrender period of ``year``."""
+    rows = lake.read("credit_event", columns=["quantity_tco2e"], snapshot=snapshot,
+                     where="event_type = 'retire' AND from_account = ? AND year(event_time) = ?",
+                     params=[f"ACC-{org_id}", year + 1])
+    return float(rows.quantity_tco2e.sum())
+
+
+def cap_status(lake: Lake, org_id: str, year: int, *, as_of: date | None = None,
+               offset_limit: float = DEFAULT_OFFSET_LIMIT, snapshot: int | None = None) -> CapStatus:
+    """The cap position of ``org_id`` in ``year`` as of ``as_of`` (see module doc for the rules).
+
+    Raises ValueError when the org has no cap for the year, or no monthly accounts up to ``as_of``.
+    """
+    snapshot = lake.snapshot_id() if snapshot is None else snapshot
+    caps = lake.read("cap", where="org_id = ? AND year = ?", params=[org_id, year], snapshot=snapshot)
+    if caps.empty:
+        raise ValueError(f"{org_id} has no cap for {year} in table cap; fix: record its allocation, or pick a capped org")
+    monthly = _monthly(lake, org_id, year, snapshot)
+    if as_of is not None:
+        monthly = monthly[[date(year, m, calendar.monthrange(year, m)[1]) <= as_of for m in monthly.index]]
+    if monthly.empty:
+        raise ValueError(f"no monthly accounts of {org_id} in {year} up to {as_of or 'now'}; "
+                         "fix: run `carbon accounts refresh` (or build_accounts) first")
+    through = int(monthly.index.max())
+    ytd = monthly.reindex(range(1, through + 1), fill_value=0.0)
+    previous = _monthly(lake, org_id, year - 1, snapshot)
+    projection = project_year_end(ytd, year, previous if len(previous) else None)
+    cap = float(caps.cap_tco2e.sum())
+    credits = credits_retired(lake, org_id, year, snapshot)
+    figures = assess_cap(cap, projection, credits, offset_limit)
+    alert = projection.projected > cap or projection.emissions_ytd > cap
+    word = "actual" if projection.method == "actual" else f"projected ({projection.method})"
+    if alert:
+        message = (f"{org_id} {year}: {word} emissions {projection.projected:,.0f} tCO2e exceed the cap {cap:,.0f} by "
+                   f"{figures['shortfall']:,.0f}; credits may offset at most {figures['offset_allowed']:,.0f} "
+                   f"({offset_limit:.0%}), {credits:,.0f} retired, {figures['offset_used']:,.0f} used; "
+                   f"deficit {figures['deficit']:,.0f} tCO2e" + (" to buy as allowances" if figures["deficit"] > 0 else ""))
+    else:
+        message = f"{org_id} {year}: {word} emissions {projection.projected:,.0f} tCO2e within the cap {cap:,.0f}"
+    return CapStatus(org_id=org_id, year=year, as_of=as_of or date(year, through, calendar.monthrange(year, through)[1]),
+                     cap=cap, emissions_ytd=projection.emissions_ytd, projected=projection.projected,
+                     projection_method=projection.method, complete=projection.method == "actual",
+                     offset_limit=offset_limit, credits_retired=credits, alert=alert, message=message,
+                     snapshot_id=snapshot, **figures)
+
+
+def cap_report(lake: Lake, year: int, *, as_of: date | None = None, offset_limit: float = DEFAULT_OFFSET_LIMIT,
+               snapshot: int | None = None) -> pd.DataFrame:
+    """:func:`cap_status` of every capped org of ``year``, one row each (alerts first)."""
+    snapshot = lake.snapshot_id() if snapshot is None else snapshot
+    orgs = lake.read("cap", columns=["org_id"], where="year = ?", params=[year], snapshot=snapshot).org_id
+    rows = [cap_status(lake, org, year, as_of=as_of, offset_limit=offset_limit, snapshot=snapshot).__dict__ for org in orgs]
+    return pd.DataFrame(rows).sort_values(["alert", "org_id"], ascending=[False, True], ignore_index=True)

@@ -1,0 +1,307 @@
+"""Scheduled jobs (services): the schedule file, the job functions, catch-up, APScheduler and crontab.
+
+``pipelines/schedule.yaml`` says what runs when (cron expressions in one time zone); this
+module turns it into
+
+* :func:`run_job` — run one job now (or as of a given time) and remember when it ran;
+* :func:`missed_runs` / :func:`catch_up` — the runs a stopped scheduler missed, worked out
+  from the remembered last-run times and "now" (both injectable, so it is testable);
+* :func:`build_scheduler` / :func:`serve` — an APScheduler 3 ``BlockingScheduler`` with one
+  ``CronTrigger.from_crontab`` job each (coalesced, with a misfire grace time), which catches
+  up first and records every successful run;
+* :func:`crontab` — the equivalent crontab lines for machines that prefer cron.
+
+Last-run times live in a small JSON state file (default ``<lake>/pipeline_state.json``):
+job name -> ISO time of the last successful scheduled run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+import yaml
+
+from .settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEDULE_FILE = REPO_ROOT / "pipelines" / "schedule.yaml"
+CATCH_UP = ("latest", "all", "none")
+MISFIRE_GRACE_S = 3600
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- job functions
+def resolve_period(word: str, at: datetime) -> str:
+    """A period label from a period word and the scheduled time: previous_month, previous_year, or a label itself."""
+    if word == "previous_month":
+        return str(pd.Period(at.strftime("%Y-%m"), freq="M") - 1)
+    if word == "previous_year":
+        return str(at.year - 1)
+    return word
+
+
+def refresh_telemetry_daily(settings: Settings, at: datetime, days_back: int = 2) -> str:
+    """Re-materialise ``telemetry_daily`` for the UTC days from ``days_back`` days before ``at``."""
+    from . import views
+    from .lake import Lake
+
+    since = (at - timedelta(days=days_back)).date().isoformat()
+    with Lake.open(settings) as lake:
+        written = views.refresh_telemetry_daily(lake, since=since)
+    return f"telemetry_daily since {since}: {written} rows written"
+
+
+def build_accounts(settings: Settings, at: datetime, period: str) -> str:
+    """(Re)compute the accounts of the year of ``period`` (and its months) with :func:`carbonlib.accounts.build_accounts`."""
+    from . import accounts
+    from .lake import Lake
+
+    year = int(resolve_period(period, at)[:4])
+    with Lake.open(settings) as lake:
+        result = accounts.build_accounts(lake, [year])
+    return f"accounts {year}: {result.inserted} figures written, {result.skipped} unchanged"
+
+
+def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_dir: str = "reports",
+                 workers: int = 2, lang: str = "zh") -> str:
+    """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reports.run_batch`)."""
+    from . import reports
+
+    label = resolve_period(period, at)
+    result = reports.run_batch(settings, kind, label, out_dir=out_dir, workers=workers, lang=lang, progress=False)
+    counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "failed")}
+    if counts["failed"]:
+        raise RuntimeError(f"{kind} reports {label}: {counts['failed']} failed, see {result.manifest_path}")
+    return f"{kind} reports {label}: {counts}, manifest {result.manifest_path}"
+
+
+#: Job functions a schedule may name in ``run``: f(settings, at, **args) -> one-line outcome.
+JOBS: dict[str, Callable[..., str]] = {
+    "refresh_telemetry_daily": refresh_telemetry_daily,
+    "build_accounts": build_accounts,
+    "report_batch": report_batch,
+}
+
+
+# --------------------------------------------------------------------------- schedule
+@dataclass(frozen=True)
+class Job:
+    """One scheduled job: a cron expression, the job function it runs, its arguments and catch-up rule."""
+
+    name: str
+    cron: str
+    run: str
+    args: dict = field(default_factory=dict)
+    catch_up: str = "latest"
+
+    def trigger(self, tz: ZoneInfo):
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger.from_crontab(self.cron, timezone=tz)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule file: time zone and jobs by name."""
+
+    timezone: str
+    jobs: dict[str, Job]
+    path: Path
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_schedule(path: str | Path = SCHEDULE_FILE) -> Schedule:
+    """Read and check a schedule file; errors name the job, the bad value and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"schedule file {path} does not exist (the default is {SCHEDULE_FILE})")
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    where = f"{path}"
+    tz = document.get("timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{where}: timezone {tz!r} is not an IANA time zone name (e.g. 'Asia/Shanghai')") from None
+    jobs = {}
+    for name, spec in (document.get("jobs") or {}).items():
+        unknown = set(spec) - {"cron", "run", "args", "catch_up"}
+        if unknown or "cron" not in spec or "run" not in spec:
+            raise ValueError(f"{where}: job {name!r} needs keys cron and run (optional args, catch_up); got {sorted(spec)}")
+        if spec["run"] not in JOBS:
+            raise ValueError(f"{where}: job {name!r} runs {spec['run']!r}, which is not a job function; "
+                             f"choose one of {sorted(JOBS)}")
+        job = Job(name, str(spec["cron"]), spec["run"], dict(spec.get("args") or {}), spec.get("catch_up", "latest"))
+        if job.catch_up not in CATCH_UP:
+            raise ValueError(f"{where}: job {name!r} catch_up must be one of {CATCH_UP}, not {job.catch_up!r}")
+        try:
+            job.trigger(ZoneInfo(tz))
+        except ValueError as error:
+            raise ValueError(f"{where}: job {name!r} has a bad cron expression {job.cron!r} ({error}); "
+                             "write five fields: minute hour day-of-month month day-of-week") from None
+        accepted = set(inspect.signature(JOBS[job.run]).parameters) - {"settings", "at"}
+        if extra := set(job.args) - accepted:
+            raise ValueError(f"{where}: job {name!r} passes unknown argument(s) {sorted(extra)} to {job.run}; "
+                             f"it accepts {sorted(accepted)}")
+        jobs[name] = job
+    if not jobs:
+        raise ValueError(f"{where}: no jobs defined (add a 'jobs:' mapping)")
+    return Schedule(tz, jobs, path)
+
+
+# --------------------------------------------------------------------------- state and catch-up
+def default_state_path(settings: Settings) -> Path:
+    """Where last-run times are kept by default: ``<lake>/pipeline_state.json``."""
+    return Path(settings.lake) / "pipeline_state.json"
+
+
+def load_state(path: str | Path) -> dict[str, datetime]:
+    """Last successful run per job (aware datetimes); empty when the file does not exist yet."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return {name: datetime.fromisoformat(value) for name, value in json.loads(path.read_text()).items()}
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"pipeline state file {path} is not a JSON object of ISO times ({error}); "
+                         "fix or delete it (the next start then treats every job as just run)") from None
+
+
+def record_run(path: str | Path, name: str, at: datetime) -> None:
+    """Remember that job ``name`` ran for scheduled time ``at`` (atomic rewrite of the state file)."""
+    path = Path(path)
+    state = load_state(path)
+    state[name] = at
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: v.isoformat() for k, v in sorted(state.items())}, indent=2))
+    os.replace(tmp, path)
+
+
+def _aware(at: datetime, tz: ZoneInfo) -> datetime:
+    return at.replace(tzinfo=tz) if at.tzinfo is None else at.astimezone(tz)
+
+
+def fire_times(job: Job, tz: ZoneInfo, after: datetime, until: datetime) -> list[datetime]:
+    """Scheduled times of ``job`` strictly after ``after`` and at or before ``until``."""
+    trigger = job.trigger(tz)
+    times, t = [], _aware(after, tz)
+    while (t := trigger.get_next_fire_time(None, t + timedelta(microseconds=1))) and t <= _aware(until, tz):
+        times.append(t)
+    return times
+
+
+def missed_runs(schedule: Schedule, state: dict[str, datetime], now: datetime) -> list[tuple[str, datetime]]:
+    """The (job, scheduled time) runs to catch up at ``now``, oldest first.
+
+    A job without a recorded run has missed nothing (it starts from now); ``catch_up``
+    decides between every missed time (``all``), only the latest (``latest``) and none.
+    """
+    runs = []
+    for name, job in schedule.jobs.items():
+        if name not in state or job.catch_up == "none":
+            continue
+        missed = fire_times(job, schedule.tz, state[name], now)
+        runs += [(name, t) for t in (missed if job.catch_up == "all" else missed[-1:])]
+    return sorted(runs, key=lambda r: (r[1], list(schedule.jobs).index(r[0])))
+
+
+def run_job(schedule: Schedule, name: str, settings: Settings, at: datetime | None = None,
+            state_path: str | Path | None = None) -> str:
+    """Run job ``name`` as of scheduled time ``at`` (default now) and record it in the state file.
+
+    Raises when the job fails (nothing is recorded, so it is caught up next time).
+    """
+    if name not in schedule.jobs:
+        raise KeyError(f"no job {name!r} in {schedule.path}; jobs: {sorted(schedule.jobs)}")
+    job = schedule.jobs[name]
+    at = _aware(at or datetime.now(schedule.tz), schedule.tz)
+    outcome = JOBS[job.run](settings, at, **job.args)
+    record_run(state_path or default_state_path(settings), name, at)
+    log.info("%s (%s): %s", name, at.isoformat(), outcome)
+    return outcome
+
+
+def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now: datetime | None = None
+             ) -> list[tuple[str, datetime, str]]:
+    """Run the :func:`missed_runs` at ``now`` (default the current time); jobs never run get ``now`` as baseline.
+
+    A failing run is logged and reported as ``failed: ...``; the others go on.  Returns
+    (job, scheduled time, outcome) per run.
+    """
+    now = _aware(now or datetime.now(schedule.tz), schedule.tz)
+    state = load_state(state_path)
+    for name in schedule.jobs:
+        if name not in state:
+            record_run(state_path, name, now)
+    done = []
+    for name, at in missed_runs(schedule, state, now):
+        try:
+            outcome = run_job(schedule, name, settings, at, state_path)
+        except Exception as error:  # one failing job must not stop the others
+            log.exception("catch-up of %s for %s failed", name, at.isoformat())
+            outcome = f"failed: {type(error).__name__}: {error}"
+        done.append((name, at, outcome))
+    return done
+
+
+# --------------------------------------------------------------------------- scheduler and cron
+def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Path):
+    """An APScheduler 3 ``BlockingScheduler`` with every job (coalesced, misfire grace, one instance at a time).
+
+    Each successful run is recorded in the state file with its scheduled time.
+    """
+    from apscheduler.events import EVENT_JOB_EXECUTED
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(timezone=schedule.tz)
+
+    def execute(name: str) -> str:
+        job = schedule.jobs[name]
+        return JOBS[job.run](settings, datetime.now(schedule.tz), **job.args)
+
+    for name, job in schedule.jobs.items():
+        scheduler.add_job(execute, job.trigger(schedule.tz), args=[name], id=name, name=name, coalesce=True,
+                          misfire_grace_time=MISFIRE_GRACE_S, max_instances=1)
+
+    def on_executed(event) -> None:
+        record_run(state_path, event.job_id, event.scheduled_run_time)
+        log.info("%s (%s): %s", event.job_id, event.scheduled_run_time.isoformat(), event.retval)
+
+    scheduler.add_listener(on_executed, EVENT_JOB_EXECUTED)
+    return scheduler
+
+
+def serve(schedule: Schedule, settings: Settings, state_path: str | Path | None = None) -> None:
+    """Catch up missed runs, then run the schedule until interrupted (Ctrl-C / SIGTERM)."""
+    state_path = state_path or default_state_path(settings)
+    for name, at, outcome in catch_up(schedule, settings, state_path):
+        log.info("caught up %s for %s: %s", name, at.isoformat(), outcome)
+    build_scheduler(schedule, settings, state_path).start()
+
+
+def crontab(schedule: Schedule, repo: str | Path = REPO_ROOT, carbon: str = ".venv/bin/carbon",
+            lake: str | Path | None = None) -> str:
+    """Crontab lines equivalent to the schedule: ``m h dom mon dow  cd <repo> && <carbon> pipelines run-job NAME``.
+
+    cron has no catch-up; ``run-job`` records each run, so a later ``serve`` knows what ran.
+    """
+    lake_flag = f" --lake {Path(lake).resolve()}" if lake else ""
+    lines = [f"# Carbon Sink Workbench jobs from {schedule.path} (times in {schedule.timezone}; "
+             "CRON_TZ works with cronie, otherwise set the server's time zone)",
+             f"CRON_TZ={schedule.timezone}"]
+    for name, job in schedule.jobs.items():
+        lines.append(f"{job.cron}  cd {Path(repo).resolve()} && {carbon} pipelines run-job {name} "
+                     f"--schedule {schedule.path.resolve()}{lake_flag}")
+    return "\n".join(lines) + "\n"

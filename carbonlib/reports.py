@@ -1,0 +1,690 @@
+"""Periodic report notebooks (services): the figures they show and the papermill batch runner.
+
+Two halves, both used by ``notebooks/reports/*.ipynb`` and ``carbon reports run``:
+
+*Report content* (read-only, pinned to one lake snapshot): :func:`collect` gathers what a
+report shows for one org and period — the account figures with zh/en labels, the trend over
+previous periods, the children of the org, cap status, data quality of the telemetry behind
+the figures, and the method notes; :func:`disclosure_table` is the public subset (clauses
+5.4, 10.2: source/sink totals only, no activity amounts, no evidence references).
+:func:`export_tables` writes the figures as CSV (canonical, hashed) and XLSX (for regulators).
+
+*Batch runner*: :func:`run_batch` executes a report notebook for many orgs with papermill
+(bounded thread pool; every run starts its own ``python3`` kernel), renders standalone HTML
+with the input cells hidden, skips runs whose outputs are up to date, isolates failures,
+writes a run manifest (JSON) and records every run in the lake table ``report_run``.
+
+Output layout: ``<out>/<kind>/<period>/<org_id>/{report.ipynb, report.html, figures.csv,
+figures.xlsx, run.json}`` and ``<out>/<kind>/<period>/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from . import accounts, views
+from .lake import CATALOG, Lake
+from .settings import Settings
+from .viz.labels import label
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {
+    "monthly": REPO_ROOT / "notebooks" / "reports" / "monthly_account.ipynb",
+    "annual": REPO_ROOT / "notebooks" / "reports" / "annual_account.ipynb",
+    "disclosure": REPO_ROOT / "notebooks" / "reports" / "disclosure.ipynb",
+}
+KERNEL = "python3"
+
+#: Known account items in display order; items not listed follow alphabetically.
+ITEM_ORDER = (
+    "emissions_total", "removals", "net", "cap", "cap_utilisation",
+    "scope1_stationary_combustion", "scope1_mobile_combustion", "scope1_process", "scope1_fugitive",
+    "scope2_purchased_electricity", "scope2_purchased_heat", "exported_electricity", "exported_heat",
+    "removals_inventory", "removals_flux", "purchased_electricity_mwh", "memo_biomass_fuel_t",
+)
+#: Headline figures of a report.
+KPI_ITEMS = ("emissions_total", "removals", "net", "cap_utilisation")
+#: The only items a public disclosure shows (clauses 5.4, 10.2): totals of sources and sinks.
+DISCLOSED_ITEMS = ("emissions_total", "removals", "net")
+#: Items shown on the trend and child-org charts.
+BALANCE_ITEMS = ("emissions_total", "removals", "net")
+
+
+# --------------------------------------------------------------------------- periods
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a period label: 'YYYY', 'YYYYQn' or 'YYYY-MM'."""
+    if re.fullmatch(r"\d{4}", period):
+        return date(int(period), 1, 1), date(int(period), 12, 31)
+    if m := re.fullmatch(r"(\d{4})Q([1-4])", period):
+        start = pd.Timestamp(int(m[1]), 3 * int(m[2]) - 2, 1)
+        return start.date(), (start + pd.offsets.QuarterEnd(0)).date()
+    if m := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", period):
+        start = pd.Timestamp(int(m[1]), int(m[2]), 1)
+        return start.date(), (start + pd.offsets.MonthEnd(0)).date()
+    raise ValueError(f"period {period!r} is not a period label; write 'YYYY' (e.g. 2025), 'YYYYQn' or 'YYYY-MM' (e.g. 2025-10)")
+
+
+def previous_periods(period: str, n: int) -> list[str]:
+    """The ``n`` periods before ``period`` and ``period`` itself, oldest first (same granularity)."""
+    period_bounds(period)
+    if len(period) == 4:
+        return [str(int(period) - k) for k in range(n, -1, -1)]
+    freq = "Q" if "Q" in period else "M"
+    current = pd.Period(period, freq=freq)
+    return [str(current - k) for k in range(n, -1, -1)]
+
+
+# --------------------------------------------------------------------------- formatting
+def format_value(value: float, unit: str) -> str:
+    """How a figure is written in reports: '448,285.3 tCO2e', '87.4 %', '7,846.1 MWh'."""
+    if unit == "share":
+        return f"{value * 100:.1f} %"
+    return f"{value:,.1f} {unit}"
+
+
+def _item_rank(item: str) -> tuple[int, str]:
+    return (ITEM_ORDER.index(item), "") if item in ITEM_ORDER else (len(ITEM_ORDER), item)
+
+
+def labelled(figures: pd.DataFrame) -> pd.DataFrame:
+    """Account figures in display order with zh/en labels (unknown items keep their key as label)."""
+    out = figures.assign(label_zh=figures["item"].map(lambda i: label(i, "zh")),
+                         label_en=figures["item"].map(lambda i: label(i, "en")))
+    order = sorted(range(len(out)), key=lambda i: _item_rank(out["item"].iloc[i]))
+    return out.iloc[order].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- report content
+@dataclass
+class ReportData:
+    """Everything one report shows, read as of ``snapshot_id``.
+
+    ``figures``: org_id, period, item, label_zh, label_en, value, unit, basis, method_version,
+    snapshot_id (the snapshot the accounts were computed from); ``trend``: period, item, value
+    (tCO2e); ``children``: one row per child org with emissions_total, removals, net (tCO2e);
+    ``caps``: capped enterprises of the subtree with cap_tco2e, emitted_tco2e, utilisation;
+    ``quality``: per device and metric coverage and QC shares; ``rejects``: quarantined readings.
+    """
+
+    org: dict
+    period: str
+    snapshot_id: int
+    figures: pd.DataFrame
+    trend: pd.DataFrame
+    children: pd.DataFrame
+    caps: pd.DataFrame
+    quality: pd.DataFrame
+    rejects: pd.DataFrame
+    notes: dict = field(default_factory=dict)
+
+    def value(self, item: str) -> float | None:
+        """The value of ``item`` in this report's figures (None when absent)."""
+        hit = self.figures.loc[self.figures["item"] == item, "value"]
+        return float(hit.iloc[0]) if len(hit) else None
+
+    def name(self, lang: str) -> str:
+        """The org's name in ``lang``."""
+        return self.org["name_zh"] if lang == "zh" else self.org["name_en"]
+
+
+def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None) -> dict:
+    """The org row (with depth and path) of ``org_id``; a clear error if it is not in the lake."""
+    tree = views.org_tree(lake, snapshot)
+    hit = tree[tree.org_id == org_id]
+    if hit.empty:
+        raise ValueError(f"org {org_id!r} is not in the lake (snapshot {snapshot}); known orgs include "
+                         f"{', '.join(tree.org_id.head(8))} … (see `carbon lake info` / table org)")
+    return hit.iloc[0].to_dict()
+
+
+def subtree(lake: Lake, org_id: str, snapshot: int | None = None) -> pd.DataFrame:
+    """Every org at or below ``org_id`` (rows of :func:`carbonlib.views.org_tree`)."""
+    tree = views.org_tree(lake, snapshot)
+    return tree[tree.path.str.split("/").map(lambda p: org_id in p)].reset_index(drop=True)
+
+
+def report_figures(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
+    """Labelled account figures of ``org_id`` and ``period`` (see :class:`ReportData`).
+
+    Raises a clear error when the accounts have not been computed for that period.
+    """
+    figures = accounts.account_figures(lake, org_id, period, snapshot=snapshot)
+    if figures.empty:
+        raise ValueError(f"no account figures for org {org_id!r}, period {period!r} at snapshot {snapshot} "
+                         f"(method {accounts.METHOD_VERSION}). Fix: compute them with accounts.build_accounts "
+                         "(`carbon pipelines run-job monthly_accounts`) or choose a period that has accounts.")
+    cols = ["org_id", "period", "item", "label_zh", "label_en", "value", "unit", "basis", "method_version", "snapshot_id"]
+    return labelled(figures)[cols]
+
+
+def _account_rows(lake: Lake, org_ids: list[str], periods: list[str], items: tuple[str, ...], snapshot: int) -> pd.DataFrame:
+    marks = lambda xs: ", ".join("?" for _ in xs)  # noqa: E731
+    return lake.read(
+        "account", columns=["org_id", "period", "item", "value", "unit"],
+        where=f"org_id IN ({marks(org_ids)}) AND period IN ({marks(periods)}) AND item IN ({marks(items)}) "
+              "AND method_version = ?",
+        params=[*org_ids, *periods, *items, accounts.METHOD_VERSION], snapshot=snapshot,
+    )
+
+
+def trend(lake: Lake, org_id: str, period: str, snapshot: int, n: int) -> pd.DataFrame:
+    """emissions_total, removals and net (tCO2e) of ``period`` and the ``n`` before it that have accounts."""
+    rows = _account_rows(lake, [org_id], previous_periods(period, n), BALANCE_ITEMS, snapshot)
+    return rows[["period", "item", "value"]].sort_values(["period", "item"], ignore_index=True)
+
+
+def children(lake: Lake, org: dict, period: str, snapshot: int) -> pd.DataFrame:
+    """Direct children of ``org`` with name_zh, name_en, level, kind and their balance items (tCO2e)."""
+    tree = views.org_tree(lake, snapshot)
+    kids = tree[tree.parent_id == org["org_id"]][["org_id", "name_zh", "name_en", "level", "kind"]]
+    if kids.empty:
+        return kids.assign(**{item: pd.Series(dtype=float) for item in BALANCE_ITEMS})
+    rows = _account_rows(lake, list(kids.org_id), [period], BALANCE_ITEMS, snapshot)
+    wide = rows.pivot_table(index="org_id", columns="item", values="value", aggfunc="sum")
+    wide = wide.reindex(columns=list(BALANCE_ITEMS)).fillna(0.0).reset_index()
+    return kids.merge(wide, on="org_id", how="left").fillna({i: 0.0 for i in BALANCE_ITEMS}).reset_index(drop=True)
+
+
+def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
+    """Capped enterprises at or below ``org_id``: cap and emissions of the year so far (tCO2e) and utilisation.
+
+    For an annual period the emissions are the year's; for a month, the year to date
+    (January up to that month), so the share shows how much of the annual cap is used.
+    Columns: org_id, name_zh, name_en, cap_tco2e, emitted_tco2e, utilisation (share), over_cap.
+    """
+    start, end = period_bounds(period)
+    year = str(start.year)
+    orgs = subtree(lake, org_id, snapshot)
+    caps = _account_rows(lake, list(orgs.org_id), [year], ("cap_utilisation", "cap"), snapshot)
+    capped = caps[caps.item == "cap_utilisation"].org_id
+    caps = caps[(caps.item == "cap") & caps.org_id.isin(capped)][["org_id", "value"]].rename(columns={"value": "cap_tco2e"})
+    columns = ["org_id", "name_zh", "name_en", "cap_tco2e", "emitted_tco2e", "utilisation", "over_cap"]
+    if caps.empty:
+        return pd.DataFrame(columns=columns)
+    if period == year:
+        periods = [year]
+    else:
+        periods = [f"{year}-{m:02d}" for m in range(1, end.month + 1)]
+    emitted = _account_rows(lake, list(caps.org_id), periods, ("emissions_total",), snapshot)
+    emitted = emitted.groupby("org_id", as_index=False)["value"].sum().rename(columns={"value": "emitted_tco2e"})
+    out = caps.merge(emitted, on="org_id", how="left").fillna({"emitted_tco2e": 0.0})
+    out = out.merge(orgs[["org_id", "name_zh", "name_en"]], on="org_id")
+    out["utilisation"] = out.emitted_tco2e / out.cap_tco2e
+    out["over_cap"] = out.utilisation > 1.0
+    return out[columns].sort_values("utilisation", ascending=False, ignore_index=True)
+
+
+def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
+    """Coverage of the telemetry behind ``org_id``'s figures in ``period``, from ``telemetry_daily``.
+
+    One row per device and metric of the subtree: days_with_data, days (in the period since
+    the device was installed), readings, expected (days x 86 400 s / interval_s), coverage
+    (readings / expected, share), missing_share (1 - coverage: what gap filling has to fill),
+    good_share and flagged_share (QC suspect or bad, shares of the readings received).
+    """
+    start, end = period_bounds(period)
+    ids = ", ".join(f"'{o}'" for o in subtree(lake, org_id, snapshot).org_id)
+    df = lake.query(
+        f"SELECT d.device_id, d.org_id, t.metric, d.interval_s, greatest(d.installed_on, DATE '{start}') AS first_day, "
+        f"count(t.day) AS days_with_data, coalesce(sum(t.n), 0) AS readings, "
+        f"coalesce(sum(t.n * t.good_share) / nullif(sum(t.n), 0), 0) AS good_share "
+        f"FROM {lake.relation('device', snapshot)} AS d JOIN {lake.relation('telemetry_daily', snapshot)} AS t "
+        f"ON t.device_id = d.device_id AND t.day BETWEEN DATE '{start}' AND DATE '{end}' "
+        f"WHERE d.org_id IN ({ids}) AND d.installed_on <= DATE '{end}' GROUP BY ALL ORDER BY d.device_id, t.metric"
+    )
+    df["days"] = (pd.Timestamp(end) - pd.to_datetime(df.first_day)).dt.days + 1
+    df["expected"] = df.days * 86400 // df.interval_s
+    df["coverage"] = (df.readings / df.expected).clip(upper=1.0)
+    df["missing_share"] = 1.0 - df.coverage
+    df["flagged_share"] = 1.0 - df.good_share
+    return df[["device_id", "org_id", "metric", "days_with_data", "days", "readings", "expected", "coverage",
+               "missing_share", "good_share", "flagged_share"]]
+
+
+def rejected_records(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
+    """Quarantined readings (``telemetry_reject``) of the subtree's devices with a timestamp in ``period``."""
+    start, end = period_bounds(period)
+    ids = ", ".join(f"'{o}'" for o in subtree(lake, org_id, snapshot).org_id)
+    return lake.query(
+        "WITH r AS (SELECT received_at, source, field, reason, "
+        "CASE WHEN json_valid(payload) THEN json_extract_string(payload, '$.device_id') END AS device_id, "
+        "CASE WHEN json_valid(payload) THEN json_extract_string(payload, '$.metric') END AS metric, "
+        "CASE WHEN json_valid(payload) THEN TRY_CAST(json_extract_string(payload, '$.ts') AS TIMESTAMP) END AS ts "
+        f"FROM {lake.relation('telemetry_reject', snapshot)}) "
+        f"SELECT r.device_id, r.metric, r.ts, r.field, r.reason, r.source, r.received_at FROM r "
+        f"JOIN {lake.relation('device', snapshot)} AS d USING (device_id) "
+        f"WHERE d.org_id IN ({ids}) AND r.ts >= TIMESTAMP '{start}' AND r.ts < TIMESTAMP '{end}' + INTERVAL 1 DAY "
+        "ORDER BY r.ts, r.device_id"
+    )
+
+
+def quality_summary(quality: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
+    """Reading-weighted totals of :func:`data_quality`: coverage, missing, flagged shares and rejected count."""
+    expected, readings = float(quality.expected.sum()), float(quality.readings.sum())
+    return {
+        "series": len(quality),
+        "coverage": readings / expected if expected else float("nan"),
+        "missing_share": 1 - readings / expected if expected else float("nan"),
+        "flagged_share": float((quality.readings * quality.flagged_share).sum() / readings) if readings else float("nan"),
+        "rejected": len(rejects),
+    }
+
+
+def data_snapshot(lake: Lake) -> int:
+    """The latest snapshot that changed data, ignoring commits that only recorded report runs.
+
+    Reports are pinned to this snapshot, so recording runs in ``report_run`` does not make
+    the reports it just wrote look out of date.
+    """
+    ids = lake.query(f"SELECT table_id FROM ducklake_table_info('{CATALOG}') WHERE table_name = 'report_run'").table_id
+    report_run = {str(i) for i in ids}
+    for row in lake.snapshots().sort_values("snapshot_id", ascending=False).itertuples():
+        touched = {str(t) for tables in (row.changes or {}).values() for t in (tables or [])}
+        if not touched or not touched <= report_run:
+            return int(row.snapshot_id)
+    return lake.snapshot_id()
+
+
+def pinned(lake: Lake, snapshot: int | None) -> int:
+    """The snapshot a report reads: ``snapshot`` itself, or the latest data snapshot when None."""
+    return data_snapshot(lake) if snapshot is None else int(snapshot)
+
+
+def collect(lake: Lake, org_id: str, period: str, snapshot: int | None = None, *, trend_periods: int = 11) -> ReportData:
+    """Everything a monthly or annual report shows for ``org_id`` and ``period`` at ``snapshot`` (None = latest data)."""
+    snapshot = pinned(lake, snapshot)
+    org = resolve_org(lake, org_id, snapshot)
+    figures = report_figures(lake, org_id, period, snapshot)
+    quality = data_quality(lake, org_id, period, snapshot)
+    rejects = rejected_records(lake, org_id, period, snapshot)
+    notes = {
+        "method_version": accounts.METHOD_VERSION,
+        "accounts_snapshot": sorted(int(s) for s in figures.snapshot_id.unique()),
+        "report_snapshot": snapshot,
+        "bases": sorted({b.strip() for basis in figures.basis.dropna() for b in basis.split(";") if b.strip()}),
+    }
+    return ReportData(org, period, snapshot, figures, trend(lake, org_id, period, snapshot, trend_periods),
+                      children(lake, org, period, snapshot), cap_status(lake, org_id, period, snapshot),
+                      quality, rejects, notes)
+
+
+def disclosure_table(lake: Lake, org_id: str, period: str, snapshot: int | None = None) -> pd.DataFrame:
+    """Public source/sink totals (clauses 5.4, 10.2) of ``org_id`` and every org below it.
+
+    Only :data:`DISCLOSED_ITEMS` (tCO2e) — no activity amounts, no evidence references, no
+    category detail.  Columns: org_id, name_zh, name_en, level, kind, depth, emissions_total,
+    removals, net; regions first (the org itself on top), then enterprises and sites.
+    """
+    snapshot = pinned(lake, snapshot)
+    resolve_org(lake, org_id, snapshot)
+    orgs = subtree(lake, org_id, snapshot)
+    rows = _account_rows(lake, list(orgs.org_id), [period], DISCLOSED_ITEMS, snapshot)
+    if rows.empty:
+        raise ValueError(f"no account figures for period {period!r} below org {org_id!r} at snapshot {snapshot}. "
+                         "Fix: compute the accounts first (accounts.build_accounts) or choose another period.")
+    wide = rows.pivot_table(index="org_id", columns="item", values="value", aggfunc="sum")
+    wide = wide.reindex(columns=list(DISCLOSED_ITEMS)).fillna(0.0).reset_index()
+    out = orgs[["org_id", "name_zh", "name_en", "level", "kind", "depth", "path"]].merge(wide, on="org_id", how="left")
+    out = out.fillna({i: 0.0 for i in DISCLOSED_ITEMS})
+    out["is_region"] = out.level.isin(["province", "city", "county"])
+    out = out.sort_values(["is_region", "path"], ascending=[False, True], ignore_index=True)
+    return out[["org_id", "name_zh", "name_en", "level", "kind", "depth", *DISCLOSED_ITEMS]]
+
+
+def disclosure_figures(table: pd.DataFrame, period: str, snapshot: int) -> pd.DataFrame:
+    """The disclosure table in long format (org_id, period, item, label_zh, label_en, value, unit, snapshot_id)."""
+    long = table.melt(id_vars=["org_id"], value_vars=list(DISCLOSED_ITEMS), var_name="item", value_name="value")
+    long = long.assign(period=period, unit="tCO2e", snapshot_id=snapshot)
+    order = {o: i for i, o in enumerate(table.org_id)}
+    long = long.sort_values(["org_id", "item"], key=lambda s: s.map(order) if s.name == "org_id" else s.map(_item_rank))
+    return labelled(long.reset_index(drop=True)).sort_values(
+        "org_id", key=lambda s: s.map(order), kind="stable", ignore_index=True
+    )[["org_id", "period", "item", "label_zh", "label_en", "value", "unit", "snapshot_id"]]
+
+
+# --------------------------------------------------------------------------- display helpers
+_TEXT = {
+    "snapshot": ("数据快照", "lake snapshot"),
+    "org": ("单位", "organisation"),
+    "period": ("期间", "period"),
+    "item": ("项目", "item"),
+    "value": ("数值", "value"),
+    "basis": ("依据", "basis"),
+    "method": ("核算方法版本", "accounting method version"),
+    "accounts_snapshot": ("核算所用快照", "accounts computed from snapshot"),
+    "bases": ("因子与方法依据", "factor and method bases"),
+    "coverage": ("数据覆盖率", "telemetry coverage"),
+    "missing": ("缺测（需插补）比例", "missing share (to be gap-filled)"),
+    "flagged": ("质控标记（可疑/错误）比例", "QC-flagged share (suspect/bad)"),
+    "rejected": ("隔离的拒收记录", "quarantined (rejected) readings"),
+    "series": ("设备指标序列", "device metric series"),
+}
+
+
+def text(key: str, lang: str) -> str:
+    """A report phrase in ``lang`` (report-specific words; account items come from :func:`label`)."""
+    return _TEXT[key][("zh", "en").index(lang)] if key in _TEXT else label(key, lang)
+
+
+def headline(name: str, org_id: str, period: str, snapshot: int, values: dict[str, tuple[float, str]], lang: str) -> str:
+    """Markdown KPI headline: org, period, snapshot and one column per figure (``item -> (value, unit)``)."""
+    head = "| " + " | ".join(label(i, lang) for i in values) + " |"
+    rule = "|" + "---:|" * len(values)
+    row = "| " + " | ".join(f"**{format_value(v, u)}**" for v, u in values.values()) + " |"
+    return f"### {name} ({org_id}) · {period}\n\n{head}\n{rule}\n{row}\n\n*{text('snapshot', lang)}: {snapshot}*"
+
+
+def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
+    """The :data:`KPI_ITEMS` present in the report's figures: item -> (value, unit)."""
+    figures = data.figures.set_index("item")
+    return {i: (float(figures.at[i, "value"]), figures.at[i, "unit"]) for i in KPI_ITEMS if i in figures.index}
+
+
+def figures_view(figures: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The figures as shown on the page: label in ``lang``, formatted value, unit and basis."""
+    out = pd.DataFrame({
+        text("item", lang): figures["label_zh" if lang == "zh" else "label_en"],
+        text("value", lang): [format_value(v, u) for v, u in zip(figures["value"], figures["unit"])],
+    })
+    if "basis" in figures:
+        out[text("basis", lang)] = figures["basis"].fillna("")
+    return out
+
+
+def notes_markdown(data: ReportData, lang: str) -> str:
+    """Method and source notes: method version, snapshots, factor bases (clause 6.1: methods cite their sources)."""
+    bases = "\n".join(f"- `{b}`" for b in data.notes["bases"]) or "-"
+    return (f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
+            f"- {text('snapshot', lang)}: `{data.notes['report_snapshot']}`\n"
+            f"- {text('accounts_snapshot', lang)}: `{', '.join(map(str, data.notes['accounts_snapshot']))}`\n"
+            f"- {text('bases', lang)}:\n\n{bases}")
+
+
+def quality_markdown(data: ReportData, lang: str) -> str:
+    """Data-quality summary line for the report (coverage, missing, flagged shares, rejected readings)."""
+    q = quality_summary(data.quality, data.rejects)
+    return (f"- {text('series', lang)}: {q['series']}\n"
+            f"- {text('coverage', lang)}: {format_value(q['coverage'], 'share')}\n"
+            f"- {text('missing', lang)}: {format_value(q['missing_share'], 'share')}\n"
+            f"- {text('flagged', lang)}: {format_value(q['flagged_share'], 'share')}\n"
+            f"- {text('rejected', lang)}: {q['rejected']}")
+
+
+def report_tables(data: ReportData) -> dict[str, pd.DataFrame]:
+    """The tables a report exports (sheet name -> table); ``figures`` first."""
+    return {"figures": data.figures, "trend": data.trend, "children": data.children, "caps": data.caps,
+            "data_quality": data.quality, "rejected": data.rejects}
+
+
+# --------------------------------------------------------------------------- exports
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, str]:
+    """Write ``tables['figures']`` as ``figures.csv`` and every table as a sheet of ``figures.xlsx``.
+
+    The CSV (UTF-8, shortest round-trip floats) is the canonical figures table: the same
+    figures give the same bytes, so its SHA-256 proves a re-run reproduced them.  The XLSX
+    is the regulator's copy (its zip carries timestamps, so it is not hashed).
+    Returns the two paths and the CSV's sha256, also written to ``exports.json`` for the runner.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, xlsx_path = out / "figures.csv", out / "figures.xlsx"
+    tables["figures"].to_csv(csv_path, index=False, lineterminator="\n")
+    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as writer:
+        for name, frame in tables.items():
+            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    exported = {"table_path": str(csv_path), "xlsx_path": str(xlsx_path), "figures_sha256": sha256_file(csv_path)}
+    (out / "exports.json").write_text(json.dumps(exported, indent=2))
+    return exported
+
+
+def _html_exporter():
+    """nbconvert's lab HTML exporter with input cells hidden and no CDN scripts (require.js, MathJax, mermaid)."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    offline = DictLoader({"carbon_report.html.j2": (
+        "{%- extends 'lab/index.html.j2' -%}"
+        "{%- block html_head_js -%}{%- endblock html_head_js -%}"
+        "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
+        "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}"
+    )})
+    return HTMLExporter(extra_loaders=[offline], template_file="carbon_report.html.j2", exclude_input=True,
+                        exclude_input_prompt=True, exclude_output_prompt=True)
+
+
+def export_html(notebook_path: Path, html_path: Path) -> Path:
+    """Standalone HTML of an executed notebook, input cells hidden, charts' JS inline (works offline)."""
+    import nbformat
+
+    body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def pdf_converter() -> str | None:
+    """Path of a headless Chromium able to print the HTML to PDF, or None when there is none."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def export_pdf(html_path: Path, pdf_path: Path, chromium: str) -> Path:
+    """Print the standalone HTML to PDF with headless Chromium (charts rendered by their inline JS)."""
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                    f"--print-to-pdf={pdf_path}", "--no-pdf-header-footer", html_path.resolve().as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    return pdf_path
+
+
+# --------------------------------------------------------------------------- batch runner
+@dataclass
+class RunRecord:
+    """One report run (a row of ``report_run`` plus the extra outputs and checksums of the manifest)."""
+
+    run_id: str
+    kind: str
+    org_id: str
+    period: str
+    snapshot_id: int
+    status: str
+    started_at: str
+    seconds: float
+    source_sha256: str
+    notebook_path: str | None = None
+    html_path: str | None = None
+    table_path: str | None = None
+    xlsx_path: str | None = None
+    pdf_path: str | None = None
+    figures_sha256: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_batch` did: the manifest path and one record per org."""
+
+    manifest_path: Path
+    records: list[RunRecord]
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records if r.status == "failed"]
+
+    def by_org(self) -> dict[str, RunRecord]:
+        return {r.org_id: r for r in self.records}
+
+
+def default_orgs(lake: Lake, kind: str, snapshot: int) -> list[str]:
+    """Every org for monthly/annual reports; enterprises and regions (not sites) for disclosure."""
+    tree = views.org_tree(lake, snapshot)
+    if kind == "disclosure":
+        tree = tree[tree.level != "site"]
+    return list(tree.org_id)
+
+
+def source_sha256(notebook: Path, lang: str) -> str:
+    """Identity of a report's source: the notebook's bytes and the language it renders in."""
+    return hashlib.sha256(notebook.read_bytes() + f"\nlang={lang}".encode()).hexdigest()
+
+
+def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
+    sidecar = run_dir / "run.json"
+    if not sidecar.is_file():
+        return None
+    previous = RunRecord(**json.loads(sidecar.read_text()))
+    outputs = [previous.notebook_path, previous.html_path, previous.table_path, previous.xlsx_path]
+    if (previous.status == "ok" and previous.source_sha256 == source and previous.snapshot_id == snapshot
+            and all(p and Path(p).is_file() for p in outputs)):
+        return previous
+    return None
+
+
+def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
+             lang: str, run_dir: Path, force: bool, chromium: str | None) -> RunRecord:
+    """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    if not force and (previous := _up_to_date(run_dir, source, snapshot)):
+        return RunRecord(**{**asdict(previous), "run_id": f"{kind}/{period}/{org_id}/{started:%Y%m%dT%H%M%S%f}",
+                            "status": "skipped", "started_at": started.isoformat(), "seconds": 0.0, "error": None})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("run.json", "exports.json", "report.html", "figures.csv", "figures.xlsx", "report.pdf"):
+        (run_dir / stale).unlink(missing_ok=True)
+    record = RunRecord(f"{kind}/{period}/{org_id}/{started:%Y%m%dT%H%M%S%f}", kind, org_id, period, snapshot, "ok",
+                       started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"))
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(notebook, record.notebook_path, kernel_name=KERNEL, progress_bar=False,
+                            request_save_on_cell_execute=False, cwd=str(notebook.parent),
+                            parameters=dict(org_id=org_id, period=period, lake=lake_dir, snapshot=snapshot, lang=lang,
+                                            export_dir=str(run_dir)))
+        record.html_path = str(export_html(Path(record.notebook_path), run_dir / "report.html"))
+        exported = json.loads((run_dir / "exports.json").read_text())
+        record.table_path, record.xlsx_path = exported["table_path"], exported["xlsx_path"]
+        record.figures_sha256 = exported["figures_sha256"]
+        if chromium:
+            record.pdf_path = str(export_pdf(Path(record.html_path), run_dir / "report.pdf", chromium))
+    except PapermillExecutionError as error:
+        record.status = "failed"
+        record.error = (f"cell {error.cell_index} (In [{error.exec_count}]) of the executed notebook: "
+                        f"{error.ename}: {error.evalue}")
+    except Exception as error:  # kernel died, export failed: keep the batch going, report what happened
+        record.status = "failed"
+        record.error = f"{type(error).__name__}: {error}"
+    record.seconds = round(time.perf_counter() - t0, 3)
+    paths = [record.notebook_path, record.html_path, record.table_path, record.xlsx_path, record.pdf_path]
+    record.checksums = {Path(p).name: sha256_file(Path(p)) for p in paths if p and Path(p).is_file()}
+    (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2))
+    return record
+
+
+def run_batch(
+    settings: Settings,
+    kind: str,
+    period: str,
+    *,
+    orgs: list[str] | None = None,
+    out_dir: str | Path = "reports",
+    workers: int = 2,
+    force: bool = False,
+    snapshot: int | None = None,
+    lang: str = "zh",
+    notebook: Path | None = None,
+    progress: bool = True,
+    pdf: bool = False,
+) -> BatchResult:
+    """Run the ``kind`` report notebook for ``orgs`` (default :func:`default_orgs`) and ``period``.
+
+    Every run reads the same lake snapshot (``snapshot``, default the latest data snapshot,
+    :func:`data_snapshot`).  At most ``workers`` notebooks run at once, each in its own
+    ``python3`` kernel.  A run is skipped when its outputs exist and were made from the same
+    notebook source and snapshot (unless ``force``).  A failing notebook is kept (partial
+    outputs) and recorded as failed with the failing cell's error; the others go on.
+    ``notebook`` overrides the kind's notebook (same parameters).  ``pdf`` also prints each
+    HTML report to PDF with headless Chromium when one is installed.  Writes
+    ``<out_dir>/<kind>/<period>/manifest.json`` and one ``report_run`` row per org.
+    """
+    from tqdm.auto import tqdm
+
+    if kind not in NOTEBOOKS:
+        raise ValueError(f"report kind {kind!r} is unknown; choose one of {list(NOTEBOOKS)}")
+    if lang not in ("zh", "en"):
+        raise ValueError(f"lang must be 'zh' or 'en', not {lang!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    period_bounds(period)
+    notebook = Path(notebook or NOTEBOOKS[kind]).resolve()
+    if not notebook.is_file():
+        raise FileNotFoundError(f"report notebook {notebook} does not exist")
+    with Lake.open(settings, read_only=True) as lake:
+        snapshot = data_snapshot(lake) if snapshot is None else int(snapshot)
+        known = set(views.org_tree(lake, snapshot).org_id)
+        selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot)
+    unknown = [o for o in selected if o not in known]
+    if unknown:
+        raise ValueError(f"unknown org id(s) {unknown} at snapshot {snapshot}; "
+                         "see table org (`carbon lake info`) for the ids")
+    batch_dir = Path(out_dir).resolve() / kind / period
+    source = source_sha256(notebook, lang)
+    chromium = pdf_converter() if pdf else None
+    lake_dir = str(Path(settings.lake).resolve())
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    records: list[RunRecord] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(selected), desc=f"{kind} {period}",
+                                                               unit="report", disable=not progress) as bar:
+        futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
+                               batch_dir / org, force, chromium) for org in selected]
+        for future in as_completed(futures):
+            records.append(future.result())
+            bar.set_postfix(failed=sum(r.status == "failed" for r in records))
+            bar.update()
+    records.sort(key=lambda r: selected.index(r.org_id))
+    manifest = {
+        "kind": kind, "period": period, "snapshot_id": snapshot, "lake": settings.catalog_uri,
+        "notebook": str(notebook), "source_sha256": source, "lang": lang, "started_at": started.isoformat(),
+        "seconds": round(time.perf_counter() - t0, 3), "workers": workers, "method_version": accounts.METHOD_VERSION,
+        "pdf": (f"made with {chromium}" if chromium else "not requested" if not pdf
+                else "skipped: no PDF converter (headless Chromium) on this machine"),
+        "counts": {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")},
+        "runs": [asdict(r) for r in records],
+    }
+    batch_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = batch_dir / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    _record_runs(settings, records)
+    return BatchResult(manifest_path, records)
+
+
+def _record_runs(settings: Settings, records: list[RunRecord]) -> None:
+    """Append the runs to the lake table ``report_run`` (one commit for the whole batch)."""
+    columns = ["run_id", "kind", "org_id", "period", "snapshot_id", "status", "started_at", "seconds", "notebook_path",
+               "html_path", "table_path", "figures_sha256", "error"]
+    rows = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in records], columns=columns)
+    rows["started_at"] = pd.to_datetime(rows.started_at)
+    with Lake.open(settings) as lake:
+        lake.append("report_run", rows, source="reports/run_batch")

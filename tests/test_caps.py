@@ -1,0 +1,135 @@
+"""Cap checks (clause 6.2.2): projection, overrun alerts, offsets limited to 5 %, deficits."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from carbonlib import caps
+from carbonlib.cli_accounts import accounts_app
+from carbonlib.demo.ledgers import _hash_event
+from carbonlib.lake import Lake
+from carbonlib.settings import load_settings
+
+YEAR = 2025
+
+
+# ------------------------------------------------------------------------------ pure rules
+def test_projection_by_days_without_history():
+    """Jan-Jun 2025 at 100 t each: 600 t over 181 days -> 600 x 365/181 = 1209.944751... t."""
+    p = caps.project_year_end(pd.Series(100.0, index=range(1, 7)), 2025)
+    assert (p.method, p.months, p.emissions_ytd) == ("days", 6, 600.0)
+    assert p.projected == pytest.approx(600 * 365 / 181, rel=1e-12)
+
+
+def test_projection_by_previous_year_seasonal_share():
+    """2024: 50 t/month in Jan-Jun, 150 t/month in Jul-Dec -> Jan-Jun share 300/1200 = 0.25;
+    600 t YTD / 0.25 = 2400 t (the days rule would say 1210 t and miss the busy second half)."""
+    previous = pd.Series([50.0] * 6 + [150.0] * 6, index=range(1, 13))
+    p = caps.project_year_end(pd.Series(100.0, index=range(1, 7)), 2025, previous)
+    assert p.method == "seasonal share of 2024" and p.factor == pytest.approx(0.25)
+    assert p.projected == pytest.approx(2400.0, rel=1e-12)
+    incomplete = previous.drop(index=12)  # history without December is not used
+    assert caps.project_year_end(pd.Series(100.0, index=range(1, 7)), 2025, incomplete).method == "days"
+
+
+def test_complete_year_projects_to_actual():
+    p = caps.project_year_end(pd.Series(10.0, index=range(1, 13)), 2025)
+    assert (p.method, p.projected) == ("actual", 120.0)
+
+
+def test_shortfall_below_the_limit_is_fully_offset():
+    """projected 1030, cap 1000: shortfall 30 <= 5 % x 1030 = 51.5, 100 credits retired -> 30 used, no deficit."""
+    p = caps.Projection(1030.0, 1030.0, 12, "actual", 1.0)
+    got = caps.assess_cap(1000.0, p, credits_retired=100.0)
+    assert got == pytest.approx({"shortfall": 30.0, "offset_allowed": 51.5, "offset_used": 30.0, "deficit": 0.0})
+
+
+def test_shortfall_above_the_limit_leaves_a_deficit():
+    """projected 1100, cap 1000: shortfall 100 > 5 % x 1100 = 55 -> 55 offset, 45 deficit;
+    with only 20 credits retired: 20 offset, 80 deficit."""
+    p = caps.Projection(1100.0, 1100.0, 12, "actual", 1.0)
+    assert caps.assess_cap(1000.0, p, 200.0) == pytest.approx(
+        {"shortfall": 100.0, "offset_allowed": 55.0, "offset_used": 55.0, "deficit": 45.0})
+    assert caps.assess_cap(1000.0, p, 20.0)["deficit"] == pytest.approx(80.0)
+    assert caps.assess_cap(1000.0, p, 200.0, offset_limit=0.10)["deficit"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="0.05 for 5 %"):
+        caps.assess_cap(1000.0, p, 0.0, offset_limit=5)
+
+
+# ------------------------------------------------------------------------------- on a lake
+def _cap_and_credits(lake: Lake, org_id: str, cap: float, retired: float) -> None:
+    """Give ``org_id`` a 2025 cap and retire ``retired`` credits from ACC-<org_id> in 2026 (hash-chained)."""
+    lake.append("cap", pd.DataFrame([dict(org_id=org_id, year=YEAR, cap_tco2e=cap, source="test allocation")]))
+    last = lake.query("SELECT * FROM credit_event ORDER BY event_time DESC, event_id DESC LIMIT 1").iloc[0]
+    serial = int(lake.query("SELECT max(serial_end) AS s FROM credit_event").s[0]) + 1
+    event = dict(event_id=f"TEST-R-{org_id}", project_id=last.project_id, event_type="retire",
+                 event_time=datetime(YEAR + 1, 3, 1, 8), vintage=YEAR, serial_start=serial,
+                 serial_end=serial + int(retired) - 1, quantity_tco2e=float(retired), from_account=f"ACC-{org_id}",
+                 to_account=None)
+    event["prev_hash"] = last.hash
+    event["hash"] = _hash_event(event, last.hash)
+    lake.append("credit_event", pd.DataFrame([event]))
+
+
+def _ytd(lake: Lake, org_id: str) -> float:
+    """emissions_total of Jan-Nov (December's entries are still 'submitted' in the demo ledger)."""
+    rows = lake.read("account", where="org_id = ? AND item = 'emissions_total' AND period LIKE ? AND length(period) = 7",
+                     params=[org_id, f"{YEAR}-%"])
+    return float(rows[rows.period <= f"{YEAR}-11"].value.sum())
+
+
+@pytest.fixture
+def capped_lake(small_demo_lake, tmp_path):
+    copy = tmp_path / "lake"
+    shutil.copytree(small_demo_lake.lake, copy)
+    return load_settings(lake=copy)
+
+
+def test_cap_status_on_the_demo_lake_offsets_then_leaves_a_deficit(capped_lake):
+    """Two logistics firms without a cap get one: 3 % and 10 % below their projected emissions.
+
+    The small demo has one year only, so the projection is by days: data through 30 Nov,
+    334 of 365 days -> projected = YTD x 365/334.
+    """
+    small_gap, big_gap = "E430121-01", "E430181-03"
+    with Lake.open(capped_lake) as lake:
+        projected = {org: _ytd(lake, org) * 365 / 334 for org in (small_gap, big_gap)}
+        _cap_and_credits(lake, small_gap, round(0.97 * projected[small_gap]), retired=10_000)
+        _cap_and_credits(lake, big_gap, round(0.90 * projected[big_gap]), retired=10_000)
+        small = caps.cap_status(lake, small_gap, YEAR)
+        big = caps.cap_status(lake, big_gap, YEAR)
+    assert small.as_of == date(YEAR, 11, 30) and small.projection_method == "days" and not small.complete
+    assert small.projected == pytest.approx(projected[small_gap], rel=1e-12)
+    assert small.shortfall == pytest.approx(projected[small_gap] - round(0.97 * projected[small_gap]), rel=1e-9)
+    assert small.shortfall < 0.05 * small.projected  # 3 % < 5 %
+    assert small.alert and small.offset_used == pytest.approx(small.shortfall) and small.deficit == pytest.approx(0.0)
+    assert big.offset_allowed == pytest.approx(0.05 * projected[big_gap], rel=1e-12)
+    assert big.credits_retired == 10_000
+    assert big.offset_used == pytest.approx(min(big.offset_allowed, 10_000))
+    assert big.deficit == pytest.approx(big.shortfall - big.offset_used) and big.deficit > 0
+    assert "deficit" in big.message and big_gap in big.message
+
+
+def test_cap_status_cut_off_and_errors(capped_lake):
+    with Lake.open(capped_lake, read_only=True) as lake:
+        capped = lake.read("cap").org_id.iloc[0]
+        july = caps.cap_status(lake, capped, YEAR, as_of=date(YEAR, 7, 15))  # Jan-Jun only
+        june = lake.read("account", where="org_id = ? AND item = 'emissions_total' AND period <= ? AND length(period) = 7 "
+                                          "AND period LIKE ?", params=[capped, f"{YEAR}-06", f"{YEAR}-%"])
+        assert july.emissions_ytd == pytest.approx(june.value.sum(), rel=1e-12)
+        assert july.projected == pytest.approx(june.value.sum() * 365 / 181, rel=1e-12)
+        with pytest.raises(ValueError, match="no cap for 2025"):
+            caps.cap_status(lake, "P43", YEAR)
+
+
+def test_caps_command_prints_alerts_as_json(capped_lake):
+    result = CliRunner().invoke(accounts_app, ["caps", "--year", str(YEAR), "--lake", str(capped_lake.lake), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"alert"' in result.output and '"deficit"' in result.output
+    missing = CliRunner().invoke(accounts_app, ["caps", "--year", str(YEAR), "--org", "P43", "--lake", str(capped_lake.lake)])
+    assert missing.exit_code == 1 and "no cap" in missing.output

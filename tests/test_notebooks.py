@@ -1,0 +1,59 @@
+"""Every notebook under notebooks/ executes top to bottom with papermill on a real kernel (small demo lake).
+
+Notebooks are discovered with a glob, so notebooks added later to notebooks/explore or
+notebooks/course are executed too.  Each gets the parameters of :data:`PARAMETERS` (keyed by
+path relative to notebooks/), by default just ``lake``.  Notebooks in git must be output-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+#: Extra parameters per notebook (path relative to notebooks/); every notebook also gets ``lake``.
+PARAMETERS: dict[str, dict] = {
+    "reports/monthly_account.ipynb": {"lang": "en"},
+    "reports/disclosure.ipynb": {"org_id": "C4302"},
+}
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT / "notebooks").as_posix()
+
+
+def test_the_report_notebooks_are_discovered():
+    assert {"reports/monthly_account.ipynb", "reports/annual_account.ipynb", "reports/disclosure.ipynb"} <= {
+        _rel(p) for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_rel)
+def test_notebook_is_output_free_and_has_parameters(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), f"strip the outputs of {notebook}"
+    if _rel(notebook).startswith("reports/"):
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1
+        for name in ("org_id", "period", "lake", "snapshot", "lang"):
+            assert f"{name} = " in tagged[0].source
+        assert nb.cells[0].cell_type == "markdown" and "## Overview" in nb.cells[0].source
+        assert "## Prerequisites" in nb.cells[0].source and "## Summary" in nb.cells[-1].source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_rel)
+def test_notebook_executes_on_the_demo_lake(notebook, small_demo_lake, tmp_path):
+    import papermill as pm
+
+    parameters = {"lake": str(small_demo_lake.lake), **PARAMETERS.get(_rel(notebook), {})}
+    out = tmp_path / notebook.name
+    pm.execute_notebook(notebook, out, parameters=parameters, kernel_name="python3", progress_bar=False,
+                        cwd=str(notebook.parent))
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert any(c.outputs for c in executed.cells if c.cell_type == "code")
