@@ -1,5 +1,6 @@
 # Carbon Sink Workbench — two commands do everything on a fresh machine:
-#   make demo   set up, build the demo province lake (+ accounts) and show what is in it
+#   make demo   set up, build the demo province lake with its accounts, run the province's
+#               annual report (reports/annual/2025/P43/) and show what is in the lake
 #   make test   set up and run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,6 +23,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/carbon demo build --lake $(LAKE) --scale $(SCALE) --force
+	$(BIN)/carbon reports run --kind annual --period 2025 --org P43 --lake $(LAKE) --out reports
 	$(BIN)/carbon lake info --lake $(LAKE)
 
 test: install

@@ -274,9 +274,10 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
     as CO2 (tCO2e per year).  Returns org_id, first, last (survey dates), rate_tco2e_per_yr.
     """
     plots = lake.query(
-        f"SELECT p.stand_id, p.survey_date, sum(t.volume_m3) / any_value(p.plot_area_ha) AS m3_per_ha "
+        f"SELECT p.stand_id, p.survey_date, sum(t.volume_m3 ORDER BY t.tree_no) / any_value(p.plot_area_ha) AS m3_per_ha "
         f"FROM {lake.relation('survey_plot', snapshot)} AS p JOIN {lake.relation('survey_tree', snapshot)} AS t "
-        f"USING (plot_id, survey_date) GROUP BY p.plot_id, p.stand_id, p.survey_date"
+        f"USING (plot_id, survey_date) GROUP BY p.plot_id, p.stand_id, p.survey_date "
+        f"ORDER BY p.stand_id, p.survey_date, p.plot_id"  # fixed order: float sums must not vary between runs
     )
     stands = lake.read("forest_stand", snapshot=snapshot)
     species = lake.read("species_parameter", snapshot=snapshot).set_index("species_group")
@@ -326,14 +327,14 @@ def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -
 def _output_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     """``<product>_output_t`` per org and month from production meters (qc 0 and 1; qc 2 bad is left out)."""
     products = ", ".join(f"'{p}'" for p in PRODUCTS)
-    sql = (f"SELECT d.org_id, t.metric || '_output_t' AS item, month(t.ts) AS month, sum(t.value) AS value "
+    sql = (f"SELECT d.org_id, t.metric || '_output_t' AS item, month(t.ts) AS month, sum(t.value ORDER BY t.ts, t.device_id) AS value "
            f"FROM {lake.relation('telemetry', snapshot)} AS t JOIN {lake.relation('device', snapshot)} AS d USING (device_id) "
            f"WHERE t.metric IN ({products}) AND t.qc < 2 AND t.ts >= ? AND t.ts < ?")
     params: list = [pd.Timestamp(year, 1, 1).to_pydatetime(), pd.Timestamp(year + 1, 1, 1).to_pydatetime()]
     if orgs is not None:
         sql += f" AND d.org_id IN ({', '.join('?' for _ in orgs)})"
         params += sorted(orgs)
-    out = lake.query(sql + " GROUP BY ALL", params)
+    out = lake.query(sql + " GROUP BY ALL ORDER BY ALL", params)  # ordered sums: reproducible to the last bit
     return out.assign(unit="t", basis="production meters, qc<2", month=out.month.astype(int))
 
 
@@ -473,7 +474,7 @@ def _delete_stale(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> int:
              f"AND NOT EXISTS (SELECT 1 FROM _acct_new n WHERE n.org_id = a.org_id AND n.period = a.period "
              f"AND n.item = a.item)")
     try:
-        count = lake.con.execute(f"SELECT count(*) {stale}").fetchone()[0]
+        count = lake.con.execute(f"SELECT count(*) {stale}").fetchall()[0][0]
         if count:  # an empty DELETE would still commit a snapshot
             lake.con.execute(f"DELETE {stale}")
         return int(count)

@@ -77,7 +77,7 @@ def _cap_and_credits(lake: Lake, org_id: str, cap: float, retired: float) -> Non
 
 
 def _ytd(lake: Lake, org_id: str) -> float:
-    """emissions_total of Jan-Nov (December's entries are still 'submitted' in the demo ledger)."""
+    """emissions_total of Jan-Nov, the months completed before 1 December."""
     rows = lake.read("account", where="org_id = ? AND item = 'emissions_total' AND period LIKE ? AND length(period) = 7",
                      params=[org_id, f"{YEAR}-%"])
     return float(rows[rows.period <= f"{YEAR}-11"].value.sum())
@@ -93,17 +93,17 @@ def capped_lake(small_demo_lake, tmp_path):
 def test_cap_status_on_the_demo_lake_offsets_then_leaves_a_deficit(capped_lake):
     """Two logistics firms without a cap get one: 3 % and 10 % below their projected emissions.
 
-    The small demo has one year only, so the projection is by days: data through 30 Nov,
-    334 of 365 days -> projected = YTD x 365/334.
+    The small demo has one year only, so the projection is by days; asked on 1 December,
+    the data run through 30 Nov, 334 of 365 days -> projected = YTD x 365/334.
     """
     small_gap, big_gap = "E430121-01", "E430181-03"
     with Lake.open(capped_lake) as lake:
         projected = {org: _ytd(lake, org) * 365 / 334 for org in (small_gap, big_gap)}
         _cap_and_credits(lake, small_gap, round(0.97 * projected[small_gap]), retired=10_000)
         _cap_and_credits(lake, big_gap, round(0.90 * projected[big_gap]), retired=10_000)
-        small = caps.cap_status(lake, small_gap, YEAR)
-        big = caps.cap_status(lake, big_gap, YEAR)
-    assert small.as_of == date(YEAR, 11, 30) and small.projection_method == "days" and not small.complete
+        small = caps.cap_status(lake, small_gap, YEAR, as_of=date(YEAR, 12, 1))
+        big = caps.cap_status(lake, big_gap, YEAR, as_of=date(YEAR, 12, 1))
+    assert small.as_of == date(YEAR, 12, 1) and small.projection_method == "days" and not small.complete
     assert small.projected == pytest.approx(projected[small_gap], rel=1e-12)
     assert small.shortfall == pytest.approx(projected[small_gap] - round(0.97 * projected[small_gap]), rel=1e-9)
     assert small.shortfall < 0.05 * small.projected  # 3 % < 5 %

@@ -43,13 +43,14 @@ def activity_ledger(totals: pd.DataFrame, orgs: pd.DataFrame, sizes: dict[str, f
             continue
         category, activity_type, unit, k = LEDGER_MAP[t.metric]
         month = pd.Timestamp(t.month)
+        under_review = int(t.org_id[-2:]) % 3 == 0  # every third enterprise's last month awaits approval
         end = (month + pd.offsets.MonthEnd(0)).date()
         entry = f"A-{t.org_id}-{month:%Y%m}-{category}-{activity_type}"
         rows.append(dict(
             entry_id=entry, org_id=t.org_id, period_start=month.date(), period_end=end, category=category,
             activity_type=activity_type, amount=round(t.amount * k, 3), unit=unit,
             evidence_ref=f"{'INV' if category != 'process' else 'WB'}-{t.org_id[1:]}-{month:%Y%m}-{activity_type[:4].upper()}",
-            author=f"{t.org_id} data officer", status="submitted" if month == last_month else "approved",
+            author=f"{t.org_id} data officer", status="submitted" if month == last_month and under_review else "approved",
             entered_at=datetime.combine(end + timedelta(days=5), datetime.min.time()) + timedelta(hours=2),
             reverses_entry_id=None,
         ))
