@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 LAKE   ?= lake
 SCALE  ?= small
 
-.PHONY: demo test install lock clean
+.PHONY: demo test install system-deps lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,15 @@ demo: install
 	$(BIN)/carbon reports run --kind annual --period 2025 --org P43 --lake $(LAKE) --out reports
 	$(BIN)/carbon lake info --lake $(LAKE)
 
-test: install
+# Browser tests and PDF reports use Debian's Chromium (`playwright install` cannot download
+# here) and CJK fonts for Chinese labels.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium fonts-noto-cjk; \
+	  else echo "need Debian packages chromium and fonts-noto-cjk: sudo apt-get install -y chromium fonts-noto-cjk"; exit 1; fi; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 lock: $(BIN)/python
