@@ -12,8 +12,16 @@ from typing import Annotated, Optional
 import typer
 
 from .cli_accounts import accounts_app
+from .cli_common import (
+    CatalogOption,
+    DataOption,
+    LakeOption,
+    fail,
+    open_lake,
+    settings_from,
+)
+from .cli_dashboards import dashboards_app
 from .cli_reports import pipelines_app, reports_app
-from .cli_common import CatalogOption, DataOption, LakeOption, fail, open_lake, settings_from
 
 app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
                   no_args_is_help=True, add_completion=False)
@@ -24,6 +32,7 @@ app.add_typer(lake_app, name="lake")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(reports_app, name="reports")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(dashboards_app, name="dashboards")
 
 @demo_app.command("build")
 def demo_build(

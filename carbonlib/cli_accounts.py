@@ -12,7 +12,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import CatalogOption, DataOption, LakeOption, fail, open_lake, settings_from
+from .cli_common import (
+    CatalogOption,
+    DataOption,
+    LakeOption,
+    fail,
+    open_lake,
+    settings_from,
+)
 
 accounts_app = typer.Typer(help="Periodic carbon accounts and cap checks (clauses 4.1, 6.2.2, 6.2.3, 6.4.3, 6.5).",
                            no_args_is_help=True)

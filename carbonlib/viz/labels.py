@@ -27,6 +27,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "cap_utilisation": ("配额使用率", "Cap utilisation"),
     "purchased_electricity_mwh": ("外购电量", "Purchased electricity (MWh)"),
     "memo_biomass_fuel_t": ("生物质燃料（备忘）", "Biomass fuel (memo)"),
+    "energy_use_tce": ("综合能源消费量", "Energy use (tce)"),
+    "clinker_output_t": ("熟料产量", "Clinker output (t)"),
+    "clinker_energy_tce": ("熟料生产能耗", "Clinker energy use (tce)"),
+    "clinker_energy_intensity": ("单位熟料综合能耗", "Energy per tonne of clinker (kgce/t)"),
+    "paper_output_t": ("纸产量", "Paper output (t)"),
+    "paper_energy_tce": ("造纸能耗", "Paper energy use (tce)"),
+    "paper_energy_intensity": ("单位纸产品综合能耗", "Energy per tonne of paper (kgce/t)"),
     # org levels and kinds
     "province": ("省", "Province"),
     "city": ("市", "City"),
@@ -41,6 +48,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "scope2": ("范围二（间接排放）", "Scope 2 (indirect)"),
     # dashboard texts
     "ui_org": ("组织", "Organisation"),
+    "ui_name": ("名称", "Name"),
+    "ui_level": ("层级", "Level"),
     "ui_period": ("核算期", "Period"),
     "ui_up": ("返回上级", "Up one level"),
     "ui_children": ("下级单位", "Units below"),

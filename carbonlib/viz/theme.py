@@ -1,0 +1,74 @@
+"""Look and number formats shared by the dashboards (Voila and Panel).
+
+Colours follow the sign of a figure: sources red, sinks green, net blue, caps amber.
+Numbers are formatted one way everywhere (:func:`format_value`): tonnes of CO2e rounded to
+whole tonnes with thousands separators, shares as percent with one decimal, other units to
+at most one decimal.  Tests compare page text with :func:`carbonlib.accounts.account_figures`
+numbers formatted by this rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+SOURCE = "#c8412b"
+SINK = "#23895a"
+NET = "#2b5f9e"
+CAP = "#d49a1c"
+NEUTRAL = "#6b7280"
+STATUS_COLOURS = {"online": SINK, "late": CAP, "offline": SOURCE}
+#: Colour per account item (items not listed use NEUTRAL).
+ITEM_COLOURS = {"emissions_total": SOURCE, "removals": SINK, "net": NET, "cap": CAP, "cap_utilisation": CAP}
+
+CSS = """
+.carbon-kpis {display: flex; gap: 12px; flex-wrap: wrap; font-family: system-ui, sans-serif;}
+.carbon-kpi {border-radius: 10px; padding: 10px 16px; min-width: 180px; background: #f7f7f8;
+             border-left: 6px solid var(--kpi-colour, #6b7280); box-shadow: 0 1px 3px rgba(0,0,0,.12);}
+.carbon-kpi .kpi-title {font-size: 13px; color: #4b5563;}
+.carbon-kpi .kpi-value {font-size: 26px; font-weight: 700; color: #111827;}
+.carbon-kpi .kpi-unit {font-size: 12px; color: #6b7280; margin-left: 4px;}
+.carbon-header {font-family: system-ui, sans-serif; font-size: 20px; font-weight: 600;}
+.carbon-note {font-family: system-ui, sans-serif; font-size: 12px; color: #6b7280;}
+.carbon-refused {font-family: system-ui, sans-serif; color: #7f1d1d; background: #fee2e2; padding: 8px 12px;
+                 border-radius: 6px;}
+"""
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Display text of a figure: 'tCO2e'/'t'/'MWh' → whole numbers with thousands separators,
+    'share' → percent with one decimal, anything else → one decimal; missing → '–'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if unit == "share":
+        return f"{value * 100:,.1f} %"
+    if unit in ("tCO2e", "t", "MWh", "kWh", "GJ", "m3", "L"):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def init_panel(*, voila: bool = False) -> None:
+    """Load Panel for a dashboard, fully offline (JavaScript inline, no CDN).
+
+    ``voila=True`` renders through ipywidgets (needs ``jupyter_bokeh``), as Voila requires.
+    """
+    import holoviews as hv
+    import panel as pn
+
+    hv.extension.inline = True
+    import holoviews.plotting.bokeh  # registers the bokeh backend without notebook JS
+
+    hv.Store.set_current_backend("bokeh")
+    options = {"comms": "ipywidgets"} if voila else {}
+    pn.extension("tabulator", inline=True, raw_css=[CSS], notifications=not voila, **options)
+
+
+def tabulator_css() -> str:
+    """Tabulator's 'simple' theme CSS from Panel's bundled files, for inline use (Voila loads no CDN CSS)."""
+    from pathlib import Path
+
+    import panel
+
+    found = sorted((Path(panel.__file__).parent / "dist" / "bundled" / "datatabulator").glob("*/dist/css/tabulator_simple.min.css"))
+    if not found:
+        raise FileNotFoundError("Panel's bundled Tabulator CSS is missing. Fix: reinstall panel (pip install --force-reinstall panel).")
+    return found[-1].read_text(encoding="utf-8")

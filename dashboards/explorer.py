@@ -1,0 +1,28 @@
+"""Analyst explorer (Panel app): account figures of enterprises and sites with linked selections.
+
+Serve with ``carbon dashboards panel`` (or ``panel serve dashboards/explorer.py``); the lake
+comes from ``CARBON_LAKE``.  URL parameters: ``viewer`` (see access.yaml; or the
+``X-Carbon-Viewer`` header — the security issue replaces both with real accounts), ``org``
+(clamped to the viewer's subtree), ``period`` (year), ``lang`` (zh | en).  Reads the
+``account`` and ``telemetry_daily`` roll-ups only.
+"""
+
+from pathlib import Path
+
+import panel as pn
+
+from carbonlib.access import Access, requested_viewer
+from carbonlib.lake import Lake
+from carbonlib.viz import components, theme
+
+theme.init_panel()
+args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
+lake = Lake.open(read_only=True)
+pn.state.on_session_destroyed(lambda _context, lake=lake: lake.close())  # bound now: Bokeh clears this module
+try:
+    access = Access.load(Path(__file__).with_name("access.yaml"), lake)
+    viewer = requested_viewer(args, pn.state.headers)
+    page = components.Explorer(lake, access, viewer, args.get("org"), args.get("period"), args.get("lang", "zh")).layout()
+except (PermissionError, ValueError) as refused:
+    page = components.error_page(str(refused))
+page.servable(title="Carbon explorer")

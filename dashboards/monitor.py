@@ -1,0 +1,33 @@
+"""Real-time telemetry monitor (Panel app, clause 7.1): device status, latest values, live charts.
+
+Serve with ``carbon dashboards panel`` (or ``panel serve dashboards/monitor.py``); the lake
+comes from ``CARBON_LAKE``.  URL parameters: ``viewer`` (see access.yaml; or the
+``X-Carbon-Viewer`` header — the security issue replaces both with real accounts), ``org``
+(clamped to the viewer's subtree), ``lang`` (zh | en), ``refresh`` (seconds, default 5).
+The page refreshes itself on a periodic callback: no reload needed.
+"""
+
+from pathlib import Path
+
+import panel as pn
+
+from carbonlib.access import Access, requested_viewer
+from carbonlib.lake import Lake
+from carbonlib.viz import components, theme
+
+theme.init_panel()
+args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
+lake = Lake.open(read_only=True)
+pn.state.on_session_destroyed(lambda _context, lake=lake: lake.close())  # bound now: Bokeh clears this module
+try:
+    access = Access.load(Path(__file__).with_name("access.yaml"), lake)
+    viewer = requested_viewer(args, pn.state.headers)
+    monitor = components.Monitor(lake, access, viewer, args.get("org"), args.get("lang", "zh"))
+    refresh_s = float(args.get("refresh", 5))
+    if refresh_s < 1:
+        raise ValueError(f"refresh={refresh_s} s is too fast; use 1 s or more")
+    pn.state.add_periodic_callback(monitor.refresh, period=int(refresh_s * 1000))
+    page = monitor.layout()
+except (PermissionError, ValueError) as refused:
+    page = components.error_page(str(refused))
+page.servable(title="Carbon monitor")

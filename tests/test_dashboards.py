@@ -1,0 +1,311 @@
+"""Dashboards in a real browser: Voila (overview, disclosure) and Panel (monitor, explorer).
+
+Real ``voila`` and ``panel serve`` subprocesses (started the way ``carbon dashboards`` starts
+them) serve a copy of the small demo lake on free loopback ports; Debian's Chromium
+(/usr/bin/chromium, driven by pytest-playwright) loads each page.  Figures on screen must
+equal :func:`carbonlib.accounts.account_figures` formatted as stated in
+:mod:`carbonlib.viz.theme` (tCO2e rounded to whole tonnes, thousands separators).
+Screenshots go to ``test-artifacts/dashboards/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import lake_settings
+from playwright.sync_api import expect
+from typer.testing import CliRunner
+
+from carbonlib import accounts
+from carbonlib.access import Access, requested_viewer
+from carbonlib.cli_dashboards import (
+    DEFAULT_DASHBOARDS,
+    dashboards_app,
+    panel_command,
+    voila_command,
+)
+from carbonlib.lake import Lake
+from carbonlib.viz.theme import format_value
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboards"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FIRST_PAINT_MS = 90_000  # generous: the machine is shared; speed is measured by benchmarks/dashboards.py
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium (``playwright install`` cannot download here)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing. Fix: apt-get install -y chromium (.ci/run does it).")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1000}, "accept_downloads": True}
+
+
+@pytest.fixture(scope="module")
+def dash_lake(small_demo_lake, tmp_path_factory):
+    """A writable copy of the small demo lake (the monitor test appends telemetry to it)."""
+    target = tmp_path_factory.mktemp("dash") / "lake"
+    shutil.copytree(small_demo_lake.lake, target)
+    return lake_settings(target)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(argv: list[str], lake, ready_url: str, log: Path, timeout_s: float = 120):
+    env = dict(os.environ, CARBON_LAKE=str(lake.lake))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    handle = log.open("w")
+    process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(ready_url, timeout=5) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGTERM)
+            pytest.fail(f"server {argv[2:4]} did not come up; see {log}:\n{log.read_text()[-2000:]}")
+        time.sleep(0.5)
+    return process, handle
+
+
+def _stop(process: subprocess.Popen, handle) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    handle.close()
+
+
+@pytest.fixture(scope="module")
+def voila_url(dash_lake):
+    port = _free_port()
+    process, handle = _serve(voila_command(DEFAULT_DASHBOARDS, port, pool_size=1), dash_lake,
+                             f"http://127.0.0.1:{port}/", ARTIFACTS / "voila.log")
+    yield f"http://127.0.0.1:{port}/voila/render"
+    _stop(process, handle)
+
+
+@pytest.fixture(scope="module")
+def panel_url(dash_lake):
+    port = _free_port()
+    process, handle = _serve(panel_command(DEFAULT_DASHBOARDS, port), dash_lake,
+                             f"http://127.0.0.1:{port}/explorer?viewer=analyst", ARTIFACTS / "panel.log")
+    yield f"http://127.0.0.1:{port}"
+    _stop(process, handle)
+
+
+@pytest.fixture(scope="module")
+def figures(dash_lake):
+    """account_figures(org, period) as {item: value}."""
+    lake = Lake.open(dash_lake, read_only=True)
+
+    def get(org_id: str, period: str) -> dict[str, float]:
+        frame = accounts.account_figures(lake, org_id, period)
+        assert len(frame), f"no account figures for {org_id} {period}"
+        return dict(zip(frame.item, frame.value))
+    yield get
+    lake.close()
+
+
+# ----------------------------------------------------------------------------- helpers
+def _kpi(page, item: str) -> str:
+    return page.locator(f"[data-item={item}] .kpi-number").first.inner_text()
+
+
+def _expect_kpis(page, values: dict[str, float], items=("emissions_total", "removals", "net")) -> None:
+    """Wait until each KPI card shows the account figure (formatted as on the page)."""
+    for item in items:
+        expected = format_value(values.get(item), "tCO2e")
+        expect(page.locator(f"[data-item={item}] .kpi-number").first).to_have_text(expected, timeout=FIRST_PAINT_MS)
+
+
+_PAGE_TEXT_JS = """() => {
+    const parts = [];
+    const walk = (node) => {
+        if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent);
+        if (node.nodeName === 'STYLE' || node.nodeName === 'SCRIPT') return;
+        if (node.shadowRoot) walk(node.shadowRoot);
+        node.childNodes.forEach(walk);
+    };
+    walk(document.body);
+    return parts.join(' ');
+}"""
+
+
+def _page_text(page) -> str:
+    """All text of the page, inside shadow roots too (Panel renders into shadow DOM, which
+    ``body.inner_text()`` does not see); style and script contents left out."""
+    return page.evaluate(_PAGE_TEXT_JS)
+
+
+def _wait_header(page, org_id: str) -> None:
+    page.locator(f"[data-org='{org_id}']").first.wait_for(timeout=30_000)
+
+
+def _shot(page, name: str) -> None:
+    """A full-page screenshot; Voila scrolls inside #rendered_cells, so the viewport grows to the content first."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(document.body.scrollHeight, "
+                           "document.getElementById('rendered_cells')?.scrollHeight ?? 0)")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.wait_for_timeout(800)  # let charts finish drawing (a picture only; no assertion depends on it)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+# ----------------------------------------------------------------------------- access (no browser)
+def test_access_rules_clamp_and_refuse(dash_lake, tmp_path):
+    with Lake.open(dash_lake, read_only=True) as lake:
+        access = Access.load(DEFAULT_DASHBOARDS / "access.yaml", lake)
+        assert access.allowed_root("changsha-county") == "D430121"
+        access.check("changsha-county", "E430121-02")
+        with pytest.raises(PermissionError, match="D430181"):
+            access.check("changsha-county", "D430181")
+        assert access.clamp("changsha-county", "D430181")[0] == "D430121"
+        assert "may not see" in access.clamp("changsha-county", "D430181")[1]
+        assert set(access.subtree("changsha-county").org_id) == {"D430121", "E430121-01", "E430121-02", "E430121-03",
+                                                                 "S430121-01", "S430121-02"}
+        with pytest.raises(PermissionError, match="no viewer"):
+            access.allowed_root(None)
+        bad = tmp_path / "access.yaml"
+        bad.write_text("viewers:\n  someone: {root: X999}\n")
+        with pytest.raises(ValueError, match="X999"):
+            Access.load(bad, lake)
+    assert requested_viewer({}, {"x-carbon-viewer": "liuyang"}) == "liuyang"
+
+
+def test_cli_refuses_a_folder_without_dashboards(tmp_path):
+    result = CliRunner().invoke(dashboards_app, ["panel", "--dashboards", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "monitor.py" in result.output
+
+
+# ----------------------------------------------------------------------------- Voila
+def test_overview_figures_selection_drill_down_and_csv(page, voila_url, figures):
+    page.goto(f"{voila_url}/overview.ipynb?viewer=province-admin&org=P43&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _expect_kpis(page, figures("P43", "2025"))
+    assert _kpi(page, "cap_utilisation") == format_value(figures("P43", "2025").get("cap_utilisation"), "share")
+    _shot(page, "overview_province")
+
+    page.locator("select").first.select_option(label="— — Changsha County (D430121)")
+    _wait_header(page, "D430121")
+    _expect_kpis(page, figures("D430121", "2025"))
+
+    page.locator(".tabulator-cell", has_text="Changsha Power Plant No.2 Co., Ltd.").first.click()
+    _wait_header(page, "E430121-02")
+    _expect_kpis(page, figures("E430121-02", "2025"))
+    assert _kpi(page, "cap_utilisation") == format_value(figures("E430121-02", "2025")["cap_utilisation"], "share")
+
+    page.locator("select").nth(1).select_option("2025-03")
+    page.locator("[data-org='E430121-02']", has_text="2025-03").first.wait_for(timeout=30_000)
+    _expect_kpis(page, figures("E430121-02", "2025-03"))
+
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()))
+    shown = {r["item"]: float(r["value"]) for r in rows}
+    expected = figures("E430121-02", "2025-03")
+    assert shown.keys() == expected.keys()
+    assert all(abs(shown[k] - expected[k]) <= 5e-4 for k in expected)
+    assert download.value.suggested_filename == "carbon_E430121-02_2025-03.csv"
+
+
+def test_overview_clamps_a_county_viewer_to_its_own_subtree(page, voila_url, figures):
+    page.goto(f"{voila_url}/overview.ipynb?viewer=changsha-county&org=D430181&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    refused = page.locator("[data-testid=refused]").first
+    refused.wait_for(timeout=FIRST_PAINT_MS)
+    assert "D430181" in refused.inner_text() and "D430121" in refused.inner_text()
+    _wait_header(page, "D430121")
+    _expect_kpis(page, figures("D430121", "2025"))
+    options = page.locator("select").first.locator("option").all_inner_texts()
+    assert any("D430121" in o for o in options) and not any("D430181" in o or "P43" in o for o in options)
+    assert "Liuyang" not in _page_text(page)
+    _shot(page, "overview_refused")
+
+
+def test_disclosure_shows_public_totals_only(page, voila_url, figures):
+    page.goto(f"{voila_url}/disclosure.ipynb?org=C4301&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _expect_kpis(page, figures("C4301", "2025"))
+    page.locator(".tabulator-cell", has_text="Liuyang Cement No.2 Co., Ltd.").first.wait_for(timeout=30_000)
+    text = _page_text(page)
+    assert "Changsha Forest Farm No.2" in text
+    for confidential in ("Stationary combustion", "Purchased electricity", "Emission cap", "basis"):
+        assert confidential not in text
+    _shot(page, "disclosure_changsha")
+
+
+# ----------------------------------------------------------------------------- Panel
+def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, dash_lake):
+    page.goto(f"{panel_url}/monitor?viewer=province-admin&lang=en&refresh=1", timeout=FIRST_PAINT_MS)
+    newest = page.locator("[data-newest]").first
+    newest.wait_for(timeout=FIRST_PAINT_MS)
+    before = pd.Timestamp(newest.get_attribute("data-newest"))
+    page.locator(".tabulator-cell", has_text="M-E430121-01-electricity_import").first.wait_for(timeout=30_000)
+    _shot(page, "monitor_province")
+    page.evaluate("window.__still_the_same_page = true")
+
+    arrival = before + pd.Timedelta(hours=2)
+    with Lake.open(dash_lake) as lake:
+        lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
+                                               "ts": [arrival], "value": [123456.0], "qc": [0]}), source="test_dashboards")
+    page.locator(f"[data-newest='{arrival:%Y-%m-%d %H:%M}']").first.wait_for(timeout=30_000)
+    page.locator(".tabulator-cell", has_text="electricity_import 123,456 kWh").first.wait_for(timeout=30_000)
+    row = page.locator(".tabulator-row", has_text="M-E430121-01-electricity_import").first
+    assert "online" in row.inner_text() and f"{arrival:%Y-%m-%d %H:%M}" in row.inner_text()
+    late = page.locator(".tabulator-row", has_text="M-E430121-01-diesel").first
+    assert "late" in late.inner_text()  # its last reading is now 3 h behind the newest, 3 intervals
+    assert page.evaluate("window.__still_the_same_page") is True
+
+
+def test_monitor_and_explorer_refuse_another_county(page, panel_url):
+    page.goto(f"{panel_url}/monitor?viewer=changsha-county&org=D430181&lang=en", timeout=FIRST_PAINT_MS)
+    page.locator("[data-testid=refused]").first.wait_for(timeout=FIRST_PAINT_MS)
+    page.locator(".tabulator-cell", has_text="M-E430121-02-coal").first.wait_for(timeout=30_000)
+    assert "E430181" not in _page_text(page)
+
+    page.goto(f"{panel_url}/explorer?viewer=nobody&lang=en", timeout=FIRST_PAINT_MS)
+    refused = page.locator("[data-testid=refused]").first
+    refused.wait_for(timeout=FIRST_PAINT_MS)
+    assert "unknown viewer 'nobody'" in refused.inner_text()
+
+
+def test_explorer_linked_selection_redraws(page, panel_url, figures):
+    page.goto(f"{panel_url}/explorer?viewer=analyst&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    selected = page.locator("[data-testid=selected]").first
+    selected.wait_for(timeout=FIRST_PAINT_MS)
+    assert "Changsha Logistics No.1" not in selected.inner_text()
+    row = page.locator(".tabulator-row", has_text="Changsha Logistics No.1 Co., Ltd.").first
+    expected = format_value(round(figures("E430121-01", "2025")["emissions_total"]), "tCO2e").replace(",", "")
+    assert expected in row.inner_text().replace(",", "")
+    row.locator("input[type=checkbox]").click()
+    page.locator("[data-testid=selected]", has_text="Changsha Logistics No.1 Co., Ltd.").first.wait_for(timeout=30_000)
+    _shot(page, "explorer")
