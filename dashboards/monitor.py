@@ -12,13 +12,9 @@ from pathlib import Path
 import panel as pn
 
 from carbonlib.access import Access, requested_viewer
-from carbonlib.lake import Lake
-from carbonlib.viz import components, theme
+from carbonlib.viz import components
 
-theme.init_panel()
-args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
-lake = Lake.open(read_only=True)
-pn.state.on_session_destroyed(lambda _context, lake=lake: lake.close())  # bound now: Bokeh clears this module
+args, lake = components.panel_session()
 try:
     access = Access.load(Path(__file__).with_name("access.yaml"), lake)
     viewer = requested_viewer(args, pn.state.headers)

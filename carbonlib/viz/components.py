@@ -595,6 +595,15 @@ class Explorer(_ScopedView):
                          sizing_mode="stretch_width")
 
 
+def panel_session() -> tuple[dict[str, str], Lake]:
+    """Start a ``panel serve`` session: offline theme, URL arguments, a read-only lake closed with the session."""
+    theme.init_panel()
+    args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
+    lake = Lake.open(read_only=True)
+    pn.state.on_session_destroyed(lambda _context, lake=lake: lake.close())  # bound now: Bokeh clears the app module
+    return args, lake
+
+
 def error_page(message: str) -> pn.viewable.Viewable:
     """What a dashboard shows when the request cannot be served (unknown viewer, bad parameter)."""
     return html(refused_html(message), sizing_mode="stretch_width")
