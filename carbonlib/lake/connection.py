@@ -320,6 +320,12 @@ class Lake:
         """
         if self.read_only:
             raise LakeError("this lake connection is read-only (or pinned to a snapshot); open it writable to append")
-        return writer.append(
-            self.con, CATALOG, table(name), data, source=source, on_error=on_error, received_at=received_at
-        )
+        # Each attempt works on its own cursor: whatever a failed attempt left behind (registered
+        # batch views, an aborted transaction) goes away with it and cannot break the retry.
+        cursor = self.con.cursor()
+        try:
+            return writer.append(
+                cursor, CATALOG, table(name), data, source=source, on_error=on_error, received_at=received_at
+            )
+        finally:
+            cursor.close()
