@@ -166,7 +166,7 @@ class Lake:
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         try:
-            con.execute(f"ATTACH 'ducklake:{settings.catalog_uri}' AS {CATALOG} ({', '.join(options)})")
+            retry_on_conflict(con.execute)(f"ATTACH 'ducklake:{settings.catalog_uri}' AS {CATALOG} ({', '.join(options)})")
         except duckdb.Error as error:
             con.close()
             raise NotALakeError(
@@ -186,8 +186,9 @@ class Lake:
         self.close()
 
     # ---------------------------------------------------------------- metadata
+    @retry_on_conflict
     def _row(self, sql: str, params: list | None = None) -> tuple | None:
-        """First row of ``sql`` (None when empty), reading the result to its end.
+        """First row of ``sql`` (None when empty), reading the result to its end; retried on catalog locks.
 
         ``fetchone()`` would leave the result open, and with it the read transaction on the
         SQLite catalog, until the next statement: a long-lived reader (a dashboard) would then
@@ -229,10 +230,10 @@ class Lake:
 
     def snapshots(self) -> pd.DataFrame:
         """All snapshots: id, time (UTC), schema version and what changed."""
-        return self.con.execute(
+        return self.query(
             f"SELECT snapshot_id, snapshot_time, schema_version, changes FROM ducklake_snapshots('{CATALOG}') "
             "ORDER BY snapshot_id"
-        ).df()
+        )
 
     # ------------------------------------------------------------------ reading
     @retry_on_conflict
@@ -276,7 +277,7 @@ class Lake:
 
     def info(self) -> pd.DataFrame:
         """Per table: rows, data files and bytes on storage."""
-        files = self.con.execute(f"SELECT table_name, file_count, file_size_bytes FROM ducklake_table_info('{CATALOG}')").df()
+        files = self.query(f"SELECT table_name, file_count, file_size_bytes FROM ducklake_table_info('{CATALOG}')")
         rows = [
             (name, int(self._row(f"SELECT count(*) FROM {CATALOG}.{name}")[0])) for name in TABLES
         ]
