@@ -55,8 +55,11 @@ class Access:
                                  "Fix: use an org_id of table org (e.g. P43, C4301, D430121).")
 
     @classmethod
-    def load(cls, path: str | Path, lake: Lake) -> "Access":
-        """Read the viewers file at ``path`` and check every root against the lake's org tree."""
+    def load(cls, path: str | Path, lake: Lake, tree: pd.DataFrame | None = None) -> "Access":
+        """Read the viewers file at ``path`` and check every root against the lake's org tree.
+
+        ``tree``: the lake's :func:`carbonlib.views.org_tree` when the caller holds it already.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"access file {path} not found. Fix: pass the path of dashboards/access.yaml.")
@@ -72,7 +75,7 @@ class Access:
             if role not in ROLES:
                 raise ValueError(f"{path}: viewer {name!r} has role {role!r}; allowed roles: {', '.join(ROLES)}")
             viewers[str(name)] = Viewer(str(name), str(entry["root"]), role)
-        return cls(viewers, views.org_tree(lake), source=str(path))
+        return cls(viewers, views.org_tree(lake) if tree is None else tree, source=str(path))
 
     def viewer(self, name: str | None) -> Viewer:
         """The viewer called ``name``; PermissionError when missing or unknown."""

@@ -586,7 +586,7 @@ def _marker(lake: Lake) -> int | None:
 def _advance_marker(lake: Lake, snapshot: int) -> None:
     """Record ``snapshot`` as absorbed, unless nothing an account reads changed since the marker."""
     marker = _marker(lake)
-    if marker is not None and (marker >= snapshot or not _tables_changed(lake, marker, snapshot, INPUT_TABLES + GLOBAL_TABLES)):
+    if marker is not None and (marker >= snapshot or not lake.tables_changed(marker, snapshot, INPUT_TABLES + GLOBAL_TABLES)):
         return
     lake.set_meta(MARKER_KEY, str(snapshot))
 
@@ -594,22 +594,6 @@ def _advance_marker(lake: Lake, snapshot: int) -> None:
 def _changes(table_name: str, start: int, end: int) -> str:
     """FROM-item of the DuckLake change feed of ``table_name`` over snapshots [start, end]."""
     return f"ducklake_table_changes('{CATALOG}', 'main', '{table_name}', {int(start)}, {int(end)})"
-
-
-def _tables_changed(lake: Lake, after: int, upto: int, tables: tuple[str, ...]) -> list[str]:
-    """Which of ``tables`` changed in snapshots (after, upto], from the snapshots' change summaries.
-
-    ``ducklake_snapshots`` lists per snapshot the ids (or names) of the tables written, so
-    this costs one catalog query, not a scan of the change feed.
-    """
-    if upto <= after:
-        return []
-    names = lake.query(f"SELECT table_id, table_name FROM ducklake_table_info('{CATALOG}')")
-    by_id = dict(zip(names.table_id.astype(str), names.table_name))
-    summaries = lake.con.execute(f"SELECT changes FROM ducklake_snapshots('{CATALOG}') WHERE snapshot_id > ? "
-                                 "AND snapshot_id <= ?", [after, upto]).fetchall()
-    touched = {by_id.get(t, t.split(".")[-1]) for (changes,) in summaries for ids in changes.values() for t in ids}
-    return [t for t in tables if t in touched]
 
 
 def _periods_between(start: pd.Series, end: pd.Series) -> pd.DataFrame:
@@ -686,11 +670,11 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     """
     upto = lake.snapshot_id()
     after = _marker(lake)
-    if after is None or _tables_changed(lake, after, upto, GLOBAL_TABLES):
+    if after is None or lake.tables_changed(after, upto, GLOBAL_TABLES):
         reason = "no marker" if after is None else "org tree or factors changed"
         written, deleted, pairs = _build(lake, None, True)
         return RefreshResult(after, upto, True, pairs, written.inserted, deleted, reason)
-    if upto <= after or not _tables_changed(lake, after, upto, INPUT_TABLES):
+    if upto <= after or not lake.tables_changed(after, upto, INPUT_TABLES):
         return RefreshResult(after, upto, False, pd.DataFrame(columns=["org_id", "period"]), 0, 0, "no new data")
     tree = views.org_tree(lake, upto)
     pairs = _with_ancestors(_affected(lake, after, upto), tree)

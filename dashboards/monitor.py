@@ -14,11 +14,11 @@ import panel as pn
 from carbonlib.access import Access, requested_viewer
 from carbonlib.viz import components
 
-args, lake = components.panel_session()
+args, lake, rollups = components.panel_session()
 try:
-    access = Access.load(Path(__file__).with_name("access.yaml"), lake)
+    access = Access.load(Path(__file__).with_name("access.yaml"), lake, rollups.tree)
     viewer = requested_viewer(args, pn.state.headers)
-    monitor = components.Monitor(lake, access, viewer, args.get("org"), args.get("lang", "zh"))
+    monitor = components.Monitor(lake, access, viewer, args.get("org"), args.get("lang", "zh"), rollups)
     refresh_s = float(args.get("refresh", 5))
     if refresh_s < 1:
         raise ValueError(f"refresh={refresh_s} s is too fast; use 1 s or more")

@@ -235,6 +235,21 @@ class Lake:
             "ORDER BY snapshot_id"
         )
 
+    def tables_changed(self, after: int, upto: int, tables: tuple[str, ...]) -> list[str]:
+        """Which of ``tables`` were written in snapshots (after, upto], from the snapshots' change summaries.
+
+        ``ducklake_snapshots`` lists per snapshot the ids (or names) of the tables written, so
+        this costs one catalog query, not a scan of the change feed.
+        """
+        if upto <= after:
+            return []
+        names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info('{CATALOG}')")
+        by_id = dict(zip(names.table_id.astype(str), names.table_name))
+        summaries = self.query(f"SELECT changes FROM ducklake_snapshots('{CATALOG}') WHERE snapshot_id > ? "
+                               "AND snapshot_id <= ?", [after, upto]).changes
+        touched = {by_id.get(t, t.split(".")[-1]) for changes in summaries for ids in changes.values() for t in ids}
+        return [t for t in tables if t in touched]
+
     # ------------------------------------------------------------------ reading
     @retry_on_conflict
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
