@@ -320,7 +320,7 @@ class Monitor(_ScopedView):
         super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
         self.units = self.data.units
         self.newest = LiveHTML()
-        self.table = table(lang, height=380)
+        self.table = table(lang, height=380, pagination="remote", page_size=100)  # only the shown page goes to the browser
         self.tower_select = pn.widgets.Select(name=label("ui_flux", lang), width=220)
         self.meter_select = pn.widgets.Select(name=label("ui_meter", lang), width=320)
         self.tower_charts = {m: figures.Lines(m, self.units.get(m, ""), 160, y_format="0,0.[0]", x_label="UTC")

@@ -1,0 +1,104 @@
+"""The dashboards' in-memory roll-ups (carbonlib.viz.data), without a browser.
+
+What the pages show must equal the accounting service (:func:`carbonlib.accounts.account_figures`),
+the cache must be reused while only telemetry arrives and be re-read when a roll-up table
+changes, and the monitor's SQL status must follow new telemetry.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import lake_settings
+
+from carbonlib import accounts
+from carbonlib.lake import Lake
+from carbonlib.viz import data
+
+
+@pytest.fixture
+def lake_copy(small_demo_lake, tmp_path):
+    """A writable copy of the small demo lake, opened read-write."""
+    target = tmp_path / "lake"
+    shutil.copytree(small_demo_lake.lake, target)
+    with Lake.open(lake_settings(target)) as lake:
+        yield lake
+
+
+def test_rollup_figures_equal_the_accounting_service(small_demo_lake):
+    with Lake.open(small_demo_lake, read_only=True) as lake:
+        rollups = data.rollups(lake)
+        orgs = rollups.tree.org_id.tolist()
+        for org_id in orgs:
+            for period in ("2025", "2025-03", "2025Q2"):
+                expected = accounts.account_figures(lake, org_id, period)[data.FIGURE_COLUMNS].reset_index(drop=True)
+                pd.testing.assert_frame_equal(rollups.figures(org_id, period), expected, check_dtype=False)
+        wide = rollups.wide(orgs, "2025")
+        assert list(wide.index) == orgs
+        own = accounts.account_figures(lake, "D430121", "2025")
+        for item, value in zip(own.item, own.value):
+            assert wide.loc["D430121", item] == value
+        assert rollups.periods("P43")[0] == "2025" and "2025-12" in rollups.periods("P43")
+        assert rollups.periods("P43", annual_only=True) == sorted(
+            {p for p in rollups.periods("P43") if len(p) == 4}, reverse=True)
+        with pytest.raises(ValueError, match="carbon accounts build"):
+            rollups.periods("no-such-org")
+
+
+def test_monthly_figures_are_the_months_of_the_year(small_demo_lake):
+    with Lake.open(small_demo_lake, read_only=True) as lake:
+        trend = data.rollups(lake).monthly(["E430121-01"], "2025", ("emissions_total",))
+        assert len(trend) == 12 and trend.month.is_monotonic_increasing
+        annual = accounts.account_figures(lake, "E430121-01", "2025")
+        total = annual.loc[annual.item == "emissions_total", "value"].iloc[0]
+        assert trend.value.sum() == pytest.approx(total, rel=1e-9)
+
+
+def test_rollups_are_reused_for_new_telemetry_and_reread_when_a_rollup_table_changes(lake_copy):
+    lake = lake_copy
+    first = data.rollups(lake)
+    assert data.rollups(lake) is first
+
+    newest = lake.query("SELECT max(ts) AS ts FROM telemetry").ts.iloc[0]
+    lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
+                                           "ts": [newest + pd.Timedelta(hours=1)], "value": [1.0], "qc": [0]}),
+                source="test_dashboard_data")
+    assert lake.tables_changed(first.snapshot_id, lake.snapshot_id(), data.ROLLUP_TABLES) == []
+    assert data.rollups(lake) is first, "new telemetry alone must not reload the accounts"
+
+    site = lake.read("org", where="org_id = 'S430121-01'")
+    lake.append("org", site.assign(org_id="S430121-99", name_en="Test Forest Farm", name_zh="测试林场"),
+                source="test_dashboard_data")
+    assert lake.tables_changed(first.snapshot_id, lake.snapshot_id(), data.ROLLUP_TABLES) == ["org"]
+    fresh = data.rollups(lake)
+    assert fresh is not first and "S430121-99" in set(fresh.tree.org_id)
+    assert fresh.snapshot_id == lake.snapshot_id()
+
+
+def test_device_status_follows_new_telemetry(lake_copy):
+    lake = lake_copy
+    rollups = data.rollups(lake)
+    devices = rollups.devices[rollups.devices.org_id == "E430121-01"]
+    before = data.status_table(data.device_status(lake), devices)
+    newest = before.last_seen.max()
+
+    arrival = newest + pd.Timedelta(hours=3)
+    lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
+                                           "ts": [arrival], "value": [123456.0], "qc": [0]}), source="test_dashboard_data")
+    status = data.device_status(lake)
+    after = data.status_table(status, devices).set_index("device_id")
+    assert after.loc["M-E430121-01-electricity_import", "last_seen"] == arrival
+    assert after.loc["M-E430121-01-electricity_import", "status"] == "online"
+    for device, row in after.iterrows():  # age is measured from the new newest reading
+        assert row.age_h == pytest.approx((arrival - row.last_seen).total_seconds() / 3600), device
+        ages_in_intervals = row.age_h * 3600 / row.interval_s
+        expected = "online" if ages_in_intervals <= 2 else "late" if ages_in_intervals <= 12 else "offline"
+        assert row.status == expected, device
+    assert after.loc["M-E430121-01-diesel", "status"] == "late"  # hourly meter, 3 h behind the new reading
+    latest = status.latest.set_index(["device_id", "metric"])
+    assert latest.loc[("M-E430121-01-electricity_import", "electricity_import"), "last_value"] == 123456.0
+    series = data.recent_series(lake, status, [("M-E430121-01-electricity_import", "electricity_import")])
+    shown = series[("M-E430121-01-electricity_import", "electricity_import")]
+    assert shown.ts.iloc[-1] == arrival and shown.value.iloc[-1] == 123456.0
