@@ -22,7 +22,7 @@ dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help="Folder holding the dashboard files.")]
@@ -75,8 +75,9 @@ def panel(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 5006,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
 ) -> None:
-    """Real-time monitor and analyst explorer: http://127.0.0.1:PORT/monitor?viewer=province-admin"""
+    """Real-time monitor, analyst explorer and the overview as a Panel app: http://127.0.0.1:PORT/monitor?viewer=province-admin"""
     folder = _folder(dashboards, PANEL_APPS)
     typer.echo(f"monitor:  http://{HOST}:{port}/monitor?viewer=province-admin&lang=en\n"
-               f"explorer: http://{HOST}:{port}/explorer?viewer=analyst&lang=en")
+               f"explorer: http://{HOST}:{port}/explorer?viewer=analyst&lang=en\n"
+               f"overview: http://{HOST}:{port}/overview?viewer=province-admin&lang=en")
     _run(panel_command(folder, port), lake)

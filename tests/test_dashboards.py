@@ -309,3 +309,15 @@ def test_explorer_linked_selection_redraws(page, panel_url, figures):
     row.locator("input[type=checkbox]").click()
     page.locator("[data-testid=selected]", has_text="Changsha Logistics No.1 Co., Ltd.").first.wait_for(timeout=30_000)
     _shot(page, "explorer")
+
+
+def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, panel_url, figures):
+    page.goto(f"{panel_url}/overview?viewer=liuyang&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _wait_header(page, "D430181")
+    _expect_kpis(page, figures("D430181", "2025"))
+    page.locator(".tabulator-cell", has_text="Liuyang Cement No.2 Co., Ltd.").first.click()
+    _wait_header(page, "E430181-02")
+    _expect_kpis(page, figures("E430181-02", "2025"))
+    options = page.locator("select").first.locator("option").all_inner_texts()
+    assert not any("D430121" in o or "P43" in o for o in options)
+

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 import panel as pn
-from bokeh.models import Div, InlineStyleSheet, NumberFormatter
+from bokeh.models import NumberFormatter
 
 from ..access import Access
 from ..lake import Lake
@@ -58,29 +58,6 @@ def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mappi
 def html(text: str = "", **kwargs) -> pn.pane.HTML:
     """An HTML pane for fixed text, carrying the theme's stylesheet (Panel panes live in shadow DOM)."""
     return pn.pane.HTML(text, stylesheets=[theme.CSS], **kwargs)
-
-
-class LiveHTML:
-    """HTML that views replace on every refresh (headers, KPI cards), styled by the theme CSS.
-
-    A Bokeh ``Div`` whose ``text`` is set in place: one property change per update.  (An
-    HTML pane re-sends its stylesheets with every new text, which makes Bokeh re-index the
-    whole document and the browser restyle it: ~60 ms per update in a Voila kernel.)
-    """
-
-    def __init__(self, text: str = ""):
-        self.div = Div(text=text, sizing_mode="stretch_width", stylesheets=[InlineStyleSheet(css=theme.CSS)])
-
-    @property
-    def object(self) -> str:
-        return self.div.text
-
-    @object.setter
-    def object(self, text: str) -> None:
-        self.div.text = text
-
-    def __panel__(self) -> pn.pane.Bokeh:
-        return pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
 
 
 def refused_html(message: str | None) -> str:
@@ -176,8 +153,8 @@ class Overview(_ScopedView):
         self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
                                                value=period if period in available else available[0], width=140)
         self.up = pn.widgets.Button(name=label("ui_up", lang), width=140)
-        self.header = LiveHTML()
-        self.kpis = LiveHTML()
+        self.header = html(sizing_mode="stretch_width")
+        self.kpis = html(sizing_mode="stretch_width")
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
         self.map = figures.OrgMap(lang, 330, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
@@ -274,8 +251,8 @@ class Disclosure(_ScopedView):
         available = self.data.periods(regions.org_id.iloc[0], annual_only=True)
         self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
                                                value=period if period in available else available[0], width=140)
-        self.header = LiveHTML()
-        self.kpis = LiveHTML()
+        self.header = html(sizing_mode="stretch_width")
+        self.kpis = html(sizing_mode="stretch_width")
         self.chart = figures.GroupedBars(("emissions_total", "removals"), lang, label("ui_disclosure", lang), 360,
                                          2 * VOILA_CHART_WIDTH)
         self.table = table(lang, height=420)
@@ -319,7 +296,7 @@ class Monitor(_ScopedView):
         org_id, message = access.clamp(viewer, org)
         super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
         self.units = self.data.units
-        self.newest = LiveHTML()
+        self.newest = html(sizing_mode="stretch_width")
         self.table = table(lang, height=380, pagination="remote", page_size=100)  # only the shown page goes to the browser
         self.tower_select = pn.widgets.Select(name=label("ui_flux", lang), width=220)
         self.meter_select = pn.widgets.Select(name=label("ui_meter", lang), width=320)
@@ -427,7 +404,7 @@ class Explorer(_ScopedView):
                                                value="electricity_import" if "electricity_import" in metrics else metrics[0],
                                                width=200)
         self.table = table(lang, height=330, selectable="checkbox")
-        self.selected = LiveHTML()
+        self.selected = html(sizing_mode="stretch_width")
         self.trend = figures.Lines(f'{label("ui_trend", lang)} · {label("net", lang)}', "tCO2e", 320)
         self.daily = figures.Lines(label("ui_daily", lang), "", 320, y_format="0,0.[0]")
         self.org_select.param.watch(lambda _: self.refresh(), "value")

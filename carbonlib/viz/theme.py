@@ -9,6 +9,7 @@ numbers formatted by this rule.
 
 from __future__ import annotations
 
+import functools
 import math
 
 SOURCE = "#c8412b"
@@ -59,6 +60,7 @@ def init_panel(*, voila: bool = False) -> None:
     pn.extension("tabulator", inline=True, raw_css=[CSS], notifications=not voila, **options)
 
 
+@functools.cache
 def tabulator_css() -> str:
     """Tabulator's 'simple' theme CSS from Panel's bundled files, for inline use (Voila loads no CDN CSS)."""
     from pathlib import Path
