@@ -465,26 +465,9 @@ def compute_accounts(lake: Lake, year: int, *, monthly: bool = True, snapshot: i
 
 # ---------------------------------------------------------------------- materialising
 @retry_on_conflict
-def _delete_stale(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> int:
-    """Delete figures of recomputed (org, period) pairs whose item no longer exists (e.g. all entries reversed)."""
-    lake.con.register("_acct_pairs", pairs[["org_id", "period"]].drop_duplicates())
-    lake.con.register("_acct_new", result[["org_id", "period", "item"]])
-    stale = (f"FROM {CATALOG}.account a WHERE a.method_version = '{METHOD_VERSION}' "
-             f"AND EXISTS (SELECT 1 FROM _acct_pairs p WHERE p.org_id = a.org_id AND p.period = a.period) "
-             f"AND NOT EXISTS (SELECT 1 FROM _acct_new n WHERE n.org_id = a.org_id AND n.period = a.period "
-             f"AND n.item = a.item)")
-    try:
-        count = lake.con.execute(f"SELECT count(*) {stale}").fetchall()[0][0]
-        if count:  # an empty DELETE would still commit a snapshot
-            lake.con.execute(f"DELETE {stale}")
-        return int(count)
-    finally:
-        lake.con.unregister("_acct_pairs")
-        lake.con.unregister("_acct_new")
-
-
 def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple[WriteResult, int]:
-    """Write ``result`` (replacing changed figures, keeping the stamps of unchanged ones) and delete stale items."""
+    """Write ``result`` (replacing changed figures, keeping the stamps of unchanged ones) and delete the stale
+    items of the recomputed (org, period) pairs (e.g. all entries reversed), all in one transaction."""
     key = ["org_id", "period", "method_version", "item"]
     lake.con.register("_acct_pairs", pairs[["org_id", "period"]].drop_duplicates())
     try:
@@ -501,8 +484,9 @@ def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple
         result = result.copy()
         for column in ("value", "snapshot_id", "computed_at"):
             result.loc[same, column] = merged.loc[same, f"{column}_old"].to_numpy()
-    written = lake.append("account", result, source=f"accounts/{METHOD_VERSION}")
-    return written, _delete_stale(lake, result, pairs)
+    groups = pairs[["org_id", "period"]].drop_duplicates().assign(method_version=METHOD_VERSION)
+    written = lake.append("account", result, source=f"accounts/{METHOD_VERSION}", replace_within=groups)
+    return written, written.deleted
 
 
 def _data_years(lake: Lake, snapshot: int | None = None) -> list[int]:

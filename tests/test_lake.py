@@ -550,6 +550,40 @@ def test_same_key_with_different_values_is_an_append_only_conflict(empty_lake):
             assert (_rows(lake, table), lake.snapshot_id(), lake.checksums()) == (rows, snapshot, checksums)
 
 
+def test_a_derived_table_batch_replaces_its_key_groups_in_one_transaction(empty_lake):
+    """``replace_within``: stored rows of the named groups that the batch lacks go, in the insert's snapshot."""
+    with Lake.open(empty_lake) as lake:
+        write_samples(lake, ["org"])
+        row = SAMPLES["account"]
+        figures = pd.concat([row.assign(item=item, value=value) for item, value in
+                             (("emissions_total", 10.0), ("net", -12.5), ("removals", 22.5))]
+                            + [row.assign(period="2024", item="net", value=-1.0)], ignore_index=True)
+        lake.append("account", figures)
+        stored = lake.read("account")
+        group = row[["org_id", "period", "method_version"]]
+        in_group = (stored.period == "2025").to_numpy()
+        kept = stored[in_group].iloc[1:].assign(value=lambda f: f.value + 1.0)  # one item dropped, the rest changed
+        others_before = stored[~in_group]
+        snapshot = lake.snapshot_id()
+
+        result = lake.append("account", kept, replace_within=group)
+        assert (result.inserted, result.deleted) == (len(kept), 1)
+        assert lake.snapshot_id() == snapshot + 1, "delete and insert must be one snapshot"
+        after = lake.read("account")
+        mine = after.merge(group, on=list(group.columns))
+        assert sorted(mine["item"]) == sorted(kept["item"])
+        assert mine.sort_values("item").value.tolist() == kept.sort_values("item").value.tolist()
+        pd.testing.assert_frame_equal(after[~after.set_index(list(group.columns)).index.isin(
+            group.set_index(list(group.columns)).index)].reset_index(drop=True), others_before.reset_index(drop=True))
+
+        again = lake.append("account", kept, replace_within=group)
+        assert (again.inserted, again.deleted) == (0, 0) and lake.snapshot_id() == snapshot + 1
+        with pytest.raises(ValueError, match="prefix of its key"):
+            lake.append("account", kept, replace_within=group[["period"]])
+        with pytest.raises(ValueError, match="derived table"):
+            lake.append("org", SAMPLES["org"], replace_within=SAMPLES["org"][["org_id"]])
+
+
 def test_problems_are_all_reported_not_just_the_first(empty_lake):
     with Lake.open(empty_lake) as lake:
         write_samples(lake, ["org", "device"])

@@ -329,10 +329,13 @@ class Lake:
         source: str = "api",
         on_error: str = "raise",
         received_at: datetime | None = None,
+        replace_within: pd.DataFrame | None = None,
     ) -> writer.WriteResult:
         """Validate and append rows to table ``name`` (see :mod:`carbonlib.lake.writer`).
 
-        ``received_at`` (UTC) stamps quarantined rows; default now.
+        ``received_at`` (UTC) stamps quarantined rows; default now.  ``replace_within``
+        (derived tables): key groups the batch replaces as a whole, stale rows deleted in
+        the same transaction.
         """
         if self.read_only:
             raise LakeError("this lake connection is read-only (or pinned to a snapshot); open it writable to append")
@@ -341,7 +344,8 @@ class Lake:
         cursor = self.con.cursor()
         try:
             return writer.append(
-                cursor, CATALOG, table(name), data, source=source, on_error=on_error, received_at=received_at
+                cursor, CATALOG, table(name), data, source=source, on_error=on_error, received_at=received_at,
+                replace_within=replace_within,
             )
         finally:
             cursor.close()

@@ -9,7 +9,9 @@ conflicts with rows already in the lake.
 Rows whose key already exists with identical values are skipped, so re-running an
 ingestion is idempotent.  A key that exists with different values is a conflict in
 append-only tables (corrections are new entries) and a replacement in derived tables
-(``append_only=False``, e.g. ``account``), done in the same transaction.  With
+(``append_only=False``, e.g. ``account``), done in the same transaction; a derived table
+can also be told which key groups the batch replaces as a whole (``replace_within``): rows
+of those groups that are not in the batch are deleted in that transaction too.  With
 ``on_error="raise"`` (default) any problem raises :class:`SchemaViolation` and nothing
 is written; with ``on_error="quarantine"`` the good rows are written and the bad ones go
 to ``telemetry_reject`` in the same transaction.
@@ -30,17 +32,19 @@ from .schema import METRICS, Table
 from .transaction import transaction
 
 _BATCH = "_carbon_batch"
+_GROUPS = "_carbon_groups"
 _ROW = "_row"
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: rows inserted, identical rows skipped, rows quarantined."""
+    """What a write did: rows inserted, identical rows skipped, rows quarantined, stale rows deleted."""
 
     table: str
     inserted: int
     skipped: int
     rejected: int
+    deleted: int = 0
 
 
 def _as_arrow(data: pd.DataFrame | pa.Table) -> pa.Table:
@@ -137,10 +141,21 @@ def append(
     source: str,
     on_error: str = "raise",
     received_at: datetime | None = None,
+    replace_within: pd.DataFrame | None = None,
 ) -> WriteResult:
-    """Validate ``data`` and append it to ``table`` in one transaction (see module doc)."""
+    """Validate ``data`` and append it to ``table`` in one transaction (see module doc).
+
+    ``replace_within`` (derived tables only): rows whose columns form a prefix of the key
+    (e.g. org_id, period, method_version of ``account``); every stored row of those groups
+    that the batch does not contain is deleted in the same transaction.
+    """
     if on_error not in ("raise", "quarantine"):
         raise ValueError(f"on_error must be 'raise' or 'quarantine', not {on_error!r}")
+    if replace_within is not None:
+        prefix = list(replace_within.columns)
+        if table.append_only or prefix != list(table.key[:len(prefix)]) or len(prefix) >= len(table.key):
+            raise ValueError(f"replace_within needs a derived table and columns that are a proper prefix of its key "
+                             f"{table.key}; got {prefix} for {table.name}")
     if on_error == "quarantine" and table.name != "telemetry":
         raise ValueError("quarantine is for telemetry; ledger tables must be corrected and resubmitted")
     batch = _as_arrow(data)
@@ -189,7 +204,11 @@ def append(
             bad = pd.concat([bad, conflicts], ignore_index=True)
             con.register("_carbon_bad", bad)
         skipped = con.execute("SELECT count(*) FROM _carbon_existing WHERE identical").fetchone()[0]
+        stale_rows = _stale_rows(con, catalog, table, replace_within) if replace_within is not None else None
+        deleted = con.execute(f"SELECT count(*) {stale_rows}").fetchone()[0] if stale_rows else 0
         with transaction(con):
+            if deleted:  # only then: an empty DELETE would still commit a snapshot
+                con.execute(f"DELETE {stale_rows}")
             if replaced:
                 con.execute(
                     f"DELETE FROM {catalog}.{table.name} t WHERE EXISTS (SELECT 1 FROM _carbon_typed b "
@@ -203,11 +222,23 @@ def append(
             if len(bad):
                 stamp = received_at or datetime.now(timezone.utc).replace(tzinfo=None)
                 _quarantine(con, catalog, bad, source, names, stamp)
-        return WriteResult(table.name, int(inserted), int(skipped), int(bad["row_number"].nunique()) if len(bad) else 0)
+        return WriteResult(table.name, int(inserted), int(skipped), int(bad["row_number"].nunique()) if len(bad) else 0,
+                           int(deleted))
     finally:
         con.unregister(_BATCH)
         con.unregister("_carbon_bad")
+        if replace_within is not None:
+            con.unregister(_GROUPS)
         con.execute("DROP TABLE IF EXISTS _carbon_typed; DROP TABLE IF EXISTS _carbon_existing")
+
+
+def _stale_rows(con: duckdb.DuckDBPyConnection, catalog: str, table: Table, groups: pd.DataFrame) -> str:
+    """FROM-clause of the stored rows in the key ``groups`` that the typed batch does not contain."""
+    con.register(_GROUPS, groups.drop_duplicates())
+    in_group = " AND ".join(f"g.{c} = t.{c}" for c in groups.columns)
+    same_key = " AND ".join(f"b.{k} = t.{k}" for k in table.key)
+    return (f"FROM {catalog}.{table.name} t WHERE EXISTS (SELECT 1 FROM {_GROUPS} g WHERE {in_group}) "
+            f"AND NOT EXISTS (SELECT 1 FROM _carbon_typed b WHERE {same_key})")
 
 
 def _quarantine(
