@@ -11,19 +11,16 @@ from pathlib import Path
 
 import panel as pn
 
-from carbonlib.access import Access, requested_viewer
 from carbonlib.viz import components
 
-args, lake, rollups = components.panel_session()
-try:
-    access = Access.load(Path(__file__).with_name("access.yaml"), lake, rollups.tree)
-    viewer = requested_viewer(args, pn.state.headers)
-    monitor = components.Monitor(lake, access, viewer, args.get("org"), args.get("lang", "zh"), rollups)
+
+def monitor(lake, access, viewer, args, rollups) -> components.Monitor:
     refresh_s = float(args.get("refresh", 5))
     if refresh_s < 1:
         raise ValueError(f"refresh={refresh_s} s is too fast; use 1 s or more")
-    pn.state.add_periodic_callback(monitor.refresh, period=int(refresh_s * 1000))
-    page = monitor.layout()
-except (PermissionError, ValueError) as refused:
-    page = components.error_page(str(refused))
-page.servable(title="Carbon monitor")
+    view = components.Monitor(lake, access, viewer, args.get("org"), args.get("lang", "zh"), rollups)
+    pn.state.add_periodic_callback(view.refresh, period=int(refresh_s * 1000))
+    return view
+
+
+components.serve_view(monitor, Path(__file__).with_name("access.yaml"), "Carbon monitor")

@@ -9,17 +9,9 @@ as the notebook: ``viewer``, ``org``, ``period``, ``lang``.
 
 from pathlib import Path
 
-import panel as pn
-
-from carbonlib.access import Access, requested_viewer
 from carbonlib.viz import components
 
-args, lake, rollups = components.panel_session()
-try:
-    access = Access.load(Path(__file__).with_name("access.yaml"), lake, rollups.tree)
-    viewer = requested_viewer(args, pn.state.headers)
-    page = components.Overview(lake, access, viewer, args.get("org"), args.get("period"), args.get("lang", "zh"),
-                               rollups).layout()
-except (PermissionError, ValueError) as refused:
-    page = components.error_page(str(refused))
-page.servable(title="Carbon overview")
+components.serve_view(
+    lambda lake, access, viewer, args, rollups: components.Overview(
+        lake, access, viewer, args.get("org"), args.get("period"), args.get("lang", "zh"), rollups),
+    Path(__file__).with_name("access.yaml"), "Carbon overview")

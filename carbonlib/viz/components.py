@@ -11,13 +11,14 @@ place.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from collections.abc import Mapping
 
 import pandas as pd
 import panel as pn
 from bokeh.models import NumberFormatter
 
-from ..access import Access
+from ..access import Access, requested_viewer
 from ..lake import Lake
 from . import data as rollup_data
 from . import figures, theme
@@ -463,12 +464,24 @@ def warm_up(view: _ScopedView) -> None:
     view.refresh()
 
 
-def panel_session() -> tuple[dict[str, str], Lake, rollup_data.Rollups]:
-    """Start a ``panel serve`` session: offline theme, URL arguments, the process's shared lake and roll-ups."""
+def serve_view(build, access_file: str | Path, title: str) -> None:
+    """Serve one dashboard view as this ``panel serve`` session's page.
+
+    Starts the session (offline theme, URL arguments as a dict, the process's shared
+    read-only lake and roll-ups, the viewer from ``?viewer=`` or the ``X-Carbon-Viewer``
+    header) and calls ``build(lake, access, viewer, args, rollups)``, which returns the
+    view.  A refused request (unknown viewer, parameter out of range) shows the reason.
+    """
     theme.init_panel()
     args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
     lake = rollup_data.shared_lake()
-    return args, lake, rollup_data.rollups(lake)
+    rollups = rollup_data.rollups(lake)
+    try:
+        access = Access.load(access_file, lake, rollups.tree)
+        page = build(lake, access, requested_viewer(args, pn.state.headers), args, rollups).layout()
+    except (PermissionError, ValueError) as refused:
+        page = error_page(str(refused))
+    page.servable(title=title)
 
 
 def error_page(message: str) -> pn.viewable.Viewable:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .. import accounts, views
 from ..lake import Lake
+from ..settings import Settings, load_settings
 
 #: Tables whose change reloads :class:`Rollups`.
 ROLLUP_TABLES = ("account", "org", "device", "metric", "telemetry_daily")
@@ -54,7 +55,6 @@ class Rollups:
     units: dict[str, str]
     coords: pd.DataFrame
     checked_snapshot: int = 0
-    _lake_key: str = ""
     _by_org_period: dict = field(default_factory=dict, repr=False)
     _wide: dict = field(default_factory=dict, repr=False)
     _monthly: dict = field(default_factory=dict, repr=False)
@@ -135,8 +135,9 @@ class Rollups:
         return set(self.tree.org_id[self.tree.path.str.split("/").map(lambda ids: org_id in ids)])
 
 
-def _lake_key(lake: Lake) -> str:
-    return f"{lake.settings.catalog_uri}|{lake.settings.data_uri}"
+def _lake_key(settings: Settings) -> str:
+    """Which lake: its catalog and data path."""
+    return f"{settings.catalog_uri}|{settings.data_uri}"
 
 
 def rollups(lake: Lake) -> Rollups:
@@ -145,7 +146,7 @@ def rollups(lake: Lake) -> Rollups:
     Reuses the cached copy when none of :data:`ROLLUP_TABLES` changed since it was read.
     """
     snapshot = lake.snapshot_id()
-    key = f"{_lake_key(lake)}@{lake.pinned_snapshot}" if lake.pinned_snapshot is not None else _lake_key(lake)
+    key = _lake_key(lake.settings) + ("" if lake.pinned_snapshot is None else f"@{lake.pinned_snapshot}")
     with _lock:
         cached = _rollups.get(key)
         if cached is not None and cached.checked_snapshot <= snapshot and (
@@ -179,7 +180,7 @@ def device_status(lake: Lake, hours: int = RECENT_HOURS) -> DeviceStatus:
     does not grow with the lake.  Cached per snapshot.
     """
     snapshot = lake.snapshot_id()
-    key = (_lake_key(lake), snapshot)
+    key = (_lake_key(lake.settings), snapshot)
     with _lock:
         if key in _status:
             return _status[key]
@@ -250,10 +251,8 @@ def shared_lake() -> Lake:
     process reuses this one for every session.  Reads without a pinned snapshot see each
     new commit of other processes.
     """
-    from ..settings import load_settings
-
     settings = load_settings()
-    key = f"{settings.catalog_uri}|{settings.data_uri}"
+    key = _lake_key(settings)
     with _lock:
         if key not in _shared:
             _shared[key] = Lake.open(settings, read_only=True)
