@@ -400,7 +400,7 @@ class Explorer(_ScopedView):
         available = self.data.periods(access.allowed_root(viewer), annual_only=True)
         self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
                                                value=period if period in available else available[0], width=140)
-        metrics = self.data.daily_metrics(lake)
+        metrics = self.data.daily_metrics
         self.metric_select = pn.widgets.Select(name=label("ui_metric", lang), options=metrics,
                                                value="electricity_import" if "electricity_import" in metrics else metrics[0],
                                                width=200)

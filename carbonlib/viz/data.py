@@ -45,7 +45,8 @@ class Rollups:
 
     ``accounts``: account rows of :data:`carbonlib.accounts.METHOD_VERSION` (org_id, period,
     period_start, item, value, unit, basis, snapshot_id); ``tree``: :func:`carbonlib.views.org_tree`;
-    ``devices``: table ``device``; ``units``: metric → unit.
+    ``devices``: table ``device``; ``units``: metric → unit; ``coords``: latitude/longitude by
+    org_id; ``daily_metrics``: metrics that have a daily roll-up.
     """
 
     snapshot_id: int
@@ -54,6 +55,7 @@ class Rollups:
     devices: pd.DataFrame
     units: dict[str, str]
     coords: pd.DataFrame
+    daily_metrics: list[str]
     checked_snapshot: int = 0
     _by_org_period: dict = field(default_factory=dict, repr=False)
     _wide: dict = field(default_factory=dict, repr=False)
@@ -69,8 +71,9 @@ class Rollups:
         devices = lake.query(f"SELECT * FROM {lake.relation('device', snapshot)} ORDER BY device_id")
         units = lake.query(f"SELECT metric, unit FROM {lake.relation('metric', snapshot)}")
         coords = lake.query(f"SELECT org_id, latitude, longitude FROM {lake.relation('org', snapshot)}")
+        metrics = lake.query(f"SELECT DISTINCT metric FROM {lake.relation('telemetry_daily', snapshot)} ORDER BY metric")
         rollups = cls(snapshot, views.org_tree(lake, snapshot), frame, devices, dict(zip(units.metric, units.unit)),
-                      coords.set_index("org_id"), checked_snapshot=snapshot)
+                      coords.set_index("org_id"), metrics.metric.tolist(), checked_snapshot=snapshot)
         rollups._by_org_period = frame.groupby(["org_id", "period"], sort=False).indices
         return rollups
 
@@ -120,19 +123,6 @@ class Rollups:
                 "WHERE metric = ? AND year(day) = ? ORDER BY device_id, day", [metric, int(year)])
         part = self._daily[key]
         return part[part.device_id.isin(device_ids)].reset_index(drop=True)
-
-    def daily_metrics(self, lake: Lake) -> list[str]:
-        """Metrics that have a daily roll-up."""
-        if "metrics" not in self._daily:
-            self._daily["metrics"] = lake.query(
-                f"SELECT DISTINCT metric FROM {lake.relation('telemetry_daily', self.snapshot_id)} ORDER BY metric"
-            ).metric.tolist()
-        return self._daily["metrics"]
-
-    # ---------------------------------------------------------------- org tree
-    def subtree_ids(self, org_id: str) -> set[str]:
-        """org_id and every org below it."""
-        return set(self.tree.org_id[self.tree.path.str.split("/").map(lambda ids: org_id in ids)])
 
 
 def _lake_key(settings: Settings) -> str:
