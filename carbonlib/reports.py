@@ -374,7 +374,7 @@ _TEXT = {
 
 def text(key: str, lang: str) -> str:
     """A report phrase in ``lang`` (report-specific words; account items come from :func:`label`)."""
-    return _TEXT[key][("zh", "en").index(lang)] if key in _TEXT else label(key, lang)
+    return label(key, lang, _TEXT)
 
 
 def headline(name: str, org_id: str, period: str, snapshot: int, values: dict[str, tuple[float, str]], lang: str) -> str:

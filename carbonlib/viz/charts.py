@@ -31,11 +31,8 @@ _WIDTH = 720
 
 
 def _t(key: str, lang: str) -> str:
-    return _TEXT[key][("zh", "en").index(lang)]
-
-
-def _name(key: str, lang: str) -> str:
-    return _t(key, lang) if key in _TEXT else label(key, lang)
+    """A chart phrase (or an account item's name) in ``lang``."""
+    return label(key, lang, _TEXT)
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +64,7 @@ def breakdown(figures: pd.DataFrame, lang: str = "zh"):
     for item, value in zip(figures["item"], figures["value"]):
         scope = next((s for prefix, s in _SCOPE_PREFIXES.items() if item.startswith(prefix)), None)
         if scope:
-            rows.append((label(item, lang), -value if scope == "exported" else value, _name(scope, lang)))
+            rows.append((label(item, lang), -value if scope == "exported" else value, _t(scope, lang)))
     if not rows:
         return _empty("breakdown", lang)
     data = _plain(pd.DataFrame(rows, columns=["category", "tCO2e", "scope"]))

@@ -6,6 +6,8 @@ key itself for anything not listed, so a new item is never hidden.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 LANGUAGES = ("zh", "en")
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -78,9 +80,13 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def label(key: str, lang: str = "zh") -> str:
-    """Display name of ``key`` in ``lang`` ('zh' or 'en'); the key itself when unknown."""
+def label(key: str, lang: str = "zh", phrases: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """Display name of ``key`` in ``lang`` ('zh' or 'en'); the key itself when unknown.
+
+    ``phrases``: a caller's own wording (zh, en) for keys of its own, e.g. report or chart
+    phrases, looked up before :data:`LABELS`.
+    """
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, not {lang!r}")
-    names = LABELS.get(key)
+    names = (phrases or {}).get(key) or LABELS.get(key)
     return names[LANGUAGES.index(lang)] if names else key
