@@ -116,6 +116,11 @@ class _ScopedView:
     def name(self, org_id: str) -> str:
         return org_name(self.orgs.loc[org_id], self.lang)
 
+    def period_selector(self, available: list[str], requested: str | None) -> pn.widgets.Select:
+        """The period selector: ``requested`` when available, else the first (newest year)."""
+        return pn.widgets.Select(name=label("ui_period", self.lang), options=available,
+                                 value=requested if requested in available else available[0], width=140)
+
     def names(self, orgs: pd.DataFrame) -> list[str]:
         return [org_name(r, self.lang) for r in orgs.to_dict("records")]
 
@@ -150,9 +155,7 @@ class Overview(_ScopedView):
         org_id, message = access.clamp(viewer, org)
         super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
         self.root = access.allowed_root(viewer)
-        available = self.data.periods(self.root)
-        self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
-                                               value=period if period in available else available[0], width=140)
+        self.period_select = self.period_selector(self.data.periods(self.root), period)
         self.up = pn.widgets.Button(name=label("ui_up", lang), width=140)
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
@@ -249,9 +252,7 @@ class Disclosure(_ScopedView):
         super().__init__(lake, rollups, regions, org or regions.org_id.iloc[0], lang, message)
         self.leaves = rollups.tree[rollups.tree.level.isin(["enterprise", "site"])].reset_index(drop=True)
         self._leaf_paths = self.leaves.path.str.split("/")
-        available = self.data.periods(regions.org_id.iloc[0], annual_only=True)
-        self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
-                                               value=period if period in available else available[0], width=140)
+        self.period_select = self.period_selector(self.data.periods(regions.org_id.iloc[0], annual_only=True), period)
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
         self.chart = figures.GroupedBars(("emissions_total", "removals"), lang, label("ui_disclosure", lang), 360,
@@ -397,9 +398,7 @@ class Explorer(_ScopedView):
                  lang: str = "zh", rollups: rollup_data.Rollups | None = None):
         org_id, message = access.clamp(viewer, org)
         super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
-        available = self.data.periods(access.allowed_root(viewer), annual_only=True)
-        self.period_select = pn.widgets.Select(name=label("ui_period", lang), options=available,
-                                               value=period if period in available else available[0], width=140)
+        self.period_select = self.period_selector(self.data.periods(access.allowed_root(viewer), annual_only=True), period)
         metrics = self.data.daily_metrics
         self.metric_select = pn.widgets.Select(name=label("ui_metric", lang), options=metrics,
                                                value="electricity_import" if "electricity_import" in metrics else metrics[0],
