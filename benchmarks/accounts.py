@@ -5,11 +5,11 @@ medium; building it takes about 40 s on 2 cores, large takes much longer and ~10
 so build it once with ``carbon demo build --scale large --lake DIR`` and pass ``--lake DIR``),
 then measures
 
-1. ``full_build``: :func:`carbonlib.accounts.build_accounts` for every year with data
+1. ``full_build``: :func:`carbonlib.accounting.accounts.build_accounts` for every year with data
    (years, quarters, months, every org; sets the refresh marker);
-2. ``annual_compute``: :func:`carbonlib.accounts.compute_accounts` of the last demo year
+2. ``annual_compute``: :func:`carbonlib.accounting.accounts.compute_accounts` of the last demo year
    (every org, year + quarters + months), without writing;
-3. ``incremental``: :func:`carbonlib.accounts.refresh_accounts` after appending ONE new day
+3. ``incremental``: :func:`carbonlib.accounting.accounts.refresh_accounts` after appending ONE new day
    of telemetry for every device (the last day's readings shifted by one day).
 
 NOTE: step 3 appends to the lake; point ``--lake`` at a scratch copy.  Prints JSON: seconds
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
-from carbonlib import accounts  # noqa: E402
+from carbonlib.accounting import accounts  # noqa: E402
 from carbonlib.demo import build_demo  # noqa: E402
 from carbonlib.demo.province import scale as demo_scale  # noqa: E402
 from carbonlib.lake import Lake  # noqa: E402

@@ -33,7 +33,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from carbonlib.cli_dashboards import DEFAULT_DASHBOARDS, panel_command, voila_command
+from carbonlib.cli.dashboards import DEFAULT_DASHBOARDS, panel_command, voila_command
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -1,6 +1,6 @@
 """Lake scan benchmark: monthly per-device/metric telemetry roll-up, four ways.
 
-1. ``carbonlib``  - :func:`carbonlib.views.telemetry_rollup` on a :class:`carbonlib.lake.Lake`
+1. ``carbonlib``  - :func:`carbonlib.accounting.views.telemetry_rollup` on a :class:`carbonlib.lake.Lake`
 2. ``duckdb_sql`` - the same query hand-written against the DuckLake catalog
 3. ``pandas``     - the lake's Parquet files read with pandas, then ``groupby``
 4. ``floor``      - the bare scan, ``SELECT sum(value) FROM telemetry``
@@ -73,7 +73,7 @@ def run_method(lake_dir: Path, method: str) -> dict:
     """Run one method twice in this process (warm-up, then timed); seconds and peak RSS."""
     from carbonlib.lake import Lake
     from carbonlib.settings import load_settings
-    from carbonlib.views import telemetry_rollup
+    from carbonlib.accounting.views import telemetry_rollup
 
     lake = Lake.open(load_settings(lake=lake_dir), read_only=True)
     times, shape = [], None

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import views
+from .accounting import views
 from .lake import Lake
 
 ROLES = ("manager", "analyst", "public")
@@ -42,7 +42,7 @@ class Viewer:
 class Access:
     """Viewer → org-subtree rules checked against the org tree of a lake.
 
-    Build it with :meth:`load`; ``tree`` is :func:`carbonlib.views.org_tree` (org_id, path, ...).
+    Build it with :meth:`load`; ``tree`` is :func:`carbonlib.accounting.views.org_tree` (org_id, path, ...).
     """
 
     def __init__(self, viewers: Mapping[str, Viewer], tree: pd.DataFrame, source: str = "access rules"):
@@ -58,7 +58,7 @@ class Access:
     def load(cls, path: str | Path, lake: Lake, tree: pd.DataFrame | None = None) -> "Access":
         """Read the viewers file at ``path`` and check every root against the lake's org tree.
 
-        ``tree``: the lake's :func:`carbonlib.views.org_tree` when the caller holds it already.
+        ``tree``: the lake's :func:`carbonlib.accounting.views.org_tree` when the caller holds it already.
         """
         path = Path(path)
         if not path.is_file():

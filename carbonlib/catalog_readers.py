@@ -51,7 +51,7 @@ class LakeRelation(BaseData):
 
     ``location`` is the lake folder (``None``/empty: carbonlib settings, i.e. ``CARBON_LAKE`` or
     ``./lake``); exactly one of ``table`` (a name in ``carbonlib.lake.schema.TABLES``) and
-    ``view`` (a name in ``carbonlib.views.VIEWS``) is given; ``snapshot_id`` pins the read.
+    ``view`` (a name in ``carbonlib.accounting.views.VIEWS``) is given; ``snapshot_id`` pins the read.
 
     (The fields are not called ``lake``/``snapshot`` on purpose: intake 2 treats a kwarg named
     like a user parameter as a *value for* that parameter, so ``lake: "{lake}"`` would not work.)
@@ -124,7 +124,7 @@ def read_relation(
     """Open the lake read-only and return a table (``lake.read``) or a view (``VIEWS`` SQL) as a DataFrame."""
     from .lake import Lake
     from .settings import load_settings
-    from .views import VIEWS
+    from .accounting.views import VIEWS
 
     if (table is None) == (view is None):
         raise ValueError("give exactly one of table= or view=")
@@ -170,7 +170,7 @@ _ORG_TREE_COLUMNS = tuple(
     _col("path", "VARCHAR", "org ids from the province down to the node, joined by '/'"),
 )
 
-#: Output columns and source table of each view in :data:`carbonlib.views.VIEWS`.  A test
+#: Output columns and source table of each view in :data:`carbonlib.accounting.views.VIEWS`.  A test
 #: reads every view and checks its columns against this, so the two cannot drift apart.
 VIEW_SCHEMA: dict[str, tuple[str, tuple[Column, ...]]] = {
     "telemetry_monthly": ("telemetry", _rollup_columns("month")),
@@ -219,7 +219,7 @@ def _reader(*, table: str | None = None, view: str | None = None, metadata: dict
 
 def build_catalog() -> Catalog:
     """The Intake 2 catalog: one entry per lake table and per derived view, named like them."""
-    from .views import VIEWS
+    from .accounting.views import VIEWS
 
     cat = Catalog(
         metadata={

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonlib import accounts, tower_sinks, views
+from carbonlib.accounting import accounts, tower_sinks, views
 from carbonlib.lake import Lake
 from carbonlib.settings import load_settings
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from carbonlib import caps
-from carbonlib.cli_accounts import accounts_app
+from carbonlib.accounting import caps
+from carbonlib.cli.accounts import accounts_app
 from carbonlib.demo.ledgers import _hash_event
 from carbonlib.lake import Lake
 from carbonlib.settings import load_settings

@@ -18,7 +18,7 @@ from carbonlib.catalog_readers import (
 from carbonlib.lake import Lake, NotALakeError
 from carbonlib.lake.schema import TABLES
 from carbonlib.settings import Settings, load_settings
-from carbonlib.views import VIEWS
+from carbonlib.accounting.views import VIEWS
 
 #: Entries allowed to read as an empty DataFrame from the small demo lake.
 MAY_BE_EMPTY = {"report_run"}  # operational log of report batches, empty until a batch ran

@@ -1,6 +1,6 @@
 """The dashboards' in-memory roll-ups (carbonlib.viz.data), without a browser.
 
-What the pages show must equal the accounting service (:func:`carbonlib.accounts.account_figures`),
+What the pages show must equal the accounting service (:func:`carbonlib.accounting.accounts.account_figures`),
 the cache must be reused while only telemetry arrives and be re-read when a roll-up table
 changes, and the monitor's SQL status must follow new telemetry.
 """
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import lake_settings
 
-from carbonlib import accounts
+from carbonlib.accounting import accounts
 from carbonlib.lake import Lake
 from carbonlib.viz import data
 

@@ -3,7 +3,7 @@
 Real ``voila`` and ``panel serve`` subprocesses (started the way ``carbon dashboards`` starts
 them) serve a copy of the small demo lake on free loopback ports; Debian's Chromium
 (/usr/bin/chromium, driven by pytest-playwright) loads each page.  Figures on screen must
-equal :func:`carbonlib.accounts.account_figures` formatted as stated in
+equal :func:`carbonlib.accounting.accounts.account_figures` formatted as stated in
 :mod:`carbonlib.viz.theme` (tCO2e rounded to whole tonnes, thousands separators).
 Screenshots go to ``test-artifacts/dashboards/``.
 """
@@ -27,9 +27,9 @@ from conftest import lake_settings
 from playwright.sync_api import expect
 from typer.testing import CliRunner
 
-from carbonlib import accounts
+from carbonlib.accounting import accounts
 from carbonlib.access import Access, requested_viewer
-from carbonlib.cli_dashboards import (
+from carbonlib.cli.dashboards import (
     DEFAULT_DASHBOARDS,
     dashboards_app,
     panel_command,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from carbonlib import pipelines
+from carbonlib.reporting import pipelines
 from carbonlib.settings import load_settings
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -72,7 +72,7 @@ def test_catch_up_runs_a_real_job_and_records_state(small_demo_lake, tmp_path):
 def test_crontab_lines_equal_the_schedule(schedule, tmp_path):
     from typer.testing import CliRunner
 
-    from carbonlib.cli_reports import pipelines_app
+    from carbonlib.cli.reports import pipelines_app
 
     text = pipelines.crontab(schedule, repo="/srv/carbon")
     lines = [line for line in text.splitlines() if line and not line.startswith(("#", "CRON_TZ="))]

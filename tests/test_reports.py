@@ -17,7 +17,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from carbonlib import accounts, reports
+from carbonlib.accounting import accounts
+from carbonlib.reporting import reports
 from carbonlib.lake import Lake
 from carbonlib.settings import load_settings
 
@@ -195,7 +196,7 @@ def test_bad_batch_input_names_the_problem(lake_copy, tmp_path):
 def test_cli_reports_run(monthly, lake_copy):
     from typer.testing import CliRunner
 
-    from carbonlib.cli_reports import reports_app
+    from carbonlib.cli.reports import reports_app
 
     _, out = monthly
     runner = CliRunner()

@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from .. import accounts, factors, views
+from .. import factors
+from ..accounting import accounts, views
 from ..lake import Lake
 from ..lake.schema import table
 from ..settings import Settings
@@ -124,7 +125,7 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
 
     ``force`` replaces an existing lake folder (only the embedded default; a folder that is
     not a Carbon lake is never deleted).  ``with_accounts`` also runs the accounting job
-    (:func:`carbonlib.accounts.build_accounts`) for every demo year.
+    (:func:`carbonlib.accounting.accounts.build_accounts`) for every demo year.
     """
     started = pd.Timestamp.now()
     sc = province.scale(scale)

@@ -213,7 +213,7 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "telemetry_daily",
-            "Telemetry rolled up per device, metric and UTC day (materialised by carbonlib.views."
+            "Telemetry rolled up per device, metric and UTC day (materialised by carbonlib.accounting.views."
             "refresh_telemetry_daily); dashboards read this, never raw telemetry.",
             (
                 _c("device_id", "VARCHAR", "device", references="device.device_id"),

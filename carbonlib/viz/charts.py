@@ -1,6 +1,6 @@
 """HoloViews charts of periodic accounts (faces): used by the report notebooks and dashboards.
 
-Every function takes the tables of :class:`carbonlib.reports.ReportData` and a language
+Every function takes the tables of :class:`carbonlib.reporting.reports.ReportData` and a language
 ('zh' or 'en') and returns a HoloViews object (Bokeh backend); an empty table gives a short
 note instead of an empty plot.  HoloViews is imported inside the functions, so importing
 this module is cheap.  Call :func:`init` once per notebook: it loads the Bokeh/HoloViews
@@ -91,7 +91,7 @@ def trend(series: pd.DataFrame, lang: str = "zh"):
 
 
 def children(table: pd.DataFrame, lang: str = "zh", items: tuple[str, ...] = ("emissions_total", "removals", "net")):
-    """Grouped bars (tCO2e) of ``items`` per child org (a :func:`carbonlib.reports.children` table)."""
+    """Grouped bars (tCO2e) of ``items`` per child org (a :func:`carbonlib.reporting.reports.children` table)."""
     import holoviews as hv
 
     if table.empty:
@@ -108,7 +108,7 @@ def children(table: pd.DataFrame, lang: str = "zh", items: tuple[str, ...] = ("e
 
 
 def caps(table: pd.DataFrame, lang: str = "zh"):
-    """Bars of cap utilisation (%) per capped enterprise with the 100 % line (a :func:`carbonlib.reports.cap_status` table)."""
+    """Bars of cap utilisation (%) per capped enterprise with the 100 % line (a :func:`carbonlib.reporting.reports.cap_status` table)."""
     import holoviews as hv
 
     if table.empty:

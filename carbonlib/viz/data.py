@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import accounts, views
+from ..accounting import accounts, views
 from ..lake import Lake
 from ..settings import Settings, load_settings
 
@@ -31,7 +31,7 @@ from ..settings import Settings, load_settings
 ROLLUP_TABLES = ("account", "org", "device", "metric", "telemetry_daily")
 #: Hours of raw telemetry behind the newest rolled-up day that the monitor reads.
 RECENT_HOURS = 72
-#: Columns of :meth:`Rollups.figures` (as :func:`carbonlib.accounts.account_figures`).
+#: Columns of :meth:`Rollups.figures` (as :func:`carbonlib.accounting.accounts.account_figures`).
 FIGURE_COLUMNS = ["item", "value", "unit", "basis", "snapshot_id"]
 
 _lock = threading.Lock()
@@ -43,8 +43,8 @@ _status: dict[tuple[str, int], "DeviceStatus"] = {}
 class Rollups:
     """Account figures, org tree, devices and daily telemetry of one lake snapshot, in memory.
 
-    ``accounts``: account rows of :data:`carbonlib.accounts.METHOD_VERSION` (org_id, period,
-    period_start, item, value, unit, basis, snapshot_id); ``tree``: :func:`carbonlib.views.org_tree`;
+    ``accounts``: account rows of :data:`carbonlib.accounting.accounts.METHOD_VERSION` (org_id, period,
+    period_start, item, value, unit, basis, snapshot_id); ``tree``: :func:`carbonlib.accounting.views.org_tree`;
     ``devices``: table ``device``; ``units``: metric → unit; ``coords``: latitude/longitude by
     org_id; ``daily_metrics``: metrics that have a daily roll-up.
     """
@@ -88,7 +88,7 @@ class Rollups:
         return annual if annual_only else annual + sorted(p for p in found if len(p) != 4)
 
     def figures(self, org_id: str, period: str) -> pd.DataFrame:
-        """The figures :func:`carbonlib.accounts.account_figures` returns for ``org_id`` and ``period``."""
+        """The figures :func:`carbonlib.accounting.accounts.account_figures` returns for ``org_id`` and ``period``."""
         rows = self._by_org_period.get((org_id, period))
         if rows is None:
             return pd.DataFrame(columns=FIGURE_COLUMNS)

@@ -3,7 +3,7 @@
 Colours follow the sign of a figure: sources red, sinks green, net blue, caps amber.
 Numbers are formatted one way everywhere (:func:`format_value`): tonnes of CO2e rounded to
 whole tonnes with thousands separators, shares as percent with one decimal, other units to
-at most one decimal.  Tests compare page text with :func:`carbonlib.accounts.account_figures`
+at most one decimal.  Tests compare page text with :func:`carbonlib.accounting.accounts.account_figures`
 numbers formatted by this rule.
 """
 

@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import yaml
 
-from .settings import Settings
+from ..settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE_FILE = REPO_ROOT / "pipelines" / "schedule.yaml"
 CATCH_UP = ("latest", "all", "none")
 MISFIRE_GRACE_S = 3600
@@ -51,8 +51,8 @@ def resolve_period(word: str, at: datetime) -> str:
 
 def refresh_telemetry_daily(settings: Settings, at: datetime, days_back: int = 2) -> str:
     """Re-materialise ``telemetry_daily`` for the UTC days from ``days_back`` days before ``at``."""
-    from . import views
-    from .lake import Lake
+    from ..accounting import views
+    from ..lake import Lake
 
     since = (at - timedelta(days=days_back)).date().isoformat()
     with Lake.open(settings) as lake:
@@ -61,9 +61,9 @@ def refresh_telemetry_daily(settings: Settings, at: datetime, days_back: int = 2
 
 
 def build_accounts(settings: Settings, at: datetime, period: str) -> str:
-    """(Re)compute the accounts of the year of ``period`` (and its months) with :func:`carbonlib.accounts.build_accounts`."""
-    from . import accounts
-    from .lake import Lake
+    """(Re)compute the accounts of the year of ``period`` (and its months) with :func:`carbonlib.accounting.accounts.build_accounts`."""
+    from ..accounting import accounts
+    from ..lake import Lake
 
     year = int(resolve_period(period, at)[:4])
     with Lake.open(settings) as lake:
@@ -73,7 +73,7 @@ def build_accounts(settings: Settings, at: datetime, period: str) -> str:
 
 def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_dir: str = "reports",
                  workers: int = 2, lang: str = "zh") -> str:
-    """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reports.run_batch`)."""
+    """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reporting.reports.run_batch`)."""
     from . import reports
 
     label = resolve_period(period, at)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .settings import Settings, load_settings
+from ..settings import Settings, load_settings
 
 LakeOption = Annotated[Optional[Path], typer.Option("--lake", help="Lake folder (default: $CARBON_LAKE or ./lake).")]
 CatalogOption = Annotated[Optional[str], typer.Option("--catalog", help="DuckLake catalog URI (sqlite:... or postgres:...).")]
@@ -27,7 +27,7 @@ def fail(error: Exception) -> None:
 
 def open_lake(settings: Settings, **kw):
     """Open the lake, or fail with the lake layer's message."""
-    from .lake import Lake, LakeError
+    from ..lake import Lake, LakeError
 
     try:
         return Lake.open(settings, **kw)

@@ -28,7 +28,7 @@ from datetime import date
 import pandas as pd
 
 from .accounts import METHOD_VERSION, SOURCE_ITEMS
-from .lake import Lake
+from ..lake import Lake
 
 DEFAULT_OFFSET_LIMIT = 0.05
 

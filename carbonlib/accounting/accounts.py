@@ -9,7 +9,7 @@ and keeps up to date incrementally:
   spanning several months is spread over them in proportion to days.
 * **removals by sinks** (clauses 3, 6.4.3): ``removals_inventory`` from the forest inventory
   (stock difference of two surveys, IPCC 2006 Vol.4 Eq 2.8, pro-rated by days) and
-  ``removals_flux`` from flux-tower NEE (:mod:`carbonlib.tower_sinks`; only periods whose every
+  ``removals_flux`` from flux-tower NEE (:mod:`carbonlib.accounting.tower_sinks`; only periods whose every
   half-hour is measured or gap-filled, so a parent's figure sums the towers complete in it).
 * **rule for** ``removals`` (what ``net`` uses): ``removals = removals_inventory``.  The
   standard defines removals by sinks as the *change of carbon stock* of the forest land over
@@ -51,9 +51,10 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 
-from . import emissions, factors, sinks, tower_sinks, units, views
-from .lake import Lake, WriteResult
-from .lake.connection import CATALOG, retry_on_conflict
+from .. import emissions, factors, sinks, units
+from ..lake import Lake, WriteResult
+from ..lake.connection import CATALOG, retry_on_conflict
+from . import tower_sinks, views
 
 METHOD_VERSION = "acct-2.0"
 GRID_SERIES = "mee_enterprise_reporting"
@@ -179,7 +180,7 @@ def _tce(amount: np.ndarray, unit: str, carrier: str, entry_id: str) -> np.ndarr
     """Standard coal (tce) of ``amount`` ``unit`` of ``carrier`` (GB/T 2589-2020 coefficients)."""
     if carrier not in STANDARD_COAL:
         raise ValueError(f"ledger entry {entry_id}: no GB/T 2589 standard-coal coefficient for {carrier!r}; "
-                         f"fix: add it to carbonlib.accounts.STANDARD_COAL (known: {sorted(STANDARD_COAL)})")
+                         f"fix: add it to carbonlib.accounting.accounts.STANDARD_COAL (known: {sorted(STANDARD_COAL)})")
     c = STANDARD_COAL[carrier]
     return np.asarray(units.convert(amount, unit, c.per_unit), dtype=float) * c.kgce / 1000.0
 
@@ -317,7 +318,7 @@ def _inventory_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | No
 
 
 def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
-    """removals_flux per tower site and complete month (:mod:`carbonlib.tower_sinks`)."""
+    """removals_flux per tower site and complete month (:mod:`carbonlib.accounting.tower_sinks`)."""
     found = tower_sinks.flux_removals(lake, year, snapshot=snapshot, orgs=orgs)
     found = found[found.complete.astype(bool)]
     return pd.DataFrame({"org_id": found.org_id, "month": found.month.astype(int), "item": "removals_flux",

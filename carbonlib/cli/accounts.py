@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import (
+from .common import (
     CatalogOption,
     DataOption,
     LakeOption,
@@ -31,7 +31,7 @@ def build(
     year: Annotated[Optional[list[int]], typer.Option("--year", help="Year to build (repeatable); default every year with data.")] = None,
 ) -> None:
     """Compute and materialise accounts (years, quarters, months) for every org."""
-    from . import accounts
+    from ..accounting import accounts
 
     with open_lake(settings_from(lake, catalog, data_path)) as opened:
         try:
@@ -44,7 +44,7 @@ def build(
 @accounts_app.command("refresh")
 def refresh(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     """Recompute only the orgs and periods touched by data that arrived since the last run."""
-    from . import accounts
+    from ..accounting import accounts
 
     with open_lake(settings_from(lake, catalog, data_path)) as opened:
         try:
@@ -66,7 +66,7 @@ def caps(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Cap position per capped org: projection, overrun alert, credits offset and deficit."""
-    from . import caps as cap_checks
+    from ..accounting import caps as cap_checks
 
     try:
         cut_off = date.fromisoformat(as_of) if as_of else None

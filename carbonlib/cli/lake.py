@@ -1,8 +1,4 @@
-"""The ``carbon`` command line (console script; also ``python -m carbonlib``).
-
-Exit codes: 0 success, 1 the operation failed (message says what and the fix),
-2 wrong usage (unknown option, bad value).
-"""
+"""``carbon lake …`` and ``carbon schema``: inspect and maintain the lake (faces over :mod:`carbonlib.lake`)."""
 
 from __future__ import annotations
 
@@ -11,57 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_accounts import accounts_app
-from .cli_common import (
-    CatalogOption,
-    DataOption,
-    LakeOption,
-    fail,
-    open_lake,
-    settings_from,
-)
-from .cli_dashboards import dashboards_app
-from .cli_reports import pipelines_app, reports_app
+from .common import CatalogOption, DataOption, LakeOption, fail, open_lake, settings_from
 
-app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
-                  no_args_is_help=True, add_completion=False)
-demo_app = typer.Typer(help="Build the demo province lake.", no_args_is_help=True)
 lake_app = typer.Typer(help="Inspect and maintain the lake.", no_args_is_help=True)
-app.add_typer(demo_app, name="demo")
-app.add_typer(lake_app, name="lake")
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(reports_app, name="reports")
-app.add_typer(pipelines_app, name="pipelines")
-app.add_typer(dashboards_app, name="dashboards")
-
-@demo_app.command("build")
-def demo_build(
-    lake: LakeOption = None,
-    scale: Annotated[str, typer.Option(help="small (tests, < 1 min), medium, or large (>= 100 M telemetry rows).")] = "small",
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same lake.")] = 2364,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing lake folder.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-) -> None:
-    """Build the deterministic demo province (orgs, devices, telemetry, ledgers, inventory, registry)."""
-    from .demo import SCALES, build_demo
-    from .lake import LakeError
-
-    if scale not in SCALES:
-        raise typer.BadParameter(f"choose one of {list(SCALES)}", param_hint="--scale")
-    try:
-        report = build_demo(settings_from(lake), scale, seed, force=force, progress=progress)
-    except (LakeError, FileExistsError) as error:
-        fail(error)
-    typer.echo(
-        f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
-        f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"
-    )
 
 
 @lake_app.command("init")
 def lake_init(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     """Create an empty lake with the current schema."""
-    from .lake import Lake, LakeError
+    from ..lake import Lake, LakeError
 
     try:
         with Lake.create(settings_from(lake, catalog, data_path)) as created:
@@ -119,13 +73,12 @@ def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_pa
         typer.echo(f"lake at schema version {opened.schema_version}")
 
 
-@app.command("schema")
 def schema(
     table: Annotated[Optional[str], typer.Argument(help="One table; default all.")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the full data model as Markdown.")] = False,
 ) -> None:
     """Describe the data model: tables, columns, units, rules."""
-    from .lake import schema as lake_schema
+    from ..lake import schema as lake_schema
 
     if markdown:
         typer.echo(lake_schema.render_markdown(), nl=False)

@@ -27,7 +27,7 @@ misses days.  Assumption: the tower footprint is representative of the whole sit
 
 The whole year is processed together because both the u* threshold and the gap filling use
 the year's data (windows up to +-210 days): new data on one day can change every month of
-that tower-year, which is what :func:`carbonlib.accounts.refresh_accounts` recomputes.
+that tower-year, which is what :func:`carbonlib.accounting.accounts.refresh_accounts` recomputes.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from . import flux
-from .lake import Lake
+from .. import flux
+from ..lake import Lake
 
 TOWER_METRICS = ("NEE", "Rg", "Tair", "VPD", "Ustar")
 HALF_HOUR_S = 1800

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import accounts, views
-from .lake import CATALOG, Lake
-from .settings import Settings
-from .viz.labels import label
+from ..accounting import accounts, views
+from ..lake import CATALOG, Lake
+from ..settings import Settings
+from ..viz.labels import label
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {
     "monthly": REPO_ROOT / "notebooks" / "reports" / "monthly_account.ipynb",
     "annual": REPO_ROOT / "notebooks" / "reports" / "annual_account.ipynb",
@@ -149,7 +149,7 @@ def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None) -> dict:
 
 
 def subtree(lake: Lake, org_id: str, snapshot: int | None = None) -> pd.DataFrame:
-    """Every org at or below ``org_id`` (rows of :func:`carbonlib.views.org_tree`)."""
+    """Every org at or below ``org_id`` (rows of :func:`carbonlib.accounting.views.org_tree`)."""
     tree = views.org_tree(lake, snapshot)
     return tree[tree.path.str.split("/").map(lambda p: org_id in p)].reset_index(drop=True)
 

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import LakeOption, fail
-from .settings import load_settings
+from .common import LakeOption, fail
+from ..settings import load_settings
 
 reports_app = typer.Typer(help="Run the periodic report notebooks (papermill) for many organisations.",
                           no_args_is_help=True)
@@ -54,8 +54,8 @@ def reports_run(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print each report to PDF (needs headless Chromium).")] = False,
 ) -> None:
     """Execute the report notebook for each org: executed .ipynb, HTML, figures CSV/XLSX, manifest, report_run rows."""
-    from . import reports
-    from .lake import LakeError
+    from ..reporting import reports
+    from ..lake import LakeError
 
     if kind not in reports.NOTEBOOKS:
         raise typer.BadParameter(f"choose one of {list(reports.NOTEBOOKS)}", param_hint="--kind")
@@ -81,7 +81,7 @@ def reports_run(
 
 
 def _schedule(path: Path | None):
-    from . import pipelines
+    from ..reporting import pipelines
 
     try:
         return pipelines.load_schedule(path or pipelines.SCHEDULE_FILE)
@@ -92,7 +92,7 @@ def _schedule(path: Path | None):
 @pipelines_app.command("serve")
 def pipelines_serve(schedule: ScheduleOption = None, lake: LakeOption = None, state: StateOption = None) -> None:
     """Catch up missed runs, then run the schedule with APScheduler until stopped (Ctrl-C)."""
-    from . import pipelines
+    from ..reporting import pipelines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -108,7 +108,7 @@ def pipelines_crontab(
     repo: Annotated[Optional[Path], typer.Option("--repo", help="Checkout to cd into (default: this one).")] = None,
 ) -> None:
     """Print crontab lines equivalent to the schedule (install with `crontab -e`)."""
-    from . import pipelines
+    from ..reporting import pipelines
 
     typer.echo(pipelines.crontab(_schedule(schedule), repo or pipelines.REPO_ROOT, lake=lake), nl=False)
 
@@ -123,7 +123,7 @@ def pipelines_run_job(
     state: StateOption = None,
 ) -> None:
     """Run one job now (cron calls this) and record the run in the state file."""
-    from . import pipelines
+    from ..reporting import pipelines
 
     loaded = _schedule(schedule)
     if name not in loaded.jobs:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .lake import Lake
+from ..lake import Lake
 
 _GOOD_QC = 0
 

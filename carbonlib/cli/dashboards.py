@@ -15,13 +15,13 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import LakeOption
-from .settings import load_settings
+from .common import LakeOption
+from ..settings import load_settings
 
 dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps) on 127.0.0.1.", no_args_is_help=True)
 
 HOST = "127.0.0.1"
-DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
+DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 PANEL_APPS = ("monitor.py", "explorer.py", "overview.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 

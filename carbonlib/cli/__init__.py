@@ -1,0 +1,29 @@
+"""The ``carbon`` command line (console script; also ``python -m carbonlib``).
+
+One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
+:mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
+pipelines) and :mod:`.dashboards`.
+
+Exit codes: 0 success, 1 the operation failed (message says what and the fix),
+2 wrong usage (unknown option, bad value).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .accounts import accounts_app
+from .dashboards import dashboards_app
+from .demo import demo_app
+from .lake import lake_app, schema
+from .reports import pipelines_app, reports_app
+
+app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(demo_app, name="demo")
+app.add_typer(lake_app, name="lake")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(reports_app, name="reports")
+app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(dashboards_app, name="dashboards")
+app.command("schema")(schema)
