@@ -85,7 +85,8 @@ def run_method(method: str, rows: int, batch_rows: int) -> dict:
             if method == "carbonlib":
                 written += lake.append("telemetry", batch, source="benchmark").inserted
             else:
-                con = lake.con.cursor()
+                # the floor bypasses the writer on purpose: the lake's private connection (``con`` before 0.2)
+                con = (lake._con if hasattr(lake, "_con") else lake.con).cursor()
                 con.register("bench_batch", batch)
                 con.execute("BEGIN TRANSACTION")
                 written += con.execute(f"INSERT INTO {CATALOG}.telemetry SELECT * FROM bench_batch").fetchone()[0]

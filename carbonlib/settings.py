@@ -3,7 +3,8 @@
 Values come, in increasing priority, from defaults, an optional TOML config file
 (``CARBON_CONFIG`` or ``./carbon.toml``), environment variables ``CARBON_*`` and
 explicit keyword overrides (the CLI passes its flags here).  No other module reads
-the environment.
+the environment.  A bad file or value raises :class:`SettingsError` naming the file, the
+setting and the fix.
 
 Settings
 --------
@@ -16,17 +17,46 @@ catalog
 data_path
     Where Parquet files live (``CARBON_DATA_PATH``).  Default ``<lake>/data/``; an
     object store is written ``s3://bucket/prefix/``.
+lock_timeout_s
+    How long a write waits for the catalog when another process holds it (a long commit, a
+    reader holding a transaction) before it gives up with a clear error
+    (``CARBON_LOCK_TIMEOUT_S``, seconds, default 120).
+
+Secrets (a PostgreSQL password in the catalog URI) never leave this object unmasked in
+messages: print :attr:`Settings.catalog_display`, and pass any text that may hold a URI
+through :func:`mask_secrets`.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _ENV_PREFIX = "CARBON_"
-_FIELDS = ("lake", "catalog", "data_path")
+_TEXT_FIELDS = ("lake", "catalog", "data_path")
+_NUMBER_FIELDS = ("lock_timeout_s",)
+_FIELDS = _TEXT_FIELDS + _NUMBER_FIELDS
+_CATALOG_SCHEMES = ("sqlite:", "postgres:")
+_SECRETS = (
+    (re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE), r"\1***"),  # libpq key=value
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1***\2"),  # scheme://user:password@host
+    (re.compile(r"((?:secret|token|key_secret)\w*\s*=\s*)\S+", re.IGNORECASE), r"\1***"),
+)
+
+
+class SettingsError(ValueError):
+    """A configuration file, variable or flag is not usable; the message names it and the fix."""
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with passwords of catalog URIs (``password=…``, ``user:…@``) replaced by ``***``."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -36,11 +66,17 @@ class Settings:
     lake: Path = field(default_factory=lambda: Path("lake"))
     catalog: str | None = None
     data_path: str | None = None
+    lock_timeout_s: float = 120.0
 
     @property
     def catalog_uri(self) -> str:
-        """The DuckLake catalog URI (``sqlite:...`` or ``postgres:...``)."""
+        """The DuckLake catalog URI (``sqlite:...`` or ``postgres:...``); may hold a password: never print it."""
         return self.catalog or f"sqlite:{self.lake.resolve() / 'catalog.sqlite'}"
+
+    @property
+    def catalog_display(self) -> str:
+        """The catalog URI with any password masked, for messages, manifests and ``lake info``."""
+        return mask_secrets(self.catalog_uri)
 
     @property
     def data_uri(self) -> str:
@@ -54,27 +90,59 @@ class Settings:
         return self.catalog_uri.startswith("sqlite:")
 
     def with_overrides(self, **overrides: object) -> "Settings":
-        """Return a copy with the non-None ``overrides`` applied."""
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        if "lake" in clean:
-            clean["lake"] = Path(str(clean["lake"]))
+        """Return a copy with the non-None ``overrides`` applied (checked like every other source)."""
+        clean = {k: _checked(k, v, "override") for k, v in overrides.items() if v is not None}
         return replace(self, **clean)
+
+
+def _checked(name: str, value: object, source: str) -> object:
+    """``value`` of setting ``name`` converted to its type, or SettingsError naming ``source``."""
+    if name not in _FIELDS:
+        raise SettingsError(f"{source}: unknown setting {name!r}; known: {list(_FIELDS)}")
+    if name in _NUMBER_FIELDS:
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            raise SettingsError(f"{source}: {name} must be a positive number of seconds, not {str(value)[:40]!r}")
+        return number
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise SettingsError(f"{source}: {name} must be a non-empty text (a folder or URI), not {str(value)[:40]!r}")
+    if name == "lake":
+        return Path(value)
+    if name == "catalog" and not value.startswith(_CATALOG_SCHEMES):
+        raise SettingsError(f"{source}: catalog {mask_secrets(value)[:60]!r} must start with one of "
+                            f"{list(_CATALOG_SCHEMES)} (e.g. 'sqlite:/data/lake/catalog.sqlite' or "
+                            "'postgres:dbname=carbon host=127.0.0.1')")
+    return value
+
+
+def _config_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path} is not valid TOML ({error}). Fix: write settings as `lake = \"/data/lake\"` "
+                            f"lines with the keys {list(_FIELDS)}.") from None
+    except OSError as error:
+        raise SettingsError(f"cannot read the settings file {path}: {error.strerror}") from None
+    return {key: _checked(key, value, str(path)) for key, value in document.items()}
 
 
 def load_settings(config_file: str | os.PathLike | None = None, **overrides: object) -> Settings:
     """Resolve settings from defaults, config file, ``CARBON_*`` variables and overrides."""
     values: dict[str, object] = {}
     path = Path(config_file or os.environ.get(_ENV_PREFIX + "CONFIG", "carbon.toml"))
+    if config_file is not None and not path.is_file():
+        raise SettingsError(f"settings file {path} does not exist")
     if path.is_file():
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-        unknown = set(document) - set(_FIELDS)
-        if unknown:
-            raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {list(_FIELDS)}")
-        values.update(document)
+        values.update(_config_file(path))
     for name in _FIELDS:
         env = os.environ.get(_ENV_PREFIX + name.upper())
         if env:
-            values[name] = env
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings().with_overrides(**values)
+            values[name] = _checked(name, env, f"environment variable {_ENV_PREFIX}{name.upper()}")
+    values.update({k: _checked(k, v, f"--{k.replace('_', '-')}") for k, v in overrides.items() if v is not None})
+    return replace(Settings(), **values)

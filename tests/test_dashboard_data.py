@@ -61,8 +61,9 @@ def test_rollups_are_reused_for_new_telemetry_and_reread_when_a_rollup_table_cha
     first = data.rollups(lake)
     assert data.rollups(lake) is first
 
-    newest = lake.query("SELECT max(ts) AS ts FROM telemetry").ts.iloc[0]
-    lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
+    meter = "M-E430121-01-electricity_import"
+    newest = lake.query("SELECT max(ts) AS ts FROM telemetry WHERE device_id = ?", [meter]).ts.iloc[0]
+    lake.append("telemetry", pd.DataFrame({"device_id": [meter], "metric": ["electricity_import"],
                                            "ts": [newest + pd.Timedelta(hours=1)], "value": [1.0], "qc": [0]}),
                 source="test_dashboard_data")
     assert lake.tables_changed(first.snapshot_id, lake.snapshot_id(), data.ROLLUP_TABLES) == []

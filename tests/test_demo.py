@@ -248,9 +248,12 @@ def _event_hash(event: dict, prev: str) -> str:
 
 
 def test_credit_event_hash_chain_verifies(demo):
-    cursor = demo.con.execute("SELECT * FROM credit_event")
-    names = [d[0] for d in cursor.description]
-    events = [dict(zip(names, row)) for row in cursor.fetchall()]  # Python values: datetime, int, float, None
+    def python(value):  # as the demo hashed them: datetime, int, float, None
+        if pd.isna(value):
+            return None
+        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else getattr(value, "item", lambda: value)()
+
+    events = [{k: python(v) for k, v in row.items()} for row in demo.query("SELECT * FROM credit_event").to_dict("records")]
     assert events
     by_prev = {e["prev_hash"]: e for e in events}
     assert len(by_prev) == len(events), "two events claim the same predecessor: the chain forks"

@@ -183,7 +183,7 @@ def test_report_pinned_to_its_snapshot_reproduces_its_figures_after_new_data(sma
 
 
 def test_bad_batch_input_names_the_problem(lake_copy, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown org id\(s\) \['E999'\]"):
+    with pytest.raises(ValueError, match=r"unknown org id\(s\) E999 at snapshot"):
         reports.run_batch(lake_copy, "monthly", "2025-10", orgs=["E999"], out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="'2025-13' is not a period label"):
         reports.run_batch(lake_copy, "monthly", "2025-13", out_dir=tmp_path, progress=False)

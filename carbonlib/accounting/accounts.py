@@ -34,7 +34,12 @@ total); ``energy_use_tce`` (tce, inputs minus exported energy, GB/T 2589-2020 cl
 ``clinker_output_t``, ``paper_output_t`` (t, from production meters, qc 0/1);
 ``clinker_energy_tce``, ``paper_energy_tce`` (tce: energy use of the orgs in months with
 that output); ``clinker_energy_intensity``, ``paper_energy_intensity`` (kgce/t);
-annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped orgs only).
+annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped orgs only);
+``dq_skipped_entries`` (entries): ledger entries in force that the accounts could not use
+(an unknown fuel, a unit of the wrong dimension, a period ending before it starts: rows the
+writer refuses today but an older lake may hold).  They are left out with a
+:class:`LedgerEntrySkipped` warning naming each entry, and counted in the month the entry
+starts, so a report shows that its figures miss them instead of every org's accounts failing.
 
 Every additive item rolls up the org tree (a parent is the sum of its subtree, a quarter
 the sum of its months); ratios (:data:`RATIO_ITEMS`) are recomputed at every node from the
@@ -45,6 +50,7 @@ rolled-up numerator and denominator.  Every figure carries ``method_version``, i
 from __future__ import annotations
 
 import calendar
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
@@ -53,10 +59,13 @@ import pandas as pd
 
 from .. import emissions, factors, sinks, units
 from ..lake import Lake, WriteResult
-from ..lake.connection import CATALOG, retry_on_conflict
+from ..lake import CATALOG
+from ..lake.sql import literal
 from . import tower_sinks, views
 
 METHOD_VERSION = "acct-2.0"
+#: Owner of the tables this package writes (``account``, ``telemetry_daily``).
+SERVICE = views.SERVICE
 GRID_SERIES = "mee_enterprise_reporting"
 GWP_ASSESSMENT = "AR5"
 #: lake_meta key holding the last snapshot whose changes the accounts have absorbed.
@@ -185,16 +194,33 @@ def _tce(amount: np.ndarray, unit: str, carrier: str, entry_id: str) -> np.ndarr
     return np.asarray(units.convert(amount, unit, c.per_unit), dtype=float) * c.kgce / 1000.0
 
 
-def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], year: int) -> pd.DataFrame:
+class LedgerEntrySkipped(UserWarning):
+    """A ledger entry in force that the accounts cannot use was left out (its id and the reason are in the message)."""
+
+
+def _skipped(entries: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """Rows of ``entries`` the accounts leave out, with the reason; warns naming each entry."""
+    ids = entries.entry_id.tolist()
+    warnings.warn(LedgerEntrySkipped(f"ledger entries {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''} left out of "
+                                     f"the accounts: {reason}. Fix: reverse them and enter corrections."),
+                  stacklevel=3)
+    return entries[["entry_id", "org_id", "period_start", "period_end"]].assign(reason=reason)
+
+
+def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], year: int
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per ledger entry and account item: org_id, period_start, period_end, item, value, unit, basis.
 
     Vectorised per (category, activity type, unit).  Emissions in tCO2e (fuel: GB/T 32150 B.1
     with the GB/T 2589 or IPCC family; electricity: MEE grid factor of ``year`` or the latest
     earlier one; heat: 0.11 tCO2/GJ; fugitive: GWP100 AR5); ``energy_use_tce`` per GB/T 2589.
+    Entries that cannot be converted (unknown fuel or factor, a unit of the wrong dimension)
+    are returned apart, with the reason (entry_id, org_id, period_start, period_end, reason),
+    and a :class:`LedgerEntrySkipped` warning: one bad entry never stops the others.
     """
     grid = grid_factor_for(year)
     grid_basis = f"grid={GRID_SERIES}:{grid.data_year}"
-    frames = []
+    frames, skipped = [], []
 
     def add(group: pd.DataFrame, item: str, values, unit: str, basis: str) -> None:
         frames.append(pd.DataFrame({"org_id": group.org_id.to_numpy(), "period_start": group.period_start.to_numpy(),
@@ -202,40 +228,56 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
                                     "value": np.asarray(values, dtype=float), "unit": unit, "basis": basis}))
 
     for (category, activity_type, unit), g in entries.groupby(["category", "activity_type", "unit"], sort=True):
-        amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
-        if category in _COMBUSTION:
-            family = _fuel_family(activity_type)
-            add(g, _COMBUSTION[category], emissions.fuel_combustion(amount, unit, activity_type, family=family),
-                "tCO2e", f"fuel={family}")
-            add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
-        elif category == "process":
-            if activity_type not in process_factors:
-                raise ValueError(f"ledger entry {first}: no process factor for {activity_type!r} in table "
-                                 "emission_factor; fix: add a row with kind 'process' and subject "
-                                 f"{activity_type!r}")
-            add(g, "scope1_process", emissions.process_emission(amount, process_factors[activity_type]), "tCO2e",
-                f"process={activity_type}")
-        elif category == "fugitive":
-            add(g, "scope1_fugitive", emissions.non_co2(units.convert(amount, unit, "t"), activity_type, GWP_ASSESSMENT),
-                "tCO2e", f"gwp={GWP_ASSESSMENT}")
-        elif category in ("purchased_electricity", "exported_electricity"):
-            mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
-            sign = 1.0 if category == "purchased_electricity" else -1.0
-            item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
-            add(g, item, mwh * float(grid), "tCO2e", grid_basis)
-            add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
-            if sign > 0:
-                add(g, "purchased_electricity_mwh", mwh, "MWh", "")
-        elif category in ("purchased_heat", "exported_heat"):
-            gj = np.asarray(units.convert(amount, unit, "GJ"), dtype=float)
-            sign = 1.0 if category == "purchased_heat" else -1.0
-            add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", emissions.purchased_heat(gj), "tCO2e",
-                "heat=default")
-            add(g, "energy_use_tce", sign * _tce(gj, "GJ", "heat", first), "tce", _TCE_BASIS)
-        elif category == "biomass_combustion":
-            add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
+        done = len(frames)
+        try:
+            _group_emissions(g, category, activity_type, unit, process_factors, grid, grid_basis, add)
+        except (ValueError, KeyError) as error:
+            del frames[done:]
+            reason = f"{category} of {activity_type!r} in {unit!r}: {str(error).strip(chr(34) + chr(39))}"
+            skipped.append(_skipped(g, reason))
     columns = ["org_id", "period_start", "period_end", "item", "value", "unit", "basis"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    figures = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    left_out = (pd.concat(skipped, ignore_index=True) if skipped
+                else pd.DataFrame(columns=["entry_id", "org_id", "period_start", "period_end", "reason"]))
+    return figures, left_out
+
+
+def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: str, process_factors: dict[str, float],
+                     grid: factors.Factor, grid_basis: str, add) -> None:
+    """Figures of the entries ``g`` of one category, activity type and unit (see :func:`entry_emissions`)."""
+    amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
+    if category in _COMBUSTION:
+        family = _fuel_family(activity_type)
+        add(g, _COMBUSTION[category], emissions.fuel_combustion(amount, unit, activity_type, family=family),
+            "tCO2e", f"fuel={family}")
+        add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
+    elif category == "process":
+        if activity_type not in process_factors:
+            raise ValueError(f"no process factor for {activity_type!r} in table emission_factor (add a row with "
+                             f"kind 'process' and subject {activity_type!r})")
+        add(g, "scope1_process", emissions.process_emission(amount, process_factors[activity_type]), "tCO2e",
+            f"process={activity_type}")
+    elif category == "fugitive":
+        add(g, "scope1_fugitive", emissions.non_co2(units.convert(amount, unit, "t"), activity_type, GWP_ASSESSMENT),
+            "tCO2e", f"gwp={GWP_ASSESSMENT}")
+    elif category in ("purchased_electricity", "exported_electricity"):
+        mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
+        sign = 1.0 if category == "purchased_electricity" else -1.0
+        item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
+        add(g, item, mwh * float(grid), "tCO2e", grid_basis)
+        add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
+        if sign > 0:
+            add(g, "purchased_electricity_mwh", mwh, "MWh", "")
+    elif category in ("purchased_heat", "exported_heat"):
+        gj = np.asarray(units.convert(amount, unit, "GJ"), dtype=float)
+        sign = 1.0 if category == "purchased_heat" else -1.0
+        add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", emissions.purchased_heat(gj), "tCO2e",
+            "heat=default")
+        add(g, "energy_use_tce", sign * _tce(gj, "GJ", "heat", first), "tce", _TCE_BASIS)
+    elif category == "biomass_combustion":
+        add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
+    elif category == "waste":
+        raise ValueError("waste is not accounted by this method version (no waste emission factors in the library)")
 
 
 def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
@@ -253,9 +295,9 @@ def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
 
 def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     entries = views.activity_effective(lake, snapshot)
-    bad = entries[pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)]
-    if len(bad):
-        raise ValueError(f"ledger entries {bad.entry_id.tolist()[:5]} end before they start; fix: correct them by reversal")
+    reversed_dates = pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)
+    skipped = [_skipped(entries[reversed_dates], "the period ends before it starts")] if reversed_dates.any() else []
+    entries = entries[~reversed_dates]
     entries = entries[(pd.to_datetime(entries.period_start) <= pd.Timestamp(year, 12, 31))
                       & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
     if orgs is not None:
@@ -263,7 +305,24 @@ def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
     process = lake.query(
         f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process'"
     ).set_index("subject")["value"].to_dict()
-    return _spread_over_months(entry_emissions(entries, process, year), year)
+    figures, left_out = entry_emissions(entries, process, year)
+    monthly = _spread_over_months(figures, year)
+    left_out = pd.concat([*skipped, left_out], ignore_index=True) if skipped else left_out
+    starts = pd.to_datetime(left_out.period_start)
+    left_out = left_out[starts.dt.year == year] if len(left_out) else left_out
+    if orgs is not None:
+        left_out = left_out[left_out.org_id.isin(orgs)]
+    if len(left_out):
+        counted = left_out.assign(month=pd.to_datetime(left_out.period_start).dt.month).groupby(
+            ["org_id", "month"], as_index=False).agg(value=("entry_id", "size"), basis=("entry_id", _skipped_basis))
+        monthly = pd.concat([monthly, counted.assign(item="dq_skipped_entries", unit="entries",
+                                                     value=counted.value.astype(float))], ignore_index=True)
+    return monthly
+
+
+def _skipped_basis(entry_ids: pd.Series) -> str:
+    ids = sorted(entry_ids)
+    return "entries left out: " + "; ".join(ids[:5]) + ("; …" if len(ids) > 5 else "")
 
 
 # -------------------------------------------------------------------------------- sinks
@@ -327,7 +386,7 @@ def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -
 
 def _output_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     """``<product>_output_t`` per org and month from production meters (qc 0 and 1; qc 2 bad is left out)."""
-    products = ", ".join(f"'{p}'" for p in PRODUCTS)
+    products = ", ".join(literal(p) for p in PRODUCTS)
     sql = (f"SELECT d.org_id, t.metric || '_output_t' AS item, month(t.ts) AS month, sum(t.value ORDER BY t.ts, t.device_id) AS value "
            f"FROM {lake.relation('telemetry', snapshot)} AS t JOIN {lake.relation('device', snapshot)} AS d USING (device_id) "
            f"WHERE t.metric IN ({products}) AND t.qc < 2 AND t.ts >= ? AND t.ts < ?")
@@ -379,13 +438,10 @@ def _frontier(lake: Lake, tree: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFra
     children = children[children._merge == "left_only"][["org_id", "period"]]
     if children.empty:
         return pd.DataFrame(columns=["org_id", "period", "item", "unit", "value", "basis"])
-    lake.con.register("_acct_frontier", children)
-    try:
-        rows = lake.query(
-            f"SELECT a.org_id, a.period, a.item, a.unit, a.value, a.basis FROM {CATALOG}.account a "
-            f"JOIN _acct_frontier f USING (org_id, period) WHERE a.method_version = ?", [METHOD_VERSION])
-    finally:
-        lake.con.unregister("_acct_frontier")
+    rows = lake.query(
+        f"SELECT a.org_id, a.period, a.item, a.unit, a.value, a.basis FROM {CATALOG}.account a "
+        f"JOIN _acct_frontier f USING (org_id, period) WHERE a.method_version = ?", [METHOD_VERSION],
+        frames={"_acct_frontier": children})
     return rows[~rows.item.isin(RATIO_ITEMS | TOTAL_ITEMS)]
 
 
@@ -465,18 +521,14 @@ def compute_accounts(lake: Lake, year: int, *, monthly: bool = True, snapshot: i
 
 
 # ---------------------------------------------------------------------- materialising
-@retry_on_conflict
 def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple[WriteResult, int]:
     """Write ``result`` (replacing changed figures, keeping the stamps of unchanged ones) and delete the stale
     items of the recomputed (org, period) pairs (e.g. all entries reversed), all in one transaction."""
     key = ["org_id", "period", "method_version", "item"]
-    lake.con.register("_acct_pairs", pairs[["org_id", "period"]].drop_duplicates())
-    try:
-        existing = lake.query(f"SELECT a.org_id, a.period, a.method_version, a.item, a.value, a.basis, a.snapshot_id, "
-                              f"a.computed_at FROM {CATALOG}.account a JOIN _acct_pairs USING (org_id, period) "
-                              f"WHERE a.method_version = ?", [METHOD_VERSION])
-    finally:
-        lake.con.unregister("_acct_pairs")
+    existing = lake.query(f"SELECT a.org_id, a.period, a.method_version, a.item, a.value, a.basis, a.snapshot_id, "
+                          f"a.computed_at FROM {CATALOG}.account a JOIN _acct_pairs USING (org_id, period) "
+                          f"WHERE a.method_version = ?", [METHOD_VERSION],
+                          frames={"_acct_pairs": pairs[["org_id", "period"]].drop_duplicates()})
     if len(existing):  # keep computed_at/snapshot of figures that did not change, so the write is a no-op
         merged = result.merge(existing, on=key, how="left", suffixes=("", "_old"))
         # equal up to summation-order noise (relative 1e-12): keep the stored row exactly
@@ -486,13 +538,13 @@ def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple
         for column in ("value", "snapshot_id", "computed_at"):
             result.loc[same, column] = merged.loc[same, f"{column}_old"].to_numpy()
     groups = pairs[["org_id", "period"]].drop_duplicates().assign(method_version=METHOD_VERSION)
-    written = lake.append("account", result, source=f"accounts/{METHOD_VERSION}", replace_within=groups)
+    written = lake.service_append(SERVICE, "account", result, source=f"accounts/{METHOD_VERSION}", replace_within=groups)
     return written, written.deleted
 
 
 def _data_years(lake: Lake, snapshot: int | None = None) -> list[int]:
     """Years with ledger entries, caps, or tower/production telemetry."""
-    metrics = ", ".join(f"'{m}'" for m in (*tower_sinks.TOWER_METRICS, *PRODUCTS))
+    metrics = ", ".join(literal(m) for m in (*tower_sinks.TOWER_METRICS, *PRODUCTS))
     found = lake.query(
         f"SELECT year(period_start) AS y FROM {lake.relation('activity', snapshot)} "
         f"UNION SELECT year(period_end) FROM {lake.relation('activity', snapshot)} "
@@ -526,6 +578,7 @@ def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool 
     snapshot computed from is recorded in ``lake_meta`` (:data:`MARKER_KEY`), so that
     :func:`refresh_accounts` can continue incrementally from it.
     """
+    lake.require_intact()
     return _build(lake, years, monthly)[0]
 
 
@@ -578,7 +631,7 @@ def _advance_marker(lake: Lake, snapshot: int) -> None:
 
 def _changes(table_name: str, start: int, end: int) -> str:
     """FROM-item of the DuckLake change feed of ``table_name`` over snapshots [start, end]."""
-    return f"ducklake_table_changes('{CATALOG}', 'main', '{table_name}', {int(start)}, {int(end)})"
+    return f"ducklake_table_changes({literal(CATALOG)}, 'main', {literal(table_name)}, {int(start)}, {int(end)})"
 
 
 def _periods_between(start: pd.Series, end: pd.Series) -> pd.DataFrame:
@@ -598,8 +651,8 @@ def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
     if len(activity):
         spans = _periods_between(activity.s, activity.e)
         parts.append(pd.DataFrame({"org_id": activity.org_id.to_numpy()[spans.row], "period": spans.period}))
-    towers = ", ".join(f"'{m}'" for m in tower_sinks.TOWER_METRICS)
-    products = ", ".join(f"'{m}'" for m in PRODUCTS)
+    towers = ", ".join(literal(m) for m in tower_sinks.TOWER_METRICS)
+    products = ", ".join(literal(m) for m in PRODUCTS)
     telemetry = lake.query(  # aggregated in DuckDB: one row per org, kind of metric and month touched
         f"SELECT d.org_id, c.metric IN ({towers}) AS tower, min(c.ts) AS s, max(c.ts) AS e "
         f"FROM {_changes('telemetry', after + 1, upto)} c JOIN {CATALOG}.device d USING (device_id) "
@@ -653,6 +706,7 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     their materialised figures) and written; figures that come out identical keep their
     snapshot_id and computed_at.  Without new data nothing is written, not even a snapshot.
     """
+    lake.require_intact()
     upto = lake.snapshot_id()
     after = _marker(lake)
     if after is None or lake.tables_changed(after, upto, GLOBAL_TABLES):

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .accounts import METHOD_VERSION, SOURCE_ITEMS
 from ..lake import Lake
+from ..lake.sql import marks
 
 DEFAULT_OFFSET_LIMIT = 0.05
 
@@ -126,10 +127,10 @@ def _monthly(lake: Lake, org_id: str, year: int, snapshot: int | None) -> pd.Ser
     Months with only metered output or sinks (e.g. ledger entries of December not approved
     yet) are left out, so they are not mistaken for months without emissions.
     """
-    items = ", ".join(f"'{i}'" for i in (*SOURCE_ITEMS, "emissions_total"))
+    items = (*SOURCE_ITEMS, "emissions_total")
     rows = lake.read("account", columns=["period", "item", "value"], snapshot=snapshot,
-                     where=f"org_id = ? AND method_version = ? AND item IN ({items}) AND period LIKE ? "
-                           "AND length(period) = 7", params=[org_id, METHOD_VERSION, f"{year}-%"])
+                     where=f"org_id = ? AND method_version = ? AND item IN ({marks(items)}) AND period LIKE ? "
+                           "AND length(period) = 7", params=[org_id, METHOD_VERSION, *items, f"{year}-%"])
     with_sources = set(rows[rows.item != "emissions_total"].period)
     totals = rows[(rows.item == "emissions_total") & rows.period.isin(with_sources)]
     return pd.Series(totals.value.to_numpy(), index=totals.period.str[5:].astype(int)).sort_index()
@@ -187,5 +188,9 @@ def cap_report(lake: Lake, year: int, *, as_of: date | None = None, offset_limit
     """:func:`cap_status` of every capped org of ``year``, one row each (alerts first)."""
     snapshot = lake.snapshot_id() if snapshot is None else snapshot
     orgs = lake.read("cap", columns=["org_id"], where="year = ?", params=[year], snapshot=snapshot).org_id
+    if orgs.empty:
+        years = sorted(lake.read("cap", columns=["year"], snapshot=snapshot).year.unique())
+        raise ValueError(f"no org has a cap for {year} (table cap holds the years {', '.join(map(str, years)) or 'none'}); "
+                         "fix: pick one of those years, or record the year's allocation")
     rows = [cap_status(lake, org, year, as_of=as_of, offset_limit=offset_limit, snapshot=snapshot).__dict__ for org in orgs]
     return pd.DataFrame(rows).sort_values(["alert", "org_id"], ascending=[False, True], ignore_index=True)

@@ -39,6 +39,7 @@ import pandas as pd
 
 from .. import flux
 from ..lake import Lake
+from ..lake.sql import ident, literal, marks
 
 TOWER_METRICS = ("NEE", "Rg", "Tair", "VPD", "Ustar")
 HALF_HOUR_S = 1800
@@ -84,15 +85,13 @@ def tower_year(lake: Lake, device_ids: list[str], year: int, snapshot: int | Non
     """
     if not device_ids:
         return pd.DataFrame(columns=["device_id", "mid", "NEE", "NEE_qc", *TOWER_METRICS[1:]])
-    values = ", ".join(f"max(value) FILTER (WHERE metric = '{m}') AS {m}" for m in TOWER_METRICS)
-    placeholders = ", ".join("?" for _ in device_ids)
+    values = ", ".join(f"max(value) FILTER (WHERE metric = {literal(m)}) AS {ident(m)}" for m in TOWER_METRICS)
     return lake.query(
         f"SELECT device_id, ts + INTERVAL 15 MINUTE AS mid, {values}, "
         f"max(qc) FILTER (WHERE metric = 'NEE') AS NEE_qc "
-        f"FROM {lake.relation('telemetry', snapshot)} WHERE device_id IN ({placeholders}) "
-        f"AND metric IN ({', '.join(repr(m) for m in TOWER_METRICS)}) "
-        f"AND ts >= ? AND ts < ? GROUP BY device_id, ts ORDER BY device_id, ts",
-        [*device_ids, pd.Timestamp(year, 1, 1).to_pydatetime(), pd.Timestamp(year + 1, 1, 1).to_pydatetime()],
+        f"FROM {lake.relation('telemetry', snapshot)} WHERE device_id IN ({marks(device_ids)}) "
+        f"AND metric IN ({marks(TOWER_METRICS)}) AND ts >= ? AND ts < ? GROUP BY device_id, ts ORDER BY device_id, ts",
+        [*device_ids, *TOWER_METRICS, pd.Timestamp(year, 1, 1).to_pydatetime(), pd.Timestamp(year + 1, 1, 1).to_pydatetime()],
     )
 
 

@@ -8,12 +8,16 @@ what scheduled jobs and the catalog materialise or query in bulk.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pandas as pd
 
 from ..lake import Lake
+from ..lake.sql import literal
 
 _GOOD_QC = 0
+#: Owner of the derived tables this package writes.
+SERVICE = "accounting"
 
 
 def telemetry_rollup_sql(lake: Lake, freq: str = "month", snapshot: int | None = None, where: str | None = None) -> str:
@@ -21,12 +25,14 @@ def telemetry_rollup_sql(lake: Lake, freq: str = "month", snapshot: int | None =
 
     ``freq`` is a DuckDB ``date_trunc`` part: 'hour', 'day', 'month' or 'year'.  Sums are in the
     metric's unit (kWh, GJ, m3, t, L for meters; for flux metrics the mean is the useful figure).
+    ``where`` is an SQL condition on the telemetry columns written by the analyst (no values
+    from elsewhere: :meth:`carbonlib.lake.Lake.query` runs one statement only).
     """
     if freq not in ("hour", "day", "month", "year"):
         raise ValueError(f"freq must be hour, day, month or year, not {freq!r}")
     filter_ = f"WHERE {where}" if where else ""
     return (
-        f"SELECT device_id, metric, date_trunc('{freq}', ts) AS period, count(*) AS n, sum(value) AS total, "
+        f"SELECT device_id, metric, date_trunc({literal(freq)}, ts) AS period, count(*) AS n, sum(value) AS total, "
         f"avg(value) AS mean, min(value) AS minimum, max(value) AS maximum, "
         f"avg(CASE WHEN qc = {_GOOD_QC} THEN 1.0 ELSE 0.0 END) AS good_share "
         f"FROM {lake.relation('telemetry', snapshot)} {filter_} GROUP BY ALL"
@@ -85,12 +91,11 @@ def refresh_telemetry_daily(lake: Lake, since: str | None = None) -> int:
     Days whose figures did not change are skipped by the writer; changed days replace the
     old rows.  Returns the number of rows written.
     """
-    where = f"ts >= DATE '{pd.Timestamp(since).date()}'" if since else None
-    filter_ = f"WHERE {where}" if where else ""
+    start = pd.Timestamp(since).to_pydatetime() if since else datetime(1, 1, 1)
     daily = lake.query(
         "SELECT device_id, metric, CAST(date_trunc('day', ts) AS DATE) AS day, count(*) AS n, sum(value) AS total, "
         "avg(value) AS mean, min(value) AS minimum, max(value) AS maximum, "
         f"avg(CASE WHEN qc = {_GOOD_QC} THEN 1.0 ELSE 0.0 END) AS good_share, max(ts) AS last_ts "
-        f"FROM {lake.relation('telemetry')} {filter_} GROUP BY ALL"
+        f"FROM {lake.relation('telemetry')} WHERE ts >= ? GROUP BY ALL", [start]
     )
-    return lake.append("telemetry_daily", daily, source="views/telemetry_daily").inserted
+    return lake.service_append(SERVICE, "telemetry_daily", daily, source="views/telemetry_daily").inserted

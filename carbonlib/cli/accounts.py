@@ -12,14 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (
-    CatalogOption,
-    DataOption,
-    LakeOption,
-    fail,
-    open_lake,
-    settings_from,
-)
+from .common import CatalogOption, DataOption, LakeOption, clean_errors, open_lake, settings_from
 
 accounts_app = typer.Typer(help="Periodic carbon accounts and cap checks (clauses 4.1, 6.2.2, 6.2.3, 6.4.3, 6.5).",
                            no_args_is_help=True)
@@ -33,11 +26,8 @@ def build(
     """Compute and materialise accounts (years, quarters, months) for every org."""
     from ..accounting import accounts
 
-    with open_lake(settings_from(lake, catalog, data_path)) as opened:
-        try:
-            result = accounts.build_accounts(opened, year or None)
-        except ValueError as error:
-            fail(error)
+    with open_lake(settings_from(lake, catalog, data_path)) as opened, clean_errors():
+        result = accounts.build_accounts(opened, year or None)
     typer.echo(f"accounts {accounts.METHOD_VERSION}: {result.inserted} figures written, {result.skipped} unchanged")
 
 
@@ -46,11 +36,8 @@ def refresh(lake: LakeOption = None, catalog: CatalogOption = None, data_path: D
     """Recompute only the orgs and periods touched by data that arrived since the last run."""
     from ..accounting import accounts
 
-    with open_lake(settings_from(lake, catalog, data_path)) as opened:
-        try:
-            result = accounts.refresh_accounts(opened)
-        except ValueError as error:
-            fail(error)
+    with open_lake(settings_from(lake, catalog, data_path)) as opened, clean_errors():
+        result = accounts.refresh_accounts(opened)
     typer.echo(f"accounts refresh ({result.reason}): snapshots {result.from_snapshot}..{result.to_snapshot}, "
                f"{len(result.recomputed)} org-periods recomputed, {result.rows_written} figures written, "
                f"{result.rows_deleted} deleted")
@@ -72,14 +59,11 @@ def caps(
         cut_off = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise typer.BadParameter("give a date as YYYY-MM-DD", param_hint="--as-of") from None
-    with open_lake(settings_from(lake, catalog, data_path), read_only=True) as opened:
-        try:
-            if org:
-                report = [cap_checks.cap_status(opened, org, year, as_of=cut_off, offset_limit=offset_limit).__dict__]
-            else:
-                report = cap_checks.cap_report(opened, year, as_of=cut_off, offset_limit=offset_limit).to_dict("records")
-        except ValueError as error:
-            fail(error)
+    with open_lake(settings_from(lake, catalog, data_path), read_only=True) as opened, clean_errors():
+        if org:
+            report = [cap_checks.cap_status(opened, org, year, as_of=cut_off, offset_limit=offset_limit).__dict__]
+        else:
+            report = cap_checks.cap_report(opened, year, as_of=cut_off, offset_limit=offset_limit).to_dict("records")
     if as_json:
         typer.echo(json.dumps(report, default=str, indent=2))
         return

@@ -16,7 +16,7 @@ def demo_build(
     lake: LakeOption = None,
     scale: Annotated[str, typer.Option(help="small (tests, < 1 min), medium, or large (>= 100 M telemetry rows).")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same lake.")] = 2364,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing lake folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing demo lake (never any other lake).")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Build the deterministic demo province (orgs, devices, telemetry, ledgers, inventory, registry)."""
@@ -29,6 +29,8 @@ def demo_build(
         report = build_demo(settings_from(lake), scale, seed, force=force, progress=progress)
     except (LakeError, FileExistsError) as error:
         fail(error)
+    if report.replaced:
+        typer.echo(f"replaced the {report.replaced} at {report.lake}")
     typer.echo(
         f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
         f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"

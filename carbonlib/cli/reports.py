@@ -14,8 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import LakeOption, fail
-from ..settings import load_settings
+from .common import LakeOption, SnapshotOption, clean_errors, fail, settings_from
 
 reports_app = typer.Typer(help="Run the periodic report notebooks (papermill) for many organisations.",
                           no_args_is_help=True)
@@ -48,14 +47,13 @@ def reports_run(
     out: Annotated[Path, typer.Option("--out", help="Output folder (<out>/<kind>/<period>/<org>/...).")] = Path("reports"),
     workers: Annotated[int, typer.Option("--workers", min=1, help="Notebooks run at once (one kernel each).")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Re-run even when the outputs are up to date.")] = False,
-    snapshot: Annotated[Optional[int], typer.Option("--snapshot", help="Read this lake snapshot (default: latest data).")] = None,
+    snapshot: SnapshotOption = None,
     lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print each report to PDF (needs headless Chromium).")] = False,
 ) -> None:
     """Execute the report notebook for each org: executed .ipynb, HTML, figures CSV/XLSX, manifest, report_run rows."""
     from ..reporting import reports
-    from ..lake import LakeError
 
     if kind not in reports.NOTEBOOKS:
         raise typer.BadParameter(f"choose one of {list(reports.NOTEBOOKS)}", param_hint="--kind")
@@ -65,11 +63,9 @@ def reports_run(
         reports.period_bounds(period)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--period")
-    try:
-        result = reports.run_batch(load_settings(lake=lake), kind, period, orgs=org, out_dir=out, workers=workers,
+    with clean_errors():
+        result = reports.run_batch(settings_from(lake), kind, period, orgs=org, out_dir=out, workers=workers,
                                    force=force, snapshot=snapshot, lang=lang, progress=progress, pdf=pdf)
-    except (LakeError, ValueError, FileNotFoundError) as error:
-        fail(error)
     for record in result.records:
         line = f"{record.status:7s} {record.org_id:12s} {record.seconds:6.1f} s  {record.html_path or ''}"
         typer.echo(line + (f"\n        {record.error}" if record.error else ""))
@@ -96,7 +92,7 @@ def pipelines_serve(schedule: ScheduleOption = None, lake: LakeOption = None, st
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        pipelines.serve(_schedule(schedule), load_settings(lake=lake), state)
+        pipelines.serve(_schedule(schedule), settings_from(lake), state)
     except (KeyboardInterrupt, SystemExit):
         typer.echo("stopped")
 
@@ -129,6 +125,6 @@ def pipelines_run_job(
     if name not in loaded.jobs:
         raise typer.BadParameter(f"no job {name!r}; jobs: {sorted(loaded.jobs)}", param_hint="NAME")
     try:
-        typer.echo(pipelines.run_job(loaded, name, load_settings(lake=lake), at, state))
+        typer.echo(pipelines.run_job(loaded, name, settings_from(lake), at, state))
     except Exception as error:  # the job's own error, reported with its type
         fail(RuntimeError(f"job {name} failed: {type(error).__name__}: {error}"))

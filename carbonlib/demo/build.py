@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import factors
 from ..accounting import accounts, views
-from ..lake import Lake
+from ..lake import Lake, LakeError
 from ..lake.schema import table
 from ..settings import Settings
 from . import ledgers, province, signals
@@ -38,6 +38,7 @@ class BuildReport:
     rejected_rows: int
     snapshot_id: int
     seconds: float
+    replaced: str | None = None  # what --force replaced (None: the lake was new)
 
 
 def _reference_tables(lake: Lake) -> None:
@@ -119,20 +120,60 @@ def _telemetry(lake: Lake, orgs: pd.DataFrame, devices: pd.DataFrame, sizes: dic
     return pd.DataFrame(totals, columns=["org_id", "metric", "month", "amount"]), written, rejected
 
 
+def _replace_demo_lake(settings: Settings) -> str | None:
+    """Remove the demo lake at ``settings`` so it can be rebuilt; what was replaced (None: nothing was there).
+
+    Only a lake the demo built (its ``lake_meta`` holds the demo's scale and seed) is removed,
+    and only its own files (the catalog and the data folder inside the lake folder); any other
+    lake, folder or file is refused with the reason.
+    """
+    folder = Path(settings.lake)
+    if not settings.is_embedded:
+        raise FileExistsError("--force replaces only an embedded demo lake (SQLite catalog in the lake folder); "
+                              "drop a PostgreSQL-catalog lake with the database's own tools")
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return None
+    catalog = Path(settings.catalog_uri.removeprefix("sqlite:"))
+    if not catalog.is_file():
+        raise FileExistsError(f"{folder} exists and is not a Carbon lake; refusing to delete it. "
+                              "Fix: choose another --lake.")
+    try:
+        with Lake.open(settings, read_only=True) as existing:
+            scale, seed = existing.meta("demo_scale"), existing.meta("demo_seed")
+    except LakeError as error:
+        raise FileExistsError(f"{folder} holds a catalog that does not open as a Carbon lake ({error}); refusing to "
+                              "delete it. Fix: choose another --lake.") from None
+    if scale is None or seed is None:
+        raise FileExistsError(f"{folder} holds a lake that `carbon demo build` did not make (no demo marker in "
+                              "lake_meta): --force replaces only demo lakes. Fix: choose another --lake, or back "
+                              "this lake up and remove it yourself.")
+    data = Path(settings.data_uri)
+    if folder.resolve() not in data.resolve().parents:
+        raise FileExistsError(f"the demo lake at {folder} keeps its data outside the lake folder ({data}); "
+                              "remove it by hand")
+    for part in (catalog, catalog.with_name(catalog.name + "-wal"), catalog.with_name(catalog.name + "-shm")):
+        part.unlink(missing_ok=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return f"demo lake ({scale}, seed {seed})"
+
+
 def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEED, *, force: bool = False,
                progress: bool = True, with_accounts: bool = True) -> BuildReport:
     """Create a lake at ``settings`` and fill it with the demo province.
 
-    ``force`` replaces an existing lake folder (only the embedded default; a folder that is
-    not a Carbon lake is never deleted).  ``with_accounts`` also runs the accounting job
-    (:func:`carbonlib.accounting.accounts.build_accounts`) for every demo year.
+    ``force`` replaces an existing *demo* lake (only the embedded default, only a lake this
+    function built; any other lake or folder is refused, see :func:`_replace_demo_lake`);
+    ``BuildReport.replaced`` says what was replaced.  ``with_accounts`` also runs the
+    accounting job (:func:`carbonlib.accounting.accounts.build_accounts`) for every demo year.
     """
     started = pd.Timestamp.now()
     sc = province.scale(scale)
-    if force and settings.is_embedded and settings.lake.exists():
-        if not (settings.lake / "catalog.sqlite").exists() and any(settings.lake.iterdir()):
-            raise FileExistsError(f"{settings.lake} exists and is not a Carbon lake; refusing to delete it")
-        shutil.rmtree(settings.lake)
+    replaced = None
+    if force:
+        replaced = _replace_demo_lake(settings)
+    elif settings.is_embedded and Path(settings.catalog_uri.removeprefix("sqlite:")).exists():
+        raise FileExistsError(f"a lake already exists at {settings.lake}. Fix: choose another --lake, or add --force "
+                              "to replace it if it is a demo lake (other lakes are never replaced).")
     rng = np.random.default_rng([seed, 1])
     orgs = province.build_orgs(sc, rng)
     devices = province.build_devices(orgs, sc)
@@ -163,4 +204,4 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
             accounts.build_accounts(lake, list(sc.years))
         snapshot = lake.snapshot_id()
     return BuildReport(str(Path(settings.lake).resolve()), scale, seed, written, rejected, snapshot,
-                       (pd.Timestamp.now() - started).total_seconds())
+                       (pd.Timestamp.now() - started).total_seconds(), replaced)

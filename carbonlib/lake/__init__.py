@@ -3,18 +3,31 @@
 Knows nothing of carbon science.  Start with :meth:`Lake.open` / :meth:`Lake.create`.
 """
 
-from .connection import CATALOG, Lake
-from .errors import LakeError, NotALakeError, SchemaVersionError, SchemaViolation
-from .schema import METRICS, SCHEMA_VERSION, TABLES
+from .connection import Lake
+from .errors import (
+    DamagedLakeError,
+    LakeBusyError,
+    LakeError,
+    NotALakeError,
+    OwnedTableError,
+    SchemaVersionError,
+    SchemaViolation,
+    UnknownTableError,
+)
+from .schema import CATALOG, METRICS, SCHEMA_VERSION, TABLES
 from .writer import WriteResult
 
 __all__ = [
     "CATALOG",
+    "DamagedLakeError",
     "Lake",
+    "LakeBusyError",
     "LakeError",
     "NotALakeError",
+    "OwnedTableError",
     "SchemaVersionError",
     "SchemaViolation",
+    "UnknownTableError",
     "METRICS",
     "SCHEMA_VERSION",
     "TABLES",

@@ -9,6 +9,18 @@ collides with another process is retried with jittered back-off.
 Reads can be pinned to a snapshot: either per query (``lake.read("org", snapshot=3)``) or
 for the whole connection (``Lake.open(snapshot=3)``, read-only), so a report computed from
 snapshot *k* gives the same numbers after new data arrives.
+
+Safety rules the connection keeps:
+
+* every connection and cursor runs in UTC (``SET GLOBAL TimeZone``), whatever ``TZ`` says;
+* reads fetch their whole result, so no reader keeps the catalog's read transaction open;
+  the raw DuckDB connection is private, and :meth:`Lake.query` runs exactly one statement;
+* the embedded SQLite catalog runs in WAL mode, so readers never block a writer's commit;
+* a write that meets a locked catalog waits up to ``settings.lock_timeout_s``, then fails
+  with :class:`LakeBusyError`; either way the catalog is re-attached, so the next write of
+  the same process works as soon as the lock is gone;
+* tables owned by a service (:attr:`~carbonlib.lake.schema.Table.owner`) are refused by
+  :meth:`Lake.append`; their service writes them with :meth:`Lake.service_append`.
 """
 
 from __future__ import annotations
@@ -21,24 +33,31 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity import RetryError, Retrying, retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from ..settings import Settings, load_settings
-from . import migrations, writer
-from .errors import LakeError, NotALakeError, SchemaVersionError
+from ..settings import Settings, load_settings, mask_secrets
+from . import integrity, migrations, writer
+from .errors import DamagedLakeError, LakeBusyError, LakeError, NotALakeError, OwnedTableError, SchemaVersionError
 from .extensions import load_extensions
-from .schema import SCHEMA_VERSION, TABLES, table
+from .schema import CATALOG, SCHEMA_VERSION, TABLES, table
+from .sql import literal
 from .transaction import transaction
 
-CATALOG = "lake"
 _CONFLICT_WORDS = ("conflict", "locked", "busy")
+#: Errors after which the attached catalog connection may be stuck (SQLite keeps a transaction
+#: open after a COMMIT refused as busy): the catalog is attached anew.
+_STUCK_WORDS = ("locked", "busy", "failed to query most recent snapshot", "failed to commit")
 
 
 def _is_commit_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.Error) and any(w in str(error).lower() for w in _CONFLICT_WORDS)
 
 
-#: Retry policy for writes that collide with another process's commit.
+def _is_stuck(error: BaseException | None) -> bool:
+    return isinstance(error, duckdb.Error) and any(w in str(error).lower() for w in _STUCK_WORDS)
+
+
+#: Retry policy for catalog reads that meet another process's commit for a moment.
 retry_on_conflict = retry(
     retry=retry_if_exception(_is_commit_conflict),
     wait=wait_random_exponential(multiplier=0.05, max=2.0),
@@ -47,32 +66,94 @@ retry_on_conflict = retry(
 )
 
 
-def _check_embedded_catalog(settings: Settings) -> None:
+def _catalog_file(settings: Settings) -> Path:
+    return Path(settings.catalog_uri.removeprefix("sqlite:"))
+
+
+def _check_embedded_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Refuse, before DuckLake touches it, a catalog file that is missing or not a DuckLake catalog.
 
-    Attaching a foreign SQLite file writable would make DuckLake create its tables in it.
+    Attaching a foreign SQLite file writable would make DuckLake create its tables in it.  The
+    file is read through DuckDB's own SQLite (the library DuckLake uses), never through Python's
+    ``sqlite3`` module: two SQLite libraries in one process do not see each other's POSIX
+    locks, and closing one's file handle drops the other's locks.
     """
-    catalog_file = Path(settings.catalog_uri.removeprefix("sqlite:"))
+    catalog_file = _catalog_file(settings)
     fix = (
         f"Fix: build one with `carbon demo build --lake {settings.lake}` or `carbon lake init --lake {settings.lake}`, "
         "or point CARBON_LAKE / --lake at an existing lake."
     )
     if not catalog_file.is_file():
         raise NotALakeError(f"{settings.lake} is not a Carbon lake (no {catalog_file.name} in it). {fix}")
+    probe = "SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'"
     try:
-        with closing(sqlite3.connect(f"{catalog_file.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'").fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        raise NotALakeError(f"{catalog_file} is not a DuckLake catalog ({error}). {fix}") from None
+        con.execute(f"ATTACH {literal(str(catalog_file))} AS _carbon_probe (TYPE sqlite, READ_ONLY)")
+        try:
+            found = int(con.execute(f"SELECT * FROM sqlite_query('_carbon_probe', {literal(probe)})").fetchall()[0][0])
+        finally:
+            con.execute("DETACH _carbon_probe")
+    except duckdb.Error as error:
+        raise NotALakeError(f"{catalog_file} is not a DuckLake catalog ({str(error).splitlines()[0]}). {fix}") from None
     if not found:
         raise NotALakeError(f"{catalog_file} is an SQLite database but not a DuckLake catalog. {fix}")
+
+
+def use_wal(catalog_file: Path) -> None:
+    """Put an embedded SQLite catalog in WAL mode (readers then never block a writer's commit).
+
+    Uses Python's ``sqlite3``, so call it only while no DuckDB connection of this process
+    has the catalog open: on a new file (:meth:`Lake.create`) or at the start of
+    ``carbon lake migrate``.  While another process holds the file the mode stays as it is.
+    """
+    try:
+        with closing(sqlite3.connect(catalog_file, timeout=0.5)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        pass
+
+
+def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check: bool = True
+             ) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB connection in UTC with the lake's catalog attached as ``lake`` and in use.
+
+    ``check``: refuse an embedded catalog that is missing or not a DuckLake catalog (off only
+    for :meth:`Lake.create`, which makes the catalog).
+    """
+    con = duckdb.connect()
+    needed = ["ducklake", "sqlite" if settings.is_embedded else "postgres"]
+    if settings.data_uri.startswith(("s3://", "gs://", "http://", "https://")):
+        needed.append("httpfs")
+    load_extensions(con, needed)
+    if check and settings.is_embedded:
+        try:
+            _check_embedded_catalog(con, settings)
+        except NotALakeError:
+            con.close()
+            raise
+    con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors do not inherit a session setting
+    options = [f"DATA_PATH {literal(settings.data_uri)}", "OVERRIDE_DATA_PATH TRUE"]
+    if read_only:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    try:
+        retry_on_conflict(con.execute)(f"ATTACH {literal('ducklake:' + settings.catalog_uri)} AS {CATALOG} "
+                                       f"({', '.join(options)})")
+    except duckdb.Error as error:
+        con.close()
+        raise NotALakeError(
+            f"cannot open the lake catalog {settings.catalog_display}: {mask_secrets(str(error))}. Fix: check the "
+            "path/URI (CARBON_LAKE, CARBON_CATALOG) or create a lake with `carbon lake init`."
+        ) from None
+    con.execute(f"USE {CATALOG}")
+    return con
 
 
 class Lake:
     """A connection to the Carbon lake (see module doc). Use as a context manager."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool, snapshot: int | None):
-        self.con = con
+        self._con = con
         self.settings = settings
         self.read_only = read_only
         self.pinned_snapshot = snapshot
@@ -94,42 +175,57 @@ class Lake:
         settings : where the lake is; default :func:`carbonlib.settings.load_settings`.
         read_only : attach read-only (dashboards, reports).
         snapshot : pin every read of this connection to DuckLake snapshot ``snapshot``
-            (implies read-only).
+            (implies read-only); a snapshot the lake does not have is refused with the range it has.
         migrate : bring an older lake up to this carbonlib's schema version.
         """
         settings = settings or load_settings()
-        if settings.is_embedded:
-            _check_embedded_catalog(settings)
-        lake = cls._attach(settings, read_only=read_only or snapshot is not None, snapshot=snapshot)
+        if snapshot is not None and (isinstance(snapshot, bool) or not isinstance(snapshot, int) or snapshot < 0):
+            raise LakeError(f"snapshot must be a snapshot id (a whole number >= 0), not {snapshot!r}. "
+                            "Fix: pick one from `carbon lake snapshots`.")
+        try:
+            lake = cls._attach(settings, read_only=read_only or snapshot is not None, snapshot=snapshot)
+        except NotALakeError:
+            if snapshot is not None:
+                cls._refuse_unknown_snapshot(settings, snapshot)
+            raise
         version = lake._schema_version()
         if version is None:
             lake.close()
             raise NotALakeError(
-                f"{settings.catalog_uri} is a DuckLake catalog but not a Carbon lake (no lake_meta table). "
+                f"{settings.catalog_display} is a DuckLake catalog but not a Carbon lake (no lake_meta table). "
                 "Fix: use a lake made by `carbon lake init` / `carbon demo build`."
             )
         if version > SCHEMA_VERSION:
             lake.close()
             raise SchemaVersionError(
-                f"the lake at {settings.catalog_uri} has schema version {version}, newer than this carbonlib "
+                f"the lake at {settings.catalog_display} has schema version {version}, newer than this carbonlib "
                 f"supports ({SCHEMA_VERSION}). Fix: upgrade carbonlib (pip install -U carbonlib) on this machine."
             )
         if version < SCHEMA_VERSION:
             if not migrate or lake.read_only:
                 lake.close()
                 raise SchemaVersionError(
-                    f"the lake at {settings.catalog_uri} has schema version {version}; this carbonlib needs "
+                    f"the lake at {settings.catalog_display} has schema version {version}; this carbonlib needs "
                     f"{SCHEMA_VERSION}. Fix: run `carbon lake migrate` (back the lake up first)."
                 )
-            migrations.migrate(lake.con, CATALOG, version)
+            migrations.migrate(lake._con, CATALOG, version)
         return lake
+
+    @classmethod
+    def _refuse_unknown_snapshot(cls, settings: Settings, snapshot: int) -> None:
+        """Raise a clear error when ``snapshot`` is not a snapshot of the lake (the pinned attach failed)."""
+        with cls._attach(settings, read_only=True, snapshot=None) as latest:
+            newest = latest.snapshot_id()
+        if snapshot > newest:
+            raise LakeError(f"the lake has no snapshot {snapshot}: its snapshots are 0 to {newest}. "
+                            "Fix: pick one from `carbon lake snapshots`.")
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, exist_ok: bool = False) -> "Lake":
         """Create a new, empty lake at the configured location and return it open."""
         settings = settings or load_settings()
         if settings.is_embedded:
-            catalog_file = Path(settings.catalog_uri.removeprefix("sqlite:"))
+            catalog_file = _catalog_file(settings)
             if catalog_file.exists():
                 if exist_ok:
                     return cls.open(settings, migrate=True)
@@ -139,13 +235,15 @@ class Lake:
             catalog_file.parent.mkdir(parents=True, exist_ok=True)
             if settings.data_uri.startswith("/"):
                 Path(settings.data_uri).mkdir(parents=True, exist_ok=True)
-        lake = cls._attach(settings, read_only=False, snapshot=None)
+            use_wal(catalog_file)  # an empty SQLite file in WAL mode, which DuckLake then fills
+        lake = cls(_connect(settings, read_only=False, snapshot=None, check=False), settings, read_only=False,
+                   snapshot=None)
         try:
             if lake._schema_version() is not None:
                 if exist_ok:
                     return lake
-                raise LakeError(f"a Carbon lake already exists in {settings.catalog_uri}")
-            migrations.migrate(lake.con, CATALOG, 0)
+                raise LakeError(f"a Carbon lake already exists in {settings.catalog_display}")
+            migrations.migrate(lake._con, CATALOG, 0)
             lake.set_meta("created_by", "carbonlib")
         except Exception:
             lake.close()
@@ -154,30 +252,19 @@ class Lake:
 
     @classmethod
     def _attach(cls, settings: Settings, *, read_only: bool, snapshot: int | None) -> "Lake":
-        con = duckdb.connect()
-        needed = ["ducklake", "sqlite" if settings.is_embedded else "postgres"]
-        if settings.data_uri.startswith(("s3://", "gs://", "http://", "https://")):
-            needed.append("httpfs")
-        load_extensions(con, needed)
-        con.execute("SET TimeZone = 'UTC'")
-        options = [f"DATA_PATH '{settings.data_uri}'", "OVERRIDE_DATA_PATH TRUE"]
-        if read_only:
-            options.append("READ_ONLY")
-        if snapshot is not None:
-            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        return cls(_connect(settings, read_only=read_only, snapshot=snapshot), settings, read_only=read_only,
+                   snapshot=snapshot)
+
+    def _reattach(self) -> None:
+        """Replace the connection by a new one (after a lock left the attached catalog in a stuck transaction)."""
         try:
-            retry_on_conflict(con.execute)(f"ATTACH 'ducklake:{settings.catalog_uri}' AS {CATALOG} ({', '.join(options)})")
-        except duckdb.Error as error:
-            con.close()
-            raise NotALakeError(
-                f"cannot open the lake catalog {settings.catalog_uri}: {error}. Fix: check the path/URI "
-                "(CARBON_LAKE, CARBON_CATALOG) or create a lake with `carbon lake init`."
-            ) from error
-        con.execute(f"USE {CATALOG}")
-        return cls(con, settings, read_only=read_only, snapshot=snapshot)
+            self._con.close()
+        except duckdb.Error:
+            pass
+        self._con = _connect(self.settings, read_only=self.read_only, snapshot=self.pinned_snapshot)
 
     def close(self) -> None:
-        self.con.close()
+        self._con.close()
 
     def __enter__(self) -> "Lake":
         return self
@@ -187,14 +274,19 @@ class Lake:
 
     # ---------------------------------------------------------------- metadata
     @retry_on_conflict
-    def _row(self, sql: str, params: list | None = None) -> tuple | None:
+    def _row(self, sql: str, params: list | dict | None = None) -> tuple | None:
         """First row of ``sql`` (None when empty), reading the result to its end; retried on catalog locks.
 
         ``fetchone()`` would leave the result open, and with it the read transaction on the
         SQLite catalog, until the next statement: a long-lived reader (a dashboard) would then
         block every writer's commit ("database is locked").
         """
-        rows = self.con.execute(sql, params or []).fetchall()
+        try:
+            rows = self._con.execute(sql, params or []).fetchall()
+        except duckdb.Error as error:
+            if integrity.is_file_damage(error):
+                raise integrity.damaged(self.settings, error) from None
+            raise
         return rows[0] if rows else None
 
     def _schema_version(self) -> int | None:
@@ -211,12 +303,17 @@ class Lake:
         row = self._row(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = ?", [key])
         return row[0] if row else None
 
-    @retry_on_conflict
     def set_meta(self, key: str, value: str) -> None:
-        """Set a ``lake_meta`` value in one transaction."""
-        with transaction(self.con):
-            self.con.execute(f"DELETE FROM {CATALOG}.lake_meta WHERE key = ?", [key])
-            self.con.execute(f"INSERT INTO {CATALOG}.lake_meta VALUES (?, ?)", [key, value])
+        """Set a ``lake_meta`` value in one transaction (the lake's own table: services keep markers here)."""
+        if self.read_only:
+            raise LakeError("this lake connection is read-only (or pinned to a snapshot); open it writable")
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            with transaction(con):
+                con.execute(f"DELETE FROM {CATALOG}.lake_meta WHERE key = ?", [key])
+                con.execute(f"INSERT INTO {CATALOG}.lake_meta VALUES (?, ?)", [key, value])
+
+        self._write(write)
 
     @property
     def schema_version(self) -> int:
@@ -231,7 +328,7 @@ class Lake:
     def snapshots(self) -> pd.DataFrame:
         """All snapshots: id, time (UTC), schema version and what changed."""
         return self.query(
-            f"SELECT snapshot_id, snapshot_time, schema_version, changes FROM ducklake_snapshots('{CATALOG}') "
+            f"SELECT snapshot_id, snapshot_time, schema_version, changes FROM ducklake_snapshots({literal(CATALOG)}) "
             "ORDER BY snapshot_id"
         )
 
@@ -243,21 +340,40 @@ class Lake:
         """
         if upto <= after:
             return []
-        names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info('{CATALOG}')")
+        names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info({literal(CATALOG)})")
         by_id = dict(zip(names.table_id.astype(str), names.table_name))
-        summaries = self.query(f"SELECT changes FROM ducklake_snapshots('{CATALOG}') WHERE snapshot_id > ? "
+        summaries = self.query(f"SELECT changes FROM ducklake_snapshots({literal(CATALOG)}) WHERE snapshot_id > ? "
                                "AND snapshot_id <= ?", [after, upto]).changes
         touched = {by_id.get(t, t.split(".")[-1]) for changes in summaries for ids in changes.values() for t in ids}
         return [t for t in tables if t in touched]
 
     # ------------------------------------------------------------------ reading
     @retry_on_conflict
-    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run SQL against the lake (tables are unqualified) and return a DataFrame.
+    def query(self, sql: str, params: list | dict | None = None, *, frames: dict[str, pd.DataFrame] | None = None
+              ) -> pd.DataFrame:
+        """Run one SQL statement against the lake (tables are unqualified) and return its whole result.
 
-        Retried when another process's commit holds the catalog lock for a moment.
+        Values go in ``params`` (``?`` marks), never into ``sql``; ``frames`` are DataFrames
+        the statement may read by name (registered on a cursor of their own).  More than one
+        statement in ``sql`` is refused.  Retried when another process's commit holds the
+        catalog lock for a moment.
         """
-        return self.con.execute(sql, params or []).df()
+        statements = self._con.extract_statements(sql)
+        if len(statements) != 1:
+            raise LakeError(f"Lake.query runs exactly one SQL statement; got {len(statements)}. "
+                            "Fix: pass values as ? parameters, never inside the SQL text.")
+        cursor = self._con.cursor() if frames else self._con
+        try:
+            for name, frame in (frames or {}).items():
+                cursor.register(name, frame)
+            return cursor.execute(sql, params or []).df()
+        except duckdb.Error as error:
+            if integrity.is_file_damage(error):
+                raise integrity.damaged(self.settings, error) from None
+            raise
+        finally:
+            if frames:
+                cursor.close()
 
     def relation(self, name: str, snapshot: int | None = None) -> str:
         """SQL FROM-item for ``name``, pinned with ``AT (VERSION => k)`` when a snapshot is given.
@@ -278,7 +394,7 @@ class Lake:
         params: list | None = None,
         snapshot: int | None = None,
     ) -> pd.DataFrame:
-        """Read a table (optionally some columns, a WHERE clause and a snapshot) as a DataFrame."""
+        """Read a table (optionally some columns, a WHERE condition with ``?`` marks and a snapshot) as a DataFrame."""
         definition = table(name)
         cols = columns or definition.column_names
         for col in cols:
@@ -287,15 +403,15 @@ class Lake:
         if where:
             sql += f" WHERE {where}"
         if definition.key:
-            sql += f" ORDER BY {', '.join(k for k in definition.key)}"
+            sql += f" ORDER BY {', '.join(definition.key)}"
         return self.query(sql, params)
 
     def info(self) -> pd.DataFrame:
-        """Per table: rows, data files and bytes on storage."""
-        files = self.query(f"SELECT table_name, file_count, file_size_bytes FROM ducklake_table_info('{CATALOG}')")
-        rows = [
-            (name, int(self._row(f"SELECT count(*) FROM {CATALOG}.{name}")[0])) for name in TABLES
-        ]
+        """Per table: rows, data files and bytes on storage (small tables live inlined in the catalog: 0 files)."""
+        files = self.query(f"SELECT table_name, file_count, file_size_bytes FROM ducklake_table_info({literal(CATALOG)})")
+        rows = []
+        for name in TABLES:
+            rows.append((name, int(self._row(f"SELECT count(*) FROM {CATALOG}.{name}")[0])))
         out = pd.DataFrame(rows, columns=["table", "rows"]).merge(
             files.rename(columns={"table_name": "table", "file_count": "files", "file_size_bytes": "bytes"}),
             on="table",
@@ -308,19 +424,45 @@ class Lake:
 
         Equal checksums mean equal row multisets (up to hash collisions), whatever the
         file layout; used to prove that a seeded demo build is deterministic.  Volatile run
-        stamps (``Table.volatile``, e.g. ``account.computed_at``) are left out.
+        stamps (``Table.volatile``, e.g. ``account.computed_at``) are left out.  A damaged
+        lake (a missing or unreadable file) raises :class:`~carbonlib.lake.errors.DamagedLakeError`.
         """
         out = {}
         for name, definition in TABLES.items():
             cols = ", ".join(c for c in definition.column_names if c not in definition.volatile)
-            rows, digest = self._row(
-                f"SELECT count(*), coalesce(bit_xor(hash({cols})), 0) FROM {self.relation(name, snapshot)}"
-            )
+            try:
+                rows, digest = self._row(
+                    f"SELECT count(*), coalesce(bit_xor(hash({cols})), 0) FROM {self.relation(name, snapshot)}"
+                )
+            except duckdb.Error as error:
+                if integrity.is_file_damage(error):
+                    raise integrity.damaged(self.settings, error, name) from None
+                raise
             out[name] = f"{rows}:{digest:016x}"
         return out
 
+    def verify(self, level: str = "full") -> integrity.VerifyReport:
+        """Check every file the catalog references: ``stat``, ``quick`` or ``full`` (see :func:`.integrity.verify`)."""
+        return integrity.verify(self._con, self.settings, level=level)
+
+    def require_intact(self) -> None:
+        """Raise :class:`~carbonlib.lake.errors.DamagedLakeError` when a file the catalog references is missing
+        or of the wrong size (a cheap ``stat`` check; services run it before they compute from the lake)."""
+        problems = self.verify("stat").problems
+        if len(problems):
+            first = problems.iloc[0]
+            raise DamagedLakeError(
+                f"the lake is damaged: {len(problems)} data file(s) missing or truncated, e.g. {first.path} "
+                f"({first.problem}); nothing was computed. Fix: run `carbon lake verify --lake {self.settings.lake}` "
+                "and restore the files from a backup.")
+
+    def delete_orphans(self, older_than_hours: float = 1.0) -> list[str]:
+        """Delete data files no snapshot references, older than ``older_than_hours`` (left by killed writes)."""
+        if self.read_only:
+            raise LakeError("this lake connection is read-only; open it writable to delete orphan files")
+        return integrity.delete_orphans(self._con, self.settings, older_than_hours)
+
     # ------------------------------------------------------------------ writing
-    @retry_on_conflict
     def append(
         self,
         name: str,
@@ -329,23 +471,83 @@ class Lake:
         source: str = "api",
         on_error: str = "raise",
         received_at: datetime | None = None,
-        replace_within: pd.DataFrame | None = None,
     ) -> writer.WriteResult:
         """Validate and append rows to table ``name`` (see :mod:`carbonlib.lake.writer`).
 
-        ``received_at`` (UTC) stamps quarantined rows; default now.  ``replace_within``
-        (derived tables): key groups the batch replaces as a whole, stale rows deleted in
-        the same transaction.
+        ``received_at`` (UTC) stamps quarantined rows; default now.  Tables owned by a
+        service (accounts, roll-ups, report runs, the lake's own tables) are refused: their
+        service writes them.
         """
+        definition = table(name)
+        if definition.owner:
+            raise OwnedTableError(
+                f"table {name!r} is written only by the {definition.owner} service "
+                f"({_OWNER_ENTRY_POINTS.get(definition.owner, 'its own functions')}); nothing was written. "
+                "Fix: change the inputs it is derived from, and let the service recompute it."
+            )
+        return self._append(definition, data, source=source, on_error=on_error, received_at=received_at)
+
+    def service_append(self, service: str, name: str, data: pd.DataFrame | pa.Table, *, source: str,
+                       replace_within: pd.DataFrame | None = None) -> writer.WriteResult:
+        """Write a table owned by ``service`` (for that service's own code only; see :meth:`append`).
+
+        ``replace_within`` (derived tables): key groups the batch replaces as a whole, stale
+        rows deleted in the same transaction.
+        """
+        definition = table(name)
+        if definition.owner != service:
+            raise OwnedTableError(f"table {name!r} is owned by {definition.owner or 'nobody'}, not {service!r}")
+        return self._append(definition, data, source=source, replace_within=replace_within)
+
+    def _append(self, definition, data, **kw) -> writer.WriteResult:
         if self.read_only:
             raise LakeError("this lake connection is read-only (or pinned to a snapshot); open it writable to append")
-        # Each attempt works on its own cursor: whatever a failed attempt left behind (registered
-        # batch views, an aborted transaction) goes away with it and cannot break the retry.
-        cursor = self.con.cursor()
+
+        def write(con: duckdb.DuckDBPyConnection) -> writer.WriteResult:
+            result = writer.append(con, definition, data, **kw)
+            if result.inserted or result.deleted:
+                integrity.record_new_files(con, self.settings, definition.name)
+            return result
+
+        return self._write(write)
+
+    def _write(self, work):
+        """Run ``work(cursor)`` with retries on commit conflicts and catalog locks (see module doc)."""
+        retrying = Retrying(retry=retry_if_exception(_is_commit_conflict),
+                            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+                            stop=stop_after_delay(self.settings.lock_timeout_s),
+                            before_sleep=self._reattach_if_stuck)
         try:
-            return writer.append(
-                cursor, CATALOG, table(name), data, source=source, on_error=on_error, received_at=received_at,
-                replace_within=replace_within,
-            )
-        finally:
-            cursor.close()
+            for attempt in retrying:
+                with attempt:
+                    # Each attempt works on its own cursor: whatever a failed attempt left behind (registered
+                    # batch views, an aborted transaction) goes away with it and cannot break the retry.
+                    cursor = self._con.cursor()
+                    try:
+                        return work(cursor)
+                    finally:
+                        cursor.close()
+        except RetryError as gave_up:
+            error = gave_up.last_attempt.exception()
+            self._reattach()
+            raise LakeBusyError(
+                f"the lake catalog stayed locked or in conflict for {self.settings.lock_timeout_s:g} s "
+                f"({mask_secrets(str(error)).splitlines()[0][:200]}); nothing was written. Fix: retry when the other "
+                "writer has finished; a reader holding a transaction open cannot block writes (WAL), so look for "
+                "a long write or a tool holding the catalog file."
+            ) from None
+
+    def _reattach_if_stuck(self, state) -> None:
+        """After a failed attempt: attach the catalog anew if the failure may have left it in a stuck transaction."""
+        if _is_stuck(state.outcome.exception()):
+            self._reattach()
+
+
+#: Where each service writes its tables (for the refusal message of :meth:`Lake.append`).
+_OWNER_ENTRY_POINTS = {
+    "lake": "Lake.create / migrations / Lake.set_meta",
+    "quarantine": "Lake.append(..., on_error='quarantine')",
+    "accounting": "carbonlib.accounting.accounts.build_accounts / refresh_accounts and "
+                  "carbonlib.accounting.views.refresh_telemetry_daily",
+    "reporting": "carbonlib.reporting.reports.run_batch",
+}

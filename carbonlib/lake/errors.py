@@ -15,21 +15,51 @@ class SchemaVersionError(LakeError):
     """The lake's schema version does not match this carbonlib."""
 
 
+class UnknownTableError(LakeError, KeyError):
+    """A table name that is not in the data model (also a KeyError, as a name lookup)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class LakeBusyError(LakeError):
+    """The catalog stayed locked by another process longer than the lock timeout; nothing was written."""
+
+
+class DamagedLakeError(LakeError):
+    """Files the catalog references are missing, truncated or unreadable (see ``carbon lake verify``)."""
+
+
+class OwnedTableError(LakeError):
+    """A service-owned table (accounts, roll-ups, run log, the lake's own tables) was written from outside its service."""
+
+
+#: Characters of a refused value shown in a message (the rest is cut, so a message stays readable).
+SHOWN_CHARACTERS = 60
+
+
+def shown(value) -> str:
+    """``value`` for a message: its repr, cut to :data:`SHOWN_CHARACTERS` characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS - 1] + "…"
+
+
 class SchemaViolation(LakeError):
     """Rows refused by a typed writer; nothing of the batch was written.
 
     ``violations`` is a DataFrame with columns ``row_number``, ``field``, ``value`` and
-    ``reason`` (row numbers are 0-based positions in the submitted batch).
+    ``reason`` (row numbers are 0-based positions in the submitted batch; -1 for the batch as
+    a whole).  The message shows the first five, each value cut to :data:`SHOWN_CHARACTERS`.
     """
 
     def __init__(self, table: str, violations, fix: str):
         self.table = table
         self.violations = violations
-        shown = violations.head(5)
+        head = violations.head(5)
         lines = [
-            f"  row {r.row_number}, field {r.field!r} = {r.value!r}: {r.reason}" for r in shown.itertuples()
+            f"  row {r.row_number}, field {r.field!r} = {shown(r.value)}: {r.reason}" for r in head.itertuples()
         ]
-        more = len(violations) - len(shown)
+        more = len(violations) - len(head)
         if more:
             lines.append(f"  ... and {more} more")
         super().__init__(

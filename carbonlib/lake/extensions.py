@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import LakeError
+from .sql import ident, literal
 
 # extension name -> (python package, binary file stem, name DuckDB loads it by)
 _PACKAGES = {
@@ -56,5 +57,5 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     for name in names:
         loaded_as = _PACKAGES[name][2]
         if loaded_as not in installed:
-            con.execute(f"INSTALL '{extension_path(name)}'")
-        con.execute(f"LOAD {loaded_as}")
+            con.execute(f"INSTALL {literal(extension_path(name))}")
+        con.execute(f"LOAD {ident(loaded_as)}")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from .schema import METRICS, SCHEMA_VERSION, TABLES
+from .sql import ident
 from .transaction import transaction
 
 
@@ -20,10 +21,10 @@ def _create_v1(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     for table in TABLES.values():
         con.execute(table.ddl(catalog))
         if table.partition_by:
-            con.execute(f"ALTER TABLE {catalog}.{table.name} SET PARTITIONED BY ({', '.join(table.partition_by)})")
-    con.execute(f"DELETE FROM {catalog}.metric")  # reference data: re-running the step must not duplicate it
+            con.execute(f"ALTER TABLE {ident(catalog)}.{table.name} SET PARTITIONED BY ({table.partition_sql})")
+    con.execute(f"DELETE FROM {ident(catalog)}.metric")  # reference data: re-running the step must not duplicate it
     con.executemany(
-        f"INSERT INTO {catalog}.metric VALUES (?, ?, ?, ?, ?)",
+        f"INSERT INTO {ident(catalog)}.metric VALUES (?, ?, ?, ?, ?)",
         [(m.name, m.unit, m.description, m.min_valid, m.max_valid) for m in METRICS.values()],
     )
 
@@ -37,6 +38,6 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: str, from_version: int) -> 
     with transaction(con):
         for version in range(from_version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version](con, catalog)
-        con.execute(f"DELETE FROM {catalog}.lake_meta WHERE key = 'schema_version'")
-        con.execute(f"INSERT INTO {catalog}.lake_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute(f"DELETE FROM {ident(catalog)}.lake_meta WHERE key = 'schema_version'")
+        con.execute(f"INSERT INTO {ident(catalog)}.lake_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
     return SCHEMA_VERSION

@@ -7,11 +7,39 @@ validation rules used by :mod:`carbonlib.lake.writer`, the ``carbon schema`` tex
 
 Telemetry metrics are declared in :data:`METRICS` with their canonical unit and the
 physically plausible range; a value outside the range is quarantined, not stored.
+
+Besides per-column rules (type, required, allowed values, range, reference) a table has
+:class:`Rule` objects: plausibility checks across columns and tables (a reading before its
+device was installed, a ledger period that ends before it starts, an org whose parent is
+not one level above it), written as SQL over the typed batch and run by the writer.
+
+Identifiers (``org_id``, ``device_id``, ``entry_id`` ...) use one documented alphabet,
+:data:`ID_PATTERN`: ASCII letters and digits, ``_ - . :``, starting with a letter or digit,
+at most 128 characters, never ``..``: no ``/``, quotes, spaces or control characters, so an
+id is safe in a file name and in a message.  Free text refuses control characters (notes
+may hold line breaks) and has a length limit.
+
+Service-owned tables (``Table.owner``: the lake's own ``lake_meta`` and ``metric``, the
+writer's quarantine ``telemetry_reject``, the derived ``account`` and ``telemetry_daily``,
+the report run log) are written only by their services; the public writer refuses them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .errors import UnknownTableError
+from .sql import ident, literal
+
+#: Name the DuckLake catalog is attached as (tables are ``lake.<table>``).
+CATALOG = "lake"
+#: The identifier alphabet (a regular expression matched against the whole id); ``..`` is refused too.
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+#: Earliest plausible date of any dated row (eddy-covariance networks and China's energy statistics start later).
+EARLIEST_DATE = "1990-01-01"
+#: Length limits of free text (characters).
+NAME_LENGTH = 200
+TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
 SCHEMA_VERSION = 1
@@ -38,6 +66,40 @@ ACTIVITY_STATUSES = ("draft", "submitted", "approved", "rejected")
 #: Units accepted in the activity ledger; each is a unit name known to carbonlib.units
 #: (a test keeps the two in step).
 ACTIVITY_UNITS = ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3", "GJ", "TJ", "MWh", "kWh", "tce")
+#: Units an activity category may be entered in (a mass of fuel, never an energy; electricity in kWh/MWh).
+CATEGORY_UNITS = {
+    "stationary_combustion": ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3"),
+    "mobile_combustion": ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3"),
+    "biomass_combustion": ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3"),
+    "process": ("t", "kg", "10^4 t"),
+    "fugitive": ("t", "kg"),
+    "waste": ("t", "kg", "10^4 t"),
+    "purchased_electricity": ("kWh", "MWh"),
+    "exported_electricity": ("kWh", "MWh"),
+    "purchased_heat": ("GJ", "TJ", "MWh"),
+    "exported_heat": ("GJ", "TJ", "MWh"),
+}
+#: Largest plausible amount of one ledger entry, per unit: an order of magnitude above a month of
+#: China's largest single emitters (1e8 t of fuel or material, 1e10 m3 or 1e11 Nm3, 1e9 GJ).
+ACTIVITY_AMOUNT_LIMITS = {
+    "t": 1e8, "kg": 1e11, "10^4 t": 1e4, "m3": 1e10, "L": 1e13, "Nm3": 1e11, "10^4 Nm3": 1e7,
+    "GJ": 1e9, "TJ": 1e6, "MWh": 2.8e8, "kWh": 2.8e11, "tce": 3.4e7,
+}
+#: Metrics each kind of device measures (a coal reading from an electricity meter is refused).
+DEVICE_METRICS = {
+    "flux_tower": ("NEE", "Rg", "Tair", "VPD", "Ustar"),
+    "electricity_meter": ("electricity_import", "electricity_export"),
+    "heat_meter": ("heat_supply",),
+    "gas_meter": ("natural_gas",),
+    "fuel_meter": ("coal", "diesel"),
+    "production_meter": ("clinker", "paper"),
+}
+#: Tree levels from the root down; a parent is always at a higher level than its children.
+LEVEL_RANK = {"province": 0, "city": 1, "county": 2, "enterprise": 3, "site": 3}
+#: The kinds of node each level may be.
+LEVEL_KINDS = {"province": ("government",), "city": ("government",), "county": ("government",),
+               "enterprise": ("enterprise",), "site": ("forest", "wetland", "urban_green")}
+EMISSION_FACTOR_KINDS = ("ncv", "carbon_content", "oxidation", "grid", "heat", "process")
 PROJECT_STATUSES = ("initiated", "validated", "registered", "monitoring", "verified", "closed")
 CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel")
 GWP_ASSESSMENTS = ("SAR", "AR4", "AR5", "AR6")
@@ -77,7 +139,15 @@ METRICS: dict[str, Metric] = {
 
 @dataclass(frozen=True)
 class Column:
-    """One column: SQL type, unit, meaning and the checks every written row must pass."""
+    """One column: SQL type, unit, meaning and the checks every written row must pass.
+
+    ``identifier``: the value follows :data:`ID_PATTERN`.  ``max_length``: longest text
+    (VARCHAR; default :data:`NAME_LENGTH`).  ``multiline``: free text that may hold line
+    breaks and tabs (other control characters are always refused).  ``blank_ok``: a required
+    text that may be empty (otherwise blank text is refused).  ``future``: a DATE or
+    TIMESTAMP that may lie in the future (a crediting period); other dates must lie between
+    :data:`EARLIEST_DATE` and tomorrow.
+    """
 
     name: str
     type: str
@@ -88,11 +158,36 @@ class Column:
     min: float | None = None
     max: float | None = None
     references: str | None = None  # "table.column"
+    identifier: bool = False
+    max_length: int | None = NAME_LENGTH
+    multiline: bool = False
+    future: bool = False
+    blank_ok: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A plausibility check across columns or tables, run by the writer on the typed batch.
+
+    ``condition`` is SQL that is true for a bad row.  It reads the batch as ``b`` and the
+    aliases its table's :attr:`Table.rule_from` joins in (e.g. ``d`` for the reading's
+    device); ``field`` names the column the message points at.
+    """
+
+    field: str
+    condition: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class Table:
-    """A lake table: columns, natural key, partitioning and its place in the standard."""
+    """A lake table: columns, natural key, partitioning and its place in the standard.
+
+    ``owner``: the service that alone writes the table (None: the public writer may);
+    ``rules`` and ``rule_from``: see :class:`Rule` (``rule_from`` is a FROM clause with
+    ``{rows} AS b`` for the rows checked, ``{batch}`` for the whole typed batch and
+    ``{catalog}`` for the lake).
+    """
 
     name: str
     doc: str
@@ -102,6 +197,9 @@ class Table:
     clause: str = ""
     append_only: bool = True
     volatile: tuple[str, ...] = ()  # run stamps (e.g. computed_at), left out of content checksums
+    owner: str | None = None
+    rules: tuple[Rule, ...] = ()
+    rule_from: str = "{rows} AS b"
 
     @property
     def column_names(self) -> list[str]:
@@ -113,17 +211,107 @@ class Table:
                 return col
         raise KeyError(f"table {self.name!r} has no column {name!r}; columns: {self.column_names}")
 
-    def ddl(self, catalog: str = "lake") -> str:
-        cols = ",\n  ".join(f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns)
-        return f"CREATE TABLE IF NOT EXISTS {catalog}.{self.name} (\n  {cols}\n)"
+    @property
+    def partition_sql(self) -> str:
+        """The PARTITIONED BY expressions (constants of this module)."""
+        return ", ".join(self.partition_by)
+
+    def ddl(self, catalog: str = CATALOG) -> str:
+        cols = ",\n  ".join(f"{ident(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {ident(catalog)}.{ident(self.name)} (\n  {cols}\n)"
 
 
 def _c(name: str, type_: str, doc: str, **kw) -> Column:
     return Column(name, type_, doc, **kw)
 
 
+def _id(name: str, doc: str, **kw) -> Column:
+    """An identifier column (:data:`ID_PATTERN`)."""
+    return Column(name, "VARCHAR", doc, identifier=True, max_length=None, **kw)
+
+
 def _org_ref(doc: str = "organisation node the row belongs to") -> Column:
-    return _c("org_id", "VARCHAR", doc, references="org.org_id")
+    return _id("org_id", doc, references="org.org_id")
+
+
+def _in(values) -> str:
+    """SQL list of string constants of this module."""
+    return ", ".join(literal(v) for v in values)
+
+
+def _case(column: str, mapping: dict) -> str:
+    """SQL CASE mapping the string ``column`` through the constant ``mapping`` of this module."""
+    whens = " ".join(f"WHEN {literal(k)} THEN {literal(v) if isinstance(v, str) else v}" for k, v in mapping.items())
+    return f"(CASE {column} {whens} END)"
+
+
+_KIND_METRICS = " OR ".join(f"(d.kind = {literal(kind)} AND b.metric IN ({_in(metrics)}))"
+                            for kind, metrics in DEVICE_METRICS.items())
+_TELEMETRY_RULES = (
+    Rule("metric", f"d.kind IS NOT NULL AND NOT ({_KIND_METRICS})",
+         "is not measured by this kind of device (e.g. coal on an electricity meter); see DEVICE_METRICS"),
+    Rule("ts", "b.ts < d.installed_on", "is before the device was installed (device.installed_on)"),
+    Rule("ts", "epoch_us(b.ts) % (CAST(CASE WHEN d.interval_s >= 86400 THEN 900 ELSE d.interval_s END AS BIGINT) "
+               "* 1000000) <> 0",
+         "is off the device's reporting grid (a multiple of interval_s in UTC; daily meters: of 15 min)"),
+)
+_PARENT_RANK = _case("p.level", LEVEL_RANK)
+_OWN_RANK = _case("b.level", LEVEL_RANK)
+_ORG_RULES = (
+    Rule("parent_id", "b.parent_id = b.org_id", "is the org itself: a node cannot be its own parent"),
+    Rule("parent_id", "b.parent_id IS NULL AND b.level <> 'province'",
+         "is missing: only the province is the root of the tree (give the parent org)"),
+    Rule("parent_id", "b.parent_id IS NOT NULL AND b.level = 'province'", "is set, but the province is the root"),
+    Rule("parent_id", "b.parent_id IS NULL AND (EXISTS (SELECT 1 FROM {catalog}.org o WHERE o.parent_id IS NULL "
+                      "AND o.org_id <> b.org_id) OR (SELECT count(*) FROM {batch} x WHERE x.parent_id IS NULL) > 1)",
+         "would make a second root: the org tree has exactly one (the province)"),
+    Rule("parent_id", f"p.level IS NOT NULL AND {_PARENT_RANK} >= {_OWN_RANK}",
+         "is not above the org: parents rank province > city > county > enterprise/site (so no cycles)"),
+    Rule("region_code", "NOT regexp_full_match(b.region_code, '[0-9]{{6}}')",
+         "must be a 6-digit administrative division code (GB/T 2260), e.g. 430121"),
+    Rule("region_code", "(b.level = 'province' AND right(b.region_code, 4) <> '0000') "
+                        "OR (b.level = 'city' AND (right(b.region_code, 2) <> '00' OR right(b.region_code, 4) = '0000')) "
+                        "OR (b.level = 'county' AND right(b.region_code, 2) = '00')",
+         "does not fit the level (GB/T 2260: province XX0000, city XXYY00, county XXYYZZ)"),
+    Rule("region_code", "p.region_code IS NOT NULL AND NOT starts_with(b.region_code, "
+                        "regexp_replace(p.region_code, '(00)+$', ''))",
+         "lies outside the parent's administrative area (its code must start with the parent's)"),
+    Rule("industry", "b.industry IS NOT NULL AND b.level <> 'enterprise'", "is only for enterprises"),
+    Rule("kind", " OR ".join(f"(b.level = {literal(level)} AND b.kind NOT IN ({_in(kinds)}))"
+                             for level, kinds in LEVEL_KINDS.items()),
+         "does not fit the level (province/city/county: government; enterprise: enterprise; "
+         "site: forest, wetland or urban_green)"),
+)
+_ORG_RULE_FROM = ("{rows} AS b LEFT JOIN (SELECT DISTINCT org_id, level, region_code FROM "
+                  "(SELECT org_id, level, region_code FROM {catalog}.org UNION ALL "
+                  "SELECT org_id, level, region_code FROM {batch})) AS p ON p.org_id = b.parent_id")
+_ACTIVITY_RULES = (
+    Rule("period_end", "b.period_end < b.period_start", "is before period_start"),
+    Rule("period_end", "b.period_end - b.period_start > 366", "makes the period longer than a year (enter one entry per period)"),
+    Rule("period_start", "b.period_start > current_date", "lies in the future"),
+    *(Rule("unit", f"b.category = {literal(category)} AND b.unit NOT IN ({_in(units)})",
+           f"is not a unit of {category} (use one of {', '.join(units)})")
+      for category, units in CATEGORY_UNITS.items()),
+    Rule("amount", f"abs(b.amount) > {_case('b.unit', ACTIVITY_AMOUNT_LIMITS)}",
+         "is implausibly large for one entry (limits per unit in ACTIVITY_AMOUNT_LIMITS; check the unit)"),
+    Rule("amount", "b.amount < 0 AND b.reverses_entry_id IS NULL",
+         "is negative: only a reversal (reverses_entry_id) carries a negative amount"),
+    Rule("amount", "o.entry_id IS NOT NULL AND b.amount <> -o.amount",
+         "must be the negative of the reversed entry's amount"),
+    Rule("reverses_entry_id", "o.entry_id IS NOT NULL AND (o.org_id <> b.org_id OR o.category <> b.category "
+                              "OR o.activity_type <> b.activity_type OR o.unit <> b.unit)",
+         "names an entry of another org, category, activity type or unit"),
+    Rule("reverses_entry_id", "b.reverses_entry_id = b.entry_id", "is the entry itself"),
+    Rule("reverses_entry_id", "b.reverses_entry_id IS NOT NULL AND (SELECT count(DISTINCT r.entry_id) FROM "
+                              "(SELECT entry_id, reverses_entry_id FROM {catalog}.activity UNION ALL "
+                              "SELECT entry_id, reverses_entry_id FROM {batch}) r "
+                              "WHERE r.reverses_entry_id = b.reverses_entry_id) > 1",
+         "names an entry that is already reversed (an entry is reversed once)"),
+)
+_ACTIVITY_RULE_FROM = ("{rows} AS b LEFT JOIN (SELECT DISTINCT entry_id, org_id, amount, unit, category, activity_type "
+                       "FROM (SELECT entry_id, org_id, amount, unit, category, activity_type FROM {catalog}.activity "
+                       "UNION ALL SELECT entry_id, org_id, amount, unit, category, activity_type FROM {batch})) AS o "
+                       "ON o.entry_id = b.reverses_entry_id")
 
 
 TABLES: dict[str, Table] = {
@@ -132,16 +320,18 @@ TABLES: dict[str, Table] = {
         Table(
             "lake_meta",
             "Key/value facts about the lake itself (schema version, creator, demo seed).",
-            (_c("key", "VARCHAR", "fact name"), _c("value", "VARCHAR", "fact value")),
+            (_id("key", "fact name"), _c("value", "VARCHAR", "fact value", max_length=TEXT_LENGTH)),
             key=("key",),
             append_only=False,
+            owner="lake",
         ),
         Table(
             "org",
             "Organisation tree province > city > county > enterprise/site; every fact row carries an org_id.",
             (
-                _c("org_id", "VARCHAR", "stable identifier, e.g. 'P43', 'C4301', 'E430102-01'"),
-                _c("parent_id", "VARCHAR", "parent node; NULL only for the province", nullable=True, references="org.org_id"),
+                _id("org_id", "stable identifier, e.g. 'P43', 'C4301', 'E430102-01'"),
+                _id("parent_id", "parent node, one level or more above; NULL only for the province (the one root)",
+                    nullable=True, references="org.org_id"),
                 _c("level", "VARCHAR", "tree level", allowed=ORG_LEVELS),
                 _c("kind", "VARCHAR", "what the node is", allowed=ORG_KINDS),
                 _c("name_zh", "VARCHAR", "Chinese name"),
@@ -154,12 +344,14 @@ TABLES: dict[str, Table] = {
             ),
             key=("org_id",),
             clause="4.2.1",
+            rules=_ORG_RULES,
+            rule_from=_ORG_RULE_FROM,
         ),
         Table(
             "device",
             "IoT devices (flux towers, meters) installed at an organisation.",
             (
-                _c("device_id", "VARCHAR", "stable identifier"),
+                _id("device_id", "stable identifier"),
                 _org_ref("organisation where the device is installed"),
                 _c("kind", "VARCHAR", "device type", allowed=DEVICE_KINDS),
                 _c("model", "VARCHAR", "manufacturer model"),
@@ -174,12 +366,12 @@ TABLES: dict[str, Table] = {
             "device_event",
             "Device lifecycle events (clause 8.2).",
             (
-                _c("event_id", "VARCHAR", "event identifier"),
-                _c("device_id", "VARCHAR", "device", references="device.device_id"),
+                _id("event_id", "event identifier"),
+                _id("device_id", "device", references="device.device_id"),
                 _c("event_type", "VARCHAR", "lifecycle event", allowed=DEVICE_EVENTS),
                 _c("event_time", "TIMESTAMP", "when it happened", unit="UTC"),
                 _c("actor", "VARCHAR", "who did it"),
-                _c("note", "VARCHAR", "free text", nullable=True),
+                _c("note", "VARCHAR", "free text", nullable=True, max_length=TEXT_LENGTH, multiline=True),
             ),
             key=("event_id",),
             clause="8.2",
@@ -196,13 +388,15 @@ TABLES: dict[str, Table] = {
             ),
             key=("metric",),
             append_only=False,
+            owner="lake",
         ),
         Table(
             "telemetry",
             "IoT measurements in long format, one row per device, metric and interval; append-only, partitioned by month.",
             (
-                _c("device_id", "VARCHAR", "device", references="device.device_id"),
-                _c("metric", "VARCHAR", "metric name (see table metric)", allowed=tuple(METRICS)),
+                _id("device_id", "device (registered, and installed before the reading)", references="device.device_id"),
+                _c("metric", "VARCHAR", "metric name (see table metric); one the device's kind measures",
+                   allowed=tuple(METRICS)),
                 _c("ts", "TIMESTAMP", "start of the reporting interval", unit="UTC"),
                 _c("value", "DOUBLE", "measured value in the metric's canonical unit", unit="metric unit"),
                 _c("qc", "UTINYINT", "quality flag: 0 good, 1 suspect, 2 bad", allowed=QC_FLAGS),
@@ -210,13 +404,15 @@ TABLES: dict[str, Table] = {
             key=("device_id", "metric", "ts"),
             partition_by=("year(ts)", "month(ts)"),
             clause="4.2.2 b, 7.3",
+            rules=_TELEMETRY_RULES,
+            rule_from="{rows} AS b LEFT JOIN {catalog}.device AS d ON d.device_id = b.device_id",
         ),
         Table(
             "telemetry_daily",
             "Telemetry rolled up per device, metric and UTC day (materialised by carbonlib.accounting.views."
             "refresh_telemetry_daily); dashboards read this, never raw telemetry.",
             (
-                _c("device_id", "VARCHAR", "device", references="device.device_id"),
+                _id("device_id", "device", references="device.device_id"),
                 _c("metric", "VARCHAR", "metric name", allowed=tuple(METRICS)),
                 _c("day", "DATE", "UTC day"),
                 _c("n", "BIGINT", "readings received", min=0),
@@ -230,59 +426,68 @@ TABLES: dict[str, Table] = {
             key=("device_id", "metric", "day"),
             partition_by=("year(day)",),
             append_only=False,
+            owner="accounting",
         ),
         Table(
             "telemetry_reject",
             "Quarantined telemetry: the raw record and why it was refused (nothing is lost).",
             (
                 _c("received_at", "TIMESTAMP", "when the batch was written", unit="UTC"),
-                _c("source", "VARCHAR", "batch source (file name, topic, job)"),
+                _c("source", "VARCHAR", "batch source (file name, topic, job)", max_length=TEXT_LENGTH),
                 _c("row_number", "BIGINT", "0-based row number within the batch"),
                 _c("field", "VARCHAR", "offending field"),
-                _c("reason", "VARCHAR", "why the row was refused"),
-                _c("payload", "VARCHAR", "the raw record as JSON"),
+                _c("reason", "VARCHAR", "why the row was refused", max_length=TEXT_LENGTH),
+                _c("payload", "VARCHAR", "the raw record as JSON", max_length=None, multiline=True),
             ),
             key=("received_at", "source", "row_number", "field"),
             clause="7.3",
+            owner="quarantine",
         ),
         Table(
             "activity",
             "Emission activity ledger (台账): one entry per org, period, category and activity type. "
             "Corrections are new entries that reverse an earlier one; nothing is overwritten.",
             (
-                _c("entry_id", "VARCHAR", "ledger entry identifier"),
+                _id("entry_id", "ledger entry identifier"),
                 _org_ref("reporting organisation"),
-                _c("period_start", "DATE", "first day of the activity period"),
-                _c("period_end", "DATE", "last day of the activity period"),
+                _c("period_start", "DATE", "first day of the activity period (not in the future)"),
+                _c("period_end", "DATE", "last day of the activity period (on or after period_start, within a year)",
+                   future=True),
                 _c("category", "VARCHAR", "emission category (GB/T 32150)", allowed=ACTIVITY_CATEGORIES),
-                _c("activity_type", "VARCHAR", "fuel, material or energy carrier, e.g. 'diesel', 'clinker', 'grid'"),
-                _c("amount", "DOUBLE", "activity amount in `unit` (negative only in reversals)"),
-                _c("unit", "VARCHAR", "unit of amount", allowed=ACTIVITY_UNITS),
+                _id("activity_type", "fuel, material or energy carrier, e.g. 'diesel', 'clinker', 'grid'"),
+                _c("amount", "DOUBLE", "activity amount in `unit` (negative only in reversals, then exactly the "
+                   "reversed amount negated; plausible limits per unit)"),
+                _c("unit", "VARCHAR", "unit of amount (one the category allows: a mass or volume of fuel, kWh/MWh "
+                   "of electricity, GJ of heat)", allowed=ACTIVITY_UNITS),
                 _c("evidence_ref", "VARCHAR", "reference to the voucher (invoice, meter reading, weighbridge slip)"),
                 _c("author", "VARCHAR", "who entered it"),
                 _c("status", "VARCHAR", "review status", allowed=ACTIVITY_STATUSES),
                 _c("entered_at", "TIMESTAMP", "when it was entered", unit="UTC"),
-                _c("reverses_entry_id", "VARCHAR", "entry this one reverses (corrections)", nullable=True),
+                _id("reverses_entry_id", "entry this one reverses (corrections): same org, category, type and unit; "
+                    "an entry is reversed once", nullable=True, references="activity.entry_id"),
             ),
             key=("entry_id",),
             clause="5.1, 6.2.1",
+            rules=_ACTIVITY_RULES,
+            rule_from=_ACTIVITY_RULE_FROM,
         ),
         Table(
             "emission_factor",
             "Emission factors and fuel parameters with their source; one row per kind, subject, series and year.",
             (
-                _c("factor_id", "VARCHAR", "identifier"),
-                _c("kind", "VARCHAR", "ncv, carbon_content, oxidation, grid, heat, process"),
+                _id("factor_id", "identifier"),
+                _c("kind", "VARCHAR", "what the factor is", allowed=EMISSION_FACTOR_KINDS),
                 _c("subject", "VARCHAR", "fuel, process or grid region the factor applies to"),
                 _c("series", "VARCHAR", "factor family or publication series"),
                 _c("data_year", "INTEGER", "year the factor describes", nullable=True),
-                _c("value", "DOUBLE", "factor value in `unit`"),
+                _c("value", "DOUBLE", "factor value in `unit` (never negative; an oxidation rate at most 1)", min=0.0),
                 _c("unit", "VARCHAR", "unit of value"),
-                _c("source", "VARCHAR", "citation of the primary source"),
+                _c("source", "VARCHAR", "citation of the primary source", max_length=TEXT_LENGTH),
                 _c("verified", "BOOLEAN", "traced to the primary source"),
             ),
             key=("factor_id",),
             clause="6.2.3",
+            rules=(Rule("value", "b.kind = 'oxidation' AND b.value > 1", "is an oxidation rate: a share of at most 1"),),
         ),
         Table(
             "gwp",
@@ -290,17 +495,18 @@ TABLES: dict[str, Table] = {
             (
                 _c("gas", "VARCHAR", "gas name, e.g. CH4"),
                 _c("assessment", "VARCHAR", "IPCC assessment report", allowed=GWP_ASSESSMENTS),
-                _c("value", "DOUBLE", "GWP100", unit="tCO2e/t"),
-                _c("source", "VARCHAR", "citation"),
+                _c("value", "DOUBLE", "GWP100 (positive)", unit="tCO2e/t", min=0.0),
+                _c("source", "VARCHAR", "citation", max_length=TEXT_LENGTH),
             ),
             key=("gas", "assessment"),
             clause="6.2.3",
+            rules=(Rule("value", "b.value <= 0", "must be positive (a GWP is relative to CO2 = 1)"),),
         ),
         Table(
             "species_parameter",
             "Biomass expansion parameters per species group (IPCC 2006 Vol.4 Eq 2.8).",
             (
-                _c("species_group", "VARCHAR", "species group identifier"),
+                _id("species_group", "species group identifier"),
                 _c("name_zh", "VARCHAR", "Chinese name"),
                 _c("latin_name", "VARCHAR", "botanical name", nullable=True),
                 _c("volume_based", "BOOLEAN", "biomass can be derived from stem volume (false e.g. for bamboo)"),
@@ -308,7 +514,7 @@ TABLES: dict[str, Table] = {
                 _c("bef", "DOUBLE", "biomass expansion factor BEF (above-ground/stem)", unit="1", nullable=True, min=1.0, max=3.5),
                 _c("root_shoot", "DOUBLE", "root-to-shoot ratio R", unit="1", nullable=True, min=0.0, max=1.0),
                 _c("carbon_fraction", "DOUBLE", "carbon fraction of dry matter CF", unit="tC t-1 d.m.", min=0.3, max=0.6),
-                _c("source", "VARCHAR", "citation"),
+                _c("source", "VARCHAR", "citation", max_length=TEXT_LENGTH),
                 _c("verified", "BOOLEAN", "traced to the primary source"),
             ),
             key=("species_group",),
@@ -318,9 +524,9 @@ TABLES: dict[str, Table] = {
             "forest_stand",
             "Forest, wetland and urban-green stands (inventory units) of a site.",
             (
-                _c("stand_id", "VARCHAR", "stand identifier"),
+                _id("stand_id", "stand identifier"),
                 _org_ref("site the stand belongs to"),
-                _c("species_group", "VARCHAR", "dominant species group", references="species_parameter.species_group"),
+                _id("species_group", "dominant species group", references="species_parameter.species_group"),
                 _c("area_ha", "DOUBLE", "stand area", unit="ha", min=0.0, max=1e6),
                 _c("origin", "VARCHAR", "planted or natural", allowed=("planted", "natural")),
                 _c("established_year", "INTEGER", "planting or regeneration year", min=1800, max=2100),
@@ -332,8 +538,8 @@ TABLES: dict[str, Table] = {
             "survey_plot",
             "Inventory sample plots measured on a survey date.",
             (
-                _c("plot_id", "VARCHAR", "plot identifier"),
-                _c("stand_id", "VARCHAR", "stand", references="forest_stand.stand_id"),
+                _id("plot_id", "plot identifier"),
+                _id("stand_id", "stand", references="forest_stand.stand_id"),
                 _c("survey_date", "DATE", "measurement date"),
                 _c("plot_area_ha", "DOUBLE", "plot area", unit="ha", min=0.001, max=10.0),
                 _c("surveyor", "VARCHAR", "crew"),
@@ -345,10 +551,10 @@ TABLES: dict[str, Table] = {
             "survey_tree",
             "Trees measured in a plot on a survey date.",
             (
-                _c("plot_id", "VARCHAR", "plot", references="survey_plot.plot_id"),
+                _id("plot_id", "plot", references="survey_plot.plot_id"),
                 _c("survey_date", "DATE", "measurement date"),
                 _c("tree_no", "INTEGER", "tree tag number"),
-                _c("species_group", "VARCHAR", "species group", references="species_parameter.species_group"),
+                _id("species_group", "species group", references="species_parameter.species_group"),
                 _c("dbh_cm", "DOUBLE", "diameter at breast height (1.3 m)", unit="cm", min=1.0, max=300.0),
                 _c("height_m", "DOUBLE", "tree height", unit="m", min=1.0, max=90.0),
                 _c("volume_m3", "DOUBLE", "stem volume over bark", unit="m3", min=0.0, max=100.0),
@@ -372,7 +578,7 @@ TABLES: dict[str, Table] = {
             "credit_project",
             "Carbon-credit projects (clause 5.3).",
             (
-                _c("project_id", "VARCHAR", "project identifier"),
+                _id("project_id", "project identifier"),
                 _org_ref("proponent organisation or site"),
                 _c("name_zh", "VARCHAR", "Chinese name"),
                 _c("name_en", "VARCHAR", "English name"),
@@ -380,22 +586,23 @@ TABLES: dict[str, Table] = {
                 _c("methodology", "VARCHAR", "methodology reference, e.g. CCER-14-001-V01"),
                 _c("status", "VARCHAR", "current lifecycle state", allowed=PROJECT_STATUSES),
                 _c("crediting_start", "DATE", "crediting period start"),
-                _c("crediting_end", "DATE", "crediting period end"),
+                _c("crediting_end", "DATE", "crediting period end (on or after its start)", future=True),
                 _c("estimated_annual_tco2e", "DOUBLE", "ex-ante estimate", unit="tCO2e/yr", min=0.0),
             ),
             key=("project_id",),
             clause="5.3",
+            rules=(Rule("crediting_end", "b.crediting_end < b.crediting_start", "is before crediting_start"),),
         ),
         Table(
             "project_event",
             "Project lifecycle and evaluation events (clause 5.3).",
             (
-                _c("event_id", "VARCHAR", "event identifier"),
-                _c("project_id", "VARCHAR", "project", references="credit_project.project_id"),
+                _id("event_id", "event identifier"),
+                _id("project_id", "project", references="credit_project.project_id"),
                 _c("event_type", "VARCHAR", "initiated, validated, registered, monitoring_report, verified, accepted"),
                 _c("event_date", "DATE", "date"),
                 _c("actor", "VARCHAR", "who"),
-                _c("note", "VARCHAR", "free text", nullable=True),
+                _c("note", "VARCHAR", "free text", nullable=True, max_length=TEXT_LENGTH, multiline=True),
             ),
             key=("event_id",),
             clause="5.3",
@@ -404,27 +611,31 @@ TABLES: dict[str, Table] = {
             "credit_event",
             "Credit registry events with serial ranges and a hash chain (clause 5.2).",
             (
-                _c("event_id", "VARCHAR", "event identifier"),
-                _c("project_id", "VARCHAR", "project the credits come from", references="credit_project.project_id"),
+                _id("event_id", "event identifier"),
+                _id("project_id", "project the credits come from", references="credit_project.project_id"),
                 _c("event_type", "VARCHAR", "registry operation", allowed=CREDIT_EVENTS),
                 _c("event_time", "TIMESTAMP", "when", unit="UTC"),
                 _c("vintage", "INTEGER", "vintage year", min=2000, max=2100),
                 _c("serial_start", "BIGINT", "first serial number (inclusive)", min=0),
                 _c("serial_end", "BIGINT", "last serial number (inclusive)", min=0),
-                _c("quantity_tco2e", "DOUBLE", "credits moved", unit="tCO2e", min=0.0),
-                _c("from_account", "VARCHAR", "debited account", nullable=True),
-                _c("to_account", "VARCHAR", "credited account", nullable=True),
-                _c("prev_hash", "VARCHAR", "hash of the previous event ('' for the first)"),
+                _c("quantity_tco2e", "DOUBLE", "credits moved: one per serial number of the range", unit="tCO2e",
+                   min=0.0),
+                _id("from_account", "debited account", nullable=True),
+                _id("to_account", "credited account", nullable=True),
+                _c("prev_hash", "VARCHAR", "hash of the previous event ('' for the first)", blank_ok=True),
                 _c("hash", "VARCHAR", "SHA-256 of this event's fields and prev_hash"),
             ),
             key=("event_id",),
             clause="5.2",
+            rules=(Rule("serial_end", "b.serial_end < b.serial_start", "is before serial_start"),
+                   Rule("quantity_tco2e", "b.quantity_tco2e <> b.serial_end - b.serial_start + 1",
+                        "does not equal the length of the serial range (serial_end - serial_start + 1)")),
         ),
         Table(
             "carbon_price",
             "Daily carbon prices per market (clause 6.3).",
             (
-                _c("market", "VARCHAR", "market, e.g. CEA (national allowance), CCER"),
+                _id("market", "market, e.g. CEA (national allowance), CCER"),
                 _c("day", "DATE", "trading day"),
                 _c("close_cny", "DOUBLE", "closing price", unit="CNY/tCO2e", min=0.0, max=10000.0),
                 _c("volume_t", "DOUBLE", "traded volume", unit="tCO2e", min=0.0),
@@ -436,7 +647,7 @@ TABLES: dict[str, Table] = {
             "report_run",
             "Report notebook runs (papermill): what ran for which org, period and snapshot, and where the outputs are.",
             (
-                _c("run_id", "VARCHAR", "run identifier"),
+                _id("run_id", "run identifier"),
                 _c("kind", "VARCHAR", "report kind", allowed=("monthly", "annual", "disclosure")),
                 _org_ref("organisation reported on"),
                 _c("period", "VARCHAR", "period label"),
@@ -444,14 +655,15 @@ TABLES: dict[str, Table] = {
                 _c("status", "VARCHAR", "outcome", allowed=("ok", "failed", "skipped")),
                 _c("started_at", "TIMESTAMP", "start", unit="UTC"),
                 _c("seconds", "DOUBLE", "duration", unit="s", min=0.0),
-                _c("notebook_path", "VARCHAR", "executed notebook", nullable=True),
-                _c("html_path", "VARCHAR", "standalone HTML", nullable=True),
-                _c("table_path", "VARCHAR", "XLSX/CSV of the figures", nullable=True),
+                _c("notebook_path", "VARCHAR", "executed notebook", nullable=True, max_length=TEXT_LENGTH),
+                _c("html_path", "VARCHAR", "standalone HTML", nullable=True, max_length=TEXT_LENGTH),
+                _c("table_path", "VARCHAR", "XLSX/CSV of the figures", nullable=True, max_length=TEXT_LENGTH),
                 _c("figures_sha256", "VARCHAR", "SHA-256 of the figures table", nullable=True),
-                _c("error", "VARCHAR", "failing cell and message", nullable=True),
+                _c("error", "VARCHAR", "failing cell and message", nullable=True, max_length=TEXT_LENGTH, multiline=True),
             ),
             key=("run_id",),
             clause="6.2.1, 6.2.3, 6.4.3",
+            owner="reporting",
         ),
         Table(
             "account",
@@ -466,7 +678,8 @@ TABLES: dict[str, Table] = {
                 _c("item", "VARCHAR", "figure name, e.g. scope1_stationary_combustion, removals, net"),
                 _c("value", "DOUBLE", "figure value in `unit`"),
                 _c("unit", "VARCHAR", "unit of value, e.g. tCO2e, MWh"),
-                _c("basis", "VARCHAR", "factor versions and method notes, e.g. 'grid=mee_enterprise_reporting:2022; gwp=AR5'"),
+                _c("basis", "VARCHAR", "factor versions and method notes, e.g. 'grid=mee_enterprise_reporting:2022; gwp=AR5' "
+                   "('' for plain sums)", max_length=TEXT_LENGTH, blank_ok=True),
                 _c("snapshot_id", "BIGINT", "lake snapshot the figure was computed from"),
                 _c("computed_at", "TIMESTAMP", "when", unit="UTC"),
             ),
@@ -474,6 +687,7 @@ TABLES: dict[str, Table] = {
             clause="6.2.3, 6.4.3",
             append_only=False,
             volatile=("computed_at",),
+            owner="accounting",
         ),
     )
 }
@@ -483,8 +697,8 @@ def table(name: str) -> Table:
     """Return the table definition, or raise a KeyError listing the known tables."""
     try:
         return TABLES[name]
-    except KeyError:
-        raise KeyError(f"unknown lake table {name!r}; known tables: {sorted(TABLES)}") from None
+    except (KeyError, TypeError):
+        raise UnknownTableError(f"unknown lake table {str(name)[:60]!r}; known tables: {sorted(TABLES)}") from None
 
 
 def render_markdown() -> str:
@@ -495,6 +709,11 @@ def render_markdown() -> str:
         f"Schema version {SCHEMA_VERSION}. Generated by `carbon schema --markdown` from "
         "`carbonlib/lake/schema.py`; do not edit by hand. Timestamps are UTC.",
         "",
+        f"Identifiers match `{ID_PATTERN}` and never hold `..` (letters, digits, `_ - . :`; no `/`, quotes,",
+        "spaces or control characters).  Text refuses control characters (notes may hold line breaks) and is",
+        f"at most {NAME_LENGTH} characters unless stated.  Dates and time stamps lie between {EARLIEST_DATE} and",
+        "tomorrow unless stated.  Tables owned by a service are written only by that service.",
+        "",
     ]
     for t in TABLES.values():
         lines += [f"## `{t.name}`", "", t.doc, ""]
@@ -503,6 +722,8 @@ def render_markdown() -> str:
             meta.append(f"partitioned by {', '.join(t.partition_by)}")
         if t.clause:
             meta.append(f"standard clause {t.clause}")
+        if t.owner:
+            meta.append(f"written only by the {t.owner} service")
         lines += ["; ".join(meta), "", "| column | type | unit | meaning | rules |", "|---|---|---|---|---|"]
         for c in t.columns:
             rules = []
@@ -514,7 +735,16 @@ def render_markdown() -> str:
                 rules.append(f"range [{c.min}, {c.max}]")
             if c.references:
                 rules.append(f"references {c.references}")
+            if c.identifier:
+                rules.append("identifier")
+            elif c.type == "VARCHAR" and c.max_length != NAME_LENGTH:
+                rules.append(f"at most {c.max_length} characters" if c.max_length else "any length")
+            if c.future:
+                rules.append("may lie in the future")
             lines.append(f"| {c.name} | {c.type} | {c.unit or ''} | {c.doc} | {'; '.join(rules)} |")
+        if t.rules:
+            lines += ["", "Plausibility rules (a row is refused when):", ""]
+            lines += [f"- `{r.field}` {r.reason}" for r in t.rules]
         lines.append("")
     lines += ["## Telemetry metrics", "", "| metric | unit | meaning | plausible range |", "|---|---|---|---|"]
     for m in METRICS.values():

@@ -85,10 +85,20 @@ def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_d
 
 
 #: Job functions a schedule may name in ``run``: f(settings, at, **args) -> one-line outcome.
+def delete_orphan_files(settings: Settings, at: datetime, older_than_hours: float = 24.0) -> str:
+    """Delete data files no snapshot references (left by killed writes) older than ``older_than_hours``."""
+    from ..lake import Lake
+
+    with Lake.open(settings) as lake:
+        deleted = lake.delete_orphans(older_than_hours)
+    return f"orphan files: {len(deleted)} deleted (older than {older_than_hours:g} h)"
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "refresh_telemetry_daily": refresh_telemetry_daily,
     "build_accounts": build_accounts,
     "report_batch": report_batch,
+    "delete_orphan_files": delete_orphan_files,
 }
 
 
@@ -127,8 +137,15 @@ def load_schedule(path: str | Path = SCHEDULE_FILE) -> Schedule:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"schedule file {path} does not exist (the default is {SCHEDULE_FILE})")
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"{path}"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{where} is not valid YAML ({str(error).splitlines()[0]}). Fix: see pipelines/schedule.yaml "
+                         "for the layout") from None
+    if not isinstance(document, dict) or not isinstance(document.get("jobs") or {}, dict):
+        raise ValueError(f"{where}: write a mapping with 'timezone' and 'jobs: {{NAME: {{cron, run, args}}}}' "
+                         "(see pipelines/schedule.yaml)")
     tz = document.get("timezone", "UTC")
     try:
         ZoneInfo(tz)
@@ -136,6 +153,8 @@ def load_schedule(path: str | Path = SCHEDULE_FILE) -> Schedule:
         raise ValueError(f"{where}: timezone {tz!r} is not an IANA time zone name (e.g. 'Asia/Shanghai')") from None
     jobs = {}
     for name, spec in (document.get("jobs") or {}).items():
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: job {name!r} must be a mapping with keys cron and run, not {str(spec)[:40]!r}")
         unknown = set(spec) - {"cron", "run", "args", "catch_up"}
         if unknown or "cron" not in spec or "run" not in spec:
             raise ValueError(f"{where}: job {name!r} needs keys cron and run (optional args, catch_up); got {sorted(spec)}")

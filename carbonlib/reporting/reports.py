@@ -35,6 +35,8 @@ import pandas as pd
 
 from ..accounting import accounts, views
 from ..lake import CATALOG, Lake
+from ..markup import md_text
+from ..paths import check_identifier, inside
 from ..settings import Settings
 from ..viz.labels import label
 
@@ -45,6 +47,8 @@ NOTEBOOKS = {
     "disclosure": REPO_ROOT / "notebooks" / "reports" / "disclosure.ipynb",
 }
 KERNEL = "python3"
+#: Owner of the run log (table ``report_run``).
+SERVICE = "reporting"
 
 #: Known account items in display order; items not listed follow alphabetically.
 ITEM_ORDER = (
@@ -234,14 +238,15 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
     good_share and flagged_share (QC suspect or bad, shares of the readings received).
     """
     start, end = period_bounds(period)
-    ids = ", ".join(f"'{o}'" for o in subtree(lake, org_id, snapshot).org_id)
+    ids = list(subtree(lake, org_id, snapshot).org_id)
     df = lake.query(
-        f"SELECT d.device_id, d.org_id, t.metric, d.interval_s, greatest(d.installed_on, DATE '{start}') AS first_day, "
+        f"SELECT d.device_id, d.org_id, t.metric, d.interval_s, greatest(d.installed_on, $start) AS first_day, "
         f"count(t.day) AS days_with_data, coalesce(sum(t.n), 0) AS readings, "
         f"coalesce(sum(t.n * t.good_share) / nullif(sum(t.n), 0), 0) AS good_share "
         f"FROM {lake.relation('device', snapshot)} AS d JOIN {lake.relation('telemetry_daily', snapshot)} AS t "
-        f"ON t.device_id = d.device_id AND t.day BETWEEN DATE '{start}' AND DATE '{end}' "
-        f"WHERE d.org_id IN ({ids}) AND d.installed_on <= DATE '{end}' GROUP BY ALL ORDER BY d.device_id, t.metric"
+        f"ON t.device_id = d.device_id AND t.day BETWEEN $start AND $end "
+        f"WHERE list_contains($ids, d.org_id) AND d.installed_on <= $end GROUP BY ALL ORDER BY d.device_id, t.metric",
+        {"start": start, "end": end, "ids": ids},
     )
     df["days"] = (pd.Timestamp(end) - pd.to_datetime(df.first_day)).dt.days + 1
     df["expected"] = df.days * 86400 // df.interval_s
@@ -255,7 +260,7 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
 def rejected_records(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
     """Quarantined readings (``telemetry_reject``) of the subtree's devices with a timestamp in ``period``."""
     start, end = period_bounds(period)
-    ids = ", ".join(f"'{o}'" for o in subtree(lake, org_id, snapshot).org_id)
+    ids = list(subtree(lake, org_id, snapshot).org_id)
     return lake.query(
         "WITH r AS (SELECT received_at, source, field, reason, "
         "CASE WHEN json_valid(payload) THEN json_extract_string(payload, '$.device_id') END AS device_id, "
@@ -264,8 +269,9 @@ def rejected_records(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.
         f"FROM {lake.relation('telemetry_reject', snapshot)}) "
         f"SELECT r.device_id, r.metric, r.ts, r.field, r.reason, r.source, r.received_at FROM r "
         f"JOIN {lake.relation('device', snapshot)} AS d USING (device_id) "
-        f"WHERE d.org_id IN ({ids}) AND r.ts >= TIMESTAMP '{start}' AND r.ts < TIMESTAMP '{end}' + INTERVAL 1 DAY "
-        "ORDER BY r.ts, r.device_id"
+        "WHERE list_contains($ids, d.org_id) AND r.ts >= CAST($start AS TIMESTAMP) "
+        "AND r.ts < CAST($end AS TIMESTAMP) + INTERVAL 1 DAY ORDER BY r.ts, r.device_id",
+        {"start": start, "end": end, "ids": ids},
     )
 
 
@@ -382,7 +388,8 @@ def headline(name: str, org_id: str, period: str, snapshot: int, values: dict[st
     head = "| " + " | ".join(label(i, lang) for i in values) + " |"
     rule = "|" + "---:|" * len(values)
     row = "| " + " | ".join(f"**{format_value(v, u)}**" for v, u in values.values()) + " |"
-    return f"### {name} ({org_id}) · {period}\n\n{head}\n{rule}\n{row}\n\n*{text('snapshot', lang)}: {snapshot}*"
+    return (f"### {md_text(name)} ({md_text(org_id)}) · {md_text(period)}\n\n{head}\n{rule}\n{row}\n\n"
+            f"*{text('snapshot', lang)}: {snapshot}*")
 
 
 def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
@@ -404,7 +411,7 @@ def figures_view(figures: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 def notes_markdown(data: ReportData, lang: str) -> str:
     """Method and source notes: method version, snapshots, factor bases (clause 6.1: methods cite their sources)."""
-    bases = "\n".join(f"- `{b}`" for b in data.notes["bases"]) or "-"
+    bases = "\n".join(f"- {md_text(b)}" for b in data.notes["bases"]) or "-"
     return (f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
             f"- {text('snapshot', lang)}: `{data.notes['report_snapshot']}`\n"
             f"- {text('accounts_snapshot', lang)}: `{', '.join(map(str, data.notes['accounts_snapshot']))}`\n"
@@ -549,6 +556,11 @@ def source_sha256(notebook: Path, lang: str) -> str:
     return hashlib.sha256(notebook.read_bytes() + f"\nlang={lang}".encode()).hexdigest()
 
 
+def _run_id(kind: str, period: str, org_id: str, started: datetime) -> str:
+    """``kind:period:org:stamp``, an identifier (the org id is one; kind and period are checked)."""
+    return f"{kind}:{period}:{org_id}:{started:%Y%m%dT%H%M%S%f}"
+
+
 def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
     sidecar = run_dir / "run.json"
     if not sidecar.is_file():
@@ -569,12 +581,12 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
 
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     if not force and (previous := _up_to_date(run_dir, source, snapshot)):
-        return RunRecord(**{**asdict(previous), "run_id": f"{kind}/{period}/{org_id}/{started:%Y%m%dT%H%M%S%f}",
+        return RunRecord(**{**asdict(previous), "run_id": _run_id(kind, period, org_id, started),
                             "status": "skipped", "started_at": started.isoformat(), "seconds": 0.0, "error": None})
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("run.json", "exports.json", "report.html", "figures.csv", "figures.xlsx", "report.pdf"):
         (run_dir / stale).unlink(missing_ok=True)
-    record = RunRecord(f"{kind}/{period}/{org_id}/{started:%Y%m%dT%H%M%S%f}", kind, org_id, period, snapshot, "ok",
+    record = RunRecord(_run_id(kind, period, org_id, started), kind, org_id, period, snapshot, "ok",
                        started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"))
     t0 = time.perf_counter()
     try:
@@ -641,14 +653,17 @@ def run_batch(
     if not notebook.is_file():
         raise FileNotFoundError(f"report notebook {notebook} does not exist")
     with Lake.open(settings, read_only=True) as lake:
+        lake.require_intact()
         snapshot = data_snapshot(lake) if snapshot is None else int(snapshot)
         known = set(views.org_tree(lake, snapshot).org_id)
         selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot)
+    for org in selected:  # ids name output folders: an id like ../../x must never reach a path
+        check_identifier(org, "org id")
     unknown = [o for o in selected if o not in known]
     if unknown:
-        raise ValueError(f"unknown org id(s) {unknown} at snapshot {snapshot}; "
+        raise ValueError(f"unknown org id(s) {', '.join(unknown[:10])} at snapshot {snapshot}; "
                          "see table org (`carbon lake info`) for the ids")
-    batch_dir = Path(out_dir).resolve() / kind / period
+    batch_dir = inside(out_dir, kind, period)
     source = source_sha256(notebook, lang)
     chromium = pdf_converter() if pdf else None
     lake_dir = str(Path(settings.lake).resolve())
@@ -658,14 +673,14 @@ def run_batch(
     with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(selected), desc=f"{kind} {period}",
                                                                unit="report", disable=not progress) as bar:
         futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
-                               batch_dir / org, force, chromium) for org in selected]
+                               inside(batch_dir, org), force, chromium) for org in selected]
         for future in as_completed(futures):
             records.append(future.result())
             bar.set_postfix(failed=sum(r.status == "failed" for r in records))
             bar.update()
     records.sort(key=lambda r: selected.index(r.org_id))
     manifest = {
-        "kind": kind, "period": period, "snapshot_id": snapshot, "lake": settings.catalog_uri,
+        "kind": kind, "period": period, "snapshot_id": snapshot, "lake": settings.catalog_display,
         "notebook": str(notebook), "source_sha256": source, "lang": lang, "started_at": started.isoformat(),
         "seconds": round(time.perf_counter() - t0, 3), "workers": workers, "method_version": accounts.METHOD_VERSION,
         "pdf": (f"made with {chromium}" if chromium else "not requested" if not pdf
@@ -687,4 +702,4 @@ def _record_runs(settings: Settings, records: list[RunRecord]) -> None:
     rows = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in records], columns=columns)
     rows["started_at"] = pd.to_datetime(rows.started_at)
     with Lake.open(settings) as lake:
-        lake.append("report_run", rows, source="reports/run_batch")
+        lake.service_append(SERVICE, "report_run", rows, source="reports/run_batch")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..accounting import accounts, views
 from ..lake import Lake
+from ..lake.sql import marks
 from ..settings import Settings, load_settings
 
 #: Tables whose change reloads :class:`Rollups`.
@@ -221,9 +222,9 @@ def recent_series(lake: Lake, status: DeviceStatus, pairs: list[tuple[str, str]]
     if not wanted:
         return found
     devices = sorted({device for device, _ in wanted})
-    marks = ", ".join("?" for _ in devices)  # a plain IN list is pushed into the scan; (device, metric) pairs are not
+    # a plain IN list is pushed into the scan; (device, metric) pairs are not
     rows = lake.query(f"SELECT device_id, metric, ts, value FROM {lake.relation('telemetry', status.snapshot_id)} "
-                      f"WHERE ts >= ? AND device_id IN ({marks}) ORDER BY device_id, metric, ts",
+                      f"WHERE ts >= ? AND device_id IN ({marks(devices)}) ORDER BY device_id, metric, ts",
                       [status.window_start.to_pydatetime(), *devices])
     for pair, part in rows.groupby(["device_id", "metric"], sort=False):
         if pair in found:

@@ -36,6 +36,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "paper_output_t": ("纸产量", "Paper output (t)"),
     "paper_energy_tce": ("造纸能耗", "Paper energy use (tce)"),
     "paper_energy_intensity": ("单位纸产品综合能耗", "Energy per tonne of paper (kgce/t)"),
+    "dq_skipped_entries": ("未计入的台账条目（数据质量）", "Ledger entries left out (data quality)"),
     # org levels and kinds
     "province": ("省", "Province"),
     "city": ("市", "City"),
