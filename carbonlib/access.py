@@ -63,8 +63,11 @@ class Access:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"access file {path} not found. Fix: pass the path of dashboards/access.yaml.")
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        entries = document.get("viewers")
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from None
+        entries = document.get("viewers") if isinstance(document, dict) else None
         if not isinstance(entries, dict) or not entries:
             raise ValueError(f"{path}: needs a 'viewers:' mapping of NAME -> {{root: ORG_ID, role: ROLE}}")
         viewers = {}
@@ -80,11 +83,11 @@ class Access:
     def viewer(self, name: str | None) -> Viewer:
         """The viewer called ``name``; PermissionError when missing or unknown."""
         if not name:
-            raise PermissionError("no viewer given. Fix: open the dashboard with ?viewer=NAME "
-                                  f"(one of: {', '.join(sorted(self.viewers))}).")
+            raise PermissionError("no viewer given. Fix: open the dashboard with ?viewer=NAME, a viewer of "
+                                  "dashboards/access.yaml (ask the platform's administrator for yours).")
         if name not in self.viewers:
-            raise PermissionError(f"unknown viewer {name!r}. Fix: use one of {', '.join(sorted(self.viewers))} "
-                                  "or add it to dashboards/access.yaml.")
+            raise PermissionError(f"unknown viewer {str(name)[:40]!r}. Fix: use the viewer name you were given, or ask "
+                                  "the administrator to add it to dashboards/access.yaml.")
         return self.viewers[name]
 
     def allowed_root(self, viewer: str | None) -> str:
@@ -100,7 +103,7 @@ class Access:
     def check(self, viewer: str | None, org_id: str) -> None:
         """Raise PermissionError unless ``viewer`` may see ``org_id``."""
         if org_id not in self._paths:
-            raise PermissionError(f"unknown org {org_id!r}. Fix: use an org_id of table org.")
+            raise PermissionError(f"unknown org {str(org_id)[:60]!r}. Fix: use an org_id of table org.")
         if not self.may_see(viewer, org_id):
             raise PermissionError(f"viewer {viewer!r} may not see org {org_id!r}; "
                                   f"its view is limited to {self.allowed_root(viewer)} and below.")

@@ -11,7 +11,4 @@ from pathlib import Path
 
 from carbonlib.viz import components
 
-components.serve_view(
-    lambda lake, access, viewer, args, rollups: components.Explorer(
-        lake, access, viewer, args.get("org"), args.get("period"), args.get("lang", "zh"), rollups),
-    Path(__file__).with_name("access.yaml"), "Carbon explorer")
+components.serve_view(components.explorer_page, Path(__file__).with_name("access.yaml"), "Carbon explorer")

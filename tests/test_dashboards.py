@@ -273,7 +273,7 @@ def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, da
     _shot(page, "monitor_province")
     page.evaluate("window.__still_the_same_page = true")
 
-    arrival = before + pd.Timedelta(hours=2)
+    arrival = before.floor("h") + pd.Timedelta(hours=3)  # on the hourly meter's reporting grid
     with Lake.open(dash_lake) as lake:
         lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
                                                "ts": [arrival], "value": [123456.0], "qc": [0]}), source="test_dashboards")
@@ -321,3 +321,78 @@ def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, pane
     options = page.locator("select").first.locator("option").all_inner_texts()
     assert not any("D430121" in o or "P43" in o for o in options)
 
+
+
+# ----------------------------------------------------------------------------- hostile input (hardening issue)
+# These run last in the module: they add an org with a script payload for a name to the shared lake.
+PAYLOAD_EN = '<img src=x onerror="window.__xss=1">'
+PAYLOAD_ZH = "<script>window.__xss=2</script>"
+REFLECTED = "<img src=y onerror=window.__xss=3>"
+
+
+@pytest.fixture(scope="module")
+def evil_org(dash_lake):
+    """An enterprise whose names are script payloads (stored XSS), under Liling (D430281)."""
+    with Lake.open(dash_lake) as lake:
+        lake.append("org", pd.DataFrame([dict(org_id="E430281-99", parent_id="D430281", level="enterprise",
+                                              kind="enterprise", name_zh=PAYLOAD_ZH, name_en=PAYLOAD_EN,
+                                              region_code="430281", industry="power", area_ha=None,
+                                              latitude=None, longitude=None)]), source="test_dashboards")
+    return "E430281-99"
+
+
+def _no_script_ran(page) -> None:
+    page.wait_for_timeout(1500)  # give an injected handler every chance to fire
+    assert page.evaluate("() => window.__xss") is None, "an injected script ran"
+
+
+@pytest.mark.parametrize("path", [
+    "explorer?viewer=analyst&lang=en&org={r}&period={r}",
+    "overview?viewer=province-admin&lang=en&org=E430281-99",
+    "overview?viewer=province-admin&lang=en&org=D430281",
+    "monitor?viewer={r}&lang=en",
+    "monitor?viewer=province-admin&lang=en&org={r}&refresh=5",
+])
+def test_panel_pages_show_script_payloads_as_text(page, panel_url, evil_org, path):
+    from urllib.parse import quote
+
+    page.goto(f"{panel_url}/{path.format(r=quote(REFLECTED))}", timeout=FIRST_PAINT_MS)
+    page.locator("[data-org], [data-testid=refused], [data-newest]").first.wait_for(timeout=FIRST_PAINT_MS)
+    _no_script_ran(page)
+    text = _page_text(page)
+    assert PAYLOAD_EN in text or REFLECTED in text, "the payload must be shown literally"
+
+
+@pytest.mark.parametrize("path", [
+    "overview.ipynb?viewer=province-admin&lang=en&org=E430281-99",
+    "overview.ipynb?viewer=province-admin&lang=en&org={r}",
+    "disclosure.ipynb?lang=en&org={r}",
+    "disclosure.ipynb?lang=zh&org=D430281",
+])
+def test_voila_pages_show_script_payloads_as_text(page, voila_url, evil_org, path):
+    from urllib.parse import quote
+
+    page.goto(f"{voila_url}/{path.format(r=quote(REFLECTED))}", timeout=FIRST_PAINT_MS)
+    page.locator("[data-org]").first.wait_for(timeout=FIRST_PAINT_MS)
+    _no_script_ran(page)
+    text = _page_text(page)
+    assert PAYLOAD_EN in text or PAYLOAD_ZH in text or REFLECTED in text
+
+
+def test_pages_cannot_be_framed_and_name_no_viewer(panel_url, voila_url):
+    for url in (f"{panel_url}/explorer?viewer=analyst", f"{voila_url}/disclosure.ipynb?lang=en"):
+        with urllib.request.urlopen(url, timeout=120) as response:
+            assert response.headers["X-Frame-Options"] == "DENY", url
+            assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], url
+
+
+def test_a_bad_refresh_or_viewer_is_refused_and_the_server_lives_on(page, panel_url):
+    page.goto(f"{panel_url}/monitor?viewer=province-admin&refresh=inf&lang=en", timeout=FIRST_PAINT_MS)
+    refused = page.locator("[data-testid=refused]").first
+    refused.wait_for(timeout=FIRST_PAINT_MS)
+    assert "not a refresh period" in refused.inner_text()
+    page.goto(f"{panel_url}/explorer?viewer=nobody&lang=en", timeout=FIRST_PAINT_MS)
+    page.locator("[data-testid=refused]").first.wait_for(timeout=FIRST_PAINT_MS)
+    assert "province-admin" not in _page_text(page), "the refusal must not list the viewers"
+    page.goto(f"{panel_url}/explorer?viewer=analyst&lang=en", timeout=FIRST_PAINT_MS)
+    page.locator("[data-testid=selected]").first.wait_for(timeout=FIRST_PAINT_MS)

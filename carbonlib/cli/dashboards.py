@@ -1,22 +1,20 @@
 """``carbon dashboards``: serve the Voila views and the Panel apps on the loopback interface.
 
-Wire into the main CLI with ``app.add_typer(dashboards_app, name="dashboards")``.  Both
-servers read the lake of ``CARBON_LAKE`` / ``--lake`` and bind 127.0.0.1 only; put a reverse
-proxy with real authentication in front before exposing them (the security issue).
+The servers run in this process (stopping the command stops them and their kernels), read
+the lake of ``CARBON_LAKE`` / ``--lake``, bind 127.0.0.1 only and send security headers
+(:mod:`carbonlib.viz.serve`); put a reverse proxy with real authentication in front before
+exposing them (the security issue).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .common import LakeOption
-from ..settings import load_settings
+from .common import LakeOption, settings_from
 
 dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps) on 127.0.0.1.", no_args_is_help=True)
 
@@ -37,47 +35,45 @@ def _folder(folder: Path, names: tuple[str, ...]) -> Path:
 
 
 def voila_command(folder: Path, port: int, pool_size: int = 2) -> list[str]:
-    """argv of a Voila server for ``folder`` with ``pool_size`` preheated kernels per notebook."""
-    return [sys.executable, "-m", "voila", str(folder), "--no-browser", f"--Voila.ip={HOST}", f"--port={port}",
-            "--preheat_kernel=True", f"--pool_size={pool_size}",
-            "--VoilaConfiguration.http_header_envs=['X-Carbon-Viewer']"]
+    """argv of ``carbon dashboards voila`` for ``folder`` with ``pool_size`` preheated kernels per notebook."""
+    return [sys.executable, "-m", "carbonlib", "dashboards", "voila", "--port", str(port), "--pool-size",
+            str(pool_size), "--dashboards", str(folder)]
 
 
 def panel_command(folder: Path, port: int) -> list[str]:
-    """argv of ``panel serve`` for the monitor and explorer apps in ``folder``."""
-    return [sys.executable, "-m", "panel", "serve", *(str(folder / app) for app in PANEL_APPS), "--address", HOST,
-            "--port", str(port), "--allow-websocket-origin", f"{HOST}:{port}",
-            "--allow-websocket-origin", f"localhost:{port}"]
-
-
-def _run(argv: list[str], lake: Path | None) -> None:
-    env = dict(os.environ, CARBON_LAKE=str(load_settings(lake=lake).lake.resolve()))
-    raise typer.Exit(subprocess.call(argv, env=env))
+    """argv of ``carbon dashboards panel`` serving the monitor, explorer and overview apps in ``folder``."""
+    return [sys.executable, "-m", "carbonlib", "dashboards", "panel", "--port", str(port), "--dashboards", str(folder)]
 
 
 @dashboards_app.command("voila")
 def voila(
     lake: LakeOption = None,
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8866,
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 8866,
     pool_size: Annotated[int, typer.Option("--pool-size", min=1, help="Preheated kernels per notebook.")] = 2,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
 ) -> None:
     """Managers' overview and public disclosure: http://127.0.0.1:PORT/voila/render/overview.ipynb?viewer=province-admin"""
+    from ..viz import serve
+
     folder = _folder(dashboards, VOILA_NOTEBOOKS)
+    serve.lake_environment(settings_from(lake).lake)
     typer.echo(f"overview:   http://{HOST}:{port}/voila/render/overview.ipynb?viewer=province-admin&lang=en\n"
                f"disclosure: http://{HOST}:{port}/voila/render/disclosure.ipynb?lang=en")
-    _run(voila_command(folder, port, pool_size), lake)
+    serve.serve_voila(folder, port, pool_size, HOST)
 
 
 @dashboards_app.command("panel")
 def panel(
     lake: LakeOption = None,
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 5006,
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 5006,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
 ) -> None:
     """Real-time monitor, analyst explorer and the overview as a Panel app: http://127.0.0.1:PORT/monitor?viewer=province-admin"""
+    from ..viz import serve
+
     folder = _folder(dashboards, PANEL_APPS)
+    serve.lake_environment(settings_from(lake).lake)
     typer.echo(f"monitor:  http://{HOST}:{port}/monitor?viewer=province-admin&lang=en\n"
                f"explorer: http://{HOST}:{port}/explorer?viewer=analyst&lang=en\n"
                f"overview: http://{HOST}:{port}/overview?viewer=province-admin&lang=en")
-    _run(panel_command(folder, port), lake)
+    serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST)

@@ -11,6 +11,7 @@ place.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from collections.abc import Mapping
 
@@ -20,6 +21,8 @@ from bokeh.models import NumberFormatter
 
 from ..access import Access, requested_viewer
 from ..lake import Lake
+from ..markup import Markup
+from ..markup import html as markup
 from . import data as rollup_data
 from . import figures, theme
 from .labels import LANGUAGES, label
@@ -42,28 +45,45 @@ def org_name(row: Mapping, lang: str) -> str:
 
 
 # ----------------------------------------------------------------------------- small pieces
-def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mapping[str, str], lang: str) -> str:
+def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mapping[str, str], lang: str) -> Markup:
     """HTML of KPI cards; each card carries ``data-item`` and its number in ``.kpi-number``."""
     cards = []
     for item in items:
         unit = units.get(item, "share" if item == "cap_utilisation" else "tCO2e")
-        number = theme.format_value(figures.get(item), unit)
-        shown_unit = "" if unit == "share" else unit
-        cards.append(
-            f'<div class="carbon-kpi" data-item="{item}" style="--kpi-colour:{theme.ITEM_COLOURS.get(item, theme.NEUTRAL)}">'
-            f'<div class="kpi-title">{label(item, lang)}</div><div class="kpi-value"><span class="kpi-number">{number}</span>'
-            f'<span class="kpi-unit">{shown_unit}</span></div></div>')
-    return f'<div class="carbon-kpis">{"".join(cards)}</div>'
+        cards.append(markup(
+            '<div class="carbon-kpi" data-item="{}" style="--kpi-colour:{}"><div class="kpi-title">{}</div>'
+            '<div class="kpi-value"><span class="kpi-number">{}</span><span class="kpi-unit">{}</span></div></div>',
+            item, theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label(item, lang), theme.format_value(figures.get(item), unit),
+            "" if unit == "share" else unit))
+    return markup('<div class="carbon-kpis">{}</div>', Markup("").join(cards))
 
 
-def html(text: str = "", **kwargs) -> pn.pane.HTML:
-    """An HTML pane for fixed text, carrying the theme's stylesheet (Panel panes live in shadow DOM)."""
-    return pn.pane.HTML(text, stylesheets=[theme.CSS], **kwargs)
+def html(content: Markup = Markup(""), **kwargs) -> pn.pane.HTML:
+    """An HTML pane (with the theme's stylesheet: Panel panes live in shadow DOM) for HTML built by
+    :func:`carbonlib.markup.html`; plain strings are refused, so no value reaches a page unescaped."""
+    return pn.pane.HTML(_checked(content), stylesheets=[theme.CSS], **kwargs)
 
 
-def refused_html(message: str | None) -> str:
+def set_html(pane: pn.pane.HTML, content: Markup) -> None:
+    """Show ``content`` (built by :func:`carbonlib.markup.html`) in ``pane``."""
+    pane.object = _checked(content)
+
+
+def _checked(content: Markup) -> str:
+    """The HTML text of ``content``, which must be :class:`Markup` (Panel is given a plain ``str``)."""
+    if not isinstance(content, Markup):
+        raise TypeError("dashboard HTML must be built with carbonlib.markup.html (values escaped), not a plain string")
+    return str(content)
+
+
+def header(text: str) -> Markup:
+    """A section header."""
+    return markup('<div class="carbon-header">{}</div>', text)
+
+
+def refused_html(message: str | None) -> Markup:
     """HTML of a refusal/clamp message (empty when there is none)."""
-    return f'<div class="carbon-refused" data-testid="refused">{message}</div>' if message else ""
+    return markup('<div class="carbon-refused" data-testid="refused">{}</div>', message) if message else Markup("")
 
 
 def _table_formatters() -> dict:
@@ -111,15 +131,50 @@ class _ScopedView:
         options = {f"{'— ' * (int(r['depth']) - root_depth)}{org_name(r, lang)} ({r['org_id']})": r["org_id"]
                    for r in self.tree.to_dict("records")}
         self.org_select = pn.widgets.Select(name=label("ui_org", lang), options=options, value=org, width=340)
-        self.message = html(refused_html(message), sizing_mode="stretch_width")
+        self.message = html(sizing_mode="stretch_width")
+        self.notices: list[str] = []
+        if message:
+            self.notice(message)
 
     def name(self, org_id: str) -> str:
         return org_name(self.orgs.loc[org_id], self.lang)
 
+    def notice(self, text: str) -> None:
+        """Show ``text`` (why a request was clamped or refused) above the page, after the earlier notices."""
+        self.notices.append(text)
+        set_html(self.message, refused_html(" ".join(self.notices)))
+
+    def selected_org(self) -> str:
+        """The org selected, re-checked against the viewer's scope on every use.
+
+        The page's widgets live in the browser and send values back; a value outside the
+        scope (a forged request) selects the top of the scope instead and says so.
+        """
+        org_id = self.org_select.value
+        if org_id in self.orgs.index:
+            return org_id
+        top = self.tree.org_id.iloc[0]
+        self.org_select.value = top
+        self.notice(f"{str(org_id)[:60]!r} is not an org this page may show; showing {top} instead.")
+        return top
+
+    def in_scope(self, org_ids) -> list[str]:
+        """The ``org_ids`` that lie in the viewer's scope (any other id, however it came back from the page, is dropped)."""
+        return [o for o in org_ids if o in self.orgs.index]
+
     def period_selector(self, available: list[str], requested: str | None) -> pn.widgets.Select:
-        """The period selector: ``requested`` when available, else the first (newest year)."""
+        """The period selector: ``requested`` when available, else the first (newest year) and a message saying so."""
+        if requested and requested not in available:
+            self.notice(f"no accounts for period {str(requested)[:40]!r}; showing {available[0]} "
+                        f"(periods with accounts: {', '.join(available[:6])}…)")
         return pn.widgets.Select(name=label("ui_period", self.lang), options=available,
                                  value=requested if requested in available else available[0], width=140)
+
+    def selected_period(self) -> str:
+        """The period selected, re-checked against the periods offered (a forged value selects the newest)."""
+        if self.period_select.value not in self.period_select.options:
+            self.period_select.value = self.period_select.options[0]
+        return self.period_select.value
 
     def names(self, orgs: pd.DataFrame) -> list[str]:
         return [org_name(r, self.lang) for r in orgs.to_dict("records")]
@@ -168,16 +223,26 @@ class Overview(_ScopedView):
         self.sink_table = table(lang, height=230, hidden_columns=["org_id", "level", "emissions_total"])
         self.figures_table = table(lang, height=300)
         self.download = csv_download(lambda: self.figures, f"carbon_{org_id}_{self.period_select.value}.csv", lang)
-        for widget in (self.children_table, self.top_table, self.sink_table):
-            widget.on_click(lambda event, widget=widget: self._drill_down(widget, event))
+        self._rows: dict[str, pd.DataFrame] = {}  # what each org table shows, kept on the server
+        for key, widget in (("children", self.children_table), ("top", self.top_table), ("sinks", self.sink_table)):
+            widget.on_click(lambda event, key=key: self._drill_down(key, event))
         self.up.on_click(self._go_up)
         self.org_select.param.watch(lambda _: self.refresh(), "value")
         self.period_select.param.watch(lambda _: self.refresh(), "value")
         self.refresh()
 
-    def _drill_down(self, widget: pn.widgets.Tabulator, event) -> None:
-        """A click on a row of an org table selects that org (its figures, children, ...)."""
-        self.org_select.value = widget.value.iloc[event.row]["org_id"]
+    def _drill_down(self, key: str, event) -> None:
+        """A click on a row of an org table selects that org (its figures, children, ...).
+
+        The row is looked up in the server's copy of the table, never in the values the page
+        sends back (a cell edited in the browser must not select an org outside the scope).
+        """
+        rows = self._rows.get(key)
+        if rows is None or not 0 <= event.row < len(rows):
+            return
+        chosen = self.in_scope([rows.org_id.iloc[event.row]])
+        if chosen:
+            self.org_select.value = chosen[0]
 
     def _go_up(self, _event) -> None:
         current = self.org_select.value
@@ -187,15 +252,16 @@ class Overview(_ScopedView):
 
     def refresh(self) -> None:
         """Show the account figures of the selected org and period everywhere on the page."""
-        org_id, period, lang = self.org_select.value, self.period_select.value, self.lang
+        org_id, period, lang = self.selected_org(), self.selected_period(), self.lang
         self.download.filename = f"carbon_{org_id}_{period}.csv"
         own = self.data.figures(org_id, period)
         values = dict(zip(own.item, own.value))
         snapshot = own.snapshot_id.max() if len(own) else "–"
-        self.header.object = (f'<div class="carbon-header" data-org="{org_id}">{self.name(org_id)} · {period}</div>'
-                              f'<div class="carbon-note">{label(self.orgs.loc[org_id, "level"], lang)} · {org_id} · '
-                              f'tCO2e, rounded to whole tonnes · snapshot {snapshot}</div>')
-        self.kpis.object = kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang)
+        set_html(self.header, markup('<div class="carbon-header" data-org="{}">{} · {}</div><div class="carbon-note">'
+                                     '{} · {} · tCO2e, rounded to whole tonnes · snapshot {}</div>', org_id,
+                                     self.name(org_id), period, label(self.orgs.loc[org_id, "level"], lang), org_id,
+                                     snapshot))
+        set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang))
         self.figures = pd.DataFrame({
             "org_id": org_id, "period": period, "item": own.item, "label": [label(i, lang) for i in own.item],
             "value": own.value.round(3), "unit": own.unit, "basis": own.basis})
@@ -203,15 +269,19 @@ class Overview(_ScopedView):
         self.breakdown.update(values)
 
         kids = self.org_table(self.children(org_id), period).fillna(0.0)
-        self.children_table.value = kids
         self.children_chart.update(kids)
         enterprises, sites = self.below(org_id, "enterprise"), self.below(org_id, "site")
         leaves = pd.concat([enterprises, sites])
         leaf_table = self.org_table(leaves, period).fillna(0.0)
-        self.top_table.value = leaf_table[leaf_table.org_id.isin(enterprises.org_id)].sort_values(
-            "emissions_total", ascending=False, kind="stable").head(10).reset_index(drop=True)
-        self.sink_table.value = leaf_table[leaf_table.org_id.isin(sites.org_id)].sort_values(
-            "removals", ascending=False, kind="stable").reset_index(drop=True)
+        self._rows = {
+            "children": kids,
+            "top": leaf_table[leaf_table.org_id.isin(enterprises.org_id)].sort_values(
+                "emissions_total", ascending=False, kind="stable").head(10).reset_index(drop=True),
+            "sinks": leaf_table[leaf_table.org_id.isin(sites.org_id)].sort_values(
+                "removals", ascending=False, kind="stable").reset_index(drop=True)}
+        self.children_table.value = self._rows["children"]
+        self.top_table.value = self._rows["top"]
+        self.sink_table.value = self._rows["sinks"]
         located = leaves[["org_id", "level"]].join(self.data.coords, on="org_id").assign(
             emissions_total=leaf_table.emissions_total.to_numpy(), removals=leaf_table.removals.to_numpy())
         self.map.update(located, leaf_table.name)
@@ -223,10 +293,10 @@ class Overview(_ScopedView):
         """The whole overview page."""
         lang = self.lang
         def titled(key: str, widget) -> pn.Column:
-            return pn.Column(html(f'<div class="carbon-header">{label(key, lang)}</div>'), widget, sizing_mode="stretch_width")
+            return pn.Column(html(header(label(key, lang))), widget, sizing_mode="stretch_width")
 
         return pn.Column(
-            html(f'<div class="carbon-header">{label("ui_overview", lang)}</div>'),
+            html(header(label("ui_overview", lang))),
             pn.Row(self.org_select, self.period_select, self.up, self.download), self.message, self.header, self.kpis,
             pn.Row(bokeh_pane(self.children_chart), bokeh_pane(self.map), sizing_mode="stretch_width"),
             pn.Row(titled("ui_children", self.children_table), titled("ui_top_emitters", self.top_table),
@@ -248,7 +318,7 @@ class Disclosure(_ScopedView):
         regions = rollups.tree[rollups.tree.level.isin(["province", "city", "county"])]
         message = None
         if org and org not in set(regions.org_id):
-            message, org = f"{org!r} is not a region of this disclosure; showing the province.", None
+            message, org = f"{str(org)[:60]!r} is not a region of this disclosure; showing the province.", None
         super().__init__(lake, rollups, regions, org or regions.org_id.iloc[0], lang, message)
         self.leaves = rollups.tree[rollups.tree.level.isin(["enterprise", "site"])].reset_index(drop=True)
         self._leaf_paths = self.leaves.path.str.split("/")
@@ -258,28 +328,48 @@ class Disclosure(_ScopedView):
         self.chart = figures.GroupedBars(("emissions_total", "removals"), lang, label("ui_disclosure", lang), 360,
                                          2 * VOILA_CHART_WIDTH)
         self.table = table(lang, height=420)
-        self.download = csv_download(lambda: self.table.value, "carbon_disclosure.csv", lang)
+        self.download = csv_download(lambda: self._rows, "carbon_disclosure.csv", lang)
         self.org_select.param.watch(lambda _: self.refresh(), "value")
         self.period_select.param.watch(lambda _: self.refresh(), "value")
         self.refresh()
 
     def refresh(self) -> None:
         """Show the public figures of the selected region and period."""
-        org_id, period, lang = self.org_select.value, self.period_select.value, self.lang
+        org_id, period, lang = self.selected_org(), self.selected_period(), self.lang
         self.download.filename = f"carbon_disclosure_{org_id}_{period}.csv"
         own = self.data.figures(org_id, period)
-        self.header.object = f'<div class="carbon-header" data-org="{org_id}">{self.name(org_id)} · {period}</div>'
-        self.kpis.object = kpi_cards(dict(zip(own.item, own.value)), PUBLIC_ITEMS, {}, lang)
+        set_html(self.header, markup('<div class="carbon-header" data-org="{}">{} · {}</div>', org_id, self.name(org_id),
+                                     period))
+        set_html(self.kpis, kpi_cards(dict(zip(own.item, own.value)), PUBLIC_ITEMS, {}, lang))
         inside = self.leaves[self._leaf_paths.map(lambda ids: org_id in ids)]
         figures_of = self.org_table(inside, period).fillna(0.0)
         self.chart.update(figures_of)
-        self.table.value = figures_of.rename(columns={item: label(item, lang) + " (tCO2e)" for item in PUBLIC_ITEMS})
+        self._rows = figures_of.rename(columns={item: label(item, lang) + " (tCO2e)" for item in PUBLIC_ITEMS})
+        self.table.value = self._rows
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole disclosure page."""
-        return pn.Column(html(f'<div class="carbon-header">{label("ui_disclosure", self.lang)}</div>'),
+        return pn.Column(html(header(label("ui_disclosure", self.lang))),
                          pn.Row(self.org_select, self.period_select, self.download), self.message, self.header,
                          self.kpis, bokeh_pane(self.chart), self.table, sizing_mode="stretch_width")
+
+
+#: Limits of the monitor's ``refresh`` URL parameter (seconds).
+REFRESH_RANGE = (1.0, 3600.0)
+
+
+def refresh_seconds(requested: str | None, default: float = 5.0) -> float:
+    """The monitor's refresh period from its URL parameter; ValueError unless a number in :data:`REFRESH_RANGE`."""
+    if requested in (None, ""):
+        return default
+    try:
+        seconds = float(requested)
+    except ValueError:
+        seconds = math.nan
+    low, high = REFRESH_RANGE
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise ValueError(f"refresh={str(requested)[:20]!r} is not a refresh period; give seconds from {low:g} to {high:g}")
+    return seconds
 
 
 class Monitor(_ScopedView):
@@ -315,7 +405,7 @@ class Monitor(_ScopedView):
         self.table.style.map(lambda shown: f"color: {colours.get(shown, theme.NEUTRAL)}; font-weight: 600", subset=["status"])
 
     def _choose_devices(self) -> None:
-        inside = self.inside(self.org_select.value)
+        inside = self.inside(self.selected_org())
         self.devices = self.data.devices[self.data.devices.org_id.isin(inside.org_id)]
         towers = sorted(self.devices[self.devices.kind == "flux_tower"].device_id)
         meters = sorted(self.devices[self.devices.kind != "flux_tower"].device_id)
@@ -335,7 +425,7 @@ class Monitor(_ScopedView):
     def refresh(self, force: bool = False) -> None:
         """Redraw status table and charts when the lake has a new snapshot (or ``force``)."""
         status = rollup_data.device_status(self.lake)
-        shown = (status.snapshot_id, self.org_select.value)
+        shown = (status.snapshot_id, self.selected_org())
         if shown == self._shown and not force:
             return
         self._shown = shown
@@ -360,13 +450,14 @@ class Monitor(_ScopedView):
             "latest": table.device_id.map(text).fillna("")})
         newest = table.last_seen.max()
         counts = table.status.value_counts()
-        self.newest.object = (f'<div class="carbon-header" data-newest="{newest:%Y-%m-%d %H:%M}">{label("ui_latest", lang)}: '
-                              f'{newest:%Y-%m-%d %H:%M} UTC · '
-                              + " · ".join(f'<span style="color:{theme.STATUS_COLOURS[s]}">{label(s, lang)} {counts.get(s, 0)}</span>'
-                                           for s in ("online", "late", "offline")) + "</div>")
+        statuses = Markup(" · ").join(markup('<span style="color:{}">{} {}</span>', theme.STATUS_COLOURS[s], label(s, lang),
+                                             counts.get(s, 0)) for s in ("online", "late", "offline"))
+        set_html(self.newest, markup('<div class="carbon-header" data-newest="{0}">{1}: {0} UTC · {2}</div>',
+                                     f"{newest:%Y-%m-%d %H:%M}", label("ui_latest", lang), statuses))
 
     def _draw_charts(self, status: rollup_data.DeviceStatus) -> None:
-        tower, meter = self.tower_select.value, self.meter_select.value
+        allowed = set(self.devices.device_id)  # devices of the scope: a forged selection draws nothing
+        tower, meter = (d if d in allowed else None for d in (self.tower_select.value, self.meter_select.value))
         metrics = status.latest[status.latest.device_id == meter].metric
         charts = {(tower, metric): chart for metric, chart in self.tower_charts.items()}
         charts[(meter, metrics.iloc[0] if len(metrics) else "")] = self.meter_chart
@@ -380,9 +471,9 @@ class Monitor(_ScopedView):
         lang = self.lang
         towers = pn.Column(*(bokeh_pane(c, sizing_mode="stretch_width") for c in self.tower_charts.values()),
                            sizing_mode="stretch_width")
-        return pn.Column(html(f'<div class="carbon-header">{label("ui_monitor", lang)}</div>'),
+        return pn.Column(html(header(label("ui_monitor", lang))),
                          pn.Row(self.org_select, self.tower_select, self.meter_select), self.message, self.newest,
-                         html(f'<div class="carbon-header">{label("ui_devices", lang)}</div>'), self.table,
+                         html(header(label("ui_devices", lang))), self.table,
                          pn.Row(towers, bokeh_pane(self.meter_chart, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
 
@@ -415,30 +506,42 @@ class Explorer(_ScopedView):
 
     def refresh(self) -> None:
         """Show the units below the selected org; select its three top emitters."""
-        org_id, period = self.org_select.value, self.period_select.value
+        org_id, period = self.selected_org(), self.selected_period()
         units = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
         table = self.org_table(units, period, ("emissions_total", "removals", "net", "cap_utilisation"))
         table["level"] = units.level.to_numpy()
-        table = table.sort_values("emissions_total", ascending=False, na_position="last", kind="stable")
+        self._rows = table.sort_values("emissions_total", ascending=False, na_position="last", kind="stable"
+                                       ).reset_index(drop=True)  # the server's copy: selections index into it
         with pn.io.hold():
-            self.table.value = table.reset_index(drop=True)
-            self.table.selection = list(range(min(3, len(table))))
+            self.table.value = self._rows
+            self.table.selection = list(range(min(3, len(self._rows))))
         self.redraw_selection()
+
+    def chosen_rows(self) -> pd.DataFrame:
+        """The selected rows of the server's copy of the table, inside the viewer's scope.
+
+        Only the selected positions come from the page; ids are read from the server's copy
+        and re-checked, so a cell edited in the browser (even of a disabled table) cannot
+        reach another org's figures or meters.
+        """
+        positions = [i for i in self.table.selection if isinstance(i, int) and 0 <= i < len(self._rows)]
+        chosen = self._rows.iloc[positions]
+        return chosen[chosen.org_id.isin(self.in_scope(chosen.org_id))]
 
     def redraw_selection(self) -> None:
         """Redraw trend and daily telemetry for the selected rows."""
-        chosen = self.table.value.iloc[self.table.selection] if len(self.table.value) else self.table.value
+        chosen = self.chosen_rows()
         names = dict(zip(chosen.org_id, chosen.name))
-        self.selected.object = (f'<div class="carbon-note" data-testid="selected" data-scope="{self.org_select.value}">'
-                                f'{label("ui_selected", self.lang)}: '
-                                f'{", ".join(names.values()) or "–"}</div>')
-        year = self.period_select.value
+        set_html(self.selected, markup('<div class="carbon-note" data-testid="selected" data-scope="{}">{}: {}</div>',
+                                       self.org_select.value, label("ui_selected", self.lang),
+                                       ", ".join(names.values()) or "–"))
+        year = self.selected_period()
         trend = self.data.monthly(list(names), year, ("emissions_total", "removals"))
         trend = trend.assign(value=trend.value.where(trend.item == "emissions_total", -trend.value))
         net = trend.groupby(["org_id", "month"], as_index=False, sort=False).value.sum()
         self.trend.update(net, "org_id", "month", "value", names=names)
         devices = self.data.devices[self.data.devices.org_id.isin(names)].device_id.tolist()
-        metric = self.metric_select.value
+        metric = self.metric_select.value if self.metric_select.value in self.metric_select.options else ""
         column = "mean" if metric in MEAN_METRICS else "total"
         daily = self.data.daily(self.lake, devices, metric, year)
         unit = self.data.units.get(metric, "")
@@ -447,7 +550,7 @@ class Explorer(_ScopedView):
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole explorer page."""
-        return pn.Column(html(f'<div class="carbon-header">{label("ui_explorer", self.lang)}</div>'),
+        return pn.Column(html(header(label("ui_explorer", self.lang))),
                          pn.Row(self.org_select, self.period_select, self.metric_select), self.message,
                          self.table, self.selected,
                          pn.Row(bokeh_pane(self.trend, sizing_mode="stretch_width"),
@@ -463,24 +566,66 @@ def warm_up(view: _ScopedView) -> None:
     view.refresh()
 
 
-def serve_view(build, access_file: str | Path, title: str) -> None:
-    """Serve one dashboard view as this ``panel serve`` session's page.
+def requested_lang(args: Mapping[str, str]) -> str:
+    """The page language from the ``lang`` URL parameter (default zh); ValueError for any other language."""
+    lang = args.get("lang") or "zh"
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang={str(lang)[:20]!r} is not a language of these pages; use lang=zh or lang=en")
+    return lang
+
+
+def overview_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
+                  rollups: rollup_data.Rollups) -> Overview:
+    """The managers' overview for a request (``org``, ``period``, ``lang`` from ``args``)."""
+    return Overview(lake, access, viewer, args.get("org"), args.get("period"), requested_lang(args), rollups)
+
+
+def explorer_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
+                  rollups: rollup_data.Rollups) -> Explorer:
+    """The analyst explorer for a request (``org``, ``period``, ``lang``)."""
+    return Explorer(lake, access, viewer, args.get("org"), args.get("period"), requested_lang(args), rollups)
+
+
+def monitor_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
+                 rollups: rollup_data.Rollups) -> Monitor:
+    """The monitor for a request (``org``, ``lang``, ``refresh`` seconds); refreshes itself in a Panel session."""
+    refresh_s = refresh_seconds(args.get("refresh"))
+    view = Monitor(lake, access, viewer, args.get("org"), requested_lang(args), rollups)
+    if pn.state.curdoc is not None:  # a served session (not a test building the page)
+        pn.state.add_periodic_callback(view.refresh, period=int(refresh_s * 1000))
+    return view
+
+
+def disclosure_page(lake: Lake, access: Access | None, viewer: str | None, args: Mapping[str, str],
+                    rollups: rollup_data.Rollups) -> Disclosure:
+    """The public disclosure for a request (``org``, ``period``, ``lang``); open to anyone."""
+    return Disclosure(lake, args.get("org"), args.get("period"), requested_lang(args), rollups)
+
+
+def page_for(build, access_file: str | Path | None, args: Mapping[str, str], headers: Mapping[str, str] | None,
+             lake: Lake, rollups: rollup_data.Rollups) -> pn.viewable.Viewable:
+    """The page a request gets: ``build(lake, access, viewer, args, rollups).layout()``, or the refusal.
+
+    The viewer comes from ``?viewer=`` or the ``X-Carbon-Viewer`` header; a request that
+    cannot be served (unknown viewer, a parameter out of range) gets a page saying why.
+    """
+    try:
+        access = Access.load(access_file, lake, rollups.tree) if access_file else None
+        return build(lake, access, requested_viewer(args, headers or {}), args, rollups).layout()
+    except (PermissionError, ValueError) as refused:
+        return error_page(str(refused))
+
+
+def serve_view(build, access_file: str | Path | None, title: str) -> None:
+    """Serve one dashboard view (``overview_page``, ``explorer_page`` …) as this Panel session's page.
 
     Starts the session (offline theme, URL arguments as a dict, the process's shared
-    read-only lake and roll-ups, the viewer from ``?viewer=`` or the ``X-Carbon-Viewer``
-    header) and calls ``build(lake, access, viewer, args, rollups)``, which returns the
-    view.  A refused request (unknown viewer, parameter out of range) shows the reason.
+    read-only lake and roll-ups) and shows :func:`page_for` the request.
     """
     theme.init_panel()
-    args = {key: values[0].decode() for key, values in pn.state.session_args.items()}
+    args = {key: values[0].decode("utf-8", "replace") for key, values in pn.state.session_args.items()}
     lake = rollup_data.shared_lake()
-    rollups = rollup_data.rollups(lake)
-    try:
-        access = Access.load(access_file, lake, rollups.tree)
-        page = build(lake, access, requested_viewer(args, pn.state.headers), args, rollups).layout()
-    except (PermissionError, ValueError) as refused:
-        page = error_page(str(refused))
-    page.servable(title=title)
+    page_for(build, access_file, args, pn.state.headers, lake, rollup_data.rollups(lake)).servable(title=title)
 
 
 def error_page(message: str) -> pn.viewable.Viewable:
