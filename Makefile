@@ -22,7 +22,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/carbon demo build --lake $(LAKE) --scale $(SCALE) --force
+	$(BIN)/carbon demo build --lake $(LAKE) --scale $(SCALE) --force  # replaces only a lake the demo built
 	$(BIN)/carbon reports run --kind annual --period 2025 --org P43 --lake $(LAKE) --out reports
 	$(BIN)/carbon lake info --lake $(LAKE)
 

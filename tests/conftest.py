@@ -5,15 +5,23 @@ the :class:`carbonlib.settings.Settings` that point at it.  Tests must treat it 
 read-only (open it with ``Lake.open(settings, read_only=True)``).
 
 ``empty_lake``: a freshly created, empty lake per test (Settings).
+
+The suite runs in a time zone eight hours from UTC (``TZ=Asia/Shanghai``, or
+``CARBON_TEST_TZ``), for this process and every server and kernel it starts: the lake
+keeps UTC whatever the machine's zone (a writer's cursor once stored times 8 h late).
 """
 
 from __future__ import annotations
 
 import os
+import time
 
-import pytest
+os.environ["TZ"] = os.environ.get("CARBON_TEST_TZ", "Asia/Shanghai")
+time.tzset()
 
-from carbonlib.settings import Settings, load_settings
+import pytest  # noqa: E402
+
+from carbonlib.settings import Settings, load_settings  # noqa: E402
 
 _CARBON_ENV = ("CARBON_LAKE", "CARBON_CATALOG", "CARBON_DATA_PATH", "CARBON_CONFIG")
 
