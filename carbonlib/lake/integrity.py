@@ -31,7 +31,8 @@ CHECKSUM_TABLE = "carbon_file_checksum"
 _META = f"__ducklake_metadata_{CATALOG}"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -77,7 +78,7 @@ def record_new_files(con: duckdb.DuckDBPyConnection, settings: Settings, table: 
                          f"FROM ducklake_list_files({literal(CATALOG)}, ?)", [table]).fetchall()
     files = {p: s for d, ds, x, xs in listed for p, s in ((d, ds), (x, xs)) if p}
     known = {r[0] for r in con.execute(f"SELECT path FROM {_META}.{CHECKSUM_TABLE}").fetchall()}
-    new = [(path, _sha256(Path(path)), int(size)) for path, size in files.items()
+    new = [(path, sha256_file(Path(path)), int(size)) for path, size in files.items()
            if path not in known and Path(path).is_file()]
     if new:
         con.executemany(f"INSERT INTO {_META}.{CHECKSUM_TABLE} VALUES (?, ?, ?)", new)
@@ -138,7 +139,7 @@ def verify(con: duckdb.DuckDBPyConnection, settings: Settings, *, level: str = "
         if local is not None and level == "full":
             if path not in recorded:
                 unrecorded += 1
-            elif _sha256(local) != recorded[path][0]:
+            elif sha256_file(local) != recorded[path][0]:
                 problems.append((name, path, "content differs from the SHA-256 recorded when it was written"))
     orphans = [str(p) for p in orphan_files(con, settings)] if level != "stat" else []
     return VerifyReport(len(files), int(files.size_bytes.sum()) if len(files) else 0,

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..accounting import accounts, views
 from ..lake import CATALOG, Lake
+from ..lake.integrity import sha256_file
 from ..markup import md_text
 from ..paths import check_identifier, inside
 from ..settings import Settings
@@ -435,14 +436,6 @@ def report_tables(data: ReportData) -> dict[str, pd.DataFrame]:
 
 
 # --------------------------------------------------------------------------- exports
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def export_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, str]:
     """Write ``tables['figures']`` as ``figures.csv`` and every table as a sheet of ``figures.xlsx``.
