@@ -27,11 +27,14 @@ demo: install
 	$(BIN)/carbon lake info --lake $(LAKE)
 
 # Browser tests and PDF reports use Debian's Chromium (`playwright install` cannot download
-# here) and CJK fonts for Chinese labels.
+# here) and CJK fonts for Chinese labels; the security store's PostgreSQL test starts Debian's
+# PostgreSQL server.  apt waits for another package manager to finish instead of failing.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk postgresql
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium fonts-noto-cjk; \
-	  else echo "need Debian packages chromium and fonts-noto-cjk: sudo apt-get install -y chromium fonts-noto-cjk"; exit 1; fi; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update && \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y $(DEBIAN_PACKAGES); \
+	  else echo "need Debian packages $(DEBIAN_PACKAGES): sudo apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; fi; \
 	fi
 
 test: install system-deps

@@ -17,6 +17,10 @@ catalog
 data_path
     Where Parquet files live (``CARBON_DATA_PATH``).  Default ``<lake>/data/``; an
     object store is written ``s3://bucket/prefix/``.
+security_store
+    The security store: users, grants, sessions and the audit log (``CARBON_SECURITY_STORE``).
+    Default an SQLite file in ``<lake>-security/`` next to the lake folder (owner-only); a
+    PostgreSQL store is written ``postgres:dbname=carbon_security host=127.0.0.1 ...``.
 lock_timeout_s
     How long a write waits for the catalog when another process holds it (a long commit, a
     reader holding a transaction) before it gives up with a clear error
@@ -37,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _ENV_PREFIX = "CARBON_"
-_TEXT_FIELDS = ("lake", "catalog", "data_path")
+_TEXT_FIELDS = ("lake", "catalog", "data_path", "security_store")
 _NUMBER_FIELDS = ("lock_timeout_s",)
 _FIELDS = _TEXT_FIELDS + _NUMBER_FIELDS
 _CATALOG_SCHEMES = ("sqlite:", "postgres:")
@@ -66,6 +70,7 @@ class Settings:
     lake: Path = field(default_factory=lambda: Path("lake"))
     catalog: str | None = None
     data_path: str | None = None
+    security_store: str | None = None
     lock_timeout_s: float = 120.0
 
     @property
@@ -113,8 +118,8 @@ def _checked(name: str, value: object, source: str) -> object:
         raise SettingsError(f"{source}: {name} must be a non-empty text (a folder or URI), not {str(value)[:40]!r}")
     if name == "lake":
         return Path(value)
-    if name == "catalog" and not value.startswith(_CATALOG_SCHEMES):
-        raise SettingsError(f"{source}: catalog {mask_secrets(value)[:60]!r} must start with one of "
+    if name in ("catalog", "security_store") and not value.startswith(_CATALOG_SCHEMES):
+        raise SettingsError(f"{source}: {name} {mask_secrets(value)[:60]!r} must start with one of "
                             f"{list(_CATALOG_SCHEMES)} (e.g. 'sqlite:/data/lake/catalog.sqlite' or "
                             "'postgres:dbname=carbon host=127.0.0.1')")
     return value
