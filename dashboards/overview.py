@@ -7,8 +7,6 @@ managers who want the fastest page.  Serve with ``carbon dashboards panel``; URL
 as the notebook: ``viewer``, ``org``, ``period``, ``lang``.
 """
 
-from pathlib import Path
-
 from carbonlib.viz import components
 
-components.serve_view(components.overview_page, Path(__file__).with_name("access.yaml"), "Carbon overview")
+components.serve_view(components.overview_page, "Carbon overview")

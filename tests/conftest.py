@@ -23,16 +23,17 @@ import pytest  # noqa: E402
 
 from carbonlib.settings import Settings, load_settings  # noqa: E402
 
-_CARBON_ENV = ("CARBON_LAKE", "CARBON_CATALOG", "CARBON_DATA_PATH", "CARBON_CONFIG")
+_CARBON_ENV = ("CARBON_LAKE", "CARBON_CATALOG", "CARBON_DATA_PATH", "CARBON_CONFIG", "CARBON_SECURITY_STORE")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_carbon_environment():
-    """Keep a developer's CARBON_* variables from pointing the tests at a real lake."""
+def _no_carbon_environment(tmp_path_factory):
+    """Keep a developer's CARBON_* variables and ``carbon login`` sessions out of the tests."""
     with pytest.MonkeyPatch.context() as mp:
         for name in _CARBON_ENV:
             if name in os.environ:
                 mp.delenv(name)
+        mp.setenv("CARBON_SESSION_FILE", str(tmp_path_factory.mktemp("cli") / "no-session"))
         yield
 
 
@@ -41,14 +42,67 @@ def lake_settings(path) -> Settings:
     return load_settings(lake=path)
 
 
+#: Password of the test accounts (meets the default policy; the demo's own accounts have one-time passwords).
+TEST_PASSWORD = "Carbon-test-2364!"
+#: Test accounts: user name -> (administrator role, [(business role, org)]).
+TEST_USERS = {
+    "t-province": (None, [("manager", "P43")]),
+    "t-analyst": (None, [("analyst", "P43")]),
+    "t-changsha-county": (None, [("manager", "D430121")]),
+    "t-liuyang": (None, [("manager", "D430181")]),
+    "t-two-counties": (None, [("manager", "D430223"), ("manager", "D430281")]),
+    "t-devices": (None, [("device_operator", "P43")]),
+    "t-sysadmin": ("sysadmin", []),
+    "t-secadmin": ("secadmin", []),
+    "t-auditor": ("auditor", []),
+}
+
+
+def copy_lake(settings: Settings, target) -> Settings:
+    """A copy of a lake and of its security store (``<lake>-security``, kept next to the lake)."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(settings.lake, target)
+    security = Path(settings.lake).with_name(Path(settings.lake).name + "-security")
+    if security.is_dir():
+        shutil.copytree(security, Path(target).with_name(Path(target).name + "-security"))
+    return lake_settings(target)
+
+
+def provision_test_users(settings: Settings) -> dict[str, str]:
+    """The test accounts in the lake's security store (password :data:`TEST_PASSWORD`, no change needed);
+    returns the administrators' TOTP secrets."""
+    from carbonlib.security import Security
+
+    secrets = {}
+    with Security.open(settings) as security:
+        for username, (admin_role, grants) in TEST_USERS.items():
+            account = security.provision(username, username, admin_role=admin_role, grants=grants,
+                                         password=TEST_PASSWORD, must_change=False)
+            secrets[username] = account.totp_secret
+    return secrets
+
+
 @pytest.fixture(scope="session")
 def small_demo_lake(tmp_path_factory) -> Settings:
-    """The small demo lake (default seed), built once per session; treat as read-only."""
+    """The small demo lake (default seed) with its demo accounts and the test accounts, built once per
+    session; treat as read-only."""
     from carbonlib.demo import build_demo
 
     settings = lake_settings(tmp_path_factory.mktemp("demo_small") / "lake")
     build_demo(settings, "small", progress=False)
+    _TOTP.update(provision_test_users(settings))
     return settings
+
+
+_TOTP: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def totp_secrets(small_demo_lake) -> dict[str, str]:
+    """TOTP secrets of the test administrators (t-sysadmin, t-secadmin, t-auditor)."""
+    return dict(_TOTP)
 
 
 @pytest.fixture
@@ -59,3 +113,45 @@ def empty_lake(tmp_path) -> Settings:
     settings = lake_settings(tmp_path / "lake")
     Lake.create(settings).close()
     yield settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN.
+
+    Started with ``initdb``/``pg_ctl`` in a temporary folder (as the ``postgres`` user when the
+    tests run as root, which PostgreSQL refuses to run as) and stopped at the end.
+    """
+    import glob
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed. Fix: apt-get install -y postgresql (make test does it).")
+    bindir = os.path.dirname(found[-1])
+    folder = tempfile.mkdtemp(prefix="carbon-pg-")
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if run_as:
+        shutil.chown(folder, "postgres", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    password = "pg-Secret-2364"
+    pwfile = os.path.join(folder, "pw")
+    with open(pwfile, "w") as handle:
+        handle.write(password)
+    if run_as:
+        shutil.chown(pwfile, "postgres", "postgres")
+    data = os.path.join(folder, "data")
+    subprocess.run([*run_as, f"{bindir}/initdb", "-D", data, "-U", "carbon", "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
+                    f"-p {port} -h 127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
+    try:
+        yield f"dbname=postgres host=127.0.0.1 port={port} user=carbon password={password}"
+    finally:
+        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

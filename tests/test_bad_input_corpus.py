@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import lake_settings
+from conftest import copy_lake, lake_settings
 from typer.testing import CliRunner
 
 from carbonlib.cli import app
@@ -297,25 +297,34 @@ for _name, _text in {"not YAML": "jobs: [unclosed", "a list, not a mapping": "- 
     case("files", f"schedule.yaml: {_name}")(_schedule(_text))
 
 
-def _access(text: str) -> Callable[[Path], str | None]:
+def _security_file(damage: str) -> Callable[[Path], str | None]:
+    """Damage a copy of the lake's security folder, then run a command that needs a principal on it."""
     def run(lake_dir: Path) -> str | None:
-        from carbonlib.access import Access
+        import os
 
-        path = lake_dir.parent / "access.yaml"
-        path.write_text(text)
-        with Lake.open(lake_settings(lake_dir), read_only=True) as lake:
-            try:
-                Access.load(path, lake)
-            except (ValueError, FileNotFoundError) as error:
-                return str(error)
-        return None
+        copy = lake_dir.parent / f"secured-{damage.replace(' ', '-')}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(copy.with_name(copy.name + "-security"), ignore_errors=True)
+        copy_lake(lake_settings(lake_dir), copy)
+        folder = copy.with_name(copy.name + "-security")
+        if damage == "service key readable by others":
+            os.chmod(folder / "service.key", 0o644)
+        elif damage == "audit key readable by others":
+            os.chmod(folder / "audit.key", 0o644)
+        elif damage == "audit key missing":
+            (folder / "audit.key").unlink()
+        elif damage == "store is garbage":
+            (folder / "security.sqlite").write_bytes(b"not a database" * 100)
+        elif damage == "service key names nobody":
+            (folder / "service.key").write_text("nobody\nsecret\n")
+            os.chmod(folder / "service.key", 0o600)
+        return _cli("accounts", "refresh", "--lake", str(copy), env={"CARBON_SESSION_FILE": str(copy.parent / "none")})
     return run
 
 
-for _name, _text in {"no viewers": "other: 1\n", "an unknown root": "viewers:\n  x: {root: X999}\n",
-                     "an unknown role": "viewers:\n  x: {root: P43, role: god}\n", "not YAML": "viewers: [\n",
-                     "a viewer that is a string": "viewers:\n  x: P43\n"}.items():
-    case("files", f"access.yaml: {_name}")(_access(_text))
+for _damage_kind in ("service key readable by others", "audit key readable by others", "audit key missing",
+                     "store is garbage", "service key names nobody"):
+    case("files", f"security folder: {_damage_kind}")(_security_file(_damage_kind))
 
 
 def _damage(kind: str, command: tuple[str, ...]) -> Callable[[Path], str | None]:
@@ -323,7 +332,8 @@ def _damage(kind: str, command: tuple[str, ...]) -> Callable[[Path], str | None]
     def run(lake_dir: Path) -> str | None:
         copy = lake_dir.parent / f"damaged-{kind}"
         shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(lake_dir, copy)
+        shutil.rmtree(copy.with_name(copy.name + "-security"), ignore_errors=True)
+        copy_lake(lake_settings(lake_dir), copy)
         victim = max((copy / "data").rglob("*.parquet"), key=lambda p: p.stat().st_size)
         if kind == "truncated":
             with open(victim, "r+b") as handle:
@@ -343,14 +353,26 @@ for _kind, _command in (("truncated", ("lake", "checksums")), ("truncated", ("la
 
 
 # ------------------------------------------------------------------------------------ pages
-def _page(builder: str, args: dict, headers: dict | None = None) -> Callable[[Path], str | None]:
-    """Build the page a request with ``args`` gets (as the Panel and Voila servers do) and read its notices."""
+def _principal_of(lake_dir: Path, username: str | None):
+    """The principal of a test account, as the servers resolve it from a session (None: not logged in)."""
+    if username is None:
+        return None
+    from carbonlib.security import Security
+
+    with Security.open(lake_settings(lake_dir)) as security, security.store.transaction() as tx:
+        user_id, display, admin_role = tx.one("SELECT user_id, display_name, admin_role FROM users WHERE username = ?",
+                                              [username])
+        return security.sessions._principal(tx, user_id, username, display, admin_role, None, "corpus")
+
+
+def _page(builder: str, args: dict, user: str | None) -> Callable[[Path], str | None]:
+    """Build the page a request with ``args`` by ``user`` gets (as the Panel and Voila servers do); its refusal."""
     def run(lake_dir: Path) -> str | None:
         from carbonlib.viz import components, data
 
+        principal = _principal_of(lake_dir, user)
         with Lake.open(lake_settings(lake_dir), read_only=True) as lake:
-            page = components.page_for(getattr(components, builder), ROOT / "dashboards" / "access.yaml", args,
-                                       headers, lake, data.rollups(lake))
+            page = components.page_for(getattr(components, builder), principal, args, lake, data.rollups(lake))
             text = json.dumps([getattr(o, "object", "") for o in page.select()], default=str)
         refused = "data-testid=\\\"refused\\\"" in text or 'data-testid="refused"' in text
         return text if refused else None
@@ -358,28 +380,31 @@ def _page(builder: str, args: dict, headers: dict | None = None) -> Callable[[Pa
 
 
 PAGE_CASES = {
-    "explorer: no viewer": ("explorer_page", {}),
-    "explorer: unknown viewer": ("explorer_page", {"viewer": "mallory"}),
-    "explorer: viewer with a script": ("explorer_page", {"viewer": "<script>alert(1)</script>"}),
-    "explorer: org of another county": ("explorer_page", {"viewer": "changsha-county", "org": "D430181"}),
-    "explorer: unknown org": ("explorer_page", {"viewer": "analyst", "org": "X1"}),
-    "explorer: org with a script": ("explorer_page", {"viewer": "analyst", "org": "<img src=x onerror=alert(1)>"}),
-    "explorer: period 2024 without accounts": ("explorer_page", {"viewer": "analyst", "period": "2024"}),
-    "explorer: period 2025-13": ("explorer_page", {"viewer": "analyst", "period": "2025-13"}),
-    "explorer: lang xx": ("explorer_page", {"viewer": "analyst", "lang": "xx"}),
-    "overview: org of another county": ("overview_page", {"viewer": "liuyang", "org": "D430121"}),
-    "overview: period with SQL": ("overview_page", {"viewer": "province-admin", "period": "2025'; DROP TABLE org; --"}),
-    "overview: viewer from a forged header only": ("overview_page", {}, {"X-Carbon-Viewer": "root"}),
-    "monitor: refresh inf": ("monitor_page", {"viewer": "province-admin", "refresh": "inf"}),
-    "monitor: refresh nan": ("monitor_page", {"viewer": "province-admin", "refresh": "nan"}),
-    "monitor: refresh 0": ("monitor_page", {"viewer": "province-admin", "refresh": "0"}),
-    "monitor: refresh -1": ("monitor_page", {"viewer": "province-admin", "refresh": "-1"}),
-    "monitor: refresh words": ("monitor_page", {"viewer": "province-admin", "refresh": "often"}),
-    "monitor: refresh 1e9": ("monitor_page", {"viewer": "province-admin", "refresh": "1e9"}),
-    "monitor: org of another county": ("monitor_page", {"viewer": "changsha-county", "org": "D430181"}),
-    "disclosure: unknown region": ("disclosure_page", {"org": "E430121-01"}),
-    "disclosure: period 1999": ("disclosure_page", {"period": "1999"}),
-    "disclosure: lang with a script": ("disclosure_page", {"lang": "<script>x</script>"}),
+    "explorer: not logged in": ("explorer_page", {}, None),
+    "explorer: a viewer named in the URL": ("explorer_page", {"viewer": "t-province"}, None),
+    "explorer: a viewer with a script in the URL": ("explorer_page", {"viewer": "<script>alert(1)</script>"}, None),
+    "explorer: org of another county": ("explorer_page", {"org": "D430181"}, "t-changsha-county"),
+    "explorer: unknown org": ("explorer_page", {"org": "X1"}, "t-analyst"),
+    "explorer: org with a script": ("explorer_page", {"org": "<img src=x onerror=alert(1)>"}, "t-analyst"),
+    "explorer: period 2024 without accounts": ("explorer_page", {"period": "2024"}, "t-analyst"),
+    "explorer: period 2025-13": ("explorer_page", {"period": "2025-13"}, "t-analyst"),
+    "explorer: lang xx": ("explorer_page", {"lang": "xx"}, "t-analyst"),
+    "explorer: a device operator (no figures)": ("explorer_page", {}, "t-devices"),
+    "overview: org of another county": ("overview_page", {"org": "D430121"}, "t-liuyang"),
+    "overview: period with SQL": ("overview_page", {"period": "2025'; DROP TABLE org; --"}, "t-province"),
+    "overview: not logged in": ("overview_page", {"org": "P43"}, None),
+    "monitor: refresh inf": ("monitor_page", {"refresh": "inf"}, "t-province"),
+    "monitor: refresh nan": ("monitor_page", {"refresh": "nan"}, "t-province"),
+    "monitor: refresh 0": ("monitor_page", {"refresh": "0"}, "t-province"),
+    "monitor: refresh -1": ("monitor_page", {"refresh": "-1"}, "t-province"),
+    "monitor: refresh words": ("monitor_page", {"refresh": "often"}, "t-province"),
+    "monitor: refresh 1e9": ("monitor_page", {"refresh": "1e9"}, "t-province"),
+    "monitor: org of another county": ("monitor_page", {"org": "D430181"}, "t-changsha-county"),
+    "monitor: the auditor (no business data)": ("monitor_page", {}, "t-auditor"),
+    "overview: the system administrator (no business data)": ("overview_page", {}, "t-sysadmin"),
+    "disclosure: unknown region": ("disclosure_page", {"org": "E430121-01"}, None),
+    "disclosure: period 1999": ("disclosure_page", {"period": "1999"}, None),
+    "disclosure: lang with a script": ("disclosure_page", {"lang": "<script>x</script>"}, None),
 }
 for _name, _spec in PAGE_CASES.items():
     case("pages", _name)(_page(*_spec))
@@ -395,7 +420,7 @@ def _state(lake_dir: Path) -> tuple:
 @pytest.fixture(scope="module")
 def corpus_lake(small_demo_lake, tmp_path_factory):
     target = tmp_path_factory.mktemp("corpus") / "lake"
-    shutil.copytree(small_demo_lake.lake, target)
+    copy_lake(small_demo_lake, target)
     (target.parent / "empty").mkdir()
     return target
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,12 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import lake_settings
+from conftest import TEST_PASSWORD, copy_lake
 from playwright.sync_api import expect
 from typer.testing import CliRunner
 
 from carbonlib.accounting import accounts
-from carbonlib.access import Access, requested_viewer
 from carbonlib.cli.dashboards import (
     DEFAULT_DASHBOARDS,
     dashboards_app,
@@ -64,9 +62,7 @@ def browser_context_args(browser_context_args):
 @pytest.fixture(scope="module")
 def dash_lake(small_demo_lake, tmp_path_factory):
     """A writable copy of the small demo lake (the monitor test appends telemetry to it)."""
-    target = tmp_path_factory.mktemp("dash") / "lake"
-    shutil.copytree(small_demo_lake.lake, target)
-    return lake_settings(target)
+    return copy_lake(small_demo_lake, tmp_path_factory.mktemp("dash") / "lake")
 
 
 def _free_port() -> int:
@@ -75,18 +71,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(argv: list[str], lake, ready_url: str, log: Path, timeout_s: float = 120):
+def _serve(argv: list[str], lake, ready_url: str, log: Path, timeout_s: float = 120, ready=None):
+    """Start a server process; wait until ``ready()`` (default: ``ready_url`` answers 200) succeeds."""
     env = dict(os.environ, CARBON_LAKE=str(lake.lake))
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout_s
+    ready = ready or (lambda: urllib.request.urlopen(ready_url, timeout=5))
     while True:
         try:
-            with urllib.request.urlopen(ready_url, timeout=5) as response:
+            with ready() as response:
                 if response.status == 200:
                     break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGTERM)
@@ -117,7 +115,7 @@ def voila_url(dash_lake):
 def panel_url(dash_lake):
     port = _free_port()
     process, handle = _serve(panel_command(DEFAULT_DASHBOARDS, port), dash_lake,
-                             f"http://127.0.0.1:{port}/explorer?viewer=analyst", ARTIFACTS / "panel.log")
+                             f"http://127.0.0.1:{port}/login", ARTIFACTS / "panel.log")
     yield f"http://127.0.0.1:{port}"
     _stop(process, handle)
 
@@ -136,6 +134,21 @@ def figures(dash_lake):
 
 
 # ----------------------------------------------------------------------------- helpers
+def _login(page, base: str, user: str, then: str, password: str = TEST_PASSWORD) -> None:
+    """Log in through the login page of the server at ``base`` and open ``then`` (a path with its query)."""
+    from urllib.parse import quote
+
+    page.goto(f"{base}/login?lang=en&next={quote(then)}", timeout=FIRST_PAINT_MS)
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{then}", timeout=FIRST_PAINT_MS)
+
+
+def _server(url: str) -> str:
+    return url.split("/voila/", 1)[0]
+
+
 def _kpi(page, item: str) -> str:
     return page.locator(f"[data-item={item}] .kpi-number").first.inner_text()
 
@@ -183,24 +196,22 @@ def _shot(page, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- access (no browser)
-def test_access_rules_clamp_and_refuse(dash_lake, tmp_path):
+def test_scopes_clamp_and_refuse(dash_lake):
+    from carbonlib.security import Grant, PermissionDenied, Principal
+    from carbonlib.viz.scope import Scope
+    from carbonlib.accounting import views
+
     with Lake.open(dash_lake, read_only=True) as lake:
-        access = Access.load(DEFAULT_DASHBOARDS / "access.yaml", lake)
-        assert access.allowed_root("changsha-county") == "D430121"
-        access.check("changsha-county", "E430121-02")
-        with pytest.raises(PermissionError, match="D430181"):
-            access.check("changsha-county", "D430181")
-        assert access.clamp("changsha-county", "D430181")[0] == "D430121"
-        assert "may not see" in access.clamp("changsha-county", "D430181")[1]
-        assert set(access.subtree("changsha-county").org_id) == {"D430121", "E430121-01", "E430121-02", "E430121-03",
-                                                                 "S430121-01", "S430121-02"}
-        with pytest.raises(PermissionError, match="no viewer"):
-            access.allowed_root(None)
-        bad = tmp_path / "access.yaml"
-        bad.write_text("viewers:\n  someone: {root: X999}\n")
-        with pytest.raises(ValueError, match="X999"):
-            Access.load(bad, lake)
-    assert requested_viewer({}, {"x-carbon-viewer": "liuyang"}) == "liuyang"
+        tree = views.org_tree(lake)
+    county = Scope(Principal(1, "c", "c", grants=(Grant("manager", "D430121"),)), tree, "view_figures")
+    assert county.root == "D430121" and county.contains("E430121-02") and not county.contains("D430181")
+    assert county.clamp("D430181")[0] == "D430121" and "may not see" in county.clamp("D430181")[1]
+    assert set(county.tree.org_id) == {"D430121", "E430121-01", "E430121-02", "E430121-03", "S430121-01", "S430121-02"}
+    two = Scope(Principal(2, "t", "t", grants=(Grant("manager", "D430223"), Grant("manager", "D430281"))), tree,
+                "view_figures")
+    assert two.contains("E430281-01") and two.contains("E430223-01") and not two.contains("E430121-01")
+    with pytest.raises(PermissionDenied, match="may not view figures"):
+        Scope(Principal(3, "aud", "aud", admin_role="auditor"), tree, "view_figures")
 
 
 def test_cli_refuses_a_folder_without_dashboards(tmp_path):
@@ -211,7 +222,7 @@ def test_cli_refuses_a_folder_without_dashboards(tmp_path):
 
 # ----------------------------------------------------------------------------- Voila
 def test_overview_figures_selection_drill_down_and_csv(page, voila_url, figures):
-    page.goto(f"{voila_url}/overview.ipynb?viewer=province-admin&org=P43&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _login(page, _server(voila_url), "t-province", "/voila/render/overview.ipynb?org=P43&period=2025&lang=en")
     _expect_kpis(page, figures("P43", "2025"))
     assert _kpi(page, "cap_utilisation") == format_value(figures("P43", "2025").get("cap_utilisation"), "share")
     _shot(page, "overview_province")
@@ -240,7 +251,7 @@ def test_overview_figures_selection_drill_down_and_csv(page, voila_url, figures)
 
 
 def test_overview_clamps_a_county_viewer_to_its_own_subtree(page, voila_url, figures):
-    page.goto(f"{voila_url}/overview.ipynb?viewer=changsha-county&org=D430181&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _login(page, _server(voila_url), "t-changsha-county", "/voila/render/overview.ipynb?org=D430181&period=2025&lang=en")
     refused = page.locator("[data-testid=refused]").first
     refused.wait_for(timeout=FIRST_PAINT_MS)
     assert "D430181" in refused.inner_text() and "D430121" in refused.inner_text()
@@ -265,7 +276,7 @@ def test_disclosure_shows_public_totals_only(page, voila_url, figures):
 
 # ----------------------------------------------------------------------------- Panel
 def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, dash_lake):
-    page.goto(f"{panel_url}/monitor?viewer=province-admin&lang=en&refresh=1", timeout=FIRST_PAINT_MS)
+    _login(page, panel_url, "t-province", "/monitor?lang=en&refresh=1")
     newest = page.locator("[data-newest]").first
     newest.wait_for(timeout=FIRST_PAINT_MS)
     before = pd.Timestamp(newest.get_attribute("data-newest"))
@@ -287,19 +298,23 @@ def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, da
 
 
 def test_monitor_and_explorer_refuse_another_county(page, panel_url):
-    page.goto(f"{panel_url}/monitor?viewer=changsha-county&org=D430181&lang=en", timeout=FIRST_PAINT_MS)
+    _login(page, panel_url, "t-changsha-county", "/monitor?org=D430181&lang=en")
     page.locator("[data-testid=refused]").first.wait_for(timeout=FIRST_PAINT_MS)
     page.locator(".tabulator-cell", has_text="M-E430121-02-coal").first.wait_for(timeout=30_000)
     assert "E430181" not in _page_text(page)
 
-    page.goto(f"{panel_url}/explorer?viewer=nobody&lang=en", timeout=FIRST_PAINT_MS)
+
+def test_pages_need_a_login_and_the_public_gets_the_disclosure_only(page, panel_url, voila_url):
+    page.goto(f"{panel_url}/explorer?lang=en", timeout=FIRST_PAINT_MS)
+    assert "/login" in page.url, "a Panel page without a session goes to the login page"
+    page.goto(f"{voila_url}/overview.ipynb?lang=en", timeout=FIRST_PAINT_MS)
     refused = page.locator("[data-testid=refused]").first
     refused.wait_for(timeout=FIRST_PAINT_MS)
-    assert "unknown viewer 'nobody'" in refused.inner_text()
+    assert "needs a login" in refused.inner_text() and not page.locator("[data-item]").count()
 
 
 def test_explorer_linked_selection_redraws(page, panel_url, figures):
-    page.goto(f"{panel_url}/explorer?viewer=analyst&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _login(page, panel_url, "t-analyst", "/explorer?period=2025&lang=en")
     selected = page.locator("[data-testid=selected]").first
     selected.wait_for(timeout=FIRST_PAINT_MS)
     assert "Changsha Logistics No.1" not in selected.inner_text()
@@ -312,7 +327,7 @@ def test_explorer_linked_selection_redraws(page, panel_url, figures):
 
 
 def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, panel_url, figures):
-    page.goto(f"{panel_url}/overview?viewer=liuyang&period=2025&lang=en", timeout=FIRST_PAINT_MS)
+    _login(page, panel_url, "t-liuyang", "/overview?period=2025&lang=en")
     _wait_header(page, "D430181")
     _expect_kpis(page, figures("D430181", "2025"))
     page.locator(".tabulator-cell", has_text="Liuyang Cement No.2 Co., Ltd.").first.click()
@@ -341,11 +356,14 @@ def evil_org(dash_lake):
     return "E430281-99"
 
 
-def _shows_payloads_as_text(page, url: str, ready: str) -> None:
-    """Open ``url`` (payloads percent-encoded in its ``{r}``) and check no injected script ran and a payload shows as text."""
+def _shows_payloads_as_text(page, base: str, path: str, ready: str, user: str | None) -> None:
+    """Open ``path`` on ``base`` as ``user`` (payloads percent-encoded in its ``{r}``); no injected script may run and
+    a payload shows as text."""
     from urllib.parse import quote
 
-    page.goto(url.format(r=quote(REFLECTED)), timeout=FIRST_PAINT_MS)
+    if user:
+        _login(page, base, user, "/login?lang=en")
+    page.goto(f"{base}/{path.format(r=quote(REFLECTED))}", timeout=FIRST_PAINT_MS)
     page.locator(ready).first.wait_for(timeout=FIRST_PAINT_MS)
     page.wait_for_timeout(1500)  # give an injected handler every chance to fire
     assert page.evaluate("() => window.__xss") is None, "an injected script ran"
@@ -354,40 +372,38 @@ def _shows_payloads_as_text(page, url: str, ready: str) -> None:
 
 
 @pytest.mark.parametrize("path", [
-    "explorer?viewer=analyst&lang=en&org={r}&period={r}",
-    "overview?viewer=province-admin&lang=en&org=E430281-99",
-    "overview?viewer=province-admin&lang=en&org=D430281",
-    "monitor?viewer={r}&lang=en",
-    "monitor?viewer=province-admin&lang=en&org={r}&refresh=5",
+    "explorer?lang=en&org={r}&period={r}",
+    "overview?lang=en&org=E430281-99",
+    "overview?lang=en&org=D430281",
+    "monitor?lang=en&org={r}&refresh=5",
 ])
 def test_panel_pages_show_script_payloads_as_text(page, panel_url, evil_org, path):
-    _shows_payloads_as_text(page, f"{panel_url}/{path}", "[data-org], [data-testid=refused], [data-newest]")
+    _shows_payloads_as_text(page, panel_url, path, "[data-org], [data-testid=refused], [data-newest], form",
+                            None if path.startswith("login") else "t-province")
 
 
 @pytest.mark.parametrize("path", [
-    "overview.ipynb?viewer=province-admin&lang=en&org=E430281-99",
-    "overview.ipynb?viewer=province-admin&lang=en&org={r}",
+    "overview.ipynb?lang=en&org=E430281-99",
+    "overview.ipynb?lang=en&org={r}",
     "disclosure.ipynb?lang=en&org={r}",
     "disclosure.ipynb?lang=zh&org=D430281",
 ])
 def test_voila_pages_show_script_payloads_as_text(page, voila_url, evil_org, path):
-    _shows_payloads_as_text(page, f"{voila_url}/{path}", "[data-org]")
+    _shows_payloads_as_text(page, _server(voila_url), f"voila/render/{path}", "[data-org]",
+                            "t-province" if path.startswith("overview") else None)
 
 
-def test_pages_cannot_be_framed_and_name_no_viewer(panel_url, voila_url):
-    for url in (f"{panel_url}/explorer?viewer=analyst", f"{voila_url}/disclosure.ipynb?lang=en"):
+def test_pages_cannot_be_framed(panel_url, voila_url):
+    for url in (f"{panel_url}/login", f"{voila_url}/disclosure.ipynb?lang=en", f"{_server(voila_url)}/login"):
         with urllib.request.urlopen(url, timeout=120) as response:
             assert response.headers["X-Frame-Options"] == "DENY", url
             assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], url
 
 
-def test_a_bad_refresh_or_viewer_is_refused_and_the_server_lives_on(page, panel_url):
-    page.goto(f"{panel_url}/monitor?viewer=province-admin&refresh=inf&lang=en", timeout=FIRST_PAINT_MS)
+def test_a_bad_refresh_is_refused_and_the_server_lives_on(page, panel_url):
+    _login(page, panel_url, "t-province", "/monitor?refresh=inf&lang=en")
     refused = page.locator("[data-testid=refused]").first
     refused.wait_for(timeout=FIRST_PAINT_MS)
     assert "not a refresh period" in refused.inner_text()
-    page.goto(f"{panel_url}/explorer?viewer=nobody&lang=en", timeout=FIRST_PAINT_MS)
-    page.locator("[data-testid=refused]").first.wait_for(timeout=FIRST_PAINT_MS)
-    assert "province-admin" not in _page_text(page), "the refusal must not list the viewers"
-    page.goto(f"{panel_url}/explorer?viewer=analyst&lang=en", timeout=FIRST_PAINT_MS)
+    page.goto(f"{panel_url}/explorer?lang=en", timeout=FIRST_PAINT_MS)
     page.locator("[data-testid=selected]").first.wait_for(timeout=FIRST_PAINT_MS)

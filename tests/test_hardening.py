@@ -411,8 +411,20 @@ def test_the_lake_has_no_public_raw_connection(samples):
 
 # ------------------------------------------------------------------ 12. damaged lakes
 @pytest.fixture
-def damaged(samples):
+def secured(samples):
+    """The sample lake with a security store and the scheduler's service key (the CLI acts as the scheduler)."""
+    from carbonlib.security import Security
+
+    security, _ = Security.init(samples)
+    with security:
+        security.create_service_account("P43")
+    return samples
+
+
+@pytest.fixture
+def damaged(secured):
     """The sample lake with two months of production-meter telemetry (the accounts read it) in a data file."""
+    samples = secured
     with Lake.open(samples) as lake:
         lake.append("device", SAMPLES["device"].iloc[:1].assign(device_id="P-1", kind="production_meter"))
         hours = pd.date_range("2025-01-01", periods=24 * 60, freq="h")
@@ -502,17 +514,17 @@ def test_the_monitor_refresh_parameter_is_checked(value):
     assert refresh_seconds("2.5") == 2.5 and refresh_seconds(None) == 5.0
 
 
-def test_the_refusal_message_names_no_viewer(samples, tmp_path):
-    from carbonlib.access import Access
+def test_a_refused_login_names_no_account(secured):
+    """Unknown user and wrong password get the same answer: a refusal never tells which accounts exist."""
+    from carbonlib.security import LoginRefused, Security
 
-    access_file = tmp_path / "access.yaml"
-    access_file.write_text("viewers:\n  province-secret-boss: {root: P43, role: manager}\n")
-    with Lake.open(samples, read_only=True) as lake:
-        access = Access.load(access_file, lake)
-    for asked in (None, "nobody"):
-        with pytest.raises(PermissionError) as refused:
-            access.viewer(asked)
-        assert "province-secret-boss" not in str(refused.value)
+    with Security.open(secured) as security:
+        answers = []
+        for user in ("t-ghost", "scheduler"):
+            with pytest.raises(LoginRefused) as refused:
+                security.sessions.login(user, "Wrong-password-1")
+            answers.append(str(refused.value))
+    assert answers[0] == answers[1] and "scheduler" not in answers[1]
 
 
 def test_binder_and_conda_install_with_the_pinned_constraints():
@@ -556,26 +568,22 @@ def test_report_headline_escapes_the_org_name():
 
 
 # ------------------------------------------------------------------ 5. scope escape (server side)
-@pytest.fixture(scope="module")
-def explorer_lake(small_demo_lake):
-    return small_demo_lake
-
-
-@pytest.mark.slow
-def test_an_edited_table_cell_cannot_reach_another_counties_figures(explorer_lake):
-    """A county viewer edits the org_id cell of the (disabled) table in the browser, as the probe did.
+def test_an_edited_table_cell_cannot_reach_another_counties_figures(small_demo_lake):
+    """A county manager edits the org_id cell of the (disabled) table in the browser, as the probe did.
 
     Panel syncs the edited value back to the server's widget; the explorer must still show
     only orgs of the county, and fetch only their meters.
     """
     import panel as pn  # noqa: F401  (the views are Panel objects)
 
-    from carbonlib.access import Access
+    from carbonlib.security import Grant, Principal
     from carbonlib.viz import components, data
+    from carbonlib.viz.scope import Scope
 
-    lake = Lake.open(explorer_lake, read_only=True)
-    access = Access.load(ROOT / "dashboards" / "access.yaml", lake)
-    view = components.Explorer(lake, access, "changsha-county", lang="en", rollups=data.rollups(lake))
+    lake = Lake.open(small_demo_lake, read_only=True)
+    county = Principal(1, "t-changsha-county", "county manager", grants=(Grant("manager", "D430121"),))
+    scope = Scope(county, data.rollups(lake).tree, "view_figures")
+    view = components.Explorer(lake, scope, lang="en", rollups=data.rollups(lake))
     mine = set(view.orgs.index)
     foreign = [o for o in data.rollups(lake).tree.org_id if o.startswith("E") and o not in mine][0]
     edited = view.table.value.copy()
@@ -590,7 +598,7 @@ def test_an_edited_table_cell_cannot_reach_another_counties_figures(explorer_lak
     foreign_meters = set(rollups.devices[rollups.devices.org_id == foreign].device_id)
     assert foreign_meters and not foreign_meters & set(view.daily.source.data["name"])
 
-    overview = components.Overview(lake, access, "changsha-county", lang="en", rollups=data.rollups(lake))
+    overview = components.Overview(lake, scope, lang="en", rollups=data.rollups(lake))
     rows = overview._rows["children"]
     overview.children_table.value = rows.assign(org_id=foreign)
     overview._drill_down("children", type("Click", (), {"row": 0})())

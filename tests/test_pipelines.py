@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from carbonlib.reporting import pipelines
+from carbonlib.security import Grant, PermissionDenied, Principal, Security
 from carbonlib.settings import load_settings
+from conftest import TEST_PASSWORD
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -50,10 +51,12 @@ def test_period_words_follow_the_scheduled_time():
     assert pipelines.resolve_period("2025-07", at(2026, 1, 15)) == "2025-07"
 
 
-def test_catch_up_runs_a_real_job_and_records_state(small_demo_lake, tmp_path):
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(small_demo_lake.lake, lake_dir)
-    settings = load_settings(lake=lake_dir)
+def test_catch_up_runs_a_real_job_as_the_scheduler_and_records_state(small_demo_lake, tmp_path):
+    from conftest import copy_lake
+
+    settings = copy_lake(small_demo_lake, tmp_path / "lake")
+    security = Security.open(settings)
+    scheduler = security.service_login().principal
     file = tmp_path / "schedule.yaml"
     file.write_text("timezone: Asia/Shanghai\njobs:\n"
                     "  rollup:\n    cron: '7 * * * *'\n    run: refresh_telemetry_daily\n    args: {days_back: 1}\n"
@@ -61,12 +64,27 @@ def test_catch_up_runs_a_real_job_and_records_state(small_demo_lake, tmp_path):
     schedule = pipelines.load_schedule(file)
     state = tmp_path / "state.json"
     pipelines.record_run(state, "rollup", at(2025, 12, 31, 9, 7))
-    done = pipelines.catch_up(schedule, settings, state, now=at(2025, 12, 31, 11, 30))
+    done = pipelines.catch_up(schedule, settings, state, now=at(2025, 12, 31, 11, 30), security=security,
+                              principal=scheduler)
     assert [(name, t) for name, t, _ in done] == [("rollup", at(2025, 12, 31, 11, 7))]
     assert done[0][2].startswith("telemetry_daily since 2025-12-30")
     recorded = pipelines.load_state(state)
     assert recorded == {"rollup": at(2025, 12, 31, 11, 7), "yearly": at(2025, 12, 31, 11, 30)}  # yearly: baseline only
-    assert pipelines.catch_up(schedule, settings, state, now=at(2025, 12, 31, 11, 30)) == []
+    assert pipelines.catch_up(schedule, settings, state, now=at(2025, 12, 31, 11, 30), security=security,
+                              principal=scheduler) == []
+    # the run is on record: started, then ok with the job's outcome, as the scheduler
+    runs = security.audit.entries(actor="scheduler", action="maintain_lake", limit=5)
+    assert [(e.outcome, e.object) for e in runs[:2]] == [("ok", "job rollup"), ("started", "job rollup")]
+    assert runs[0].detail == done[0][2] and runs[0].role == "scheduler"
+
+    # a manager may not run the jobs: refused before anything runs, and on record
+    manager = security.sessions.login("t-province", TEST_PASSWORD).principal
+    with pytest.raises(PermissionDenied, match="t-province may not maintain lake on P43"):
+        pipelines.run_job(schedule, "rollup", settings, at(2025, 12, 31, 12, 7), state, security=security,
+                          principal=manager)
+    assert security.audit.entries(actor="t-province", action="maintain_lake", limit=1)[0].outcome == "denied"
+    assert pipelines.load_state(state)["rollup"] == at(2025, 12, 31, 11, 7)
+    security.close()
 
 
 def test_crontab_lines_equal_the_schedule(schedule, tmp_path):
@@ -86,8 +104,11 @@ def test_crontab_lines_equal_the_schedule(schedule, tmp_path):
     assert result.exit_code == 0 and result.output == text
 
 
-def test_scheduler_has_one_coalesced_cron_job_per_entry(schedule, tmp_path):
-    scheduler = pipelines.build_scheduler(schedule, load_settings(lake=tmp_path), tmp_path / "state.json")
+def test_scheduler_has_one_coalesced_cron_job_per_entry(schedule, small_demo_lake, tmp_path):
+    principal = Principal(1, "scheduler", "scheduled jobs", grants=(Grant("scheduler", "P43"),))
+    with Security.open(small_demo_lake) as security:
+        scheduler = pipelines.build_scheduler(schedule, load_settings(lake=tmp_path), tmp_path / "state.json",
+                                              security=security, principal=principal)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == set(schedule.jobs)
     monthly = jobs["monthly_accounts"]

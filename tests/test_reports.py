@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -20,15 +19,15 @@ import pytest
 from carbonlib.accounting import accounts
 from carbonlib.reporting import reports
 from carbonlib.lake import Lake
-from carbonlib.settings import load_settings
+
+from conftest import copy_lake  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CAPPED = "E430121-02"  # a capped power plant of the demo province
 
 
 def _copy_lake(settings, target: Path):
-    shutil.copytree(settings.lake, target)
-    return load_settings(lake=target)
+    return copy_lake(settings, target)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,8 @@ FRAGMENTS = {
     "accounting/accounts.py": {"metrics", "towers", "products", "items"},
     "accounting/tower_sinks.py": {"values"},
     "viz/data.py": {"daily"},
+    "security/audit.py": {"conditions", "where"},  # conditions: constant "column = ?" texts, values bound
+    "security/store.py": {"serial"},  # the primary-key clause of the store's dialect
 }
 
 

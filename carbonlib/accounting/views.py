@@ -62,6 +62,12 @@ def org_tree(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
     return lake.query(org_tree_sql(lake, snapshot))
 
 
+def org_paths(lake: Lake, snapshot: int | None = None) -> dict[str, str]:
+    """org_id -> path from the province (``'P43/C4301/D430121'``), root first: what scopes are checked against."""
+    tree = org_tree(lake, snapshot)
+    return dict(zip(tree.org_id, tree.path))
+
+
 def activity_effective_sql(lake: Lake, snapshot: int | None = None) -> str:
     """Ledger entries in force: approved entries, with reversed entries and their reversals netted out."""
     activity = lake.relation("activity", snapshot)

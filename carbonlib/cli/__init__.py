@@ -2,7 +2,8 @@
 
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
-pipelines) and :mod:`.dashboards`.
+pipelines), :mod:`.dashboards` and :mod:`.security` (``login``, ``security``, ``audit``);
+:mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
 2 wrong usage (unknown option, bad value).
@@ -17,6 +18,7 @@ from .dashboards import dashboards_app
 from .demo import demo_app
 from .lake import lake_app, schema
 from .reports import pipelines_app, reports_app
+from .security import audit_app, login, logout, password, security_app, whoami
 
 app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
                   no_args_is_help=True, add_completion=False)
@@ -26,4 +28,10 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(reports_app, name="reports")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(security_app, name="security")
+app.add_typer(audit_app, name="audit")
 app.command("schema")(schema)
+app.command("login")(login)
+app.command("logout")(logout)
+app.command("whoami")(whoami)
+app.command("password")(password)

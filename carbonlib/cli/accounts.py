@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .auth import acting
 from .common import CatalogOption, DataOption, LakeOption, clean_errors, open_lake, settings_from
 
 accounts_app = typer.Typer(help="Periodic carbon accounts and cap checks (clauses 4.1, 6.2.2, 6.2.3, 6.4.3, 6.5).",
@@ -24,20 +25,22 @@ def build(
     year: Annotated[Optional[list[int]], typer.Option("--year", help="Year to build (repeatable); default every year with data.")] = None,
 ) -> None:
     """Compute and materialise accounts (years, quarters, months) for every org."""
-    from ..accounting import accounts
+    from ..accounting import accounts, service
 
-    with open_lake(settings_from(lake, catalog, data_path)) as opened, clean_errors():
-        result = accounts.build_accounts(opened, year or None)
+    settings = settings_from(lake, catalog, data_path)
+    with acting(settings) as (security, principal), clean_errors():
+        result = service.build(security, principal, settings, year or None)
     typer.echo(f"accounts {accounts.METHOD_VERSION}: {result.inserted} figures written, {result.skipped} unchanged")
 
 
 @accounts_app.command("refresh")
 def refresh(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     """Recompute only the orgs and periods touched by data that arrived since the last run."""
-    from ..accounting import accounts
+    from ..accounting import service
 
-    with open_lake(settings_from(lake, catalog, data_path)) as opened, clean_errors():
-        result = accounts.refresh_accounts(opened)
+    settings = settings_from(lake, catalog, data_path)
+    with acting(settings) as (security, principal), clean_errors():
+        result = service.refresh(security, principal, settings)
     typer.echo(f"accounts refresh ({result.reason}): snapshots {result.from_snapshot}..{result.to_snapshot}, "
                f"{len(result.recomputed)} org-periods recomputed, {result.rows_written} figures written, "
                f"{result.rows_deleted} deleted")

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from .common import LakeOption, settings_from
+from .common import LakeOption, clean_errors, fail, settings_from
 
 dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps) on 127.0.0.1.", no_args_is_help=True)
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py", "overview.py")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "admin.py", "audit.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help="Folder holding the dashboard files.")]
+CertOption = Annotated[Optional[Path], typer.Option("--certfile", help="PEM certificate: serve HTTPS.")]
+KeyOption = Annotated[Optional[Path], typer.Option("--keyfile", help="PEM private key of the certificate.")]
 
 
 def _folder(folder: Path, names: tuple[str, ...]) -> Path:
@@ -51,15 +53,21 @@ def voila(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 8866,
     pool_size: Annotated[int, typer.Option("--pool-size", min=1, help="Preheated kernels per notebook.")] = 2,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
+    certfile: CertOption = None,
+    keyfile: KeyOption = None,
 ) -> None:
-    """Managers' overview and public disclosure: http://127.0.0.1:PORT/voila/render/overview.ipynb?viewer=province-admin"""
+    """Managers' overview (login) and public disclosure: http://127.0.0.1:PORT/voila/render/disclosure.ipynb"""
     from ..viz import serve
 
     folder = _folder(dashboards, VOILA_NOTEBOOKS)
+    _security_ready(lake)
     serve.lake_environment(settings_from(lake).lake)
-    typer.echo(f"overview:   http://{HOST}:{port}/voila/render/overview.ipynb?viewer=province-admin&lang=en\n"
-               f"disclosure: http://{HOST}:{port}/voila/render/disclosure.ipynb?lang=en")
-    serve.serve_voila(folder, port, pool_size, HOST)
+    scheme = "https" if certfile else "http"
+    typer.echo(f"log in:     {scheme}://{HOST}:{port}/login\n"
+               f"overview:   {scheme}://{HOST}:{port}/voila/render/overview.ipynb?lang=en\n"
+               f"disclosure: {scheme}://{HOST}:{port}/voila/render/disclosure.ipynb?lang=en (public)")
+    with clean_errors():
+        serve.serve_voila(folder, port, pool_size, HOST, certfile=certfile, keyfile=keyfile)
 
 
 @dashboards_app.command("panel")
@@ -67,13 +75,28 @@ def panel(
     lake: LakeOption = None,
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 5006,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
+    certfile: CertOption = None,
+    keyfile: KeyOption = None,
 ) -> None:
-    """Real-time monitor, analyst explorer and the overview as a Panel app: http://127.0.0.1:PORT/monitor?viewer=province-admin"""
+    """Monitor, explorer, overview and the administrators' pages, behind the login: http://127.0.0.1:PORT/login"""
     from ..viz import serve
 
     folder = _folder(dashboards, PANEL_APPS)
+    _security_ready(lake)
     serve.lake_environment(settings_from(lake).lake)
-    typer.echo(f"monitor:  http://{HOST}:{port}/monitor?viewer=province-admin&lang=en\n"
-               f"explorer: http://{HOST}:{port}/explorer?viewer=analyst&lang=en\n"
-               f"overview: http://{HOST}:{port}/overview?viewer=province-admin&lang=en")
-    serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST)
+    scheme = "https" if certfile else "http"
+    typer.echo("\n".join(f"{name:9s} {scheme}://{HOST}:{port}/{path}" for name, path in (
+        ("log in", "login"), ("monitor", "monitor?lang=en"), ("explorer", "explorer?lang=en"),
+        ("overview", "overview?lang=en"), ("accounts", "admin?lang=en"), ("audit", "audit?lang=en"))))
+    with clean_errors():
+        serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)
+
+
+def _security_ready(lake) -> None:
+    """Refuse to serve without a security store (nobody could log in)."""
+    from ..security import Security, StoreError
+
+    try:
+        Security.open(settings_from(lake)).close()
+    except StoreError as error:
+        fail(error)

@@ -31,6 +31,9 @@ def demo_build(
         fail(error)
     if report.replaced:
         typer.echo(f"replaced the {report.replaced} at {report.lake}")
+    if report.credentials:
+        typer.echo(f"demo accounts created; their one-time passwords are in {report.credentials} (owner-only; "
+                   "log in at the dashboards' /login page or with `carbon login`)")
     typer.echo(
         f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
         f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"

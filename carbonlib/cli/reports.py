@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .auth import acting
 from .common import LakeOption, SnapshotOption, clean_errors, fail, settings_from
 
 reports_app = typer.Typer(help="Run the periodic report notebooks (papermill) for many organisations.",
@@ -63,9 +64,13 @@ def reports_run(
         reports.period_bounds(period)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--period")
-    with clean_errors():
-        result = reports.run_batch(settings_from(lake), kind, period, orgs=org, out_dir=out, workers=workers,
-                                   force=force, snapshot=snapshot, lang=lang, progress=progress, pdf=pdf)
+    from ..reporting import service
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        result = service.run_reports(security, principal, settings, kind, period, orgs=org or None, out_dir=out,
+                                     workers=workers, force=force, snapshot=snapshot, lang=lang, progress=progress,
+                                     pdf=pdf)
     for record in result.records:
         line = f"{record.status:7s} {record.org_id:12s} {record.seconds:6.1f} s  {record.html_path or ''}"
         typer.echo(line + (f"\n        {record.error}" if record.error else ""))
@@ -91,10 +96,13 @@ def pipelines_serve(schedule: ScheduleOption = None, lake: LakeOption = None, st
     from ..reporting import pipelines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        pipelines.serve(_schedule(schedule), settings_from(lake), state)
-    except (KeyboardInterrupt, SystemExit):
-        typer.echo("stopped")
+    settings = settings_from(lake)
+    loaded = _schedule(schedule)
+    with acting(settings) as (security, principal):
+        try:
+            pipelines.serve(loaded, settings, state, security=security, principal=principal)
+        except (KeyboardInterrupt, SystemExit):
+            typer.echo("stopped")
 
 
 @pipelines_app.command("crontab")
@@ -124,7 +132,13 @@ def pipelines_run_job(
     loaded = _schedule(schedule)
     if name not in loaded.jobs:
         raise typer.BadParameter(f"no job {name!r}; jobs: {sorted(loaded.jobs)}", param_hint="NAME")
-    try:
-        typer.echo(pipelines.run_job(loaded, name, settings_from(lake), at, state))
-    except Exception as error:  # the job's own error, reported with its type
-        fail(RuntimeError(f"job {name} failed: {type(error).__name__}: {error}"))
+    from ..security import PermissionDenied
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal):
+        try:
+            typer.echo(pipelines.run_job(loaded, name, settings, at, state, security=security, principal=principal))
+        except PermissionDenied as refused:
+            fail(refused)
+        except Exception as error:  # the job's own error, reported with its type
+            fail(RuntimeError(f"job {name} failed: {type(error).__name__}: {error}"))

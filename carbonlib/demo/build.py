@@ -22,7 +22,9 @@ from ..accounting import accounts, views
 from ..lake import Lake, LakeError
 from ..lake.schema import table
 from ..settings import Settings
+from ..security.keys import key_path
 from . import ledgers, province, signals
+from .accounts import CREDENTIALS, create_demo_accounts
 
 DEFAULT_SEED = 2364  # the standard's number, T/QGCML 2364-2023
 
@@ -39,6 +41,7 @@ class BuildReport:
     snapshot_id: int
     seconds: float
     replaced: str | None = None  # what --force replaced (None: the lake was new)
+    credentials: Path | None = None  # the demo accounts' one-time passwords (None: the security store existed)
 
 
 def _reference_tables(lake: Lake) -> None:
@@ -154,6 +157,9 @@ def _replace_demo_lake(settings: Settings) -> str | None:
     for part in (catalog, catalog.with_name(catalog.name + "-wal"), catalog.with_name(catalog.name + "-shm")):
         part.unlink(missing_ok=True)
     shutil.rmtree(data, ignore_errors=True)
+    security_folder = key_path(settings).parent
+    if (security_folder / CREDENTIALS).is_file():  # the demo's own accounts, made with the demo lake
+        shutil.rmtree(security_folder)
     return f"demo lake ({scale}, seed {seed})"
 
 
@@ -203,5 +209,7 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         if with_accounts:
             accounts.build_accounts(lake, list(sc.years))
         snapshot = lake.snapshot_id()
+        tree = views.org_tree(lake)
+    credentials = create_demo_accounts(settings, tree) if not key_path(settings).parent.exists() else None
     return BuildReport(str(Path(settings.lake).resolve()), scale, seed, written, rejected, snapshot,
-                       (pd.Timestamp.now() - started).total_seconds(), replaced)
+                       (pd.Timestamp.now() - started).total_seconds(), replaced, credentials)

@@ -13,6 +13,10 @@ module turns it into
 
 Last-run times live in a small JSON state file (default ``<lake>/pipeline_state.json``):
 job name -> ISO time of the last successful scheduled run.
+
+Jobs run as a principal (the ``scheduler`` account, logged in with its service key): each run
+is authorised for the action its job needs (:data:`JOB_ACTIONS`) on the root of the org tree
+and leaves ``started`` and ``ok``/``failed`` records in the audit log.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import yaml
 
+from ..security import Principal, Security
 from ..settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +105,29 @@ JOBS: dict[str, Callable[..., str]] = {
     "report_batch": report_batch,
     "delete_orphan_files": delete_orphan_files,
 }
+#: The action (carbonlib.security.roles) each job function needs on the root of the org tree.
+JOB_ACTIONS = {
+    "refresh_telemetry_daily": "maintain_lake",
+    "build_accounts": "compute_accounts",
+    "report_batch": "run_reports",
+    "delete_orphan_files": "maintain_lake",
+}
+
+
+def _execute(schedule: "Schedule", name: str, settings: Settings, at: datetime, security: Security,
+             principal: Principal) -> str:
+    """Run job ``name`` for scheduled time ``at`` as ``principal``: authorised and audited."""
+    from ..accounting import views
+    from ..lake import Lake
+
+    job = schedule.jobs[name]
+    with Lake.open(settings, read_only=True) as lake:
+        paths = views.org_paths(lake)
+    root = next(iter(paths), None)
+    with security.operation(principal, JOB_ACTIONS[job.run], root, paths=paths, object=f"job {name}",
+                            detail=f"scheduled {at.isoformat()}") as operation:
+        operation.detail = JOBS[job.run](settings, at, **job.args)
+    return operation.detail
 
 
 # --------------------------------------------------------------------------- schedule
@@ -237,23 +265,22 @@ def missed_runs(schedule: Schedule, state: dict[str, datetime], now: datetime) -
 
 
 def run_job(schedule: Schedule, name: str, settings: Settings, at: datetime | None = None,
-            state_path: str | Path | None = None) -> str:
-    """Run job ``name`` as of scheduled time ``at`` (default now) and record it in the state file.
+            state_path: str | Path | None = None, *, security: Security, principal: Principal) -> str:
+    """Run job ``name`` as ``principal`` as of scheduled time ``at`` (default now) and record it in the state file.
 
-    Raises when the job fails (nothing is recorded, so it is caught up next time).
+    Raises when the job fails or is not allowed (nothing is recorded, so it is caught up next time).
     """
     if name not in schedule.jobs:
         raise KeyError(f"no job {name!r} in {schedule.path}; jobs: {sorted(schedule.jobs)}")
-    job = schedule.jobs[name]
     at = _aware(at or datetime.now(schedule.tz), schedule.tz)
-    outcome = JOBS[job.run](settings, at, **job.args)
+    outcome = _execute(schedule, name, settings, at, security, principal)
     record_run(state_path or default_state_path(settings), name, at)
     log.info("%s (%s): %s", name, at.isoformat(), outcome)
     return outcome
 
 
-def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now: datetime | None = None
-             ) -> list[tuple[str, datetime, str]]:
+def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now: datetime | None = None, *,
+             security: Security, principal: Principal) -> list[tuple[str, datetime, str]]:
     """Run the :func:`missed_runs` at ``now`` (default the current time); jobs never run get ``now`` as baseline.
 
     A failing run is logged and reported as ``failed: ...``; the others go on.  Returns
@@ -267,7 +294,7 @@ def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now
     done = []
     for name, at in missed_runs(schedule, state, now):
         try:
-            outcome = run_job(schedule, name, settings, at, state_path)
+            outcome = run_job(schedule, name, settings, at, state_path, security=security, principal=principal)
         except Exception as error:  # one failing job must not stop the others
             log.exception("catch-up of %s for %s failed", name, at.isoformat())
             outcome = f"failed: {type(error).__name__}: {error}"
@@ -276,10 +303,11 @@ def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now
 
 
 # --------------------------------------------------------------------------- scheduler and cron
-def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Path):
+def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Path, *, security: Security,
+                    principal: Principal):
     """An APScheduler 3 ``BlockingScheduler`` with every job (coalesced, misfire grace, one instance at a time).
 
-    Each successful run is recorded in the state file with its scheduled time.
+    Jobs run as ``principal``; each successful run is recorded in the state file with its scheduled time.
     """
     from apscheduler.events import EVENT_JOB_EXECUTED
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -287,8 +315,7 @@ def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Pa
     scheduler = BlockingScheduler(timezone=schedule.tz)
 
     def execute(name: str) -> str:
-        job = schedule.jobs[name]
-        return JOBS[job.run](settings, datetime.now(schedule.tz), **job.args)
+        return _execute(schedule, name, settings, datetime.now(schedule.tz), security, principal)
 
     for name, job in schedule.jobs.items():
         scheduler.add_job(execute, job.trigger(schedule.tz), args=[name], id=name, name=name, coalesce=True,
@@ -302,12 +329,13 @@ def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Pa
     return scheduler
 
 
-def serve(schedule: Schedule, settings: Settings, state_path: str | Path | None = None) -> None:
-    """Catch up missed runs, then run the schedule until interrupted (Ctrl-C / SIGTERM)."""
+def serve(schedule: Schedule, settings: Settings, state_path: str | Path | None = None, *, security: Security,
+          principal: Principal) -> None:
+    """Catch up missed runs, then run the schedule as ``principal`` until interrupted (Ctrl-C / SIGTERM)."""
     state_path = state_path or default_state_path(settings)
-    for name, at, outcome in catch_up(schedule, settings, state_path):
+    for name, at, outcome in catch_up(schedule, settings, state_path, security=security, principal=principal):
         log.info("caught up %s for %s: %s", name, at.isoformat(), outcome)
-    build_scheduler(schedule, settings, state_path).start()
+    build_scheduler(schedule, settings, state_path, security=security, principal=principal).start()
 
 
 def crontab(schedule: Schedule, repo: str | Path = REPO_ROOT, carbon: str = ".venv/bin/carbon",

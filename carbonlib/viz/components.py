@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 from collections.abc import Mapping
 
 import pandas as pd
 import panel as pn
 from bokeh.models import NumberFormatter
 
-from ..access import Access, requested_viewer
 from ..lake import Lake
+from ..security import ANONYMOUS, Grant, PermissionDenied, Principal, SessionInvalid
 from ..markup import Markup
 from ..markup import html as markup
 from . import data as rollup_data
 from . import figures, theme
 from .labels import LANGUAGES, label
+from .scope import Scope
 
 #: Items shown as headline KPI cards (Overview).
 KPI_ITEMS = ("emissions_total", "removals", "net", "cap_utilisation")
@@ -104,9 +104,14 @@ def table(lang: str, **kwargs) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(pd.DataFrame(), **{**options, **kwargs})
 
 
-def csv_download(frame_getter, filename: str, lang: str) -> pn.widgets.FileDownload:
-    """A button that downloads the DataFrame returned by ``frame_getter()`` as UTF-8 CSV."""
+def csv_download(frame_getter, filename: str, lang: str, before=None) -> pn.widgets.FileDownload:
+    """A button that downloads the DataFrame returned by ``frame_getter()`` as UTF-8 CSV.
+
+    ``before()`` runs first (the views check the session and audit the export there; it may raise).
+    """
     def callback() -> io.BytesIO:
+        if before is not None:
+            before()
         return io.BytesIO(frame_getter().to_csv(index=False).encode("utf-8-sig"))
     return pn.widgets.FileDownload(callback=callback, filename=filename, label=label("ui_download", lang),
                                    button_type="primary", embed=False, auto=True)
@@ -133,11 +138,32 @@ class _ScopedView:
         self.org_select = pn.widgets.Select(name=label("ui_org", lang), options=options, value=org, width=340)
         self.message = html(sizing_mode="stretch_width")
         self.notices: list[str] = []
+        #: checks the session again on each user action (None: not served, e.g. a preheating Voila kernel)
+        self.guard = None
+        #: leaves an audit record: audit(action, org_id, outcome, detail)
+        self.audit = None
+        self.page: pn.Column | None = None
         if message:
             self.notice(message)
 
     def name(self, org_id: str) -> str:
         return org_name(self.orgs.loc[org_id], self.lang)
+
+    def checked(self, touch: bool = True) -> bool:
+        """Whether the session is still live (a person's action ``touch``es it); if not, the page says so and stops."""
+        if self.guard is None:
+            return True
+        try:
+            self.guard(touch)
+            return True
+        except SessionInvalid as ended:
+            if self.page is not None:
+                self.page.objects = [error_page(f"{ended} ({label('ui_reload', self.lang)})")]
+            return False
+
+    def record(self, action: str, org_id: str, outcome: str = "ok", detail: str = "") -> None:
+        if self.audit is not None:
+            self.audit(action, org_id, outcome, detail)
 
     def notice(self, text: str) -> None:
         """Show ``text`` (why a request was clamped or refused) above the page, after the earlier notices."""
@@ -154,6 +180,7 @@ class _ScopedView:
         if org_id in self.orgs.index:
             return org_id
         top = self.tree.org_id.iloc[0]
+        self.record("view_figures", str(org_id)[:60], "denied", "an org outside the scope came back from the page")
         self.org_select.value = top
         self.notice(f"{str(org_id)[:60]!r} is not an org this page may show; showing {top} instead.")
         return top
@@ -205,11 +232,11 @@ class _ScopedView:
 class Overview(_ScopedView):
     """Managers' overview (Voila): KPIs, children, map, breakdown, trend, top emitters, sinks, CSV."""
 
-    def __init__(self, lake: Lake, access: Access, viewer: str, org: str | None = None, period: str | None = None,
+    def __init__(self, lake: Lake, scope: Scope, org: str | None = None, period: str | None = None,
                  lang: str = "zh", rollups: rollup_data.Rollups | None = None):
-        org_id, message = access.clamp(viewer, org)
-        super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
-        self.root = access.allowed_root(viewer)
+        org_id, message = scope.clamp(org)
+        super().__init__(lake, rollups or rollup_data.rollups(lake), scope.tree, org_id, lang, message)
+        self.root = scope.root
         self.period_select = self.period_selector(self.data.periods(self.root), period)
         self.up = pn.widgets.Button(name=label("ui_up", lang), width=140)
         self.header = html(sizing_mode="stretch_width")
@@ -222,7 +249,8 @@ class Overview(_ScopedView):
         self.top_table = table(lang, height=230, hidden_columns=["org_id", "level", "removals"])
         self.sink_table = table(lang, height=230, hidden_columns=["org_id", "level", "emissions_total"])
         self.figures_table = table(lang, height=300)
-        self.download = csv_download(lambda: self.figures, f"carbon_{org_id}_{self.period_select.value}.csv", lang)
+        self.download = csv_download(lambda: self.figures, f"carbon_{org_id}_{self.period_select.value}.csv", lang,
+                                     before=self._exporting)
         self._rows: dict[str, pd.DataFrame] = {}  # what each org table shows, kept on the server
         for key, widget in (("children", self.children_table), ("top", self.top_table), ("sinks", self.sink_table)):
             widget.on_click(lambda event, key=key: self._drill_down(key, event))
@@ -231,6 +259,11 @@ class Overview(_ScopedView):
         self.period_select.param.watch(lambda _: self.refresh(), "value")
         self.refresh()
 
+    def _exporting(self) -> None:
+        if not self.checked():
+            raise SessionInvalid("session ended")
+        self.record("export_figures", self.org_select.value, detail=f"CSV of {self.period_select.value}")
+
     def _drill_down(self, key: str, event) -> None:
         """A click on a row of an org table selects that org (its figures, children, ...).
 
@@ -238,13 +271,15 @@ class Overview(_ScopedView):
         sends back (a cell edited in the browser must not select an org outside the scope).
         """
         rows = self._rows.get(key)
-        if rows is None or not 0 <= event.row < len(rows):
+        if rows is None or not 0 <= event.row < len(rows) or not self.checked():
             return
         chosen = self.in_scope([rows.org_id.iloc[event.row]])
         if chosen:
             self.org_select.value = chosen[0]
 
     def _go_up(self, _event) -> None:
+        if not self.checked():
+            return
         current = self.org_select.value
         parent = self.orgs.loc[current, "parent_id"]
         if current != self.root and parent in self.orgs.index:
@@ -252,6 +287,8 @@ class Overview(_ScopedView):
 
     def refresh(self) -> None:
         """Show the account figures of the selected org and period everywhere on the page."""
+        if not self.checked():
+            return
         org_id, period, lang = self.selected_org(), self.selected_period(), self.lang
         self.download.filename = f"carbon_{org_id}_{period}.csv"
         own = self.data.figures(org_id, period)
@@ -295,7 +332,7 @@ class Overview(_ScopedView):
         def titled(key: str, widget) -> pn.Column:
             return pn.Column(html(header(label(key, lang))), widget, sizing_mode="stretch_width")
 
-        return pn.Column(
+        self.page = pn.Column(
             html(header(label("ui_overview", lang))),
             pn.Row(self.org_select, self.period_select, self.up, self.download), self.message, self.header, self.kpis,
             pn.Row(bokeh_pane(self.children_chart), bokeh_pane(self.map), sizing_mode="stretch_width"),
@@ -303,6 +340,7 @@ class Overview(_ScopedView):
                    titled("ui_sink_sites", self.sink_table), sizing_mode="stretch_width"),
             pn.Row(bokeh_pane(self.breakdown), bokeh_pane(self.trend), sizing_mode="stretch_width"),
             titled("ui_figures", self.figures_table), sizing_mode="stretch_width")
+        return self.page
 
 
 class Disclosure(_ScopedView):
@@ -383,10 +421,10 @@ class Monitor(_ScopedView):
 
     TOWER_METRICS = ("NEE", "Tair", "Rg")
 
-    def __init__(self, lake: Lake, access: Access, viewer: str, org: str | None = None, lang: str = "zh",
+    def __init__(self, lake: Lake, scope: Scope, org: str | None = None, lang: str = "zh",
                  rollups: rollup_data.Rollups | None = None):
-        org_id, message = access.clamp(viewer, org)
-        super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
+        org_id, message = scope.clamp(org)
+        super().__init__(lake, rollups or rollup_data.rollups(lake), scope.tree, org_id, lang, message)
         self.units = self.data.units
         self.newest = html(sizing_mode="stretch_width")
         self.table = table(lang, height=380, pagination="remote", page_size=100)  # only the shown page goes to the browser
@@ -419,11 +457,17 @@ class Monitor(_ScopedView):
         self.refresh(force=True)
 
     def _device_chosen(self, _event) -> None:
-        if not self._choosing:
+        if not self._choosing and self.checked():
             self._draw_charts(rollup_data.device_status(self.lake))
 
     def refresh(self, force: bool = False) -> None:
-        """Redraw status table and charts when the lake has a new snapshot (or ``force``)."""
+        """Redraw status table and charts when the lake has a new snapshot (or ``force``).
+
+        The page's own timer calls it without ``force``: that checks the session without
+        counting as activity, so an unattended monitor still times out.
+        """
+        if not self.checked(touch=force):
+            return
         status = rollup_data.device_status(self.lake)
         shown = (status.snapshot_id, self.selected_org())
         if shown == self._shown and not force:
@@ -471,11 +515,12 @@ class Monitor(_ScopedView):
         lang = self.lang
         towers = pn.Column(*(bokeh_pane(c, sizing_mode="stretch_width") for c in self.tower_charts.values()),
                            sizing_mode="stretch_width")
-        return pn.Column(html(header(label("ui_monitor", lang))),
-                         pn.Row(self.org_select, self.tower_select, self.meter_select), self.message, self.newest,
-                         html(header(label("ui_devices", lang))), self.table,
-                         pn.Row(towers, bokeh_pane(self.meter_chart, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        self.page = pn.Column(html(header(label("ui_monitor", lang))),
+                              pn.Row(self.org_select, self.tower_select, self.meter_select), self.message, self.newest,
+                              html(header(label("ui_devices", lang))), self.table,
+                              pn.Row(towers, bokeh_pane(self.meter_chart, sizing_mode="stretch_width"),
+                                     sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        return self.page
 
 
 class Explorer(_ScopedView):
@@ -485,11 +530,11 @@ class Explorer(_ScopedView):
     units and the daily telemetry (``telemetry_daily``) of their devices for the chosen metric.
     """
 
-    def __init__(self, lake: Lake, access: Access, viewer: str, org: str | None = None, period: str | None = None,
+    def __init__(self, lake: Lake, scope: Scope, org: str | None = None, period: str | None = None,
                  lang: str = "zh", rollups: rollup_data.Rollups | None = None):
-        org_id, message = access.clamp(viewer, org)
-        super().__init__(lake, rollups or rollup_data.rollups(lake), access.subtree(viewer), org_id, lang, message)
-        self.period_select = self.period_selector(self.data.periods(access.allowed_root(viewer), annual_only=True), period)
+        org_id, message = scope.clamp(org)
+        super().__init__(lake, rollups or rollup_data.rollups(lake), scope.tree, org_id, lang, message)
+        self.period_select = self.period_selector(self.data.periods(scope.root, annual_only=True), period)
         metrics = self.data.daily_metrics
         self.metric_select = pn.widgets.Select(name=label("ui_metric", lang), options=metrics,
                                                value="electricity_import" if "electricity_import" in metrics else metrics[0],
@@ -506,6 +551,8 @@ class Explorer(_ScopedView):
 
     def refresh(self) -> None:
         """Show the units below the selected org; select its three top emitters."""
+        if not self.checked():
+            return
         org_id, period = self.selected_org(), self.selected_period()
         units = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
         table = self.org_table(units, period, ("emissions_total", "removals", "net", "cap_utilisation"))
@@ -530,6 +577,8 @@ class Explorer(_ScopedView):
 
     def redraw_selection(self) -> None:
         """Redraw trend and daily telemetry for the selected rows."""
+        if not self.checked():
+            return
         chosen = self.chosen_rows()
         names = dict(zip(chosen.org_id, chosen.name))
         set_html(self.selected, markup('<div class="carbon-note" data-testid="selected" data-scope="{}">{}: {}</div>',
@@ -550,12 +599,13 @@ class Explorer(_ScopedView):
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole explorer page."""
-        return pn.Column(html(header(label("ui_explorer", self.lang))),
-                         pn.Row(self.org_select, self.period_select, self.metric_select), self.message,
-                         self.table, self.selected,
-                         pn.Row(bokeh_pane(self.trend, sizing_mode="stretch_width"),
-                                bokeh_pane(self.daily, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        self.page = pn.Column(html(header(label("ui_explorer", self.lang))),
+                              pn.Row(self.org_select, self.period_select, self.metric_select), self.message,
+                              self.table, self.selected,
+                              pn.Row(bokeh_pane(self.trend, sizing_mode="stretch_width"),
+                                     bokeh_pane(self.daily, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+                              sizing_mode="stretch_width")
+        return self.page
 
 
 def warm_up(view: _ScopedView) -> None:
@@ -574,60 +624,126 @@ def requested_lang(args: Mapping[str, str]) -> str:
     return lang
 
 
-def overview_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
-                  rollups: rollup_data.Rollups) -> Overview:
+def overview_page(lake: Lake, scope: Scope | None, args: Mapping[str, str], rollups: rollup_data.Rollups) -> Overview:
     """The managers' overview for a request (``org``, ``period``, ``lang`` from ``args``)."""
-    return Overview(lake, access, viewer, args.get("org"), args.get("period"), requested_lang(args), rollups)
+    return Overview(lake, scope, args.get("org"), args.get("period"), requested_lang(args), rollups)
 
 
-def explorer_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
-                  rollups: rollup_data.Rollups) -> Explorer:
+def explorer_page(lake: Lake, scope: Scope | None, args: Mapping[str, str], rollups: rollup_data.Rollups) -> Explorer:
     """The analyst explorer for a request (``org``, ``period``, ``lang``)."""
-    return Explorer(lake, access, viewer, args.get("org"), args.get("period"), requested_lang(args), rollups)
+    return Explorer(lake, scope, args.get("org"), args.get("period"), requested_lang(args), rollups)
 
 
-def monitor_page(lake: Lake, access: Access, viewer: str | None, args: Mapping[str, str],
-                 rollups: rollup_data.Rollups) -> Monitor:
+def monitor_page(lake: Lake, scope: Scope | None, args: Mapping[str, str], rollups: rollup_data.Rollups) -> Monitor:
     """The monitor for a request (``org``, ``lang``, ``refresh`` seconds); refreshes itself in a Panel session."""
     refresh_s = refresh_seconds(args.get("refresh"))
-    view = Monitor(lake, access, viewer, args.get("org"), requested_lang(args), rollups)
+    view = Monitor(lake, scope, args.get("org"), requested_lang(args), rollups)
     if pn.state.curdoc is not None:  # a served session (not a test building the page)
         pn.state.add_periodic_callback(view.refresh, period=int(refresh_s * 1000))
     return view
 
 
-def disclosure_page(lake: Lake, access: Access | None, viewer: str | None, args: Mapping[str, str],
-                    rollups: rollup_data.Rollups) -> Disclosure:
+def disclosure_page(lake: Lake, scope: Scope | None, args: Mapping[str, str], rollups: rollup_data.Rollups) -> Disclosure:
     """The public disclosure for a request (``org``, ``period``, ``lang``); open to anyone."""
     return Disclosure(lake, args.get("org"), args.get("period"), requested_lang(args), rollups)
 
 
-def page_for(build, access_file: str | Path | None, args: Mapping[str, str], headers: Mapping[str, str] | None,
-             lake: Lake, rollups: rollup_data.Rollups) -> pn.viewable.Viewable:
-    """The page a request gets: ``build(lake, access, viewer, args, rollups).layout()``, or the refusal.
+#: What each page needs the principal to be allowed (None: public).
+PAGE_ACTIONS = {overview_page: "view_figures", explorer_page: "view_figures", monitor_page: "view_telemetry",
+                disclosure_page: None}
 
-    The viewer comes from ``?viewer=`` or the ``X-Carbon-Viewer`` header; a request that
-    cannot be served (unknown viewer, a parameter out of range) gets a page saying why.
+
+def page_for(build, principal: Principal | None, args: Mapping[str, str], lake: Lake, rollups: rollup_data.Rollups, *,
+             guard=None, audit=None) -> pn.viewable.Viewable:
+    """The page ``principal`` gets for a request: ``build(lake, scope, args, rollups).layout()``, or the refusal.
+
+    The principal comes from the session (never from the request); its scope for the page's
+    action bounds every org shown.  ``guard(touch)`` re-checks the session on each user
+    action; ``audit(action, org_id, outcome, detail)`` records refusals and exports.  A
+    request that cannot be served (no right, a parameter out of range) gets a page saying why.
     """
+    action = PAGE_ACTIONS[build]
     try:
-        access = Access.load(access_file, lake, rollups.tree) if access_file else None
-        return build(lake, access, requested_viewer(args, headers or {}), args, rollups).layout()
-    except (PermissionError, ValueError) as refused:
+        scope = None
+        if action is not None:
+            if principal is None:
+                raise PermissionDenied("this page needs a login: log in at /login (the public disclosure needs none)")
+            scope = Scope(principal, rollups.tree, action)
+            org_id, refused = scope.clamp(args.get("org"))
+            if refused and audit is not None:
+                audit(action, str(args.get("org"))[:60], "denied", refused)
+        view = build(lake, scope, args, rollups)
+        view.guard, view.audit = guard, audit
+        return view.layout()
+    except PermissionDenied as refused:
+        if audit is not None:
+            audit(action or "view_disclosure", str(args.get("org") or "")[:60], "denied", str(refused))
+        return error_page(str(refused))
+    except ValueError as refused:
         return error_page(str(refused))
 
 
-def serve_view(build, access_file: str | Path | None, title: str) -> None:
+def serve_view(build, title: str) -> None:
     """Serve one dashboard view (``overview_page``, ``explorer_page`` …) as this Panel session's page.
 
-    Starts the session (offline theme, URL arguments as a dict, the process's shared
-    read-only lake and roll-ups) and shows :func:`page_for` the request.
+    The session cookie names the principal (the Panel server already sent anyone without a
+    live session to the login page); each user action re-checks it, refusals and exports
+    are audited.
     """
+    from . import auth
+
     theme.init_panel()
     args = {key: values[0].decode("utf-8", "replace") for key, values in pn.state.session_args.items()}
+    token = pn.state.cookies.get(auth.COOKIE)
+    source = "panel"  # the session recorded the client address at login
     lake = rollup_data.shared_lake()
-    page_for(build, access_file, args, pn.state.headers, lake, rollup_data.rollups(lake)).servable(title=title)
+    try:
+        principal = auth.session_principal(token, source)
+    except SessionInvalid as ended:
+        error_page(f"{ended} ({label('ui_reload', 'zh')} / {label('ui_reload', 'en')})").servable(title=title)
+        return
+
+    def guard(touch: bool) -> Principal:
+        return auth.session_principal(token, source, touch=touch)
+
+    def audit(action: str, org_id: str, outcome: str, detail: str) -> None:
+        with auth._lock:
+            auth.security().record(principal, action, object=title, org_id=org_id, outcome=outcome, detail=detail)
+
+    page_for(build, principal, args, lake, rollup_data.rollups(lake), guard=guard, audit=audit).servable(title=title)
+
+
+def voila_page(build, args: Mapping[str, str], lake: Lake, rollups: rollup_data.Rollups) -> pn.viewable.Viewable:
+    """The page of a Voila request: the principal from the request's forwarded session cookie (see :mod:`.auth`)."""
+    from . import auth
+
+    try:
+        principal = auth.kernel_principal()
+    except SessionInvalid:
+        principal = None
+    token = principal.session if principal else None
+
+    def guard(touch: bool) -> Principal:
+        return auth.session_principal(token, "voila", touch=touch)
+
+    def audit(action: str, org_id: str, outcome: str, detail: str) -> None:
+        with auth._lock:
+            auth.security().record(principal or ANONYMOUS, action, object=build.__name__, org_id=org_id,
+                                   outcome=outcome, detail=detail)
+
+    return page_for(build, principal, args, lake, rollups, guard=guard if principal else None, audit=audit)
+
+
+def warm_up_view(build, lake: Lake, rollups: rollup_data.Rollups) -> None:
+    """Build and refresh a throwaway page (as a manager of the whole tree, shown to no one), so a preheated
+    Voila kernel has paid its first-call costs before the request."""
+    root = rollups.tree.org_id.iloc[0]
+    builder = Principal(0, "warm-up", "warm-up", grants=(Grant("manager", root),))
+    action = PAGE_ACTIONS[build]
+    scope = Scope(builder, rollups.tree, action) if action else None
+    warm_up(build(lake, scope, {}, rollups))
 
 
 def error_page(message: str) -> pn.viewable.Viewable:
-    """What a dashboard shows when the request cannot be served (unknown viewer, bad parameter)."""
+    """What a dashboard shows when the request cannot be served (no login or right, a bad parameter)."""
     return html(refused_html(message), sizing_mode="stretch_width")

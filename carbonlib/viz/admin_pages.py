@@ -1,0 +1,196 @@
+"""The administrators' pages: accounts and roles (system and security administrators), the audit log (auditor).
+
+Each page shows only what its role may do (三员分立): the system administrator creates,
+disables, enables and unlocks accounts and resets passwords; the security administrator
+grants and revokes roles, names the triad and sets the policy; the auditor searches,
+exports and verifies the audit log.  Every button goes through :mod:`carbonlib.security`
+as the logged-in principal (checked again and audited), never through the page's own data.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import panel as pn
+
+from ..markup import html as markup
+from ..security import ADMIN_ROLES, BUSINESS_ROLES, PermissionDenied, Principal, SessionInvalid
+from . import auth, theme
+from .components import error_page, header, html, refused_html, set_html, table
+from .labels import label
+
+
+class _AdminBase:
+    """The logged-in principal, the shared security layer and a notice line; every action re-checks the session."""
+
+    def __init__(self, principal: Principal, lang: str, guard=None):
+        self.principal, self.lang, self.guard = principal, lang, guard
+        self.notice = html(sizing_mode="stretch_width")
+        self.page: pn.Column | None = None
+
+    def _act(self, work) -> None:
+        """Run ``work()`` (under the store lock) and show its result or the refusal."""
+        try:
+            if self.guard is not None:
+                self.guard(True)
+            with auth._lock:
+                result = work()
+            set_html(self.notice, markup('<div class="carbon-note" data-testid="done">{}</div>', result or "ok"))
+            self.reload()
+        except SessionInvalid as ended:
+            if self.page is not None:
+                self.page.objects = [error_page(f"{ended} ({label('ui_reload', self.lang)})")]
+        except (PermissionDenied, ValueError, KeyError) as refused:
+            set_html(self.notice, refused_html(str(refused)))
+
+    def reload(self) -> None:
+        """Redraw what the page shows after an action."""
+
+
+class AdminPage(_AdminBase):
+    """Accounts and roles: what the system administrator and the security administrator do."""
+
+    def __init__(self, principal: Principal, known_orgs: set[str], lang: str = "zh", guard=None):
+        super().__init__(principal, lang, guard)
+        self.known_orgs = known_orgs
+        self.accounts = table(lang, height=320)
+        self.user = pn.widgets.TextInput(name="user", width=200)
+        self.display = pn.widgets.TextInput(name="name", width=200)
+        self.role = pn.widgets.Select(name="role", options=list(BUSINESS_ROLES), width=180)
+        self.org = pn.widgets.TextInput(name="org", width=160)
+        self.admin_role = pn.widgets.Select(name="administrator role", options=["none", *ADMIN_ROLES], width=180)
+        self.policy_key = pn.widgets.TextInput(name="policy setting", width=200)
+        self.policy_value = pn.widgets.TextInput(name="value", width=120)
+        self.reload()
+
+    def reload(self) -> None:
+        with auth._lock:
+            accounts = auth.security().admin.accounts(self.principal)
+        self.accounts.value = pd.DataFrame({
+            "user": [a.username for a in accounts], "name": [a.display_name for a in accounts],
+            "state": ["disabled" if a.disabled else f"locked until {a.locked_until}" if a.locked_until else "active"
+                      for a in accounts],
+            "roles": [a.admin_role or ", ".join(f"{r}@{o}" for r, o in a.grants) or "-" for a in accounts],
+            "password": ["must change" if a.must_change else "set" for a in accounts]})
+
+    def _button(self, text: str, work) -> pn.widgets.Button:
+        button = pn.widgets.Button(name=text, width=150)
+        button.on_click(lambda _event: self._act(work))
+        return button
+
+    def layout(self) -> pn.viewable.Viewable:
+        admin = auth.security().admin
+        p = self.principal
+        rows = [html(header(label("ui_admin", self.lang))), self.notice, self.accounts]
+        if p.may("manage_accounts"):
+            rows.append(pn.Row(self.user, self.display,
+                               self._button("create", lambda: "one-time password of {}: {}".format(
+                                   *(lambda a: (a.username, a.one_time_password))(admin.create_user(p, self.user.value,
+                                                                                                    self.display.value)))),
+                               self._button("disable", lambda: admin.set_disabled(p, self.user.value, True)),
+                               self._button("enable", lambda: admin.set_disabled(p, self.user.value, False)),
+                               self._button("unlock", lambda: admin.unlock(p, self.user.value)),
+                               self._button("reset password", lambda: "one-time password: "
+                                            + admin.reset_password(p, self.user.value))))
+        if p.may("grant_roles"):
+            rows.append(pn.Row(self.user, self.role, self.org,
+                               self._button("grant", lambda: admin.grant(p, self.user.value, self.role.value,
+                                                                         self.org.value.strip(), self.known_orgs)),
+                               self._button("revoke", lambda: admin.revoke(p, self.user.value, self.role.value,
+                                                                           self.org.value.strip()))))
+            rows.append(pn.Row(self.user, self.admin_role,
+                               self._button("set administrator role", lambda: admin.set_admin_role(
+                                   p, self.user.value, None if self.admin_role.value == "none" else self.admin_role.value))))
+            rows.append(pn.Row(self.policy_key, self.policy_value,
+                               self._button("set policy", lambda: admin.set_policy(
+                                   p, **{self.policy_key.value.strip(): self.policy_value.value.strip()}).to_json())))
+        self.page = pn.Column(*rows, sizing_mode="stretch_width")
+        return self.page
+
+
+class AuditPage(_AdminBase):
+    """The audit log for the auditor: search by time, actor, action, org and outcome; CSV export; verification."""
+
+    def __init__(self, principal: Principal, lang: str = "zh", guard=None):
+        super().__init__(principal, lang, guard)
+        self.since = pn.widgets.TextInput(name="since (UTC)", placeholder="2026-12-01", width=160)
+        self.until = pn.widgets.TextInput(name="until (UTC)", width=160)
+        self.actor = pn.widgets.TextInput(name="actor", width=140)
+        self.action = pn.widgets.TextInput(name="action", width=140)
+        self.org = pn.widgets.TextInput(name="org", width=120)
+        self.outcome = pn.widgets.Select(name="outcome", options=["", "ok", "denied", "failed", "started"], width=110)
+        self.entries = table(lang, height=420)
+        self.found: list = []
+        self.download = pn.widgets.FileDownload(callback=self._csv, filename="audit.csv", label="CSV", embed=False,
+                                                auto=True, width=100)
+        self.search()
+
+    def _filters(self) -> dict:
+        return dict(since=self.since.value or None, until=self.until.value or None, actor=self.actor.value or None,
+                    action=self.action.value or None, org_id=self.org.value or None, outcome=self.outcome.value or None)
+
+    def search(self) -> None:
+        with auth._lock:
+            self.found = auth.security().audit.entries(**self._filters(), limit=2000)
+        self.entries.value = pd.DataFrame([e.__dict__ for e in self.found])
+
+    def _csv(self) -> io.BytesIO:
+        if self.guard is not None:
+            self.guard(True)
+        with auth._lock:
+            security = auth.security()
+            security.record(self.principal, "read_audit", object="audit log",
+                            detail=f"CSV export of {len(self.found)} entries")
+            return io.BytesIO(security.audit.to_csv(self.found).encode("utf-8-sig"))
+
+    def _verify(self) -> str:
+        security = auth.security()
+        result = security.audit.verify()
+        security.record(self.principal, "read_audit", object="audit log", outcome="ok" if result.ok else "failed",
+                        detail=f"verify: {result.problem or 'intact'}")
+        return (f"{result.entries:,} entries, {result.checkpoints} signed checkpoints: "
+                + ("intact" if result.ok else result.problem))
+
+    def layout(self) -> pn.viewable.Viewable:
+        search = pn.widgets.Button(name="search", width=110)
+        search.on_click(lambda _event: self._act(lambda: self.search() or f"{len(self.found)} entries"))
+        verify = pn.widgets.Button(name="verify", width=110)
+        verify.on_click(lambda _event: self._act(self._verify))
+        self.page = pn.Column(html(header(label("ui_audit", self.lang))), self.notice,
+                              pn.Row(self.since, self.until, self.actor, self.action, self.org, self.outcome),
+                              pn.Row(search, self.download, verify), self.entries, sizing_mode="stretch_width")
+        return self.page
+
+
+def serve_admin_page(kind: str, title: str) -> None:
+    """Serve the accounts page (``kind='admin'``) or the audit page (``'audit'``) to the logged-in administrator."""
+    from ..accounting import views
+    from ..lake import Lake
+
+    theme.init_panel()
+    args = {key: values[0].decode("utf-8", "replace") for key, values in pn.state.session_args.items()}
+    lang = "en" if args.get("lang") == "en" else "zh"
+    token = pn.state.cookies.get(auth.COOKIE)
+    try:
+        principal = auth.session_principal(token, "panel")
+    except SessionInvalid as ended:
+        error_page(str(ended)).servable(title=title)
+        return
+
+    def guard(touch: bool) -> Principal:
+        return auth.session_principal(token, "panel", touch=touch)
+
+    action = "read_audit" if kind == "audit" else ("manage_accounts" if principal.may("manage_accounts") else "grant_roles")
+    try:
+        with auth._lock:
+            auth.security().require(principal, action, object=f"{kind} page")
+        if kind == "audit":
+            page = AuditPage(principal, lang, guard).layout()
+        else:
+            with Lake.open(read_only=True) as lake:
+                known = set(views.org_tree(lake).org_id)
+            page = AdminPage(principal, known, lang, guard).layout()
+    except PermissionDenied as refused:
+        page = error_page(str(refused))
+    page.servable(title=title)
