@@ -357,6 +357,29 @@ def test_an_edited_entry_is_named(security):
     assert not result.ok and result.first_bad_seq == 3 and "entry 3" in result.problem and "edited" in result.problem
 
 
+def test_an_entry_edited_to_a_number_is_named_too(security):
+    """SQLite keeps a number written into a text column as a number: the verifier names the row, never crashes."""
+    _tamper(security, "UPDATE audit SET actor = 42 WHERE seq = 4")
+    result = security.audit.verify()
+    assert not result.ok and result.first_bad_seq == 4 and "edited" in result.problem
+
+
+def test_the_canonical_form_is_sorted_compact_utf8_json_byte_for_byte():
+    """The verifier's fast template writes exactly ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` (the form every leaf hash and seal is computed over), odd text included."""
+    import json
+
+    from carbonlib.security.audit import FIELDS, Entry
+
+    odd = ['ä"\\x\n\t\u2028<>&', "o\x00\x1f\x7f", "", "碳汇 😀 €", "'; DROP TABLE audit; --"]
+    for n, text in enumerate(odd):
+        entry = Entry(n * 1_000_003, "2026-01-01T00:00:00.000000Z", text, "role", "action", text, "P43", "ok", text,
+                      text * 3)
+        expected = json.dumps({name: getattr(entry, name) for name in FIELDS}, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+        assert entry.canonical() == expected
+
+
 def test_an_edit_that_also_rewrites_the_leaf_hash_is_caught_by_the_seal(security):
     import json
 
