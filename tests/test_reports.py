@@ -8,6 +8,7 @@ manifest are complete; runs are idempotent, isolated from each other's failures,
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -37,9 +38,17 @@ def lake_copy(small_demo_lake, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def monthly(lake_copy, tmp_path_factory):
-    out = tmp_path_factory.mktemp("out")
-    return reports.run_batch(lake_copy, "monthly", "2025-10", orgs=["P43", CAPPED], out_dir=out, workers=2,
-                             lang="en", progress=False), out
+    """Two reports in parallel, with a relative --out, run from a working folder of their own."""
+    work = tmp_path_factory.mktemp("work")
+    before = os.getcwd()
+    os.chdir(work)
+    try:
+        result = reports.run_batch(lake_copy, "monthly", "2025-10", orgs=["P43", CAPPED], out_dir="out", workers=2,
+                                   lang="en", progress=False)
+        assert os.getcwd() == str(work), "a report batch changed the process's working folder"
+    finally:
+        os.chdir(before)
+    return result, work / "out"
 
 
 def _expected(settings, org_id, period, snapshot) -> pd.DataFrame:
@@ -49,6 +58,34 @@ def _expected(settings, org_id, period, snapshot) -> pd.DataFrame:
 
 def _visible_text(html: str) -> str:
     return re.sub(r"<script.*?</script>", "", html, flags=re.S)
+
+
+def _remote_loads(html: str) -> list[str]:
+    """Addresses the HTML would fetch when opened: scripts, styles, images, frames, CSS imports and url()s."""
+    tags = re.findall(r"<(?:script|link|img|iframe|source|embed|object)\b[^>]*?(?:src|href|data)=[\"']?(https?://[^\"' >]+)",
+                      html, flags=re.I)
+    return tags + re.findall(r"(?:@import\s+|url\()[\"']?(https?://[^)\"' ;]+)", html, flags=re.I)
+
+
+def test_the_report_tells_actual_cap_use_from_the_projection(lake_copy):
+    """Issue 9: the annual report said "within the cap" where `carbon accounts caps` projected an overrun.  Its cap
+    table now shows both: the actual use and the projection of caps.cap_status, with a status naming which is over."""
+    from datetime import date
+
+    from carbonlib.accounting import caps as cap_rules
+
+    with Lake.open(lake_copy, read_only=True) as lake:
+        snapshot = reports.data_snapshot(lake)
+        table = reports.cap_status(lake, "P43", "2025", snapshot)
+        assert len(table) > 0
+        for row in table.itertuples():
+            status = cap_rules.cap_status(lake, row.org_id, 2025, as_of=date(2025, 12, 31), snapshot=snapshot)
+            assert row.projected_tco2e == pytest.approx(status.projected, rel=1e-12)
+            assert row.status == ("over" if row.emitted_tco2e > row.cap_tco2e else
+                                  "projected_over" if status.projected > row.cap_tco2e else "within")
+            assert row.over_cap == (status.alert or row.emitted_tco2e > row.cap_tco2e)
+        shown = reports.caps_view(table, "en").to_html()
+        assert "projected year end (tCO₂e)" in shown and "used to date" in shown
 
 
 def test_monthly_figures_equal_the_accounts_in_csv_xlsx_and_html(monthly, lake_copy):
@@ -67,8 +104,9 @@ def test_monthly_figures_equal_the_accounts_in_csv_xlsx_and_html(monthly, lake_c
         kpi = reports.format_value(expected.at["emissions_total", "value"], "tCO2e")
         assert kpi in _visible_text(html), kpi
         assert f"lake snapshot: {record.snapshot_id}" in _visible_text(html)
-        assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html), "HTML must not load from a CDN"
-        assert "bokeh" in html.lower() and "reports.collect(" not in html  # charts inline, input cells hidden
+        assert not _remote_loads(html), f"the report loads {_remote_loads(html)[:3]} from the network"
+        assert 'src="data:image/svg+xml;base64,' in html and "bokeh" not in html.lower()  # static SVG charts only
+        assert "reports.collect(" not in html  # input cells hidden
 
 
 def test_manifest_lists_every_run_with_checksums_and_the_lake_records_them(monthly, lake_copy):
@@ -186,6 +224,11 @@ def test_bad_batch_input_names_the_problem(lake_copy, tmp_path):
         reports.run_batch(lake_copy, "monthly", "2025-10", orgs=["E999"], out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="'2025-13' is not a period label"):
         reports.run_batch(lake_copy, "monthly", "2025-13", out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="monthly reports cover a period written YYYY-MM, not '2025'; for a whole "
+                       "year run --kind annual"):
+        reports.run_batch(lake_copy, "monthly", "2025", out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="annual reports cover a period written YYYY, not '2025-10'"):
+        reports.run_batch(lake_copy, "annual", "2025-10", out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="report kind 'weekly' is unknown"):
         reports.run_batch(lake_copy, "weekly", "2025-10", out_dir=tmp_path, progress=False)
     with Lake.open(lake_copy, read_only=True) as lake, pytest.raises(ValueError, match="no account figures .* '2031-01'"):
@@ -205,5 +248,7 @@ def test_cli_reports_run(monthly, lake_copy):
     assert "skipped P43" in ok.output and "manifest:" in ok.output
     bad = runner.invoke(reports_app, ["run", "--period", "2025-13", "--lake", str(lake_copy.lake)])
     assert bad.exit_code == 2 and "not a period label" in bad.output
+    year = runner.invoke(reports_app, ["run", "--kind", "monthly", "--period", "2025", "--lake", str(lake_copy.lake)])
+    assert year.exit_code == 2 and "--kind annual" in year.output
     unknown = runner.invoke(reports_app, ["run", "--period", "2025-10", "--org", "E999", "--lake", str(lake_copy.lake)])
     assert unknown.exit_code == 1 and "E999" in unknown.output

@@ -61,7 +61,7 @@ def reports_run(
     if lang not in ("zh", "en"):
         raise typer.BadParameter("choose zh or en", param_hint="--lang")
     try:
-        reports.period_bounds(period)
+        reports.check_period(kind, period)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--period")
     from ..reporting import service

@@ -25,6 +25,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from ..markup import md_text
 from ..paths import check_identifier, inside
 from ..settings import Settings
 from ..viz.labels import label
+from ..viz.theme import format_value as format_cell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {
@@ -78,6 +80,19 @@ def period_bounds(period: str) -> tuple[date, date]:
         start = pd.Timestamp(int(m[1]), int(m[2]), 1)
         return start.date(), (start + pd.offsets.MonthEnd(0)).date()
     raise ValueError(f"period {period!r} is not a period label; write 'YYYY' (e.g. 2025), 'YYYYQn' or 'YYYY-MM' (e.g. 2025-10)")
+
+
+#: The period labels each report kind covers (a "monthly" report of a whole year is refused).
+KIND_PERIODS = {"monthly": ("YYYY-MM", r"\d{4}-\d{2}"), "annual": ("YYYY", r"\d{4}"),
+                "disclosure": ("YYYY, YYYYQn or YYYY-MM", r"\d{4}(Q\d|-\d{2})?")}
+
+
+def check_period(kind: str, period: str) -> None:
+    """ValueError unless ``period`` is a valid label of the granularity report ``kind`` covers."""
+    period_bounds(period)
+    if kind in KIND_PERIODS and not re.fullmatch(KIND_PERIODS[kind][1], period):
+        raise ValueError(f"{kind} reports cover a period written {KIND_PERIODS[kind][0]}, not {period!r}"
+                         + ("; for a whole year run --kind annual" if kind == "monthly" and len(period) == 4 else ""))
 
 
 def previous_periods(period: str, n: int) -> list[str]:
@@ -202,19 +217,27 @@ def children(lake: Lake, org: dict, period: str, snapshot: int) -> pd.DataFrame:
 
 
 def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
-    """Capped enterprises at or below ``org_id``: cap and emissions of the year so far (tCO2e) and utilisation.
+    """Capped enterprises at or below ``org_id``: cap, emissions so far and the projected year end (tCO2e).
 
-    For an annual period the emissions are the year's; for a month, the year to date
-    (January up to that month), so the share shows how much of the annual cap is used.
-    Columns: org_id, name_zh, name_en, cap_tco2e, emitted_tco2e, utilisation (share), over_cap.
+    ``emitted_tco2e`` and ``utilisation`` are actual: the year's emissions for an annual
+    period, the year to date (January up to the month) for a month.  ``projected_tco2e`` and
+    ``projected_utilisation`` are the year-end projection of :func:`carbonlib.accounting.caps.cap_status`
+    as of the period's end (equal to the actual once the year is complete), the figure
+    ``carbon accounts caps`` shows.  ``status``: ``over`` (actual emissions exceed the cap),
+    ``projected_over`` (within so far, the projection exceeds it) or ``within``.
+    Columns: org_id, name_zh, name_en, cap_tco2e, emitted_tco2e, utilisation, projected_tco2e,
+    projected_utilisation, projection_method, status, over_cap (actual or projected over).
     """
+    from ..accounting import caps as cap_rules
+
     start, end = period_bounds(period)
     year = str(start.year)
     orgs = subtree(lake, org_id, snapshot)
     caps = _account_rows(lake, list(orgs.org_id), [year], ("cap_utilisation", "cap"), snapshot)
     capped = caps[caps.item == "cap_utilisation"].org_id
     caps = caps[(caps.item == "cap") & caps.org_id.isin(capped)][["org_id", "value"]].rename(columns={"value": "cap_tco2e"})
-    columns = ["org_id", "name_zh", "name_en", "cap_tco2e", "emitted_tco2e", "utilisation", "over_cap"]
+    columns = ["org_id", "name_zh", "name_en", "cap_tco2e", "emitted_tco2e", "utilisation", "projected_tco2e",
+               "projected_utilisation", "projection_method", "status", "over_cap"]
     if caps.empty:
         return pd.DataFrame(columns=columns)
     if period == year:
@@ -226,7 +249,20 @@ def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFr
     out = caps.merge(emitted, on="org_id", how="left").fillna({"emitted_tco2e": 0.0})
     out = out.merge(orgs[["org_id", "name_zh", "name_en"]], on="org_id")
     out["utilisation"] = out.emitted_tco2e / out.cap_tco2e
-    out["over_cap"] = out.utilisation > 1.0
+    projections = []
+    for org in out.org_id:
+        try:
+            status = cap_rules.cap_status(lake, org, start.year, as_of=end, snapshot=snapshot)
+            projections.append((status.projected, status.projection_method))
+        except ValueError:  # no monthly accounts yet: nothing to project from
+            projections.append((float("nan"), "none"))
+    out["projected_tco2e"] = [p for p, _ in projections]
+    out["projection_method"] = [m for _, m in projections]
+    out["projected_utilisation"] = out.projected_tco2e / out.cap_tco2e
+    actual_over = out.utilisation > 1.0
+    projected_over = out.projected_utilisation > 1.0
+    out["status"] = ["over" if a else "projected_over" if p else "within" for a, p in zip(actual_over, projected_over)]
+    out["over_cap"] = actual_over | projected_over
     return out[columns].sort_values("utilisation", ascending=False, ignore_index=True)
 
 
@@ -367,6 +403,7 @@ _TEXT = {
     "period": ("期间", "period"),
     "item": ("项目", "item"),
     "value": ("数值", "value"),
+    "unit": ("计量单位", "unit"),
     "basis": ("依据", "basis"),
     "method": ("核算方法版本", "accounting method version"),
     "accounts_snapshot": ("核算所用快照", "accounts computed from snapshot"),
@@ -376,6 +413,29 @@ _TEXT = {
     "flagged": ("质控标记（可疑/错误）比例", "QC-flagged share (suspect/bad)"),
     "rejected": ("隔离的拒收记录", "quarantined (rejected) readings"),
     "series": ("设备指标序列", "device metric series"),
+    "org_id": ("单位代码", "org id"),
+    "name": ("名称", "name"),
+    "level": ("层级", "level"),
+    "cap_tco2e": ("年度配额", "annual cap"),
+    "emitted_tco2e": ("实际排放（截至期末）", "emitted to date"),
+    "utilisation": ("实际使用率", "used to date"),
+    "projected_tco2e": ("预计全年排放", "projected year end"),
+    "projected_utilisation": ("预计使用率", "projected use"),
+    "status": ("状态", "status"),
+    "over": ("已超配额", "over the cap"),
+    "projected_over": ("预计超配额", "projected over the cap"),
+    "within": ("配额内", "within the cap"),
+    "device_id": ("设备", "device"),
+    "metric": ("指标", "metric"),
+    "days_with_data": ("有数据天数", "days with data"),
+    "readings": ("读数", "readings"),
+    "expected": ("应有读数", "expected readings"),
+    "flagged_share": ("质控标记比例", "QC-flagged share"),
+    "ts": ("时间 (UTC)", "time (UTC)"),
+    "field": ("字段", "field"),
+    "reason": ("原因", "reason"),
+    "count": ("条数", "count"),
+    "none": ("无", "none"),
 }
 
 
@@ -399,15 +459,77 @@ def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
     return {i: (float(figures.at[i, "value"]), figures.at[i, "unit"]) for i in KPI_ITEMS if i in figures.index}
 
 
-def figures_view(figures: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The figures as shown on the page: label in ``lang``, formatted value, unit and basis."""
+def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
+    """A table as a report shows it: human headers in ``lang``, no index, numbers formatted by unit.
+
+    ``columns``: column -> unit (``tCO2e``, ``share`` or ``count``; None for text).  Headers are
+    report phrases (:func:`text`), which fall back to account item names (:func:`label`); a
+    tCO2e column says its unit once, in the header, and its cells are whole tonnes.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for column, unit in columns.items():
+        values = frame[column]
+        header = text("name" if column in ("name_zh", "name_en") else column, lang)
+        if unit is None:
+            shown = values.map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+        elif unit == "count":
+            shown = values.map(lambda v: f"{int(v):,}")
+        else:
+            shown = values.map(lambda v, u=unit: format_cell(None if pd.isna(v) else float(v), u))
+            header += " (tCO₂e)" if unit == "tCO2e" else ""
+        out[header] = shown
+    return out.style.hide(axis="index")
+
+
+def children_view(table: pd.DataFrame, lang: str):
+    """The child organisations' balance (tCO2e) as a report table."""
+    name = "name_zh" if lang == "zh" else "name_en"
+    shown = table.assign(level=table["level"].map(lambda v: label(v, lang)))
+    return _table(shown, {name: None, "org_id": None, "level": None, **{i: "tCO2e" for i in BALANCE_ITEMS}}, lang)
+
+
+def caps_view(table: pd.DataFrame, lang: str):
+    """Cap status as a report table: actual to date and projected year end, told apart."""
+    name = "name_zh" if lang == "zh" else "name_en"
+    shown = table.assign(status=table["status"].map(lambda v: text(v, lang)))
+    return _table(shown, {name: None, "org_id": None, "cap_tco2e": "tCO2e", "emitted_tco2e": "tCO2e",
+                          "utilisation": "share", "projected_tco2e": "tCO2e", "projected_utilisation": "share",
+                          "status": None}, lang)
+
+
+def quality_view(quality: pd.DataFrame, lang: str, rows: int = 10):
+    """The ``rows`` telemetry series with the lowest coverage as a report table."""
+    worst = quality.sort_values("coverage").head(rows)
+    return _table(worst, {"device_id": None, "metric": None, "days_with_data": "count", "readings": "count",
+                          "expected": "count", "coverage": "share", "flagged_share": "share"}, lang)
+
+
+def rejects_summary(rejects: pd.DataFrame, lang: str):
+    """Rejected readings counted by device, field and reason (the full list is the report's appendix)."""
+    if rejects.empty:
+        return pd.DataFrame({text("rejected", lang): [text("none", lang)]}).style.hide(axis="index")
+    counts = (rejects.fillna({"device_id": "?", "field": "", "reason": ""})
+              .groupby(["device_id", "field", "reason"], as_index=False).size().rename(columns={"size": "count"})
+              .sort_values("count", ascending=False, ignore_index=True))
+    return _table(counts, {"device_id": None, "field": None, "reason": None, "count": "count"}, lang)
+
+
+def rejects_view(rejects: pd.DataFrame, lang: str):
+    """Every rejected reading of the period (appendix)."""
+    shown = rejects.assign(ts=rejects["ts"].map(lambda v: "" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")))
+    return _table(shown, {"ts": None, "device_id": None, "metric": None, "field": None, "reason": None}, lang)
+
+
+def figures_view(figures: pd.DataFrame, lang: str):
+    """The figures as shown on the page (a Styler without the index): label in ``lang``, formatted value, basis."""
     out = pd.DataFrame({
         text("item", lang): figures["label_zh" if lang == "zh" else "label_en"],
-        text("value", lang): [format_value(v, u) for v, u in zip(figures["value"], figures["unit"])],
+        text("value", lang): [format_cell(v, u) for v, u in zip(figures["value"], figures["unit"])],
+        text("unit", lang): figures["unit"].map(lambda u: "%" if u == "share" else u.replace("CO2", "CO₂")),
     })
     if "basis" in figures:
         out[text("basis", lang)] = figures["basis"].fillna("")
-    return out
+    return out.style.hide(axis="index")
 
 
 def notes_markdown(data: ReportData, lang: str) -> str:
@@ -566,8 +688,21 @@ def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
     return None
 
 
+def _kernel_config(sockets: str, name: str):
+    """The kernel talks to this process over Unix sockets ``<sockets>/<name>-N`` in a private folder, not plain TCP.
+
+    ``name`` differs per concurrent kernel: kernels sharing a prefix could pick the same sockets.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(sockets) / name)
+    return config
+
+
 def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
-             lang: str, run_dir: Path, force: bool, chromium: str | None) -> RunRecord:
+             lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str) -> RunRecord:
     """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -583,8 +718,15 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
                        started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"))
     t0 = time.perf_counter()
     try:
+        # The kernel starts in the notebook's folder (nbclient's resources path).  Not papermill's
+        # ``cwd``: that changes the working folder of this whole process, and runs in parallel
+        # threads restored each other's folders, leaving the batch in the notebook folder.
         pm.execute_notebook(notebook, record.notebook_path, kernel_name=KERNEL, progress_bar=False,
-                            request_save_on_cell_execute=False, cwd=str(notebook.parent),
+                            request_save_on_cell_execute=False, resources={"metadata": {"path": str(notebook.parent)}},
+                            config=_kernel_config(sockets, org_id),
+                            # the kernel's own log (an interrupt at shutdown) is noise in a batch's output; a
+                            # kernel that fails still fails the run with its error
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
                             parameters=dict(org_id=org_id, period=period, lake=lake_dir, snapshot=snapshot, lang=lang,
                                             export_dir=str(run_dir)))
         record.html_path = str(export_html(Path(record.notebook_path), run_dir / "report.html"))
@@ -641,7 +783,7 @@ def run_batch(
         raise ValueError(f"lang must be 'zh' or 'en', not {lang!r}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    period_bounds(period)
+    check_period(kind, period)
     notebook = Path(notebook or NOTEBOOKS[kind]).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(f"report notebook {notebook} does not exist")
@@ -663,10 +805,10 @@ def run_batch(
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
     records: list[RunRecord] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(selected), desc=f"{kind} {period}",
-                                                               unit="report", disable=not progress) as bar:
+    with (tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets, ThreadPoolExecutor(max_workers=workers) as pool,
+          tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar):
         futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
-                               inside(batch_dir, org), force, chromium) for org in selected]
+                               inside(batch_dir, org), force, chromium, sockets) for org in selected]
         for future in as_completed(futures):
             records.append(future.result())
             bar.set_postfix(failed=sum(r.status == "failed" for r in records))

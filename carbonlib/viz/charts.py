@@ -1,33 +1,45 @@
-"""HoloViews charts of periodic accounts (faces): used by the report notebooks and dashboards.
+"""Static charts of periodic accounts for the reports (faces): matplotlib figures, shown as SVG.
 
-Every function takes the tables of :class:`carbonlib.reporting.reports.ReportData` and a language
-('zh' or 'en') and returns a HoloViews object (Bokeh backend); an empty table gives a short
-note instead of an empty plot.  HoloViews is imported inside the functions, so importing
-this module is cheap.  Call :func:`init` once per notebook: it loads the Bokeh/HoloViews
-JavaScript *inline*, so executed notebooks and their HTML render offline (no CDN).
+A report is a document: its charts have no toolbar, no script and no link to any server, so
+the HTML opens offline and prints to A4 as it looks on screen.  Every function takes the
+tables of :class:`carbonlib.reporting.reports.ReportData` and a language ('zh' or 'en') and
+returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so a notebook shows it
+exactly once, where it is the cell's value); an empty table gives a short note instead of an
+empty plot.  Call :func:`init` once per notebook: SVG output and fonts with Chinese glyphs
+(Noto Sans CJK from Debian's ``fonts-noto-cjk``; glyphs are embedded as paths).
+
+Colours mean one thing everywhere (:mod:`.theme`): sources red, removals green, net blue, caps
+amber, exports grey.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from . import theme
 from .labels import label
 
 _TEXT = {
     "breakdown": ("排放构成（按范围和类别）", "Emissions by scope and category"),
     "trend": ("与往期对比", "Trend over previous periods"),
+    "profile": ("月度分布", "Monthly profile"),
     "children": ("下级单位对比", "Comparison of child organisations"),
     "caps": ("配额使用率", "Cap utilisation"),
-    "category": ("类别", "Category"),
-    "scope": ("范围", "Scope"),
     "period": ("期间", "Period"),
-    "org": ("单位", "Organisation"),
     "share_pct": ("使用率 (%)", "Utilisation (%)"),
     "exported": ("输出（扣减）", "Exported (deducted)"),
+    "within": ("配额内", "within the cap"),
+    "projected_over": ("预计超配额", "projected over the cap"),
+    "over": ("已超配额", "over the cap"),
+    "projected": ("预计全年", "projected year end"),
     "empty": ("无数据", "no data"),
 }
 _SCOPE_PREFIXES = {"scope1_": "scope1", "scope2_": "scope2", "exported_": "exported"}
-_WIDTH = 720
+#: Scope 1 and 2 are shades of the source colour; exports (deducted) are neutral.
+_SCOPE_COLOURS = {"scope1": theme.SOURCE, "scope2": "#e58a78", "exported": theme.NEUTRAL}
+_WIDTH_IN = 7.5  # inches: fits an A4 page with margins
+_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK", "WenQuanYi Zen Hei", "DejaVu Sans"]
+_TCO2E = r"tCO$_2$e"  # mathtext subscript: every font has it
 
 
 def _t(key: str, lang: str) -> str:
@@ -35,22 +47,42 @@ def _t(key: str, lang: str) -> str:
     return label(key, lang, _TEXT)
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as Python objects: HoloViews' Bokeh bars mis-draw pandas 3 string dtypes as empty plots."""
-    return frame.astype({c: object for c in frame.columns if pd.api.types.is_string_dtype(frame[c])})
+def init() -> None:
+    """Report notebooks: show figures as SVG, with fonts that have Chinese glyphs."""
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "font.family": "sans-serif", "font.sans-serif": _FONTS, "axes.unicode_minus": False,
+        "svg.fonttype": "path", "svg.hashsalt": "carbon-report",  # glyphs as paths; ids stable between runs
+        "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "axes.titlesize": 12,
+        "figure.dpi": 100,
+    })
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("svg")
 
 
-def init(inline: bool = True) -> None:
-    """Load HoloViews' Bokeh extension; ``inline=True`` embeds its JS/CSS (offline notebooks and HTML)."""
-    import holoviews as hv
+def _figure(height_in: float, width_in: float = _WIDTH_IN):
+    from matplotlib.figure import Figure
 
-    hv.extension("bokeh", inline=inline, logo=False)
+    return Figure(figsize=(width_in, height_in), layout="constrained")
+
+
+def _thousands(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
 
 
 def _empty(what: str, lang: str):
-    import holoviews as hv
-
-    return hv.Div(f"<p><i>{_t(what, lang)}: {_t('empty', lang)}</i></p>")
+    figure = _figure(0.8)
+    figure.text(0.02, 0.5, f"{_t(what, lang)}: {_t('empty', lang)}", va="center", style="italic",
+                color=theme.NEUTRAL)
+    return figure
 
 
 def breakdown(figures: pd.DataFrame, lang: str = "zh"):
@@ -58,69 +90,108 @@ def breakdown(figures: pd.DataFrame, lang: str = "zh"):
 
     Any item named ``scope1_*``, ``scope2_*`` or ``exported_*`` is shown (unknown ones under their key).
     """
-    import holoviews as hv
+    from matplotlib.patches import Patch
 
     rows = []
     for item, value in zip(figures["item"], figures["value"]):
         scope = next((s for prefix, s in _SCOPE_PREFIXES.items() if item.startswith(prefix)), None)
         if scope:
-            rows.append((label(item, lang), -value if scope == "exported" else value, _t(scope, lang)))
+            rows.append((label(item, lang), -float(value) if scope == "exported" else float(value), scope))
     if not rows:
         return _empty("breakdown", lang)
-    data = _plain(pd.DataFrame(rows, columns=["category", "tCO2e", "scope"]))
-    return hv.Bars(data, kdims=["category"], vdims=["tCO2e", "scope"]).opts(
-        invert_axes=True, color="scope", cmap="Category10", width=_WIDTH, height=60 + 32 * len(data),
-        title=_t("breakdown", lang), xlabel="", ylabel="tCO2e", tools=["hover"], show_legend=True,
-        legend_position="bottom_right", xformatter="%.0f",
-    )
+    rows.reverse()  # first item on top
+    figure = _figure(1.1 + 0.38 * len(rows))
+    axes = figure.subplots()
+    names, values, scopes = zip(*rows)
+    bars = axes.barh(names, values, color=[_SCOPE_COLOURS[s] for s in scopes])
+    axes.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+    axes.axvline(0, color="black", linewidth=0.6)
+    _thousands(axes.xaxis)
+    axes.set_xlabel(_TCO2E)
+    axes.set_title(_t("breakdown", lang), loc="left")
+    axes.margins(x=0.15)
+    present = list(dict.fromkeys(scopes))
+    figure.legend(handles=[Patch(color=_SCOPE_COLOURS[s], label=_t(s, lang)) for s in present],
+                  loc="outside lower center", ncols=len(present), fontsize=8, frameon=False)
+    return figure
 
 
-def trend(series: pd.DataFrame, lang: str = "zh"):
-    """Lines of emissions_total, removals and net (tCO2e) over periods (``period``, ``item``, ``value``)."""
-    import holoviews as hv
+def trend(series: pd.DataFrame, lang: str = "zh", title: str = "trend"):
+    """Lines of emissions_total, removals and net (tCO2e) over periods (``period``, ``item``, ``value``).
 
+    ``title``: ``"trend"`` (previous periods) or ``"profile"`` (the months of a year).
+    """
     if series.empty:
-        return _empty("trend", lang)
-    layers = []
+        return _empty(title, lang)
+    periods = list(dict.fromkeys(series["period"].astype(str)))
+    figure = _figure(3.2)
+    axes = figure.subplots()
     for item, part in series.groupby("item", sort=False):
-        part = _plain(part.rename(columns={"period": _t("period", lang), "value": "tCO2e"}))
-        layers.append(hv.Curve(part, _t("period", lang), "tCO2e", label=label(item, lang)))
-        layers.append(hv.Scatter(part, _t("period", lang), "tCO2e", label=label(item, lang)).opts(size=6, tools=["hover"]))
-    return hv.Overlay(layers).opts(width=_WIDTH, height=320, title=_t("trend", lang), legend_position="top_left",
-                                   yformatter="%.0f")
+        values = part.assign(period=part["period"].astype(str)).set_index("period")["value"].reindex(periods)
+        axes.plot(range(len(periods)), values.to_numpy(dtype=float), marker="o", markersize=4, linewidth=1.8,
+                  color=theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label=label(item, lang))
+    step = max(1, len(periods) // 12)  # at most about a dozen labels, however many months
+    axes.set_xticks(range(0, len(periods), step), [periods[i] for i in range(0, len(periods), step)],
+                    rotation=30 if len(periods) > 6 else 0, ha="right" if len(periods) > 6 else "center")
+    axes.axhline(0, color="black", linewidth=0.6)
+    _thousands(axes.yaxis)
+    axes.set_ylabel(_TCO2E)
+    axes.set_xlabel(_t("period", lang))
+    axes.set_title(_t(title, lang), loc="left")
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return figure
 
 
 def children(table: pd.DataFrame, lang: str = "zh", items: tuple[str, ...] = ("emissions_total", "removals", "net")):
     """Grouped bars (tCO2e) of ``items`` per child org (a :func:`carbonlib.reporting.reports.children` table)."""
-    import holoviews as hv
+    import numpy as np
 
     if table.empty:
         return _empty("children", lang)
-    names = table["name_zh" if lang == "zh" else "name_en"]
-    long = _plain(pd.DataFrame(
-        [(n, label(i, lang), float(row[i])) for n, (_, row) in zip(names, table.iterrows()) for i in items],
-        columns=[_t("org", lang), "item", "tCO2e"],
-    ))
-    return hv.Bars(long, kdims=[_t("org", lang), "item"], vdims="tCO2e").opts(
-        width=max(_WIDTH, 90 * len(table)), height=380, title=_t("children", lang), xrotation=30, tools=["hover"],
-        yformatter="%.0f", xlabel="", color="item", cmap="Category10", show_legend=False,
-    )
+    names = list(table["name_zh" if lang == "zh" else "name_en"])
+    figure = _figure(3.6, max(_WIDTH_IN, 0.75 * len(names)))
+    axes = figure.subplots()
+    positions = np.arange(len(names))
+    width = 0.8 / len(items)
+    for k, item in enumerate(items):
+        axes.bar(positions + (k - (len(items) - 1) / 2) * width, table[item].astype(float), width,
+                 color=theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label=label(item, lang))
+    axes.set_xticks(positions, names, rotation=30, ha="right")
+    axes.axhline(0, color="black", linewidth=0.6)
+    _thousands(axes.yaxis)
+    axes.set_ylabel(_TCO2E)
+    axes.set_title(_t("children", lang), loc="left")
+    figure.legend(loc="outside lower center", ncols=len(items), fontsize=8, frameon=False)
+    return figure
 
 
 def caps(table: pd.DataFrame, lang: str = "zh"):
-    """Bars of cap utilisation (%) per capped enterprise with the 100 % line (a :func:`carbonlib.reporting.reports.cap_status` table)."""
-    import holoviews as hv
+    """Bars of cap use so far (%) per capped enterprise, the projected year end as a marker, and the 100 % line.
+
+    Colour by status (a :func:`carbonlib.reporting.reports.cap_status` table): green within the
+    cap, amber within so far but projected over it, red over it.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     if table.empty:
         return _empty("caps", lang)
-    data = _plain(pd.DataFrame({
-        _t("org", lang): table["name_zh" if lang == "zh" else "name_en"],
-        _t("share_pct", lang): table["utilisation"] * 100.0,
-        "over": table["over_cap"].map({True: "over", False: "within"}),
-    }))
-    bars = hv.Bars(data, kdims=[_t("org", lang)], vdims=[_t("share_pct", lang), "over"]).opts(
-        color="over", cmap={"over": "#d62728", "within": "#2ca02c"}, tools=["hover"], xrotation=30,
-    )
-    return (bars * hv.HLine(100.0).opts(color="black", line_dash="dashed")).opts(
-        width=max(_WIDTH, 90 * len(data)), height=340, title=_t("caps", lang), show_legend=False,
-    )
+    names = list(table["name_zh" if lang == "zh" else "name_en"])
+    shares = (table["utilisation"].astype(float) * 100.0).to_numpy()
+    projected = (table["projected_utilisation"].astype(float) * 100.0).to_numpy()
+    colours = {"within": theme.SINK, "projected_over": theme.CAP, "over": theme.SOURCE}
+    figure = _figure(3.6, max(_WIDTH_IN, 0.75 * len(names)))
+    axes = figure.subplots()
+    bars = axes.bar(range(len(names)), shares, color=[colours[s] for s in table["status"]])
+    axes.bar_label(bars, labels=[f"{s:,.1f} %" for s in shares], padding=2, fontsize=8)
+    axes.scatter(range(len(names)), projected, marker="D", s=22, color="black", zorder=3)
+    axes.axhline(100.0, color="black", linestyle="--", linewidth=1)
+    axes.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    axes.set_ylabel(_t("share_pct", lang))
+    axes.set_title(_t("caps", lang), loc="left")
+    axes.margins(y=0.15)
+    present = list(dict.fromkeys(table["status"]))
+    figure.legend(handles=[*(Patch(color=colours[s], label=_t(s, lang)) for s in present),
+                           Line2D([], [], marker="D", linestyle="", color="black", label=_t("projected", lang))],
+                  loc="outside lower center", ncols=len(present) + 1, fontsize=8, frameon=False)
+    return figure
