@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from carbonlib.accounting import accounts
 from carbonlib.cli.dashboards import (
     DEFAULT_DASHBOARDS,
+    VOILA_NOTEBOOKS,
     dashboards_app,
     panel_command,
     voila_command,
@@ -336,6 +337,95 @@ def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, pane
     options = page.locator("select").first.locator("option").all_inner_texts()
     assert not any("D430121" in o or "P43" in o for o in options)
 
+
+
+# ----------------------------------------------------------------------------- kernels, processes, offline (issue 9)
+SOAK_VIEWS = 50
+
+
+def _kernels(server: subprocess.Popen) -> list:
+    import psutil
+
+    return [c for c in psutil.Process(server.pid).children(recursive=True)
+            if "ipykernel_launcher" in " ".join(c.cmdline())]
+
+
+def _stops_with_its_command(server: subprocess.Popen, handle, port: int) -> None:
+    """SIGTERM to the ``carbon dashboards`` process alone (not its group) stops the server and all it started."""
+    import psutil
+
+    started = psutil.Process(server.pid).children(recursive=True)
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    finally:
+        handle.close()
+    gone, alive = psutil.wait_procs(started, timeout=30)
+    left = [" ".join(p.cmdline())[:120] for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    for p in alive:
+        p.kill()
+    assert not left, f"still running after the command stopped: {left}"
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+def test_voila_shuts_each_pages_kernel_down_and_stops_with_its_command(page, dash_lake):
+    """50 views of a page leave no more kernels than the pool plus one (each page's kernel shut down when it closes;
+    before, every view left a ~465 MB kernel behind), and stopping the command stops the kernels too."""
+    port = _free_port()
+    pool = len(VOILA_NOTEBOOKS)  # pool_size=1 per notebook
+    server, handle = _serve(voila_command(DEFAULT_DASHBOARDS, port, pool_size=1), dash_lake,
+                            f"http://127.0.0.1:{port}/login", ARTIFACTS / "voila-soak.log")
+    try:
+        for view in range(SOAK_VIEWS):
+            page.goto(f"http://127.0.0.1:{port}/voila/render/disclosure.ipynb?lang=en&org=C4301",
+                      timeout=FIRST_PAINT_MS)
+            page.locator("[data-item=net] .kpi-number").first.wait_for(timeout=FIRST_PAINT_MS)
+            page.goto("about:blank")  # closing the page sends its kernel-shutdown beacon
+            deadline = time.monotonic() + 60
+            while len(_kernels(server)) > pool + 1 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert len(_kernels(server)) <= pool + 1, f"{len(_kernels(server))} kernels after {view + 1} page views"
+    except BaseException:
+        os.killpg(server.pid, signal.SIGKILL)
+        raise
+    _stops_with_its_command(server, handle, port)
+
+
+def test_panel_stops_with_its_command(dash_lake):
+    port = _free_port()
+    server, handle = _serve(panel_command(DEFAULT_DASHBOARDS, port), dash_lake, f"http://127.0.0.1:{port}/login",
+                            ARTIFACTS / "panel-stop.log")
+    _stops_with_its_command(server, handle, port)
+
+
+#: Pages in both languages, as the public or a manager sees them: (server, user, path, a selector shown when ready).
+OFFLINE_PAGES = [
+    ("voila", None, "/voila/render/disclosure.ipynb?lang=zh", "[data-item=net] .kpi-number"),
+    ("voila", "t-province", "/voila/render/overview.ipynb?org=P43&period=2025&lang=en", "[data-item=net] .kpi-number"),
+    ("panel", None, "/login?lang=zh", "input[name=username]"),
+    ("panel", "t-province", "/monitor?lang=en", ".tabulator-row"),
+    ("panel", "t-province", "/explorer?period=2025&lang=zh", ".tabulator-row"),
+    ("panel", "t-province", "/overview?period=2025&lang=en", "[data-item=net] .kpi-number"),
+]
+
+
+@pytest.mark.parametrize("server, user, path, ready", OFFLINE_PAGES, ids=[p[2].split("?")[0] + "-" + p[2][-2:]
+                                                                          for p in OFFLINE_PAGES])
+def test_pages_load_nothing_from_outside_their_server(page, voila_url, panel_url, server, user, path, ready):
+    """Every request a page makes goes to its own server (before: ~10 to cdn.holoviz.org and cdn.jsdelivr.net
+    per Voila page).  Data and blob addresses are the page's own memory."""
+    base = _server(voila_url) if server == "voila" else panel_url
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    if user:
+        _login(page, base, user, path)
+    else:
+        page.goto(base + path, timeout=FIRST_PAINT_MS)
+    page.locator(ready).first.wait_for(timeout=FIRST_PAINT_MS)
+    page.wait_for_timeout(2000)  # late style sheets and fonts
+    outside = [u for u in requests if not u.startswith(base + "/") and not u.startswith(("data:", "blob:", "about:"))]
+    assert requests and not outside, f"{len(outside)} requests left the server: {outside[:5]}"
 
 
 # ----------------------------------------------------------------------------- hostile input (hardening issue)

@@ -12,7 +12,8 @@
 * Voila: :class:`VoilaIdentity` (a Jupyter Server ``IdentityProvider``) names the logged-in
   user or the anonymous public; the kernel receives the request's cookie (``HTTP_COOKIE``,
   see :mod:`.serve`) and resolves the principal itself (:func:`kernel_principal`) — never
-  from a URL parameter or header.  :class:`VoilaAuthorizer` (a Jupyter Server ``Authorizer``)
+  from a URL parameter or header.  It also hands every page the ``_xsrf`` cookie with which
+  the page's closing beacon shuts its kernel down (``/voila/api/shutdown/<kernel>``).  :class:`VoilaAuthorizer` (a Jupyter Server ``Authorizer``)
   lets a page talk to its own kernel (read, execute) and refuses everything else of the
   Jupyter REST API (starting, restarting, interrupting or deleting kernels, contents).
 """
@@ -251,14 +252,22 @@ def voila_identity_class():
     """The Jupyter Server identity provider of the Voila server (see module doc)."""
     from jupyter_server.auth.identity import IdentityProvider, User
 
+    from tornado.websocket import WebSocketHandler
+
     class VoilaIdentity(IdentityProvider):
         def get_user(self, handler: RequestHandler) -> User:
             try:
                 principal = session_principal(handler.get_cookie(COOKIE), handler.request.remote_ip or "unknown",
                                               touch=False)
-                return User(username=principal.username, name=principal.display_name)
+                user = User(username=principal.username, name=principal.display_name)
             except SessionInvalid:
-                return User(username="anonymous", name="public")
+                user = User(username="anonymous", name="public")
+            if handler.request.method == "GET" and not isinstance(handler, WebSocketHandler):
+                # Set the _xsrf cookie when missing: the page's closing beacon sends it to shut its kernel
+                # down.  Tornado asks for the current user while setting it: known already, so say it.
+                handler.current_user = user
+                handler.xsrf_token  # noqa: B018
+            return user
 
         def get_handlers(self) -> list:
             return [("/password", PasswordHandler), ("/login", LoginHandler), ("/logout", LogoutHandler)]

@@ -10,13 +10,21 @@ is then ``Secure``).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from tornado.web import OutputTransform
 
 HOST = "127.0.0.1"
+#: Seconds a Voila kernel may sit idle with no page connected before it is shut down (pages that
+#: closed without their shutdown beacon, a browser that crashed), and how often that is checked.
+KERNEL_IDLE_TIMEOUT_S = 300
+KERNEL_CULL_INTERVAL_S = 60
+#: Where the Voila server serves Panel's ``dist`` files (``<PANEL_FILES><version>/dist/…``), instead of cdn.holoviz.org.
+PANEL_FILES = "/panel-files/"
+#: Jupyter data folder holding the Voila page template :data:`VOILA_TEMPLATE` (``voila/templates/carbon``).
+TEMPLATES = Path(__file__).resolve().parent / "jupyter"
+VOILA_TEMPLATE = "carbon"
 #: Headers every dashboard response carries.
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -61,18 +69,75 @@ def serve_panel(apps: list[Path], port: int, address: str = HOST, *, certfile: P
              auth_provider=panel_auth(), extra_patterns=[("/password", PasswordHandler)], **tls)
 
 
-def voila_argv(folder: Path, port: int, pool_size: int, address: str = HOST) -> list[str]:
-    """Command-line arguments of the Voila server for the notebooks in ``folder`` (preheated kernels, login, headers).
+#: Seconds a Voila kernel may sit idle with no page connected before it is shut down (pages that
+#: closed without their shutdown beacon, a browser that crashed), and how often that is checked.
+KERNEL_IDLE_TIMEOUT_S = 300
+KERNEL_CULL_INTERVAL_S = 60
+#: Where the Voila server serves Panel's ``dist`` files (``<PANEL_FILES><version>/dist/…``), instead of cdn.holoviz.org.
+PANEL_FILES = "/panel-files/"
+#: Jupyter data folder holding the Voila page template :data:`VOILA_TEMPLATE` (``voila/templates/carbon``).
+TEMPLATES = Path(__file__).resolve().parent / "jupyter"
+VOILA_TEMPLATE = "carbon"
 
-    The request's ``Cookie`` header is forwarded to the kernel (``HTTP_COOKIE``): the
-    notebook resolves the principal from the session cookie in it.
+
+def voila_argv(folder: Path, port: int, pool_size: int, address: str = HOST) -> list[str]:
+    """Command-line arguments of the Voila server for the notebooks in ``folder`` (preheated kernels, login).
+
+    The rest of its configuration is :func:`voila_config`.
     """
-    settings = {"headers": SECURITY_HEADERS}
     return [str(folder), "--no-browser", f"--Voila.ip={address}", f"--port={port}", "--preheat_kernel=True",
-            f"--pool_size={pool_size}", "--VoilaConfiguration.http_header_envs=['Cookie']",
+            f"--pool_size={pool_size}",
             "--Voila.identity_provider_class=carbonlib.viz.serve.VoilaIdentity",
-            "--Voila.authorizer_class=carbonlib.viz.serve.VoilaAuthorizer",
-            f"--Voila.tornado_settings={json.dumps(settings)}"]
+            "--Voila.authorizer_class=carbonlib.viz.serve.VoilaAuthorizer"]
+
+
+def voila_config(*, secure: bool = False):
+    """Voila's configuration beyond :func:`voila_argv`: headers, the kernel's view of the request, kernel clean-up.
+
+    * The request's ``Cookie`` header is forwarded to the kernel (``HTTP_COOKIE``): the
+      notebook resolves the principal from the session cookie in it.
+    * Every response carries :data:`SECURITY_HEADERS`.
+    * A page's kernel shuts down when the page closes: its ``beforeunload`` beacon carries the
+      ``_xsrf`` cookie that :class:`VoilaIdentity` sets (readable by the page's script,
+      ``SameSite=Strict``, ``Secure`` when ``secure``, i.e. served over TLS).  Kernels idle for
+      :data:`KERNEL_IDLE_TIMEOUT_S` with no page connected are culled (a crashed browser).
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    config.VoilaConfiguration.http_header_envs = ["Cookie"]
+    config.Voila.tornado_settings = {
+        "headers": dict(SECURITY_HEADERS),
+        "xsrf_cookie_kwargs": {"samesite": "Strict", "path": "/", "expires_days": None,
+                               **({"secure": True} if secure else {})},
+    }
+    config.MappingKernelManager.cull_idle_timeout = KERNEL_IDLE_TIMEOUT_S
+    config.MappingKernelManager.cull_interval = KERNEL_CULL_INTERVAL_S
+    config.VoilaConfiguration.template = VOILA_TEMPLATE
+    return config
+
+
+def offline_environment(origin: str) -> None:
+    """Point this process and the kernels it starts at local copies of every page resource (no CDN).
+
+    * ``PANEL_CDN_ROOT``: Panel builds its style sheet addresses from it when imported (in the
+      kernels); ``<origin>``:data:`PANEL_FILES` of this server serves them from Panel's own
+      ``dist`` folder.  Panel inlines its scripts only for an absolute address, hence the origin
+      (``http://127.0.0.1:8866``).  Behind a reverse proxy, set ``PANEL_CDN_ROOT`` to the public
+      address of ``/panel-files/`` yourself: it is kept.
+    * ``JUPYTER_PATH`` gains :data:`TEMPLATES`, where Voila finds the :data:`VOILA_TEMPLATE`
+      template (the lab page without its font-awesome links to cdn.jsdelivr.net).
+    """
+    os.environ.setdefault("PANEL_CDN_ROOT", origin + PANEL_FILES)
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if str(TEMPLATES) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(TEMPLATES), *paths])
+
+
+def _panel_dist() -> Path:
+    import panel
+
+    return Path(panel.__file__).parent / "dist"
 
 
 def serve_voila(folder: Path, port: int, pool_size: int, address: str = HOST, *, certfile: Path | None = None,
@@ -80,10 +145,18 @@ def serve_voila(folder: Path, port: int, pool_size: int, address: str = HOST, *,
     """Serve the Voila notebooks of ``folder`` until the process is stopped (kernels shut down with it)."""
     from voila.app import Voila
 
+    from tornado.web import StaticFileHandler
+
     context = tls_context(certfile, keyfile)
+    offline_environment(f"{'https' if context else 'http'}://{address}:{port}")
 
     class CarbonVoila(Voila):
-        """Voila listening on one port, with TLS when given (Voila itself has no certificate option)."""
+        """Voila listening on one port, with TLS when given (Voila itself has no certificate option), serving
+        Panel's style sheets and fonts itself (:func:`offline_environment`)."""
+
+        def init_handlers(self) -> list:
+            return [(PANEL_FILES + r"[^/]+/dist/(.*)", StaticFileHandler, {"path": str(_panel_dist())}),
+                    *super().init_handlers()]
 
         def listen(self) -> None:
             import tornado.ioloop
@@ -96,7 +169,8 @@ def serve_voila(folder: Path, port: int, pool_size: int, address: str = HOST, *,
             finally:
                 self.stop()
 
-    CarbonVoila.launch_instance(argv=voila_argv(folder, port, pool_size, address))
+    CarbonVoila.launch_instance(argv=voila_argv(folder, port, pool_size, address),
+                                config=voila_config(secure=context is not None))
 
 
 def __getattr__(name: str):
