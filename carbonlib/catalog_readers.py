@@ -3,7 +3,7 @@
 Faces layer: analysts load lake tables and derived views with Intake 2 and never write SQL::
 
     import intake
-    cat = intake.from_yaml_file("catalog/catalog.yaml")   # lake = $CARBON_LAKE or ./lake
+    cat = intake.from_yaml_file("catalog/catalog.yaml")   # lake: see default_settings()
     df = cat["telemetry_monthly"].read()                   # or cat(lake="/data/lake", snapshot=12)["org"].read()
 
 Intake 2 pieces used here:
@@ -16,7 +16,7 @@ Intake 2 pieces used here:
   so DuckDB extensions load offline and snapshots pin reads).  In the catalog it becomes a
   ``ReaderDescription`` in ``entries:`` that refers to its data as ``{data(<token>)}``.
 * Catalog-level user parameters ``lake`` (default ``env(CARBON_LAKE)``, i.e. the environment
-  variable; when it is unset carbonlib's settings apply, so ``./lake``) and ``snapshot``
+  variable; when it is unset :func:`default_settings` finds the lake) and ``snapshot``
   (default none = latest).  Override them with ``cat(lake=..., snapshot=...)`` or per read.
 
 The YAML is generated, never edited by hand: ``python -m carbonlib.catalog_readers`` prints it,
@@ -37,6 +37,7 @@ from intake.readers.entry import Catalog
 from intake.readers.user_parameters import BaseUserParameter, SimpleUserParameter
 
 from .lake.schema import SCHEMA_VERSION, TABLES, Column, Table
+from .settings import Settings, load_settings
 
 #: Default location of the committed catalog file (repository root / catalog / catalog.yaml).
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog" / "catalog.yaml"
@@ -49,8 +50,7 @@ LAKE_DEFAULT = "env(CARBON_LAKE)"
 class LakeRelation(BaseData):
     """A table or derived view of a carbonlib DuckLake lake, optionally pinned to a snapshot.
 
-    ``location`` is the lake folder (``None``/empty: carbonlib settings, i.e. ``CARBON_LAKE`` or
-    ``./lake``); exactly one of ``table`` (a name in ``carbonlib.lake.schema.TABLES``) and
+    ``location`` is the lake folder (``None``/empty: :func:`default_settings`); exactly one of ``table`` (a name in ``carbonlib.lake.schema.TABLES``) and
     ``view`` (a name in ``carbonlib.accounting.views.VIEWS``) is given; ``snapshot_id`` pins the read.
 
     (The fields are not called ``lake``/``snapshot`` on purpose: intake 2 treats a kwarg named
@@ -123,13 +123,12 @@ def read_relation(
 ) -> pd.DataFrame:
     """Open the lake read-only and return a table (``lake.read``) or a view (``VIEWS`` SQL) as a DataFrame."""
     from .lake import Lake
-    from .settings import load_settings
     from .accounting.views import VIEWS
 
     if (table is None) == (view is None):
         raise ValueError("give exactly one of table= or view=")
     snapshot = None if snapshot in (None, "") else int(snapshot)
-    settings = load_settings(lake=lake) if lake else load_settings()
+    settings = load_settings(lake=lake) if lake else default_settings()
     with Lake.open(settings, read_only=True) as handle:
         if table is not None:
             return handle.read(table, columns=columns, where=where, snapshot=snapshot)
@@ -141,6 +140,21 @@ def read_relation(
         if where:
             sql = f"SELECT * FROM ({sql}) AS v WHERE {where}"
         return handle.query(sql)
+
+
+def default_settings() -> Settings:
+    """Settings of a read that names no lake, from any working folder.
+
+    ``CARBON_LAKE`` or ``carbon.toml`` when set; else the nearest ``lake/`` from the working
+    folder up (:func:`carbonlib.settings.nearest_lake`); else the ``lake/`` beside the catalog's
+    folder (the repository's demo lake, ``make demo``).
+    """
+    settings = load_settings(find_lake=True)
+    beside = CATALOG_PATH.parent.parent / "lake"
+    if (settings.catalog is None and not (settings.lake / "catalog.sqlite").is_file()
+            and (beside / "catalog.sqlite").is_file()):
+        return settings.with_overrides(lake=beside)
+    return settings
 
 
 # --------------------------------------------------------------------------- view metadata
@@ -231,7 +245,8 @@ def build_catalog() -> Catalog:
         user_parameters={
             "lake": BaseUserParameter(
                 default=LAKE_DEFAULT,
-                description="lake folder; default: environment variable CARBON_LAKE, else carbonlib settings (./lake)",
+                description="lake folder; default: environment variable CARBON_LAKE, else carbon.toml, else the "
+                            "nearest lake/ from the working folder up, else the lake/ beside this catalog's folder",
             ),
             "snapshot": SimpleUserParameter(
                 dtype=int,

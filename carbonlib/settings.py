@@ -9,8 +9,12 @@ setting and the fix.
 Settings
 --------
 lake
-    Lake folder for the embedded default (``CARBON_LAKE``, default ``./lake``).  It
-    holds ``catalog.sqlite`` and the ``data/`` Parquet directory.
+    Lake folder for the embedded default (``CARBON_LAKE``).  It holds ``catalog.sqlite`` and
+    the ``data/`` Parquet directory.  When no file, variable or flag names it, the lake is
+    ``./lake``; readers (notebooks, the Intake catalog) ask ``load_settings(find_lake=True)``
+    and then also take the nearest ``lake/`` with a catalog in a folder above, so a notebook
+    that JupyterLab runs from ``notebooks/explore/`` finds the repository's lake.  Writers
+    never search: a new lake is never mistaken for an existing one above it.
 catalog
     DuckLake catalog URI (``CARBON_CATALOG``).  Default ``sqlite:<lake>/catalog.sqlite``;
     a PostgreSQL catalog is written ``postgres:dbname=carbon host=127.0.0.1 ...``.
@@ -137,8 +141,12 @@ def _config_file(path: Path) -> dict[str, object]:
     return {key: _checked(key, value, str(path)) for key, value in document.items()}
 
 
-def load_settings(config_file: str | os.PathLike | None = None, **overrides: object) -> Settings:
-    """Resolve settings from defaults, config file, ``CARBON_*`` variables and overrides."""
+def load_settings(config_file: str | os.PathLike | None = None, *, find_lake: bool = False,
+                  **overrides: object) -> Settings:
+    """Resolve settings from defaults, config file, ``CARBON_*`` variables and overrides.
+
+    ``find_lake``: when nothing names the lake, use :func:`nearest_lake` of the working folder.
+    """
     values: dict[str, object] = {}
     path = Path(config_file or os.environ.get(_ENV_PREFIX + "CONFIG", "carbon.toml"))
     if config_file is not None and not path.is_file():
@@ -150,4 +158,19 @@ def load_settings(config_file: str | os.PathLike | None = None, **overrides: obj
         if env:
             values[name] = _checked(name, env, f"environment variable {_ENV_PREFIX}{name.upper()}")
     values.update({k: _checked(k, v, f"--{k.replace('_', '-')}") for k, v in overrides.items() if v is not None})
+    if find_lake and "lake" not in values:
+        values["lake"] = nearest_lake(Path.cwd())
     return replace(Settings(), **values)
+
+
+def nearest_lake(start: Path, name: str = "lake") -> Path:
+    """``./lake`` relative to ``start``, or the nearest ``lake/`` holding a catalog in a folder above ``start``.
+
+    Returns the relative ``Path("lake")`` when ``start`` has one or no folder above has one
+    (new lakes are created there).
+    """
+    for folder in (start, *start.parents):
+        candidate = folder / name
+        if (candidate / "catalog.sqlite").is_file():
+            return Path(name) if folder == start else candidate
+    return Path(name)

@@ -151,3 +151,31 @@ def test_snapshot_pins_reads(cat, catalog_lake):
         assert len(pinned) == len(latest) - 1
     # views honour the snapshot parameter too
     assert cat(snapshot=before)["org_tree"].read().equals(cat["org_tree"].read())
+
+
+@pytest.mark.slow
+def test_the_catalog_reads_its_lake_from_any_working_folder(catalog_lake, tmp_path, monkeypatch):
+    """No CARBON_LAKE: the lake beside the catalog's folder (repo/lake, as `make demo` builds it), from
+    any working folder; before, every read looked for ./lake (new-user finding of issue 9)."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    (repo / "catalog").mkdir(parents=True)
+    shutil.copy(CATALOG_PATH, repo / "catalog" / "catalog.yaml")
+    (repo / "lake").symlink_to(catalog_lake.lake, target_is_directory=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.delenv("CARBON_LAKE", raising=False)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr("carbonlib.catalog_readers.CATALOG_PATH", repo / "catalog" / "catalog.yaml")
+    loaded = intake.from_yaml_file(str(repo / "catalog" / "catalog.yaml"))
+    assert list(loaded)[:3] == ["account", "activity", "activity_effective"]  # names, not hash keys
+    assert len(loaded["gwp"].read()) == len(Lake.open(catalog_lake, read_only=True).read("gwp"))
+    nested = repo / "notebooks" / "explore"  # and from a folder below the repository: the nearest lake/
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    monkeypatch.setattr("carbonlib.catalog_readers.CATALOG_PATH", tmp_path / "none" / "catalog.yaml")
+    assert len(loaded["gwp"].read()) > 0
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(NotALakeError, match="CARBON_LAKE"):
+        loaded["gwp"].read()

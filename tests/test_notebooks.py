@@ -57,3 +57,22 @@ def test_notebook_executes_on_the_demo_lake(notebook, small_demo_lake, tmp_path)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert any(c.outputs for c in executed.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_the_tour_runs_from_its_own_folder_without_a_lake_parameter(small_demo_lake, tmp_path, monkeypatch):
+    """As JupyterLab runs it: working folder notebooks/explore/, no CARBON_LAKE, no ``lake`` parameter;
+    the tour finds the repository's lake/ two folders up (it looked for ./lake before: issue 9)."""
+    import shutil
+
+    import papermill as pm
+
+    folder = tmp_path / "repo" / "notebooks" / "explore"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "explore" / "lake_tour.ipynb", folder)
+    (tmp_path / "repo" / "lake").symlink_to(small_demo_lake.lake, target_is_directory=True)
+    monkeypatch.delenv("CARBON_LAKE", raising=False)
+    pm.execute_notebook(folder / "lake_tour.ipynb", tmp_path / "out.ipynb", kernel_name="python3",
+                        progress_bar=False, cwd=str(folder))
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert not [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
