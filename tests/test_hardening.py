@@ -558,12 +558,12 @@ def test_dashboard_panes_refuse_plain_strings():
         pane(EVIL)
 
 
-def test_report_headline_escapes_the_org_name():
+def test_report_cover_escapes_the_org_name():
     from nbconvert.filters.markdown import markdown2html
 
     from carbonlib.reporting import reports
 
-    text = reports.headline(EVIL, "E1", "2025", 3, {"net": (1.0, "tCO2e")}, "en")
+    text = reports.cover("annual", EVIL, "E1", "2025", 3, "en", prepared_by=EVIL, figures_sha256="0" * 64)
     assert "<img" not in markdown2html(text)
 
 

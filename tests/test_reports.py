@@ -166,7 +166,7 @@ def test_a_failing_notebook_does_not_stop_the_batch(lake_copy, tmp_path):
 
 def test_annual_report_and_public_disclosure(lake_copy, tmp_path):
     annual = reports.run_batch(lake_copy, "annual", "2025", orgs=[CAPPED], out_dir=tmp_path, progress=False,
-                               pdf=True).records[0]
+                               pdf=True, prepared_by="王 Reviewer").records[0]
     assert annual.status == "ok", annual.error
     # the annual report is also printed to PDF (CI installs Debian's chromium for the browser tests)
     assert reports.pdf_converter(), "install chromium (apt-get install -y chromium) for PDF reports"
@@ -176,6 +176,17 @@ def test_annual_report_and_public_disclosure(lake_copy, tmp_path):
     assert table.at["cap_utilisation", "value"] == pytest.approx(expected.at["cap_utilisation", "value"], rel=1e-12)
     html = _visible_text(Path(annual.html_path).read_text(encoding="utf-8"))
     assert reports.format_value(expected.at["cap_utilisation", "value"], "share") in html
+    # opens like a document (issue 9): title, organisation and period, issue date, preparer, snapshot, method
+    # version and the checksum of figures.csv; then sections and table headers in the report's language only
+    cover = html[:html.index("主要指标")]
+    for fact in ("年度碳源碳汇报告", "长沙电厂2号有限公司 (E430121-02) · 2025年", "签发日期", "编制: 王 Reviewer",
+                 f"数据快照: {annual.snapshot_id}", accounts.METHOD_VERSION, annual.figures_sha256):
+        assert fact in cover, fact
+    assert annual.figures_sha256 == reports.sha256_file(Path(annual.table_path))
+    for header in ("核算数据", "计量单位", "年度配额 (tCO₂e)", "预计全年排放 (tCO₂e)", "状态", "附录：拒收记录"):
+        assert header in html, header
+    for developer_text in ("Prerequisites", "make demo", "Overview", "reports.collect", "Headline"):
+        assert developer_text not in html, developer_text
 
     county = "D430121"
     public = reports.run_batch(lake_copy, "disclosure", "2025", orgs=[county], out_dir=tmp_path, progress=False).records[0]

@@ -77,12 +77,13 @@ def build_accounts(settings: Settings, at: datetime, period: str) -> str:
 
 
 def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_dir: str = "reports",
-                 workers: int = 2, lang: str = "zh") -> str:
+                 workers: int = 2, lang: str = "zh", prepared_by: str | None = None) -> str:
     """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reporting.reports.run_batch`)."""
     from . import reports
 
     label = resolve_period(period, at)
-    result = reports.run_batch(settings, kind, label, out_dir=out_dir, workers=workers, lang=lang, progress=False)
+    result = reports.run_batch(settings, kind, label, out_dir=out_dir, workers=workers, lang=lang, progress=False,
+                               prepared_by=prepared_by)
     counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "failed")}
     if counts["failed"]:
         raise RuntimeError(f"{kind} reports {label}: {counts['failed']} failed, see {result.manifest_path}")
@@ -126,7 +127,9 @@ def _execute(schedule: "Schedule", name: str, settings: Settings, at: datetime, 
     root = next(iter(paths), None)
     with security.operation(principal, JOB_ACTIONS[job.run], root, paths=paths, object=f"job {name}",
                             detail=f"scheduled {at.isoformat()}") as operation:
-        operation.detail = JOBS[job.run](settings, at, **job.args)
+        # a report names who prepared it: the account the job runs as
+        args = {**job.args, "prepared_by": principal.display_name} if job.run == "report_batch" else job.args
+        operation.detail = JOBS[job.run](settings, at, **args)
     return operation.detail
 
 

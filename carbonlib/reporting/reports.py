@@ -50,6 +50,8 @@ NOTEBOOKS = {
     "disclosure": REPO_ROOT / "notebooks" / "reports" / "disclosure.ipynb",
 }
 KERNEL = "python3"
+#: Cell tag of a report notebook's notes for notebook readers (overview, prerequisites, summary): not in the HTML.
+NOTEBOOK_ONLY = "notebook-only"
 #: Owner of the run log (table ``report_run``).
 SERVICE = "reporting"
 
@@ -436,6 +438,12 @@ _TEXT = {
     "reason": ("原因", "reason"),
     "count": ("条数", "count"),
     "none": ("无", "none"),
+    "issue_date": ("签发日期", "issued"),
+    "prepared_by": ("编制", "prepared by"),
+    "not_named": ("（未署名）", "(not named)"),
+    "checksum": ("核算数据校验值 (SHA-256)", "figures checksum (SHA-256)"),
+    "sign_note": ("单位 tCO₂e；碳汇为正值，表示吸收；净排放 = 排放总量 − 碳汇量。",
+                  "tCO₂e; removals are positive when carbon is taken up; net = emissions − removals."),
 }
 
 
@@ -444,13 +452,83 @@ def text(key: str, lang: str) -> str:
     return label(key, lang, _TEXT)
 
 
-def headline(name: str, org_id: str, period: str, snapshot: int, values: dict[str, tuple[float, str]], lang: str) -> str:
-    """Markdown KPI headline: org, period, snapshot and one column per figure (``item -> (value, unit)``)."""
+#: Document titles of the report kinds (zh, en).
+TITLES = {"monthly": ("月度碳核算报告", "Monthly carbon account"),
+          "annual": ("年度碳源碳汇报告", "Annual carbon source and sink report"),
+          "disclosure": ("碳源碳汇信息公开", "Public disclosure of carbon sources and sinks")}
+#: Report sections: (heading, one line saying what it shows) in (zh, en).
+SECTIONS = {
+    "headline": (("主要指标", ""), ("Headline figures", "")),
+    "figures": (("核算数据", "本期核算的全部项目。"), ("Figures", "Every item of the account for the period.")),
+    "breakdown": (("排放构成", "按范围和类别的排放量；输出的电力和热力作为扣减项。"),
+                  ("Emissions by scope and category", "Exported electricity and heat are deducted.")),
+    "profile": (("月度分布", "本年度各月的排放、碳汇和净排放。"),
+                ("Monthly profile", "Emissions, removals and net emissions of each month of the year.")),
+    "trend": (("与往期对比", "本期与此前各期的对比。"), ("Trend", "This period against the periods before it.")),
+    "children": (("下级单位", "直属下级单位的排放、碳汇和净排放。"),
+                 ("Child organisations", "Emissions, removals and net emissions of the units directly below.")),
+    "caps": (("配额执行情况", "重点排放单位的实际排放与年度配额对比，及按当前进度预计的全年排放（第 6.2.2 条）。"),
+             ("Cap status", "Actual emissions of each capped enterprise against its annual cap, and the year end "
+              "projected from the months so far (clause 6.2.2).")),
+    "quality": (("数据质量", "本期计量和通量遥测数据的完整性，以及入库时被拒收的读数。"),
+                ("Data quality", "How complete the meter and flux telemetry of the period is, and the readings "
+                 "refused at ingestion.")),
+    "method": (("方法与来源", ""), ("Method and sources", "")),
+    "units": (("各地区、企业与碳汇站点", ""), ("Regions, enterprises and sink sites", "")),
+    "appendix": (("附录：拒收记录", "本期入库时被拒收的全部读数及原因。"),
+                 ("Appendix: rejected readings", "Every reading of the period refused at ingestion, with the reason.")),
+}
+
+
+def period_label(period: str, lang: str) -> str:
+    """A period label for people: '2025年10月' / 'October 2025', '2025年' / 'Year 2025', '2025年第4季度' / 'Q4 2025'."""
+    start, _ = period_bounds(period)
+    if len(period) == 4:
+        return f"{period}年" if lang == "zh" else f"Year {period}"
+    if "Q" in period:
+        quarter = period[-1]
+        return f"{start.year}年第{quarter}季度" if lang == "zh" else f"Q{quarter} {start.year}"
+    return f"{start.year}年{start.month}月" if lang == "zh" else f"{start:%B %Y}"
+
+
+def cover(kind: str, name: str, org_id: str, period: str, snapshot: int, lang: str, *, prepared_by: str | None,
+          figures_sha256: str) -> str:
+    """Markdown opening of a report: title, organisation and period, then issue date, preparer, lake snapshot,
+    method version and the SHA-256 of the figures table (``figures.csv``: a re-run with the same figures gives
+    the same checksum)."""
+    title = TITLES[kind][lang == "en"]
+    facts = [("issue_date", datetime.now(timezone.utc).strftime("%Y-%m-%d")),
+             ("prepared_by", md_text(prepared_by) if prepared_by else text("not_named", lang)),
+             ("snapshot", str(snapshot)), ("method", f"`{accounts.METHOD_VERSION}`"),
+             ("checksum", f"`{figures_sha256}`")]
+    lines = "\n".join(f"- {text(key, lang)}: {value}" for key, value in facts)
+    return f"# {title}\n\n## {md_text(name)} ({md_text(org_id)}) · {period_label(period, lang)}\n\n{lines}"
+
+
+def section(key: str, lang: str):
+    """A report section's heading and one line on what it shows, in ``lang`` (an IPython Markdown object)."""
+    from IPython.display import Markdown
+
+    heading, line = SECTIONS[key][lang == "en"]
+    return Markdown(f"## {heading}\n\n{line}" if line else f"## {heading}")
+
+
+def _figures_csv(figures: pd.DataFrame) -> bytes:
+    """The canonical bytes of a figures table (UTF-8 CSV, shortest round-trip floats, no index)."""
+    return figures.to_csv(index=False, lineterminator="\n").encode()
+
+
+def figures_sha256(figures: pd.DataFrame) -> str:
+    """SHA-256 of the figures table exactly as :func:`export_tables` writes it to ``figures.csv``."""
+    return hashlib.sha256(_figures_csv(figures)).hexdigest()
+
+
+def headline(values: dict[str, tuple[float, str]], lang: str) -> str:
+    """Markdown table of the headline figures, one column per figure (``item -> (value, unit)``)."""
     head = "| " + " | ".join(label(i, lang) for i in values) + " |"
     rule = "|" + "---:|" * len(values)
     row = "| " + " | ".join(f"**{format_value(v, u)}**" for v, u in values.values()) + " |"
-    return (f"### {md_text(name)} ({md_text(org_id)}) · {md_text(period)}\n\n{head}\n{rule}\n{row}\n\n"
-            f"*{text('snapshot', lang)}: {snapshot}*")
+    return f"{head}\n{rule}\n{row}"
 
 
 def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
@@ -570,7 +648,7 @@ def export_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, xlsx_path = out / "figures.csv", out / "figures.xlsx"
-    tables["figures"].to_csv(csv_path, index=False, lineterminator="\n")
+    csv_path.write_bytes(_figures_csv(tables["figures"]))
     with pd.ExcelWriter(xlsx_path, engine="openpyxl") as writer:
         for name, frame in tables.items():
             frame.to_excel(writer, sheet_name=name[:31], index=False)
@@ -580,9 +658,13 @@ def export_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[
 
 
 def _html_exporter():
-    """nbconvert's lab HTML exporter with input cells hidden and no CDN scripts (require.js, MathJax, mermaid)."""
+    """nbconvert's lab HTML exporter: input cells and notebook-only notes hidden, no CDN scripts.
+
+    (require.js, MathJax and mermaid are left out: reports have no formulas, diagrams or widgets.)
+    """
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     offline = DictLoader({"carbon_report.html.j2": (
         "{%- extends 'lab/index.html.j2' -%}"
@@ -590,8 +672,10 @@ def _html_exporter():
         "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
         "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}"
     )})
-    return HTMLExporter(extra_loaders=[offline], template_file="carbon_report.html.j2", exclude_input=True,
-                        exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(extra_loaders=[offline], template_file="carbon_report.html.j2", exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY}), enabled=True)
+    return exporter
 
 
 def export_html(notebook_path: Path, html_path: Path) -> Path:
@@ -702,7 +786,8 @@ def _kernel_config(sockets: str, name: str):
 
 
 def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
-             lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str) -> RunRecord:
+             lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str,
+             prepared_by: str | None) -> RunRecord:
     """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -728,7 +813,7 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
                             # kernel that fails still fails the run with its error
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
                             parameters=dict(org_id=org_id, period=period, lake=lake_dir, snapshot=snapshot, lang=lang,
-                                            export_dir=str(run_dir)))
+                                            export_dir=str(run_dir), prepared_by=prepared_by))
         record.html_path = str(export_html(Path(record.notebook_path), run_dir / "report.html"))
         exported = json.loads((run_dir / "exports.json").read_text())
         record.table_path, record.xlsx_path = exported["table_path"], exported["xlsx_path"]
@@ -763,6 +848,7 @@ def run_batch(
     notebook: Path | None = None,
     progress: bool = True,
     pdf: bool = False,
+    prepared_by: str | None = None,
 ) -> BatchResult:
     """Run the ``kind`` report notebook for ``orgs`` (default :func:`default_orgs`) and ``period``.
 
@@ -771,7 +857,8 @@ def run_batch(
     ``python3`` kernel.  A run is skipped when its outputs exist and were made from the same
     notebook source and snapshot (unless ``force``).  A failing notebook is kept (partial
     outputs) and recorded as failed with the failing cell's error; the others go on.
-    ``notebook`` overrides the kind's notebook (same parameters).  ``pdf`` also prints each
+    ``notebook`` overrides the kind's notebook (same parameters).  ``prepared_by`` names the
+    preparer on each report's cover (the services pass the principal).  ``pdf`` also prints each
     HTML report to PDF with headless Chromium when one is installed.  Writes
     ``<out_dir>/<kind>/<period>/manifest.json`` and one ``report_run`` row per org.
     """
@@ -808,7 +895,7 @@ def run_batch(
     with (tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets, ThreadPoolExecutor(max_workers=workers) as pool,
           tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar):
         futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
-                               inside(batch_dir, org), force, chromium, sockets) for org in selected]
+                               inside(batch_dir, org), force, chromium, sockets, prepared_by) for org in selected]
         for future in as_completed(futures):
             records.append(future.result())
             bar.set_postfix(failed=sum(r.status == "failed" for r in records))

@@ -20,7 +20,7 @@ def run_reports(security: Security, principal: Principal, settings: Settings, ki
     """:func:`.reports.run_batch` for ``orgs`` (default: the batch's orgs inside the principal's scope).
 
     ``options`` are those of :func:`.reports.run_batch` (out_dir, workers, force, snapshot, lang,
-    progress, pdf).  Raises :class:`PermissionDenied` when an org is outside the scope or
+    progress, pdf); the reports name the principal as their preparer.  Raises :class:`PermissionDenied` when an org is outside the scope or
     none is inside it.
     """
     with Lake.open(settings, read_only=True) as lake:
@@ -40,7 +40,7 @@ def run_reports(security: Security, principal: Principal, settings: Settings, ki
         security.require(principal, "run_reports", org, paths=paths, object=f"{kind} {period}")
     with security.operation(principal, "run_reports", chosen[0], paths=paths, object=f"{kind} {period}",
                             detail=f"{len(chosen)} org(s): {', '.join(chosen[:20])}") as operation:
-        result = reports.run_batch(settings, kind, period, orgs=chosen, **options)
+        result = reports.run_batch(settings, kind, period, orgs=chosen, prepared_by=principal.display_name, **options)
         failed = len(result.failed)
         operation.outcome = "failed" if failed else "ok"
         operation.detail = f"{len(result.records) - failed} ok, {failed} failed; manifest {result.manifest_path}"

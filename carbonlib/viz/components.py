@@ -363,7 +363,7 @@ class Disclosure(_ScopedView):
         self.period_select = self.period_selector(self.data.periods(regions.org_id.iloc[0], annual_only=True), period)
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
-        self.chart = figures.GroupedBars(("emissions_total", "removals"), lang, label("ui_disclosure", lang), 360,
+        self.chart = figures.GroupedBars(("emissions_total", "removals"), lang, label("ui_by_unit", lang), 360,
                                          2 * VOILA_CHART_WIDTH)
         self.table = table(lang, height=420)
         self.download = csv_download(lambda: self._rows, "carbon_disclosure.csv", lang)

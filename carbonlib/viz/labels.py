@@ -72,6 +72,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui_selected": ("所选单位", "Selected units"),
     "ui_daily": ("日汇总遥测", "Daily telemetry"),
     "ui_disclosure": ("碳源碳汇信息公开", "Public disclosure of carbon sources and sinks"),
+    "ui_by_unit": ("各单位的排放与碳汇", "Emissions and removals by unit"),
     "ui_overview": ("碳源碳汇总览", "Carbon sources and sinks overview"),
     "ui_monitor": ("实时监测", "Real-time monitor"),
     "ui_explorer": ("分析浏览", "Analyst explorer"),
