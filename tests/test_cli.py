@@ -40,6 +40,17 @@ def test_lake_info_lists_every_table_with_rows(small_demo_lake):
     text = run("lake", "info", "--lake", str(small_demo_lake.lake))
     for table in TABLES:
         assert table in text.stdout
+    # tables with rows but no files (issue 9: "0 files / 0 bytes" was shown without a word why)
+    inlined = [t["table"] for t in info["tables"] if t["rows"] > 0 and t["files"] == 0]
+    assert inlined and "DuckLake data inlining" in text.stdout
+
+
+def test_make_waits_for_another_package_manager():
+    """`make test` on a machine where apt is busy waits for the dpkg lock instead of failing at once (issue 9)."""
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    calls = [line for line in makefile.splitlines() if "apt-get" in line and not line.lstrip().startswith("#")
+             and "sudo apt-get" not in line]
+    assert calls and all("DPkg::Lock::Timeout=" in line for line in calls), calls
 
 
 def test_env_var_selects_the_lake(small_demo_lake):
