@@ -103,3 +103,16 @@ def test_device_status_follows_new_telemetry(lake_copy):
     series = data.recent_series(lake, status, [("M-E430121-01-electricity_import", "electricity_import")])
     shown = series[("M-E430121-01-electricity_import", "electricity_import")]
     assert shown.ts.iloc[-1] == arrival and shown.value.iloc[-1] == 123456.0
+
+
+def test_every_metric_unit_is_shown_with_proper_symbols():
+    """Pages write µmol m⁻² s⁻¹ and °C, not the schema's ASCII codes 'umol m-2 s-1' and 'degC' (issue 9)."""
+    import re
+
+    from carbonlib.lake.schema import METRICS
+    from carbonlib.viz.theme import unit_symbol
+
+    assert unit_symbol("umol m-2 s-1") == "µmol m⁻² s⁻¹" and unit_symbol("degC") == "°C"
+    for metric in METRICS.values():
+        shown = unit_symbol(metric.unit)
+        assert not re.search(r"\w-\d|deg|umol|\d$", shown), (metric.name, shown)

@@ -54,7 +54,7 @@ def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mappi
             '<div class="carbon-kpi" data-item="{}" style="--kpi-colour:{}"><div class="kpi-title">{}</div>'
             '<div class="kpi-value"><span class="kpi-number">{}</span><span class="kpi-unit">{}</span></div></div>',
             item, theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label(item, lang), theme.format_value(figures.get(item), unit),
-            "" if unit == "share" else unit))
+            "" if unit == "share" else theme.unit_symbol(unit)))
     return markup('<div class="carbon-kpis">{}</div>', Markup("").join(cards))
 
 
@@ -430,7 +430,8 @@ class Monitor(_ScopedView):
         self.table = table(lang, height=380, pagination="remote", page_size=100)  # only the shown page goes to the browser
         self.tower_select = pn.widgets.Select(name=label("ui_flux", lang), width=220)
         self.meter_select = pn.widgets.Select(name=label("ui_meter", lang), width=320)
-        self.tower_charts = {m: figures.Lines(m, self.units.get(m, ""), 160, y_format="0,0.[0]", x_label="UTC")
+        self.tower_charts = {m: figures.Lines(m, theme.unit_symbol(self.units.get(m, "")), 160, y_format="0,0.[0]",
+                                              x_label="UTC")
                              for m in self.TOWER_METRICS}
         self.meter_chart = figures.Lines(label("ui_meter", lang), "", 260, y_format="0,0.[0]", x_label="UTC")
         self._shown: tuple | None = None
@@ -483,7 +484,7 @@ class Monitor(_ScopedView):
         parts: dict[str, list[str]] = {}
         for device, metric, value in zip(latest.device_id, latest.metric, latest.last_value):
             unit = self.units.get(metric, "")
-            parts.setdefault(device, []).append(f"{metric} {theme.format_value(value, unit)} {unit}")
+            parts.setdefault(device, []).append(f"{metric} {theme.format_value(value, unit)} {theme.unit_symbol(unit)}")
         text = {device: " · ".join(shown) for device, shown in parts.items()}
         self.table.value = pd.DataFrame({
             label("ui_device", lang): table.device_id, "org_id": table.org_id, "kind": table.kind,
@@ -508,7 +509,7 @@ class Monitor(_ScopedView):
         series = rollup_data.recent_series(self.lake, status, list(charts))
         for (device, metric), chart in charts.items():
             chart.update(series[(device, metric)].assign(device=device or ""), "device", "ts", "value",
-                         title=f"{device or '–'} · {metric} ({self.units.get(metric, '')})")
+                         title=f"{device or '–'} · {metric} ({theme.unit_symbol(self.units.get(metric, ''))})")
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole monitor page."""
@@ -595,7 +596,7 @@ class Explorer(_ScopedView):
         daily = self.data.daily(self.lake, devices, metric, year)
         unit = self.data.units.get(metric, "")
         self.daily.update(daily, "device_id", "day", column,
-                          title=f'{label("ui_daily", self.lang)} · {metric} ({column}, {unit})')
+                          title=f'{label("ui_daily", self.lang)} · {metric} ({column}, {theme.unit_symbol(unit)})')
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole explorer page."""

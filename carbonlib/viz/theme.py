@@ -35,6 +35,16 @@ CSS = """
 """
 
 
+#: How a unit code of the schema is written for people (codes stay ASCII in the lake and in CSV exports).
+UNIT_SYMBOLS = {"umol m-2 s-1": "µmol m⁻² s⁻¹", "degC": "°C", "W m-2": "W m⁻²", "m s-1": "m s⁻¹", "m3": "m³",
+                "tCO2e": "tCO₂e", "tCO2": "tCO₂"}
+
+
+def unit_symbol(unit: str) -> str:
+    """The display form of a unit code: 'umol m-2 s-1' → 'µmol m⁻² s⁻¹', 'degC' → '°C'; others unchanged."""
+    return UNIT_SYMBOLS.get(unit, unit)
+
+
 def format_value(value: float | None, unit: str) -> str:
     """Display text of a figure: 'tCO2e'/'t'/'MWh' → whole numbers with thousands separators,
     'share' → percent with one decimal, anything else → one decimal; missing → '–'."""
