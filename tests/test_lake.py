@@ -769,7 +769,7 @@ def test_activity_units_are_known_to_carbonlib_units(unit):
 PACKAGE = Path(carbonlib.__file__).parent
 SCIENCE = ("units", "factors", "emissions", "sinks", "flux", "uncertainty", "_mds")
 FORBIDDEN_IN_SCIENCE = ("carbonlib.lake", "carbonlib.demo", "carbonlib.cli", "carbonlib.accounting", "carbonlib.reporting",
-                        "duckdb", "panel", "ipywidgets", "bokeh", "holoviews")
+                        "duckdb", "panel", "ipywidgets", "bokeh", "holoviews", "matplotlib")
 
 
 def _module_name(path: Path) -> str:
