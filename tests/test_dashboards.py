@@ -344,10 +344,17 @@ SOAK_VIEWS = 50
 
 
 def _kernels(server: subprocess.Popen) -> list:
+    """The live kernel processes below ``server`` (a kernel that has just ended, a zombie or gone, is not one)."""
     import psutil
 
-    return [c for c in psutil.Process(server.pid).children(recursive=True)
-            if "ipykernel_launcher" in " ".join(c.cmdline())]
+    found = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "ipykernel_launcher" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # NoSuchProcess, ZombieProcess: it ended while we looked
+            continue
+    return found
 
 
 def _stops_with_its_command(server: subprocess.Popen, handle, port: int) -> None:
@@ -361,9 +368,14 @@ def _stops_with_its_command(server: subprocess.Popen, handle, port: int) -> None
     finally:
         handle.close()
     gone, alive = psutil.wait_procs(started, timeout=30)
-    left = [" ".join(p.cmdline())[:120] for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    for p in alive:
-        p.kill()
+    left = []
+    for process in alive:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(process.cmdline())[:120])
+                process.kill()
+        except psutil.Error:  # ended while we looked
+            continue
     assert not left, f"still running after the command stopped: {left}"
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
