@@ -97,7 +97,7 @@ class Breakdown:
         for item in (*self.ITEMS, *sorted(extra)):
             value = float(figures.get(item, 0.0) or 0.0)
             exported = item.startswith("exported_")
-            rows.append((label(item, self.lang), -value if exported else value, theme.SINK if exported else theme.SOURCE))
+            rows.append((label(item, self.lang), -value if exported else value, theme.NEUTRAL if exported else theme.SOURCE))
         categories = [r[0] for r in rows][::-1]  # first item on top
         self.figure.y_range.factors = categories
         self.source.data = {"category": [r[0] for r in rows], "value": [r[1] for r in rows], "colour": [r[2] for r in rows]}

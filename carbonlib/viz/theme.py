@@ -1,6 +1,7 @@
 """Look and number formats shared by the dashboards (Voila and Panel).
 
-Colours follow the sign of a figure: sources red, sinks green, net blue, caps amber.
+Colours follow the sign of a figure: sources red, sinks green, net blue, caps amber, exports
+(deducted from emissions) grey, the same in dashboards and reports.
 Numbers are formatted one way everywhere (:func:`format_value`): tonnes of CO2e rounded to
 whole tonnes with thousands separators, shares as percent with one decimal, other units to
 at most one decimal.  Tests compare page text with :func:`carbonlib.accounting.accounts.account_figures`
