@@ -441,7 +441,8 @@ class Monitor(_ScopedView):
         self.meter_select.param.watch(self._device_chosen, "value")
         self._choose_devices()
         colours = {label(status, lang): colour for status, colour in theme.STATUS_COLOURS.items()}
-        self.table.style.map(lambda shown: f"color: {colours.get(shown, theme.NEUTRAL)}; font-weight: 600", subset=["status"])
+        self.table.style.map(lambda shown: f"color: {colours.get(shown, theme.NEUTRAL)}; font-weight: 600",
+                             subset=[label("ui_status", lang)])
 
     def _choose_devices(self) -> None:
         inside = self.inside(self.selected_org())
@@ -487,12 +488,13 @@ class Monitor(_ScopedView):
             parts.setdefault(device, []).append(f"{metric} {theme.format_value(value, unit)} {theme.unit_symbol(unit)}")
         text = {device: " · ".join(shown) for device, shown in parts.items()}
         self.table.value = pd.DataFrame({
-            label("ui_device", lang): table.device_id, "org_id": table.org_id, "kind": table.kind,
-            "status": [label(s, lang) for s in table.status],
-            "last_seen (UTC)": table.last_seen.dt.strftime("%Y-%m-%d %H:%M"), "age_h": table.age_h.round(1),
-            "good_share": (table.good_share * 100).round(1).astype(str) + " %",
-            "dq_flag": ["⚠ QC" if s < 0.95 else "" for s in table.good_share.fillna(0)],
-            "latest": table.device_id.map(text).fillna("")})
+            label("ui_device", lang): table.device_id, label("ui_org_code", lang): table.org_id,
+            label("ui_kind", lang): table.kind, label("ui_status", lang): [label(s, lang) for s in table.status],
+            label("ui_last_seen", lang): table.last_seen.dt.strftime("%Y-%m-%d %H:%M"),
+            label("ui_age_h", lang): table.age_h.round(1),
+            label("ui_good_share", lang): (table.good_share * 100).round(1).astype(str) + " %",
+            label("ui_dq_flag", lang): ["⚠ QC" if s < 0.95 else "" for s in table.good_share.fillna(0)],
+            label("ui_latest_values", lang): table.device_id.map(text).fillna("")})
         newest = table.last_seen.max()
         counts = table.status.value_counts()
         statuses = Markup(" · ").join(markup('<span style="color:{}">{} {}</span>', theme.STATUS_COLOURS[s], label(s, lang),
