@@ -95,10 +95,14 @@ def _table_formatters() -> dict:
 def table(lang: str, **kwargs) -> pn.widgets.Tabulator:
     """A read-only Tabulator styled with the inline theme CSS (works offline, also inside Voila).
 
-    Columns named like account items (and ``name``, ``level``) get their display names in ``lang``.
+    Columns named like account items and the common ones (``name``, ``level``, ``org_id``,
+    ``period``, ``label``, ``value``, ``unit``, ``basis``) get their display names in ``lang``;
+    the data keeps its column names (CSV downloads, server-side selections).
     """
     titles = {key: label(key, lang) for key in (*PUBLIC_ITEMS, "cap_utilisation")}
-    titles.update(name=label("ui_name", lang), level=label("ui_level", lang))
+    titles.update(name=label("ui_name", lang), level=label("ui_level", lang), org_id=label("ui_org_code", lang),
+                  period=label("ui_period", lang), label=label("ui_item", lang), value=label("ui_value", lang),
+                  unit=label("ui_unit", lang), basis=label("ui_basis", lang))
     options = {"disabled": True, "show_index": False, "sizing_mode": "stretch_width", "layout": "fit_data_stretch",
                "stylesheets": [theme.tabulator_css()], "formatters": _table_formatters(), "titles": titles}
     return pn.widgets.Tabulator(pd.DataFrame(), **{**options, **kwargs})
@@ -248,7 +252,7 @@ class Overview(_ScopedView):
         self.children_table = table(lang, height=230, hidden_columns=["org_id"])
         self.top_table = table(lang, height=230, hidden_columns=["org_id", "level", "removals"])
         self.sink_table = table(lang, height=230, hidden_columns=["org_id", "level", "emissions_total"])
-        self.figures_table = table(lang, height=300)
+        self.figures_table = table(lang, height=300, hidden_columns=["item"])  # the label column names it
         self.download = csv_download(lambda: self.figures, f"carbon_{org_id}_{self.period_select.value}.csv", lang,
                                      before=self._exporting)
         self._rows: dict[str, pd.DataFrame] = {}  # what each org table shows, kept on the server
