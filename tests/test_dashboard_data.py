@@ -116,3 +116,12 @@ def test_every_metric_unit_is_shown_with_proper_symbols():
     for metric in METRICS.values():
         shown = unit_symbol(metric.unit)
         assert not re.search(r"\w-\d|deg|umol|\d$", shown), (metric.name, shown)
+
+
+def test_every_device_kind_has_a_name_in_both_languages():
+    """The monitor shows 电能表 / Electricity meter, not the schema code electricity_meter (issue 9)."""
+    from carbonlib.lake.schema import DEVICE_KINDS
+    from carbonlib.viz.labels import label
+
+    for kind in DEVICE_KINDS:
+        assert label(kind, "zh") != kind and label(kind, "en") != kind, kind

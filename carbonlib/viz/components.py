@@ -493,7 +493,8 @@ class Monitor(_ScopedView):
         text = {device: " · ".join(shown) for device, shown in parts.items()}
         self.table.value = pd.DataFrame({
             label("ui_device", lang): table.device_id, label("ui_org_code", lang): table.org_id,
-            label("ui_kind", lang): table.kind, label("ui_status", lang): [label(s, lang) for s in table.status],
+            label("ui_kind", lang): [label(k, lang) for k in table.kind],
+            label("ui_status", lang): [label(s, lang) for s in table.status],
             label("ui_last_seen", lang): table.last_seen.dt.strftime("%Y-%m-%d %H:%M"),
             label("ui_age_h", lang): table.age_h.round(1),
             label("ui_good_share", lang): (table.good_share * 100).round(1).astype(str) + " %",

@@ -71,6 +71,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui_device": ("设备", "Device"),
     "ui_latest": ("最新数据时间", "Newest data"),
     "ui_org_code": ("单位代码", "Org code"),
+    # device kinds (schema DEVICE_KINDS)
+    "flux_tower": ("通量塔", "Flux tower"),
+    "electricity_meter": ("电能表", "Electricity meter"),
+    "heat_meter": ("热量表", "Heat meter"),
+    "gas_meter": ("燃气表", "Gas meter"),
+    "fuel_meter": ("燃料计量表", "Fuel meter"),
+    "production_meter": ("产量计量表", "Production meter"),
     "ui_kind": ("类型", "Kind"),
     "ui_status": ("状态", "Status"),
     "ui_last_seen": ("最近数据 (UTC)", "Last seen (UTC)"),
