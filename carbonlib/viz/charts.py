@@ -28,9 +28,6 @@ _TEXT = {
     "period": ("期间", "Period"),
     "share_pct": ("使用率 (%)", "Utilisation (%)"),
     "exported": ("输出（扣减）", "Exported (deducted)"),
-    "within": ("配额内", "within the cap"),
-    "projected_over": ("预计超配额", "projected over the cap"),
-    "over": ("已超配额", "over the cap"),
     "projected": ("预计全年", "projected year end"),
     "empty": ("无数据", "no data"),
 }

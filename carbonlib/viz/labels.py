@@ -27,6 +27,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "net": ("净排放", "Net emissions"),
     "cap": ("排放配额", "Emission cap"),
     "cap_utilisation": ("配额使用率", "Cap utilisation"),
+    # cap status of an enterprise (reports' cap table and chart)
+    "over": ("已超配额", "over the cap"),
+    "projected_over": ("预计超配额", "projected over the cap"),
+    "within": ("配额内", "within the cap"),
     "purchased_electricity_mwh": ("外购电量", "Purchased electricity (MWh)"),
     "memo_biomass_fuel_t": ("生物质燃料（备忘）", "Biomass fuel (memo)"),
     "energy_use_tce": ("综合能源消费量", "Energy use (tce)"),
