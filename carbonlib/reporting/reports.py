@@ -42,6 +42,7 @@ from ..paths import check_identifier, inside
 from ..settings import Settings
 from ..viz.labels import label
 from ..viz.theme import format_value as format_cell
+from ..viz.theme import unit_symbol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {
@@ -551,7 +552,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
             shown = values.map(lambda v: f"{int(v):,}")
         else:
             shown = values.map(lambda v, u=unit: format_cell(None if pd.isna(v) else float(v), u))
-            header += " (tCO₂e)" if unit == "tCO2e" else ""
+            header += f" ({unit_symbol(unit)})" if unit == "tCO2e" else ""
         out[header] = shown
     return out.style.hide(axis="index")
 
@@ -600,7 +601,7 @@ def figures_view(figures: pd.DataFrame, lang: str):
     out = pd.DataFrame({
         text("item", lang): figures["label_zh" if lang == "zh" else "label_en"],
         text("value", lang): [format_cell(v, u) for v, u in zip(figures["value"], figures["unit"])],
-        text("unit", lang): figures["unit"].map(lambda u: "%" if u == "share" else u.replace("CO2", "CO₂")),
+        text("unit", lang): figures["unit"].map(lambda u: "%" if u == "share" else unit_symbol(u)),
     })
     if "basis" in figures:
         out[text("basis", lang)] = figures["basis"].fillna("")
