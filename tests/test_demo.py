@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from carbonlib import boundaries
 from carbonlib.demo import DEFAULT_SEED, build_demo
 from carbonlib.lake import Lake
 from carbonlib.lake.schema import TABLES
@@ -99,6 +100,10 @@ def test_region_codes(demo):
     # Hunan lies between about 24.6 and 30.1 N, 108.8 and 114.3 E
     located = org.dropna(subset=["latitude"])
     assert located.latitude.between(24.5, 30.2).all() and located.longitude.between(108.7, 114.4).all()
+    # every place lies inside its own region's boundary (the maps draw both)
+    outlines = boundaries.regions()
+    for node_id, node in located.iterrows():
+        assert outlines[node.region_code].contains([node.longitude], [node.latitude])[0], node_id
 
 
 # -------------------------------------------------------------------------- telemetry realism

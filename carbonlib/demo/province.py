@@ -1,7 +1,8 @@
 """The demo province: organisation tree, sites, enterprises and their devices.
 
-The province is modelled on Hunan (湖南省, code 430000): real city and county names and
-GB/T 2260 codes, fictitious enterprises and sites.  Everything is derived from the seed,
+The province is modelled on Hunan (湖南省, code 430000): real city and county names,
+GB/T 2260 codes and boundaries (:mod:`carbonlib.boundaries`; every enterprise and site lies
+inside its county), fictitious enterprises and sites.  Everything is derived from the seed,
 so the same seed and scale always give the same province.
 """
 
@@ -12,6 +13,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from .. import boundaries
 
 # (code, zh, en, lat, lon, counties [(code, zh, en)])
 _CITIES = [
@@ -87,7 +90,9 @@ def build_orgs(sc: Scale, rng: np.random.Generator) -> pd.DataFrame:
                          name_en=city_en, region_code=city_code, industry=None, area_ha=None, latitude=lat, longitude=lon))
         for county_code, county_zh, county_en in counties[: sc.counties_per_city]:
             county_id = f"D{county_code}"
-            c_lat, c_lon = lat + rng.uniform(-0.4, 0.4), lon + rng.uniform(-0.4, 0.4)
+            outline = boundaries.regions()[county_code]
+            c_lon, c_lat = outline.interior_point()
+            places = iter(outline.random_points(sc.enterprises_per_county + sc.sites_per_county, rng))
             rows.append(dict(org_id=county_id, parent_id=city_id, level="county", kind="government",
                              name_zh=county_zh, name_en=county_en, region_code=county_code, industry=None,
                              area_ha=None, latitude=round(c_lat, 4), longitude=round(c_lon, 4)))
@@ -100,7 +105,7 @@ def build_orgs(sc: Scale, rng: np.random.Generator) -> pd.DataFrame:
                     name_zh=f"{short_zh}{_INDUSTRY_ZH[industry]}{n}号有限公司",
                     name_en=f"{short_en} {_INDUSTRY_EN[industry]} No.{n} Co., Ltd.",
                     region_code=county_code, industry=industry, area_ha=None,
-                    latitude=round(c_lat + rng.uniform(-0.1, 0.1), 4), longitude=round(c_lon + rng.uniform(-0.1, 0.1), 4),
+                    **_located(next(places)),
                 ))
             for i in range(sc.sites_per_county):
                 kind = _SITE_KINDS[(len(rows) + i) % len(_SITE_KINDS)]
@@ -110,9 +115,14 @@ def build_orgs(sc: Scale, rng: np.random.Generator) -> pd.DataFrame:
                     org_id=f"S{county_code}-{n:02d}", parent_id=county_id, level="site", kind=kind,
                     name_zh=f"{short_zh}{_SITE_ZH[kind]}{n}号", name_en=f"{short_en} {_SITE_EN[kind]} No.{n}",
                     region_code=county_code, industry=None, area_ha=round(area, 1),
-                    latitude=round(c_lat + rng.uniform(-0.15, 0.15), 4), longitude=round(c_lon + rng.uniform(-0.15, 0.15), 4),
+                    **_located(next(places)),
                 ))
     return pd.DataFrame(rows)
+
+
+def _located(point: np.ndarray) -> dict[str, float]:
+    """latitude/longitude columns of a (longitude, latitude) point."""
+    return {"latitude": float(point[1]), "longitude": float(point[0])}
 
 
 def build_devices(orgs: pd.DataFrame, sc: Scale) -> pd.DataFrame:
