@@ -343,6 +343,26 @@ def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, pane
 SOAK_VIEWS = 50
 
 
+def test_province_screen_rotates_through_the_cities_on_its_own_in_both_looks(page, panel_url, figures):
+    """The wall screen: the province first, then Changsha after one ``rotate`` period, with no click; the map
+    is drawn (a Bokeh canvas) and the KPIs equal the account figures of the region in focus."""
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    _login(page, panel_url, "t-province", "/screen?period=2025&lang=en&rotate=3")
+    page.locator("[data-focus=P43]").first.wait_for(timeout=FIRST_PAINT_MS)
+    _expect_kpis(page, figures("P43", "2025"))
+    assert "Carbon sources and sinks · province screen" in _page_text(page)
+    _shot(page, "screen-dark-en")
+    page.locator("[data-focus=C4301]").first.wait_for(timeout=30_000)  # rotated by its timer
+    _expect_kpis(page, figures("C4301", "2025"))
+    assert page.locator("canvas").count() >= 2  # the map and the trend
+    page.goto(f"{panel_url}/screen?period=2025&lang=zh&look=light&rotate=0", timeout=FIRST_PAINT_MS)
+    page.locator("[data-look=light]").first.wait_for(timeout=FIRST_PAINT_MS)
+    _expect_kpis(page, figures("P43", "2025"))
+    text = _page_text(page)
+    assert "碳源碳汇监测大屏" in text and "告警与最新读数" in text and "Total emissions" not in text
+    _shot(page, "screen-light-zh")
+
+
 def _kernels(server: subprocess.Popen) -> list:
     """The live kernel processes below ``server`` (a kernel that has just ended, a zombie or gone, is not one)."""
     import psutil
@@ -419,6 +439,7 @@ OFFLINE_PAGES = [
     ("panel", "t-province", "/monitor?lang=en", ".tabulator-row"),
     ("panel", "t-province", "/explorer?period=2025&lang=zh", ".tabulator-row"),
     ("panel", "t-province", "/overview?period=2025&lang=en", "[data-item=net] .kpi-number"),
+    ("panel", "t-province", "/screen?period=2025&lang=zh&look=light", "[data-focus] h1"),
 ]
 
 
@@ -478,9 +499,10 @@ def _shows_payloads_as_text(page, base: str, path: str, ready: str, user: str | 
     "overview?lang=en&org=E430281-99",
     "overview?lang=en&org=D430281",
     "monitor?lang=en&org={r}&refresh=5",
+    "screen?lang=zh&org={r}&rotate=0",
 ])
 def test_panel_pages_show_script_payloads_as_text(page, panel_url, evil_org, path):
-    _shows_payloads_as_text(page, panel_url, path, "[data-org], [data-testid=refused], [data-newest], form",
+    _shows_payloads_as_text(page, panel_url, path, "[data-org], [data-testid=refused], [data-newest], [data-focus], form",
                             None if path.startswith("login") else "t-province")
 
 

@@ -20,7 +20,7 @@ dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "admin.py", "audit.py")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "admin.py", "audit.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help="Folder holding the dashboard files.")]
@@ -78,7 +78,7 @@ def panel(
     certfile: CertOption = None,
     keyfile: KeyOption = None,
 ) -> None:
-    """Monitor, explorer, overview and the administrators' pages, behind the login: http://127.0.0.1:PORT/login"""
+    """Monitor, explorer, overview, province screen and the administrators' pages, behind the login: http://127.0.0.1:PORT/login"""
     from ..viz import serve
 
     folder = _folder(dashboards, PANEL_APPS)
@@ -87,7 +87,8 @@ def panel(
     scheme = "https" if certfile else "http"
     typer.echo("\n".join(f"{name:9s} {scheme}://{HOST}:{port}/{path}" for name, path in (
         ("log in", "login"), ("monitor", "monitor?lang=en"), ("explorer", "explorer?lang=en"),
-        ("overview", "overview?lang=en"), ("accounts", "admin?lang=en"), ("audit", "audit?lang=en"))))
+        ("overview", "overview?lang=en"), ("screen", "screen?lang=en"), ("accounts", "admin?lang=en"),
+        ("audit", "audit?lang=en"))))
     with clean_errors():
         serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)
 

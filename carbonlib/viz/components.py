@@ -18,6 +18,7 @@ import pandas as pd
 import panel as pn
 from bokeh.models import NumberFormatter
 
+from .. import boundaries
 from ..lake import Lake
 from ..security import ANONYMOUS, Grant, PermissionDenied, Principal, SessionInvalid
 from ..markup import Markup
@@ -58,10 +59,10 @@ def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mappi
     return markup('<div class="carbon-kpis">{}</div>', Markup("").join(cards))
 
 
-def html(content: Markup = Markup(""), **kwargs) -> pn.pane.HTML:
-    """An HTML pane (with the theme's stylesheet: Panel panes live in shadow DOM) for HTML built by
-    :func:`carbonlib.markup.html`; plain strings are refused, so no value reaches a page unescaped."""
-    return pn.pane.HTML(_checked(content), stylesheets=[theme.CSS], **kwargs)
+def html(content: Markup = Markup(""), stylesheets: tuple[str, ...] = (), **kwargs) -> pn.pane.HTML:
+    """An HTML pane (with the theme's stylesheet and ``stylesheets``: Panel panes live in shadow DOM) for HTML
+    built by :func:`carbonlib.markup.html`; plain strings are refused, so no value reaches a page unescaped."""
+    return pn.pane.HTML(_checked(content), stylesheets=[theme.CSS, *stylesheets], **kwargs)
 
 
 def set_html(pane: pn.pane.HTML, content: Markup) -> None:
@@ -222,6 +223,33 @@ class _ScopedView:
         inside = self.inside(org_id)
         return inside[inside.level == level]
 
+    def draw_map(self, chart: figures.RegionMap, org_id: str, period: str) -> None:
+        """Show on ``chart`` the regions one level below ``org_id`` coloured by their net emissions in ``period``,
+        and the enterprises, sink sites and flux towers of its subtree.
+
+        The region in focus is the org's own (an enterprise or site: its county); regions outside
+        the viewer's scope, or without an org in the lake, are drawn without figures.
+        """
+        outlines = boundaries.regions()
+        focus = outlines.get(str(self.orgs.loc[org_id, "region_code"]))
+        shown = (boundaries.children(focus.code) or [focus]) if focus else []
+        regional = self.tree[self.tree.level.isin(["province", "city", "county"])]
+        by_code = dict(zip(regional.region_code, regional.org_id))
+        region_orgs = [by_code[r.code] for r in shown if r.code in by_code]
+        figures_by_org = self.data.wide(region_orgs, period)
+        net = {code: float(figures_by_org.loc[org, "net"]) for code, org in by_code.items()
+               if org in region_orgs and "net" in figures_by_org and pd.notna(figures_by_org.loc[org, "net"])}
+        names = {code: self.name(org) for code, org in by_code.items() if org in region_orgs}
+        leaves = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
+        leaf_table = self.org_table(leaves, period).fillna(0.0)
+        places = leaves[["org_id", "level"]].rename(columns={"level": "kind"}).join(self.data.coords, on="org_id").assign(
+            name=leaf_table.name.to_numpy(),
+            figure=leaf_table.emissions_total.where(leaves.level.to_numpy() == "enterprise", leaf_table.removals).to_numpy())
+        towers = self.data.devices[(self.data.devices.kind == "flux_tower") & self.data.devices.org_id.isin(leaves.org_id)]
+        tower_places = towers[["device_id", "org_id"]].join(self.data.coords, on="org_id").assign(
+            kind="flux_tower", name=towers.device_id.to_numpy(), figure=float("nan"))
+        chart.update(focus, shown, net, names, pd.concat([places, tower_places], ignore_index=True))
+
     def org_table(self, orgs: pd.DataFrame, period: str, items: tuple[str, ...] = PUBLIC_ITEMS) -> pd.DataFrame:
         """org_id, name, level and ``items`` of ``orgs`` in ``period`` (tCO2e rounded to whole tonnes)."""
         wide = self.data.wide(list(orgs.org_id), period)
@@ -246,7 +274,7 @@ class Overview(_ScopedView):
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
-        self.map = figures.OrgMap(lang, 330, VOILA_CHART_WIDTH)
+        self.map = figures.RegionMap(lang, 330, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
         self.trend = figures.Lines(label("ui_trend", lang), "tCO2e", 310, VOILA_CHART_WIDTH)
         self.children_table = table(lang, height=230, hidden_columns=["org_id"])
@@ -323,9 +351,7 @@ class Overview(_ScopedView):
         self.children_table.value = self._rows["children"]
         self.top_table.value = self._rows["top"]
         self.sink_table.value = self._rows["sinks"]
-        located = leaves[["org_id", "level"]].join(self.data.coords, on="org_id").assign(
-            emissions_total=leaf_table.emissions_total.to_numpy(), removals=leaf_table.removals.to_numpy())
-        self.map.update(located, leaf_table.name)
+        self.draw_map(self.map, org_id, period)
         trend = self.data.monthly([org_id], period[:4], PUBLIC_ITEMS)
         self.trend.update(trend, "item", "month", "value", names={i: label(i, lang) for i in PUBLIC_ITEMS},
                           colours=theme.ITEM_COLOURS)
@@ -400,8 +426,8 @@ class Disclosure(_ScopedView):
 REFRESH_RANGE = (1.0, 3600.0)
 
 
-def refresh_seconds(requested: str | None, default: float = 5.0) -> float:
-    """The monitor's refresh period from its URL parameter; ValueError unless a number in :data:`REFRESH_RANGE`."""
+def refresh_seconds(requested: str | None, default: float = 5.0, name: str = "refresh") -> float:
+    """A page's period in seconds from its URL parameter ``name``; ValueError unless a number in :data:`REFRESH_RANGE`."""
     if requested in (None, ""):
         return default
     try:
@@ -410,7 +436,7 @@ def refresh_seconds(requested: str | None, default: float = 5.0) -> float:
         seconds = math.nan
     low, high = REFRESH_RANGE
     if not (math.isfinite(seconds) and low <= seconds <= high):
-        raise ValueError(f"refresh={str(requested)[:20]!r} is not a refresh period; give seconds from {low:g} to {high:g}")
+        raise ValueError(f"{name}={str(requested)[:20]!r} is not a period; give seconds from {low:g} to {high:g}")
     return seconds
 
 
@@ -656,7 +682,7 @@ def disclosure_page(lake: Lake, scope: Scope | None, args: Mapping[str, str], ro
     return Disclosure(lake, args.get("org"), args.get("period"), requested_lang(args), rollups)
 
 
-#: What each page needs the principal to be allowed (None: public).
+#: What each page needs the principal to be allowed (None: public); :mod:`.screen` adds the province screen.
 PAGE_ACTIONS = {overview_page: "view_figures", explorer_page: "view_figures", monitor_page: "view_telemetry",
                 disclosure_page: None}
 

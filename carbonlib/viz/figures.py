@@ -8,13 +8,16 @@ small data patch to the browser instead of a new plot — what keeps interaction
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, NumeralTickFormatter
+from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, FactorRange, HoverTool, LinearColorMapper,
+                          NumeralTickFormatter)
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
+from .. import boundaries
 from . import theme
 from .labels import label
 
@@ -30,6 +33,24 @@ def _figure(title: str, height: int, width: int | None, **kwargs):
     plot.title.text_font_size = "14px"
     plot.toolbar.logo = None
     return plot
+
+
+def on_screen(plot, look: Mapping[str, str]) -> None:
+    """Restyle ``plot`` for the province screen's ``look`` (:data:`carbonlib.viz.theme.SCREEN_THEMES`); no
+    toolbar (a wall has no mouse)."""
+    plot.toolbar_location = None
+    plot.background_fill_color = plot.border_fill_color = look["panel"]
+    plot.outline_line_color = None
+    plot.title.text_color = look["text"]
+    plot.title.text_font_size = "16px"
+    for axis in plot.axis:
+        axis.axis_label_text_color = axis.major_label_text_color = look["muted"]
+        axis.axis_line_color = axis.major_tick_line_color = axis.minor_tick_line_color = look["line"]
+    plot.grid.grid_line_color = look["line"]
+    for legend in plot.legend:
+        legend.background_fill_color = look["panel"]
+        legend.label_text_color = look["text"]
+        legend.border_line_color = None
 
 
 def _tonnes(text: str = "0,0") -> NumeralTickFormatter:
@@ -136,23 +157,89 @@ class Lines:
         self.source.data = data
 
 
-class OrgMap:
-    """Enterprises (red, sized by emissions) and sites (green, sized by removals) at their coordinates."""
+class RegionMap:
+    """A map of the province's real boundaries: regions coloured by net balance, places as markers.
 
-    def __init__(self, lang: str, height: int = 320, width: int | None = None):
-        self.source = ColumnDataSource({"longitude": [], "latitude": [], "name": [], "figure": [], "size": [], "colour": []})
-        self.figure = _figure(label("ui_map", lang), height, width)
-        self.figure.scatter("longitude", "latitude", size="size", color="colour", alpha=0.75, line_color="white",
-                            source=self.source)
-        self.figure.add_tools(HoverTool(tooltips=[("", "@name"), ("tCO2e", "@figure{0,0}")]))
-        self.figure.xaxis.axis_label, self.figure.yaxis.axis_label = "lon", "lat"
+    Regions (cities or counties, :mod:`carbonlib.boundaries`) are filled from the strongest
+    sink (green) to the strongest source (red) on a scale symmetric around zero; a region
+    without figures is grey.  Enterprises (red circles, sized by emissions), sink sites (green
+    circles, sized by removals) and flux towers (triangles) sit at their coordinates.  The
+    outline of the region in focus is drawn bold.  Longitude is drawn shrunk by
+    :data:`X_SCALE`, so the province keeps its shape; no tiles, no network.
+    """
 
-    def update(self, orgs: pd.DataFrame, names: Sequence[str]) -> None:
-        """``orgs``: level, longitude, latitude, emissions_total, removals (one row per org, ``names`` alike)."""
-        frame = orgs.assign(name=list(names)).dropna(subset=["longitude", "latitude"])
-        figure_value = frame.emissions_total.where(frame.level == "enterprise", frame.removals).fillna(0.0)
-        size = 8 + 40 * (figure_value / max(figure_value.max() if len(frame) else 1.0, 1.0)) ** 0.5
-        colour = frame.level.map({"enterprise": theme.SOURCE}).fillna(theme.SINK)
-        self.source.data = {"longitude": frame.longitude.tolist(), "latitude": frame.latitude.tolist(),
-                            "name": frame.name.tolist(), "figure": figure_value.tolist(), "size": size.tolist(),
-                            "colour": colour.tolist()}
+    #: cos(27.5°): one degree of longitude at Hunan's mid-latitude is 0.89 degrees of latitude long.
+    X_SCALE = math.cos(math.radians(27.5))
+    KINDS = ("enterprise", "site", "flux_tower")
+
+    def __init__(self, lang: str, height: int = 320, width: int | None = None, title: str | None = None,
+                 screen: Mapping[str, str] | None = None):
+        self.lang = lang
+        self.regions = ColumnDataSource({"xs": [], "ys": [], "code": [], "name": [], "net": [], "net_text": []})
+        self.outline = ColumnDataSource({"xs": [], "ys": []})
+        self.places = {kind: ColumnDataSource({"x": [], "y": [], "name": [], "figure": [], "size": []}) for kind in self.KINDS}
+        self.mapper = LinearColorMapper(palette=list(theme.NET_PALETTE), low=-1.0, high=1.0, nan_color=theme.NO_DATA)
+        plot = _figure(label("ui_map", lang) if title is None else title, height, width, match_aspect=True)
+        plot.tools = [t for t in plot.tools if not isinstance(t, BoxZoomTool)]  # a box would stretch the map
+        areas = plot.multi_polygons("xs", "ys", source=self.regions, fill_color={"field": "net", "transform": self.mapper},
+                                    line_color="white", line_width=1.2, hover_line_width=3, hover_line_color="#111827")
+        plot.multi_polygons("xs", "ys", source=self.outline, fill_alpha=0, line_color="#374151", line_width=2.5)
+        styles = {"enterprise": ("circle", theme.SOURCE), "site": ("circle", theme.SINK), "flux_tower": ("triangle", "#0e7490")}
+        markers = []
+        for kind in self.KINDS:
+            marker, colour = styles[kind]
+            markers.append(plot.scatter("x", "y", size="size", marker=marker, fill_color=colour, fill_alpha=0.85,
+                                        line_color="white", source=self.places[kind], legend_label=label(kind, lang)))
+        plot.add_tools(HoverTool(renderers=[areas], tooltips=[("", "@name"), (label("net", lang), "@net_text")]))
+        plot.add_tools(HoverTool(renderers=markers, tooltips=[("", "@name"), ("tCO₂e", "@figure{0,0}")]))
+        bar = ColorBar(color_mapper=self.mapper, title=f'{label("net", lang)} (tCO₂e)', formatter=_tonnes(),
+                       width=12, major_label_text_font_size="11px")
+        plot.add_layout(bar, "right")
+        plot.legend.location = "bottom_left"
+        if screen:
+            on_screen(plot, screen)
+            self.mapper.nan_color = screen["no_data"]
+            bar.background_fill_color = screen["panel"]
+            bar.title_text_color = bar.major_label_text_color = screen["text"]
+        plot.axis.visible = False
+        plot.grid.grid_line_color = None
+        plot.legend.background_fill_alpha = 0.6
+        self.figure = plot
+
+    def _xy(self, region: boundaries.Region) -> tuple[list, list]:
+        """Bokeh multi-polygon coordinates (parts of rings) of ``region``."""
+        return ([[list(ring[:, 0] * self.X_SCALE) for ring in part] for part in region.polygons],
+                [[list(ring[:, 1]) for ring in part] for part in region.polygons])
+
+    def update(self, focus: boundaries.Region | None, shown: Sequence[boundaries.Region], net: Mapping[str, float],
+               names: Mapping[str, str], places: pd.DataFrame) -> None:
+        """Show the ``shown`` regions coloured by ``net`` (region code → tCO2e, missing: no data) inside ``focus``.
+
+        ``names``: region code → display name (default: the boundary file's name in the page
+        language).  ``focus`` None (orgs outside the boundary file): places only.  ``places``: kind (enterprise, site, flux_tower), name, longitude, latitude,
+        figure (tCO2e: emissions of enterprises, removals of sites).
+        """
+        regions: dict[str, list] = {"xs": [], "ys": [], "code": [], "name": [], "net": [], "net_text": []}
+        for region in shown:
+            xs, ys = self._xy(region)
+            value = net.get(region.code, float("nan"))
+            regions["xs"].append(xs)
+            regions["ys"].append(ys)
+            regions["code"].append(region.code)
+            regions["name"].append(names.get(region.code) or region.name(self.lang))
+            regions["net"].append(value)
+            regions["net_text"].append(f"{theme.format_value(value, 'tCO2e')} tCO₂e")
+        largest = max((abs(v) for v in regions["net"] if not math.isnan(v)), default=0.0) or 1.0
+        self.mapper.low, self.mapper.high = -largest, largest
+        self.regions.data = regions
+        xs, ys = self._xy(focus) if focus else ([], [])
+        self.outline.data = {"xs": [xs] if focus else [], "ys": [ys] if focus else []}
+        located = places.dropna(subset=["longitude", "latitude"])
+        largest_place = max(float(located.figure.max()) if located.figure.notna().any() else 1.0, 1.0)
+        for kind, source in self.places.items():
+            part = located[located.kind == kind]
+            value = part.figure.fillna(0.0).astype(float)
+            size = 12.0 if kind == "flux_tower" else None
+            source.data = {"x": (part.longitude * self.X_SCALE).tolist(), "y": part.latitude.tolist(),
+                           "name": part.name.tolist(), "figure": value.tolist(),
+                           "size": [size] * len(part) if size else (6 + 26 * (value / largest_place) ** 0.5).tolist()}

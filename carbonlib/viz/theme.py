@@ -19,6 +19,23 @@ NET = "#2b5f9e"
 CAP = "#d49a1c"
 NEUTRAL = "#6b7280"
 STATUS_COLOURS = {"online": SINK, "late": CAP, "offline": SOURCE}
+#: Regions without figures on a map.
+NO_DATA = "#d1d5db"
+
+
+def _blend(a: str, b: str, t: float) -> str:
+    """The colour ``t`` of the way from ``a`` to ``b`` (hex RGB)."""
+    ca, cb = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (a, b))
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
+
+
+#: Net balance on maps, from the strongest sink (green) through balanced (pale) to the strongest source (red).
+NET_PALETTE = tuple([_blend(SINK, "#f5f5f4", k / 5) for k in range(5)] + [_blend("#f5f5f4", SOURCE, k / 5) for k in range(6)])
+#: The two looks of the province screen: page, panel and text colours.
+SCREEN_THEMES = {"dark": {"page": "#0b1220", "panel": "#111a2e", "text": "#e5e7eb", "muted": "#94a3b8", "line": "#1f2a44",
+                          "no_data": "#334155"},
+                 "light": {"page": "#f3f4f6", "panel": "#ffffff", "text": "#111827", "muted": "#4b5563", "line": "#d1d5db",
+                           "no_data": NO_DATA}}
 #: Colour per account item (items not listed use NEUTRAL).
 ITEM_COLOURS = {"emissions_total": SOURCE, "removals": SINK, "net": NET, "cap": CAP, "cap_utilisation": CAP}
 
