@@ -1,8 +1,11 @@
 """Dashboard speed in headless Chromium: time to first render and filter-change latency; prints JSON.
 
-Starts ``panel serve`` (monitor, explorer, overview) and Voila (preheated kernels) like
-``carbon dashboards`` does, against ``--lake`` (the issue asks for the large demo lake:
-``carbon demo build --size large``), then measures with Playwright driving /usr/bin/chromium:
+Starts ``panel serve`` (monitor, explorer, overview, province screen) and Voila (preheated
+kernels) like ``carbon dashboards`` does, against ``--lake`` (the issue asks for the large demo
+lake: ``carbon demo build --scale large``), provisions a viewer account for the run (a
+manager and analyst of the province, named ``bench-…``, in the lake's security store; the
+browser logs in before each timed load, untimed), then measures with Playwright driving
+/usr/bin/chromium:
 
 - first render (warm server: one untimed load first): navigation start → the headline figure
   is laid out in the page (overview KPI, monitor header, explorer selection line), seen by a
@@ -12,7 +15,10 @@ Starts ``panel serve`` (monitor, explorer, overview) and Voila (preheated kernel
   preheated again, as on a server that is not saturated;
 - filter change: choose another org in the selector → the page shows that org's figures, timed
   in the page from the select's ``change`` event to the animation frame after the new header
-  is in the DOM (Playwright's own round trips excluded), p50 and p95 over ``--changes``.
+  is in the DOM (Playwright's own round trips excluded), p50 and p95 over ``--changes``;
+- province screen rotation step: the screen changes focus on a server timer, not on a browser
+  event, so the step is timed on the server side: ``ProvinceScreen.advance()`` (roll-ups,
+  device status, map, KPIs, ranking, ticker), p50 and p95 over ``--changes`` steps.
 
     .venv/bin/python benchmarks/dashboards.py --lake /tmp/large --changes 40
 """
@@ -34,6 +40,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from carbonlib.cli.dashboards import DEFAULT_DASHBOARDS, panel_command, voila_command
+from carbonlib.settings import load_settings
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -136,6 +143,53 @@ def _changes(page, orgs: list[str], done_selector: str, n: int) -> tuple[list[fl
     return times, lost
 
 
+def _viewer(lake: Path) -> tuple[str, str]:
+    """A new account of this run (manager and analyst of the province): (username, password)."""
+    import secrets
+
+    from carbonlib.security import Security
+
+    username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    with Security.open(load_settings(lake=lake)) as security:
+        security.provision(username, "benchmark viewer", grants=[("manager", "P43"), ("analyst", "P43")],
+                           password=password, must_change=False)
+    return username, password
+
+
+def _logged_in(context, base: str, user: tuple[str, str]):
+    """``context`` after logging in at ``base`` (untimed)."""
+    page = context.new_page()
+    page.goto(f"{base}/login?lang=en", timeout=120_000)
+    page.fill("input[name=username]", user[0])
+    page.fill("input[name=password]", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+    page.close()
+    return context
+
+
+def _rotation_steps(lake: Path, n: int) -> list[float]:
+    """Seconds per ``ProvinceScreen.advance()`` on ``lake`` for a province manager, ``n`` steps (one warm-up first)."""
+    from carbonlib.lake import Lake
+    from carbonlib.security import Grant, Principal
+    from carbonlib.viz import data, screen, theme
+    from carbonlib.viz.scope import Scope
+
+    theme.init_panel()
+    with Lake.open(load_settings(lake=lake), read_only=True) as opened:
+        rollups = data.rollups(opened)
+        viewer = Principal(0, "bench", "bench", grants=(Grant("manager", "P43"),))
+        view = screen.ProvinceScreen(opened, Scope(viewer, rollups.tree, "view_figures"), lang="en", rollups=rollups)
+        view.layout().get_root()
+        view.advance()
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            view.advance()
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def _summary(values: list[float]) -> dict:
     ordered = sorted(values)
     return {"n": len(values), "p50_s": round(statistics.median(ordered), 3),
@@ -151,26 +205,35 @@ def main() -> None:
     args = parser.parse_args()
     lake = args.lake.resolve()
     panel_port, voila_port = _port(), _port()
-    servers = [_start(panel_command(DEFAULT_DASHBOARDS, panel_port), lake, f"http://127.0.0.1:{panel_port}/explorer?viewer=analyst"),
+    user = _viewer(lake)
+    servers = [_start(panel_command(DEFAULT_DASHBOARDS, panel_port), lake, f"http://127.0.0.1:{panel_port}/login"),
                _start(voila_command(DEFAULT_DASHBOARDS, voila_port, pool_size=2), lake, f"http://127.0.0.1:{voila_port}/")]
-    panel, voila = f"http://127.0.0.1:{panel_port}", f"http://127.0.0.1:{voila_port}/voila/render"
-    pages = {"overview (voila)": (f"{voila}/overview.ipynb?viewer=province-admin&lang=en",
-                                  "[data-item=emissions_total] .kpi-number", args.voila_refill),
-             "monitor (panel)": (f"{panel}/monitor?viewer=province-admin&lang=en", "[data-newest]", 0.0),
-             "overview (panel)": (f"{panel}/overview?viewer=province-admin&lang=en",
-                                  "[data-item=emissions_total] .kpi-number", 0.0),
-             "explorer (panel)": (f"{panel}/explorer?viewer=analyst&lang=en", "[data-testid=selected]", 0.0)}
+    panel, voila_server = f"http://127.0.0.1:{panel_port}", f"http://127.0.0.1:{voila_port}"
+    voila = f"{voila_server}/voila/render"
+    pages = {"overview (voila)": (f"{voila}/overview.ipynb?lang=en", "[data-item=emissions_total] .kpi-number",
+                                  args.voila_refill),
+             "monitor (panel)": (f"{panel}/monitor?lang=en", "[data-newest]", 0.0),
+             "overview (panel)": (f"{panel}/overview?lang=en", "[data-item=emissions_total] .kpi-number", 0.0),
+             "explorer (panel)": (f"{panel}/explorer?lang=en", "[data-testid=selected]", 0.0),
+             "province screen (panel)": (f"{panel}/screen?lang=en&rotate=0", "[data-item=emissions_total] .kpi-number", 0.0)}
     result: dict = {"lake": str(lake), "first_render_s": {}, "filter_change_s": {}}
     viewport = {"width": 1400, "height": 1000}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            returning = browser.new_context(viewport=viewport)
+            def visitor():
+                """A new browser context (empty cache) logged in to both servers."""
+                return _logged_in(_logged_in(browser.new_context(viewport=viewport), panel, user), voila_server, user)
+
+            returning = visitor()
+
+            def first_visit():
+                return visitor().new_page()
+
             for name, (url, selector, pause) in pages.items():
                 _first_render(returning.new_page, url, selector, 1, pause)  # warm the server and the browser cache
                 result["first_render_s"][name] = {
-                    "cold_browser": _summary(_first_render(lambda: browser.new_page(viewport=viewport), url, selector,
-                                                           args.repeats, pause)),
+                    "cold_browser": _summary(_first_render(first_visit, url, selector, args.repeats, pause)),
                     "warm_browser": _summary(_first_render(returning.new_page, url, selector, args.repeats, pause))}
             counties = ["D430121", "D430181", "D430223", "D430281"]
             page = returning.new_page()
@@ -188,6 +251,7 @@ def main() -> None:
             times, lost = _changes(page, counties, "[data-org='{org}']", args.changes)
             result["filter_change_s"]["overview org (voila)"] = {**_summary(times), "lost_updates": lost}
             browser.close()
+        result["filter_change_s"]["province screen rotation step (server)"] = _summary(_rotation_steps(lake, args.changes))
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)

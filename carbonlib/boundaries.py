@@ -22,12 +22,13 @@ DEFAULT_FILE = Path(__file__).parent / "data" / "boundaries" / "hunan.geojson"
 LEVELS = ("province", "city", "county")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Region:
     """One administrative region: its code, level, parent code and outline.
 
     ``polygons``: the region's parts; each part is a list of rings (the outer ring first, then
-    holes), each ring an (n, 2) array of longitude, latitude in degrees.
+    holes), each ring an (n, 2) array of longitude, latitude in degrees.  Regions compare and
+    hash by identity (:func:`regions` reads each file once).
     """
 
     code: str

@@ -133,3 +133,21 @@ def test_caps_command_prints_alerts_as_json(capped_lake):
     assert '"alert"' in result.output and '"deficit"' in result.output
     missing = CliRunner().invoke(accounts_app, ["caps", "--year", str(YEAR), "--org", "P43", "--lake", str(capped_lake.lake)])
     assert missing.exit_code == 1 and "no cap" in missing.output
+
+
+def test_regional_utilisation_sums_the_capped_orgs_below_each_region():
+    """Hand-derived: city C holds E1 (90 of a 100 t cap), E2 (60 of 50) and the uncapped E3 (1,000 t); county D holds
+    E1 only.  C and the province: (90 + 60) / (100 + 50) = 1.0; D: 90 / 100 = 0.9.  E3's emissions count nowhere."""
+    tree = pd.DataFrame({"org_id": ["P", "C", "D", "E1", "E2", "E3"],
+                         "path": ["P", "P/C", "P/C/D", "P/C/D/E1", "P/C/E2", "P/C/E3"]})
+
+    def row(org, item, value, unit="tCO2e"):
+        return dict(org_id=org, period="2025", item=item, value=value, unit=unit, basis="", snapshot_id=7)
+    rows = pd.DataFrame([row("E1", "emissions_total", 90.0), row("E1", "cap", 100.0), row("E1", "cap_utilisation", 0.9, "share"),
+                         row("E2", "emissions_total", 60.0), row("E2", "cap", 50.0), row("E2", "cap_utilisation", 1.2, "share"),
+                         row("E3", "emissions_total", 1000.0), row("C", "emissions_total", 1150.0), row("C", "cap", 150.0)])
+    found = caps.regional_utilisation(rows, tree).set_index("org_id")
+    assert found.value.to_dict() == pytest.approx({"P": 1.0, "C": 1.0, "D": 0.9})
+    assert set(found.item) == {"cap_utilisation"} and set(found.unit) == {"share"} and set(found.snapshot_id) == {7}
+    assert list(caps.regional_utilisation(rows, tree).columns) == list(rows.columns)
+    assert caps.regional_utilisation(rows[rows.item != "cap_utilisation"], tree).empty

@@ -225,7 +225,11 @@ def test_cli_refuses_a_folder_without_dashboards(tmp_path):
 def test_overview_figures_selection_drill_down_and_csv(page, voila_url, figures):
     _login(page, _server(voila_url), "t-province", "/voila/render/overview.ipynb?org=P43&period=2025&lang=en")
     _expect_kpis(page, figures("P43", "2025"))
-    assert _kpi(page, "cap_utilisation") == format_value(figures("P43", "2025").get("cap_utilisation"), "share")
+    # a region's cap utilisation: the summed emissions over the summed caps of the capped enterprises below
+    enterprises = [f"E{county}-0{n}" for county in ("430121", "430181", "430223", "430281") for n in (1, 2, 3)]
+    capped = [figures(e, "2025") for e in enterprises if "cap_utilisation" in figures(e, "2025")]
+    regional = sum(f["emissions_total"] for f in capped) / sum(f["cap"] for f in capped)
+    assert capped and _kpi(page, "cap_utilisation") == format_value(regional, "share")
     _shot(page, "overview_province")
 
     page.locator("select").first.select_option(label="— — Changsha County (D430121)")

@@ -194,3 +194,34 @@ def cap_report(lake: Lake, year: int, *, as_of: date | None = None, offset_limit
                          "fix: pick one of those years, or record the year's allocation")
     rows = [cap_status(lake, org, year, as_of=as_of, offset_limit=offset_limit, snapshot=snapshot).__dict__ for org in orgs]
     return pd.DataFrame(rows).sort_values(["alert", "org_id"], ascending=[False, True], ignore_index=True)
+
+
+def regional_utilisation(rows: pd.DataFrame, tree: pd.DataFrame) -> pd.DataFrame:
+    """Cap utilisation of every node above capped orgs: Σ emissions_total / Σ cap over the capped orgs below it.
+
+    ``rows``: account rows (org_id, period, item, value, ...) with the ``cap_utilisation`` and
+    ``emissions_total`` of the capped orgs; ``tree``: :func:`carbonlib.accounting.views.org_tree`.
+    A region's own ``emissions_total`` includes uncapped enterprises, so ``cap_utilisation`` of
+    the accounts (emissions_total / cap of the same org) exists for capped orgs only; this is
+    the share of their summed caps that the capped orgs below a region have used (the
+    clause 6.2.2 view of a supervisor).  Returns rows shaped like ``rows`` (item
+    ``cap_utilisation``, unit ``share``) for the ancestors that are not capped themselves.
+    """
+    capped = rows[rows.item == "cap_utilisation"][["org_id", "period"]]
+    if capped.empty:
+        return rows.iloc[:0]
+    figures = rows[rows.item.isin(["emissions_total", "cap"])].merge(capped, on=["org_id", "period"])
+    wide = figures.pivot_table(index=["org_id", "period"], columns="item", values="value", aggfunc="sum").reset_index()
+    paths = tree.set_index("org_id").path.str.split("/")
+    wide["ancestor"] = wide.org_id.map(lambda org: paths.get(org, [org])[:-1])
+    above = wide.explode("ancestor").dropna(subset=["ancestor"])
+    above = above[~above.set_index(["ancestor", "period"]).index.isin(capped.set_index(["org_id", "period"]).index)]
+    summed = above.groupby(["ancestor", "period"], as_index=False)[["emissions_total", "cap"]].sum()
+    summed = summed[summed.cap > 0]
+    template = rows[rows.item == "cap_utilisation"].drop_duplicates("period").set_index("period")
+    out = pd.DataFrame({"org_id": summed.ancestor, "period": summed.period, "item": "cap_utilisation",
+                        "value": summed.emissions_total / summed.cap, "unit": "share",
+                        "basis": "Σ emissions_total / Σ cap of the capped orgs below (clause 6.2.2)"})
+    for column in rows.columns.difference(out.columns):  # period_start, snapshot_id … as the capped orgs' rows
+        out[column] = out.period.map(template[column]).to_numpy()
+    return out[rows.columns].reset_index(drop=True)

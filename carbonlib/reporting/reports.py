@@ -40,7 +40,7 @@ from ..lake.integrity import sha256_file
 from ..markup import md_text
 from ..paths import check_identifier, inside
 from ..settings import Settings
-from ..viz.labels import label
+from ..i18n import label
 from ..viz.theme import format_value as format_cell
 from ..viz.theme import unit_symbol
 
@@ -400,82 +400,9 @@ def disclosure_figures(table: pd.DataFrame, period: str, snapshot: int) -> pd.Da
 
 
 # --------------------------------------------------------------------------- display helpers
-_TEXT = {
-    "snapshot": ("数据快照", "lake snapshot"),
-    "org": ("单位", "organisation"),
-    "period": ("期间", "period"),
-    "item": ("项目", "item"),
-    "value": ("数值", "value"),
-    "unit": ("计量单位", "unit"),
-    "basis": ("依据", "basis"),
-    "method": ("核算方法版本", "accounting method version"),
-    "accounts_snapshot": ("核算所用快照", "accounts computed from snapshot"),
-    "bases": ("因子与方法依据", "factor and method bases"),
-    "coverage": ("数据覆盖率", "telemetry coverage"),
-    "missing": ("缺测（需插补）比例", "missing share (to be gap-filled)"),
-    "flagged": ("质控标记（可疑/错误）比例", "QC-flagged share (suspect/bad)"),
-    "rejected": ("隔离的拒收记录", "quarantined (rejected) readings"),
-    "series": ("设备指标序列", "device metric series"),
-    "org_id": ("单位代码", "org id"),
-    "name": ("名称", "name"),
-    "level": ("层级", "level"),
-    "cap_tco2e": ("年度配额", "annual cap"),
-    "emitted_tco2e": ("实际排放（截至期末）", "emitted to date"),
-    "utilisation": ("实际使用率", "used to date"),
-    "projected_tco2e": ("预计全年排放", "projected year end"),
-    "projected_utilisation": ("预计使用率", "projected use"),
-    "status": ("状态", "status"),
-    "device_id": ("设备", "device"),
-    "metric": ("指标", "metric"),
-    "days_with_data": ("有数据天数", "days with data"),
-    "readings": ("读数", "readings"),
-    "expected": ("应有读数", "expected readings"),
-    "flagged_share": ("质控标记比例", "QC-flagged share"),
-    "ts": ("时间 (UTC)", "time (UTC)"),
-    "field": ("字段", "field"),
-    "reason": ("原因", "reason"),
-    "count": ("条数", "count"),
-    "none": ("无", "none"),
-    "issue_date": ("签发日期", "issued"),
-    "prepared_by": ("编制", "prepared by"),
-    "not_named": ("（未署名）", "(not named)"),
-    "checksum": ("核算数据校验值 (SHA-256)", "figures checksum (SHA-256)"),
-    "sign_note": ("单位 tCO₂e；碳汇为正值，表示吸收；净排放 = 排放总量 − 碳汇量。",
-                  "tCO₂e; removals are positive when carbon is taken up; net = emissions − removals."),
-}
-
-
 def text(key: str, lang: str) -> str:
-    """A report phrase in ``lang`` (report-specific words; account items come from :func:`label`)."""
-    return label(key, lang, _TEXT)
-
-
-#: Document titles of the report kinds (zh, en).
-TITLES = {"monthly": ("月度碳核算报告", "Monthly carbon account"),
-          "annual": ("年度碳源碳汇报告", "Annual carbon source and sink report"),
-          "disclosure": ("碳源碳汇信息公开", "Public disclosure of carbon sources and sinks")}
-#: Report sections: (heading, one line saying what it shows) in (zh, en).
-SECTIONS = {
-    "headline": (("主要指标", ""), ("Headline figures", "")),
-    "figures": (("核算数据", "本期核算的全部项目。"), ("Figures", "Every item of the account for the period.")),
-    "breakdown": (("排放构成", "按范围和类别的排放量；输出的电力和热力作为扣减项。"),
-                  ("Emissions by scope and category", "Exported electricity and heat are deducted.")),
-    "profile": (("月度分布", "本年度各月的排放、碳汇和净排放。"),
-                ("Monthly profile", "Emissions, removals and net emissions of each month of the year.")),
-    "trend": (("与往期对比", "本期与此前各期的对比。"), ("Trend", "This period against the periods before it.")),
-    "children": (("下级单位", "直属下级单位的排放、碳汇和净排放。"),
-                 ("Child organisations", "Emissions, removals and net emissions of the units directly below.")),
-    "caps": (("配额执行情况", "重点排放单位的实际排放与年度配额对比，及按当前进度预计的全年排放（第 6.2.2 条）。"),
-             ("Cap status", "Actual emissions of each capped enterprise against its annual cap, and the year end "
-              "projected from the months so far (clause 6.2.2).")),
-    "quality": (("数据质量", "本期计量和通量遥测数据的完整性，以及入库时被拒收的读数。"),
-                ("Data quality", "How complete the meter and flux telemetry of the period is, and the readings "
-                 "refused at ingestion.")),
-    "method": (("方法与来源", ""), ("Method and sources", "")),
-    "units": (("各地区、企业与碳汇站点", ""), ("Regions, enterprises and sink sites", "")),
-    "appendix": (("附录：拒收记录", "本期入库时被拒收的全部读数及原因。"),
-                 ("Appendix: rejected readings", "Every reading of the period refused at ingestion, with the reason.")),
-}
+    """A report phrase in ``lang``: ``report_<key>`` of :mod:`carbonlib.i18n`, else the shared name (account items)."""
+    return label(key, lang, "report")
 
 
 def period_label(period: str, lang: str) -> str:
@@ -494,7 +421,7 @@ def cover(kind: str, name: str, org_id: str, period: str, snapshot: int, lang: s
     """Markdown opening of a report: title, organisation and period, then issue date, preparer, lake snapshot,
     method version and the SHA-256 of the figures table (``figures.csv``: a re-run with the same figures gives
     the same checksum)."""
-    title = TITLES[kind][lang == "en"]
+    title = text(f"title_{kind}", lang)
     facts = [("issue_date", datetime.now(timezone.utc).strftime("%Y-%m-%d")),
              ("prepared_by", md_text(prepared_by) if prepared_by else text("not_named", lang)),
              ("snapshot", str(snapshot)), ("method", f"`{accounts.METHOD_VERSION}`"),
@@ -507,7 +434,9 @@ def section(key: str, lang: str):
     """A report section's heading and one line on what it shows, in ``lang`` (an IPython Markdown object)."""
     from IPython.display import Markdown
 
-    heading, line = SECTIONS[key][lang == "en"]
+    heading, line = text(f"section_{key}", lang), text(f"section_{key}_line", lang)
+    if heading == f"section_{key}":
+        raise ValueError(f"no report section {key!r} in carbonlib.i18n (keys report_section_<key>)")
     return Markdown(f"## {heading}\n\n{line}" if line else f"## {heading}")
 
 

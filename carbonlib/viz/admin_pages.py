@@ -18,7 +18,7 @@ from ..markup import html as markup
 from ..security import ADMIN_ROLES, BUSINESS_ROLES, PermissionDenied, Principal, SessionInvalid
 from . import auth, theme
 from .components import error_page, header, html, refused_html, set_html, table
-from .labels import label
+from ..i18n import label
 
 
 class _AdminBase:

@@ -33,7 +33,7 @@ from ..markup import Markup, html
 from ..security import LoginRefused, Principal, Security, SessionInvalid
 from ..settings import load_settings
 from . import theme
-from .labels import label
+from ..i18n import label
 
 COOKIE = "carbon_session"
 CSRF_COOKIE = "carbon_csrf"

@@ -17,20 +17,8 @@ from __future__ import annotations
 import pandas as pd
 
 from . import theme
-from .labels import label
+from ..i18n import label
 
-_TEXT = {
-    "breakdown": ("排放构成（按范围和类别）", "Emissions by scope and category"),
-    "trend": ("与往期对比", "Trend over previous periods"),
-    "profile": ("月度分布", "Monthly profile"),
-    "children": ("下级单位对比", "Comparison of child organisations"),
-    "caps": ("配额使用率", "Cap utilisation"),
-    "period": ("期间", "Period"),
-    "share_pct": ("使用率 (%)", "Utilisation (%)"),
-    "exported": ("输出（扣减）", "Exported (deducted)"),
-    "projected": ("预计全年", "projected year end"),
-    "empty": ("无数据", "no data"),
-}
 _SCOPE_PREFIXES = {"scope1_": "scope1", "scope2_": "scope2", "exported_": "exported"}
 #: Scope 1 and 2 are shades of the source colour; exports (deducted) are neutral.
 _SCOPE_COLOURS = {"scope1": theme.SOURCE, "scope2": "#e58a78", "exported": theme.NEUTRAL}
@@ -40,8 +28,8 @@ _TCO2E = r"tCO$_2$e"  # mathtext subscript: every font has it
 
 
 def _t(key: str, lang: str) -> str:
-    """A chart phrase (or an account item's name) in ``lang``."""
-    return label(key, lang, _TEXT)
+    """A chart phrase (``chart_<key>`` of :mod:`carbonlib.i18n`) or an account item's name in ``lang``."""
+    return label(key, lang, "chart")
 
 
 def init() -> None:

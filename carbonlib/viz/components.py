@@ -25,7 +25,7 @@ from ..markup import Markup
 from ..markup import html as markup
 from . import data as rollup_data
 from . import figures, theme
-from .labels import LANGUAGES, label
+from ..i18n import LANGUAGES, label
 from .scope import Scope
 
 #: Items shown as headline KPI cards (Overview).
@@ -228,7 +228,8 @@ class _ScopedView:
         and the enterprises, sink sites and flux towers of its subtree.
 
         The region in focus is the org's own (an enterprise or site: its county); regions outside
-        the viewer's scope, or without an org in the lake, are drawn without figures.
+        the viewer's scope, or without an org in the lake, are drawn without figures.  The colour
+        scale spans the largest |net| of the viewer's regions of the level shown.
         """
         outlines = boundaries.regions()
         focus = outlines.get(str(self.orgs.loc[org_id, "region_code"]))
@@ -236,7 +237,11 @@ class _ScopedView:
         regional = self.tree[self.tree.level.isin(["province", "city", "county"])]
         by_code = dict(zip(regional.region_code, regional.org_id))
         region_orgs = [by_code[r.code] for r in shown if r.code in by_code]
-        figures_by_org = self.data.wide(region_orgs, period)
+        # one colour scale for every region of the level shown (siblings drawn in turn compare)
+        level = shown[0].level if shown else None
+        peers = self.data.wide(list(regional[regional.level == level].org_id), period)
+        scale = float(peers["net"].abs().max()) if "net" in peers and peers["net"].notna().any() else None
+        figures_by_org = peers.reindex(region_orgs)
         net = {code: float(figures_by_org.loc[org, "net"]) for code, org in by_code.items()
                if org in region_orgs and "net" in figures_by_org and pd.notna(figures_by_org.loc[org, "net"])}
         names = {code: self.name(org) for code, org in by_code.items() if org in region_orgs}
@@ -248,7 +253,7 @@ class _ScopedView:
         towers = self.data.devices[(self.data.devices.kind == "flux_tower") & self.data.devices.org_id.isin(leaves.org_id)]
         tower_places = towers[["device_id", "org_id"]].join(self.data.coords, on="org_id").assign(
             kind="flux_tower", name=towers.device_id.to_numpy(), figure=float("nan"))
-        chart.update(focus, shown, net, names, pd.concat([places, tower_places], ignore_index=True))
+        chart.update(focus, shown, net, names, pd.concat([places, tower_places], ignore_index=True), scale)
 
     def org_table(self, orgs: pd.DataFrame, period: str, items: tuple[str, ...] = PUBLIC_ITEMS) -> pd.DataFrame:
         """org_id, name, level and ``items`` of ``orgs`` in ``period`` (tCO2e rounded to whole tonnes)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..accounting import accounts, views
+from ..accounting import accounts, caps, views
 from ..lake import Lake
 from ..lake.sql import marks
 from ..settings import Settings, load_settings
@@ -45,7 +45,8 @@ class Rollups:
     """Account figures, org tree, devices and daily telemetry of one lake snapshot, in memory.
 
     ``accounts``: account rows of :data:`carbonlib.accounting.accounts.METHOD_VERSION` (org_id, period,
-    period_start, item, value, unit, basis, snapshot_id); ``tree``: :func:`carbonlib.accounting.views.org_tree`;
+    period_start, item, value, unit, basis, snapshot_id), with the cap utilisation of regions
+    (:func:`carbonlib.accounting.caps.regional_utilisation`); ``tree``: :func:`carbonlib.accounting.views.org_tree`;
     ``devices``: table ``device``; ``units``: metric → unit; ``coords``: latitude/longitude by
     org_id; ``daily_metrics``: metrics that have a daily roll-up.
     """
@@ -69,11 +70,14 @@ class Rollups:
         frame = lake.query(f"SELECT org_id, period, period_start, item, value, unit, basis, snapshot_id "
                            f"FROM {lake.relation('account', snapshot)} WHERE method_version = ? "
                            "ORDER BY org_id, period, item", [accounts.METHOD_VERSION])
+        tree = views.org_tree(lake, snapshot)
+        frame = pd.concat([frame, caps.regional_utilisation(frame, tree)], ignore_index=True).sort_values(
+            ["org_id", "period", "item"], ignore_index=True)
         devices = lake.query(f"SELECT * FROM {lake.relation('device', snapshot)} ORDER BY device_id")
         units = lake.query(f"SELECT metric, unit FROM {lake.relation('metric', snapshot)}")
         coords = lake.query(f"SELECT org_id, latitude, longitude FROM {lake.relation('org', snapshot)}")
         metrics = lake.query(f"SELECT DISTINCT metric FROM {lake.relation('telemetry_daily', snapshot)} ORDER BY metric")
-        rollups = cls(snapshot, views.org_tree(lake, snapshot), frame, devices, dict(zip(units.metric, units.unit)),
+        rollups = cls(snapshot, tree, frame, devices, dict(zip(units.metric, units.unit)),
                       coords.set_index("org_id"), metrics.metric.tolist(), checked_snapshot=snapshot)
         rollups._by_org_period = frame.groupby(["org_id", "period"], sort=False).indices
         return rollups

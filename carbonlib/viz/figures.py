@@ -8,6 +8,7 @@ small data patch to the browser instead of a new plot — what keeps interaction
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -19,7 +20,7 @@ from bokeh.transform import dodge
 
 from .. import boundaries
 from . import theme
-from .labels import label
+from ..i18n import label
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 #: Colours of series that are not account items (orgs, devices), in turn.
@@ -195,7 +196,9 @@ class RegionMap:
         bar = ColorBar(color_mapper=self.mapper, title=f'{label("net", lang)} (tCO₂e)', formatter=_tonnes(),
                        width=12, major_label_text_font_size="11px")
         plot.add_layout(bar, "right")
-        plot.legend.location = "bottom_left"
+        legend = plot.legend[0]
+        legend.orientation = "horizontal"
+        plot.add_layout(legend, "below")  # outside the map: it hides no region
         if screen:
             on_screen(plot, screen)
             self.mapper.nan_color = screen["no_data"]
@@ -203,20 +206,23 @@ class RegionMap:
             bar.title_text_color = bar.major_label_text_color = screen["text"]
         plot.axis.visible = False
         plot.grid.grid_line_color = None
-        plot.legend.background_fill_alpha = 0.6
         self.figure = plot
 
-    def _xy(self, region: boundaries.Region) -> tuple[list, list]:
-        """Bokeh multi-polygon coordinates (parts of rings) of ``region``."""
-        return ([[list(ring[:, 0] * self.X_SCALE) for ring in part] for part in region.polygons],
-                [[list(ring[:, 1]) for ring in part] for part in region.polygons])
+    @staticmethod
+    @functools.cache
+    def _xy(region: boundaries.Region) -> tuple[list, list]:
+        """Bokeh multi-polygon coordinates (parts of rings) of ``region``; built once per process and region."""
+        return ([[(ring[:, 0] * RegionMap.X_SCALE).tolist() for ring in part] for part in region.polygons],
+                [[ring[:, 1].tolist() for ring in part] for part in region.polygons])
 
     def update(self, focus: boundaries.Region | None, shown: Sequence[boundaries.Region], net: Mapping[str, float],
-               names: Mapping[str, str], places: pd.DataFrame) -> None:
+               names: Mapping[str, str], places: pd.DataFrame, scale: float | None = None) -> None:
         """Show the ``shown`` regions coloured by ``net`` (region code → tCO2e, missing: no data) inside ``focus``.
 
         ``names``: region code → display name (default: the boundary file's name in the page
-        language).  ``focus`` None (orgs outside the boundary file): places only.  ``places``: kind (enterprise, site, flux_tower), name, longitude, latitude,
+        language).  ``focus`` None (orgs outside the boundary file): places only.  ``scale``: the
+        |tCO2e| at the ends of the colour scale (default: the largest shown), so that sibling
+        regions drawn one after the other share one scale.  ``places``: kind (enterprise, site, flux_tower), name, longitude, latitude,
         figure (tCO2e: emissions of enterprises, removals of sites).
         """
         regions: dict[str, list] = {"xs": [], "ys": [], "code": [], "name": [], "net": [], "net_text": []}
@@ -229,8 +235,9 @@ class RegionMap:
             regions["name"].append(names.get(region.code) or region.name(self.lang))
             regions["net"].append(value)
             regions["net_text"].append(f"{theme.format_value(value, 'tCO2e')} tCO₂e")
-        largest = max((abs(v) for v in regions["net"] if not math.isnan(v)), default=0.0) or 1.0
-        self.mapper.low, self.mapper.high = -largest, largest
+        largest = scale or max((abs(v) for v in regions["net"] if not math.isnan(v)), default=0.0) or 1.0
+        if (self.mapper.low, self.mapper.high) != (-largest, largest):  # an unchanged scale re-lays nothing out
+            self.mapper.low, self.mapper.high = -largest, largest
         self.regions.data = regions
         xs, ys = self._xy(focus) if focus else ([], [])
         self.outline.data = {"xs": [xs] if focus else [], "ys": [ys] if focus else []}

@@ -26,7 +26,7 @@ from ..markup import html as markup
 from . import data as rollup_data
 from . import figures, theme
 from .components import KPI_ITEMS, PAGE_ACTIONS, _ScopedView, html, refresh_seconds, requested_lang, set_html
-from .labels import label
+from ..i18n import label
 from .scope import Scope
 
 #: How many regions the ranking and how many lines the ticker show.
