@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import nbformat
 import openpyxl
 import pandas as pd
+import pypdf
 import pytest
 
 from carbonlib.accounting import accounts
@@ -171,6 +173,18 @@ def test_annual_report_and_public_disclosure(lake_copy, tmp_path):
     # the annual report is also printed to PDF (CI installs Debian's chromium for the browser tests)
     assert reports.pdf_converter(), "install chromium (apt-get install -y chromium) for PDF reports"
     assert Path(annual.pdf_path).read_bytes()[:5] == b"%PDF-"
+    # the PDF carries the document's title and cover (was titled 'Notebook'); A4 pages (595 x 842 pt)
+    pdf = pypdf.PdfReader(annual.pdf_path)
+    title = "年度碳源碳汇报告 · 长沙电厂2号有限公司 (E430121-02) · 2025年"
+    assert pdf.metadata.title == title
+    assert f"<title>{title}</title>" in Path(annual.html_path).read_text(encoding="utf-8")
+    first = re.sub(r"\s+", "", unicodedata.normalize("NFKC", pdf.pages[0].extract_text()))
+    # (the extracted text may name 长 by its radical form ⻓, U+2ED3, which NFKC leaves alone: match after it)
+    for fact in ("年度碳源碳汇报告", "沙电厂2号有限公司(E430121-02)", "编制:王Reviewer", f"数据快照:{annual.snapshot_id}",
+                 accounts.METHOD_VERSION, annual.figures_sha256, "主要指标", "排放总量"):
+        assert fact in first, fact
+    assert all(round(float(page.mediabox.width)) == 595 and round(float(page.mediabox.height)) == 842
+               for page in pdf.pages)
     expected = _expected(lake_copy, CAPPED, "2025", annual.snapshot_id)
     table = pd.read_csv(annual.table_path).set_index("item")
     assert table.at["cap_utilisation", "value"] == pytest.approx(expected.at["cap_utilisation", "value"], rel=1e-12)

@@ -21,6 +21,7 @@ figures.xlsx, run.json}`` and ``<out>/<kind>/<period>/manifest.json``.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -464,12 +465,17 @@ def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
     return {i: (float(figures.at[i, "value"]), figures.at[i, "unit"]) for i in KPI_ITEMS if i in figures.index}
 
 
+#: Table columns of free text that may wrap; every other cell keeps to one line (numbers, names, statuses).
+WRAPPED_COLUMNS = ("basis", "reason")
+
+
 def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
     """A table as a report shows it: human headers in ``lang``, no index, numbers formatted by unit.
 
     ``columns``: column -> unit (``tCO2e``, ``share`` or ``count``; None for text).  Headers are
     report phrases (:func:`text`), which fall back to account item names (:func:`label`); a
-    tCO2e column says its unit once, in the header, and its cells are whole tonnes.
+    tCO2e column says its unit once, in the header, and its cells are whole tonnes.  Cells stay
+    on one line except in :data:`WRAPPED_COLUMNS`.
     """
     out = pd.DataFrame(index=frame.index)
     for column, unit in columns.items():
@@ -483,7 +489,8 @@ def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
             shown = values.map(lambda v, u=unit: format_cell(None if pd.isna(v) else float(v), u))
             header += f" ({unit_symbol(unit)})" if unit == "tCO2e" else ""
         out[header] = shown
-    return out.style.hide(axis="index")
+    short = [header for header, column in zip(out.columns, columns) if column not in WRAPPED_COLUMNS]
+    return out.style.hide(axis="index").set_properties(subset=short, **{"white-space": "nowrap"})
 
 
 def children_view(table: pd.DataFrame, lang: str):
@@ -584,8 +591,18 @@ def export_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[
     return exported
 
 
+#: How a report looks on paper and screen: A4 pages with margins; charts shrink to the page width (no
+#: scroll bars cut them); a table's first column (item or name) never breaks inside a word; no table or
+#: chart split across a page break.
+PRINT_CSS = ("@page {size: A4; margin: 16mm 14mm;} "
+             ".jp-OutputArea-output svg, .jp-OutputArea-output img {max-width: 100%; height: auto;} "
+             ".jp-RenderedHTMLCommon td:first-child, .jp-RenderedHTMLCommon th:first-child {white-space: nowrap;} "
+             "@media print {.jp-OutputArea-output {overflow: visible !important;} .jp-RenderedHTMLCommon table {font-size: 7.5pt !important;} "
+             "table, img, svg {break-inside: avoid;} h2 {break-after: avoid;}}")
+
+
 def _html_exporter():
-    """nbconvert's lab HTML exporter: input cells and notebook-only notes hidden, no CDN scripts.
+    """nbconvert's lab HTML exporter: input cells and notebook-only notes hidden, no CDN scripts, A4 print CSS.
 
     (require.js, MathJax and mermaid are left out: reports have no formulas, diagrams or widgets.)
     """
@@ -598,6 +615,7 @@ def _html_exporter():
         "{%- block html_head_js -%}{%- endblock html_head_js -%}"
         "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
         "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}"
+        "{% block extra_css %}<style>" + PRINT_CSS + "</style>{% endblock extra_css %}"
     )})
     exporter = HTMLExporter(extra_loaders=[offline], template_file="carbon_report.html.j2", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True)
@@ -605,11 +623,27 @@ def _html_exporter():
     return exporter
 
 
+def document_title(nb) -> str | None:
+    """The title of an executed report as plain text: the first two headings of its cover (see :func:`cover`),
+    e.g. '年度碳源碳汇报告 · 湖南省 (P43) · 2025年'; None when the notebook shows no cover."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            markdown = output.get("data", {}).get("text/markdown", "")
+            if markdown.startswith("# "):
+                headings = [line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("#")]
+                # plain text again (the template escapes the title): undo md_text's backslashes and entities
+                return html.unescape(re.sub(r"\\(.)", r"\1", " · ".join(headings[:2])))
+    return None
+
+
 def export_html(notebook_path: Path, html_path: Path) -> Path:
-    """Standalone HTML of an executed notebook, input cells hidden, charts' JS inline (works offline)."""
+    """Standalone HTML of an executed notebook, input cells hidden, charts' JS inline (works offline), titled
+    by its cover (:func:`document_title`: the browser tab, and the PDF's Title metadata)."""
     import nbformat
 
-    body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    nb = nbformat.read(notebook_path, as_version=4)
+    nb.metadata["title"] = document_title(nb) or Path(notebook_path).stem
+    body, _ = _html_exporter().from_notebook_node(nb)
     html_path.write_text(body, encoding="utf-8")
     return html_path
 

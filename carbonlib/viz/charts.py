@@ -165,16 +165,18 @@ def caps(table: pd.DataFrame, lang: str = "zh"):
     shares = (table["utilisation"].astype(float) * 100.0).to_numpy()
     projected = (table["projected_utilisation"].astype(float) * 100.0).to_numpy()
     colours = {"within": theme.SINK, "projected_over": theme.CAP, "over": theme.SOURCE}
-    figure = _figure(3.6, max(_WIDTH_IN, 0.75 * len(names)))
+    figure = _figure(1.4 + 0.28 * len(names), _WIDTH_IN)  # one row per enterprise: any number fits the page width
     axes = figure.subplots()
-    bars = axes.bar(range(len(names)), shares, color=[colours[s] for s in table["status"]])
-    axes.bar_label(bars, labels=[f"{s:,.1f} %" for s in shares], padding=2, fontsize=8)
-    axes.scatter(range(len(names)), projected, marker="D", s=22, color="black", zorder=3)
-    axes.axhline(100.0, color="black", linestyle="--", linewidth=1)
-    axes.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    axes.set_ylabel(_t("share_pct", lang))
+    rows = range(len(names))
+    bars = axes.barh(rows, shares, color=[colours[s] for s in table["status"]], height=0.7)
+    axes.bar_label(bars, labels=[f"{s:,.1f} %" for s in shares], padding=3, fontsize=8)
+    axes.scatter(projected, rows, marker="D", s=22, color="black", zorder=3)
+    axes.axvline(100.0, color="black", linestyle="--", linewidth=1)
+    axes.set_yticks(rows, names, fontsize=8)
+    axes.invert_yaxis()  # the first enterprise of the table on top
+    axes.set_xlabel(_t("share_pct", lang))
     axes.set_title(_t("caps", lang), loc="left")
-    axes.margins(y=0.15)
+    axes.margins(x=0.12)
     present = list(dict.fromkeys(table["status"]))
     figure.legend(handles=[*(Patch(color=colours[s], label=_t(s, lang)) for s in present),
                            Line2D([], [], marker="D", linestyle="", color="black", label=_t("projected", lang))],
