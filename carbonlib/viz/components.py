@@ -279,7 +279,7 @@ class Overview(_ScopedView):
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
-        self.map = figures.RegionMap(lang, 330, VOILA_CHART_WIDTH)
+        self.map = figures.RegionMap(lang, 420, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
         self.trend = figures.Lines(label("ui_trend", lang), "tCO2e", 310, VOILA_CHART_WIDTH)
         self.children_table = table(lang, height=230, hidden_columns=["org_id"])
