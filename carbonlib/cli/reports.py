@@ -81,6 +81,21 @@ def reports_run(
         raise typer.Exit(1)
 
 
+@reports_app.command("review")
+def reports_review(
+    run_dir: Annotated[Path, typer.Argument(help="The report's folder, e.g. reports/annual/2025/P43.")],
+    lake: LakeOption = None,
+    comment: Annotated[str, typer.Option("--comment", help="What the review found (kept in run.json and the audit log).")] = "",
+) -> None:
+    """Sign a report as its reviewer (four eyes: never one you prepared); its cover, HTML and PDF then name you."""
+    from ..reporting import review
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        record = review.review_report(security, principal, settings, run_dir, comment=comment)
+    typer.echo(f"reviewed {record.run_id} as {record.reviewed_by} at {record.reviewed_at} UTC: {record.html_path}")
+
+
 def _schedule(path: Path | None):
     from ..reporting import pipelines
 

@@ -178,6 +178,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'report_none': ('无', 'none'),
     'report_issue_date': ('签发日期', 'issued'),
     'report_prepared_by': ('编制', 'prepared by'),
+    'report_reviewed_by': ('审核', 'reviewed by'),
+    'report_not_reviewed': ('（待审核）', '(awaiting review)'),
     'report_not_named': ('（未署名）', '(not named)'),
     'report_checksum': ('核算数据校验值 (SHA-256)', 'figures checksum (SHA-256)'),
     'report_sign_note': ('单位 tCO₂e；碳汇为正值，表示吸收；净排放 = 排放总量 − 碳汇量。', 'tCO₂e; removals are positive when carbon is taken up; net = emissions − removals.'),

@@ -77,13 +77,14 @@ def build_accounts(settings: Settings, at: datetime, period: str) -> str:
 
 
 def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_dir: str = "reports",
-                 workers: int = 2, lang: str = "zh", prepared_by: str | None = None) -> str:
+                 workers: int = 2, lang: str = "zh", prepared_by: str | None = None,
+                 preparer: str | None = None) -> str:
     """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reporting.reports.run_batch`)."""
     from . import reports
 
     label = resolve_period(period, at)
     result = reports.run_batch(settings, kind, label, out_dir=out_dir, workers=workers, lang=lang, progress=False,
-                               prepared_by=prepared_by)
+                               prepared_by=prepared_by, preparer=preparer)
     counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "failed")}
     if counts["failed"]:
         raise RuntimeError(f"{kind} reports {label}: {counts['failed']} failed, see {result.manifest_path}")
@@ -128,7 +129,8 @@ def _execute(schedule: "Schedule", name: str, settings: Settings, at: datetime, 
     with security.operation(principal, JOB_ACTIONS[job.run], root, paths=paths, object=f"job {name}",
                             detail=f"scheduled {at.isoformat()}") as operation:
         # a report names who prepared it: the account the job runs as
-        args = {**job.args, "prepared_by": principal.display_name} if job.run == "report_batch" else job.args
+        args = ({**job.args, "prepared_by": principal.display_name, "preparer": principal.username}
+                if job.run == "report_batch" else job.args)
         operation.detail = JOBS[job.run](settings, at, **args)
     return operation.detail
 

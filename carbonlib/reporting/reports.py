@@ -419,12 +419,14 @@ def period_label(period: str, lang: str) -> str:
 
 def cover(kind: str, name: str, org_id: str, period: str, snapshot: int, lang: str, *, prepared_by: str | None,
           figures_sha256: str) -> str:
-    """Markdown opening of a report: title, organisation and period, then issue date, preparer, lake snapshot,
-    method version and the SHA-256 of the figures table (``figures.csv``: a re-run with the same figures gives
+    """Markdown opening of a report: title, organisation and period, then issue date, preparer, reviewer (awaiting
+    review until :func:`carbonlib.reporting.review.review_report` signs it), lake snapshot, method version and
+    the SHA-256 of the figures table (``figures.csv``: a re-run with the same figures gives
     the same checksum)."""
     title = text(f"title_{kind}", lang)
     facts = [("issue_date", datetime.now(timezone.utc).strftime("%Y-%m-%d")),
              ("prepared_by", md_text(prepared_by) if prepared_by else text("not_named", lang)),
+             ("reviewed_by", text("not_reviewed", lang)),
              ("snapshot", str(snapshot)), ("method", f"`{accounts.METHOD_VERSION}`"),
              ("checksum", f"`{figures_sha256}`")]
     lines = "\n".join(f"- {text(key, lang)}: {value}" for key, value in facts)
@@ -667,7 +669,8 @@ def export_pdf(html_path: Path, pdf_path: Path, chromium: str) -> Path:
 # --------------------------------------------------------------------------- batch runner
 @dataclass
 class RunRecord:
-    """One report run (a row of ``report_run`` plus the extra outputs and checksums of the manifest)."""
+    """One report run (a row of ``report_run`` plus the extra outputs, checksums, preparer and reviewer of the
+    manifest and of the run's ``run.json``)."""
 
     run_id: str
     kind: str
@@ -686,6 +689,13 @@ class RunRecord:
     figures_sha256: str | None = None
     checksums: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: who ran it (display name on the cover, account) and who reviewed it (see :mod:`.review`)
+    prepared_by: str | None = None
+    preparer: str | None = None
+    reviewed_by: str | None = None
+    reviewer: str | None = None
+    reviewed_at: str | None = None
+    review_comment: str | None = None
 
 
 @dataclass
@@ -748,7 +758,7 @@ def _kernel_config(sockets: str, name: str):
 
 def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
              lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str,
-             prepared_by: str | None) -> RunRecord:
+             prepared_by: str | None, preparer: str | None) -> RunRecord:
     """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -761,7 +771,8 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
     for stale in ("run.json", "exports.json", "report.html", "figures.csv", "figures.xlsx", "report.pdf"):
         (run_dir / stale).unlink(missing_ok=True)
     record = RunRecord(_run_id(kind, period, org_id, started), kind, org_id, period, snapshot, "ok",
-                       started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"))
+                       started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"),
+                       prepared_by=prepared_by, preparer=preparer)
     t0 = time.perf_counter()
     try:
         # The kernel starts in the notebook's folder (nbclient's resources path).  Not papermill's
@@ -810,6 +821,7 @@ def run_batch(
     progress: bool = True,
     pdf: bool = False,
     prepared_by: str | None = None,
+    preparer: str | None = None,
 ) -> BatchResult:
     """Run the ``kind`` report notebook for ``orgs`` (default :func:`default_orgs`) and ``period``.
 
@@ -819,7 +831,8 @@ def run_batch(
     notebook source and snapshot (unless ``force``).  A failing notebook is kept (partial
     outputs) and recorded as failed with the failing cell's error; the others go on.
     ``notebook`` overrides the kind's notebook (same parameters).  ``prepared_by`` names the
-    preparer on each report's cover (the services pass the principal).  ``pdf`` also prints each
+    preparer on each report's cover and ``preparer`` is its account (the services pass the
+    principal; a reviewer must be someone else, :mod:`.review`).  ``pdf`` also prints each
     HTML report to PDF with headless Chromium when one is installed.  Writes
     ``<out_dir>/<kind>/<period>/manifest.json`` and one ``report_run`` row per org.
     """
@@ -856,7 +869,8 @@ def run_batch(
     with (tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets, ThreadPoolExecutor(max_workers=workers) as pool,
           tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar):
         futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
-                               inside(batch_dir, org), force, chromium, sockets, prepared_by) for org in selected]
+                               inside(batch_dir, org), force, chromium, sockets, prepared_by, preparer)
+                   for org in selected]
         for future in as_completed(futures):
             records.append(future.result())
             bar.set_postfix(failed=sum(r.status == "failed" for r in records))

@@ -40,7 +40,8 @@ def run_reports(security: Security, principal: Principal, settings: Settings, ki
         security.require(principal, "run_reports", org, paths=paths, object=f"{kind} {period}")
     with security.operation(principal, "run_reports", chosen[0], paths=paths, object=f"{kind} {period}",
                             detail=f"{len(chosen)} org(s): {', '.join(chosen[:20])}") as operation:
-        result = reports.run_batch(settings, kind, period, orgs=chosen, prepared_by=principal.display_name, **options)
+        result = reports.run_batch(settings, kind, period, orgs=chosen, prepared_by=principal.display_name,
+                                   preparer=principal.username, **options)
         failed = len(result.failed)
         operation.outcome = "failed" if failed else "ok"
         operation.detail = f"{len(result.records) - failed} ok, {failed} failed; manifest {result.manifest_path}"
