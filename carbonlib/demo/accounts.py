@@ -24,6 +24,7 @@ def demo_people(tree: pd.DataFrame) -> list[tuple[str, str, list[tuple[str, str]
     root = tree.org_id.iloc[0]
     people = [("province-manager", "Province manager", [("manager", root)]),
               ("analyst", "Province analyst", [("analyst", root)]),
+              ("province-reviewer", "Province reviewer", [("reviewer", root)]),
               ("device-operator", "Device operator", [("device_operator", root)]),
               ("registry-operator", "Registry operator", [("registry_operator", root)])]
     for row in tree[tree.level.isin(["city", "county"])].itertuples():
