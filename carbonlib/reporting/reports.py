@@ -111,10 +111,10 @@ def previous_periods(period: str, n: int) -> list[str]:
 
 # --------------------------------------------------------------------------- formatting
 def format_value(value: float, unit: str) -> str:
-    """How a figure is written in reports: '448,285.3 tCO2e', '87.4 %', '7,846.1 MWh'."""
-    if unit == "share":
-        return f"{value * 100:.1f} %"
-    return f"{value:,.1f} {unit}"
+    """How a figure is written in report text: '448,285 tCO₂e', '87.4 %', '7,846 MWh': the number as in every table
+    and dashboard (:func:`carbonlib.viz.theme.format_value`), then the unit's symbol."""
+    shown = format_cell(value, unit)
+    return shown if unit == "share" else f"{shown} {unit_symbol(unit)}"
 
 
 def _item_rank(item: str) -> tuple[int, str]:
