@@ -31,13 +31,14 @@ from numpy.typing import ArrayLike
 from scipy.optimize import curve_fit
 
 from carbonlib import _mds
+from carbonlib.units import CO2_PER_C
 
 # --- constants ---------------------------------------------------------------
 
-#: Molar mass of carbon, g mol-1 (IUPAC 2013 standard atomic weight, conventional value).
+#: Molar mass of carbon, g mol-1 (IUPAC 2013 standard atomic weight, conventional value): moles of CO2
+#: measured by the tower to grams of carbon.  Carbon to CO2 uses :data:`carbonlib.units.CO2_PER_C` (44/12),
+#: the one ratio of the library, as inventory removals and emissions do.
 MOLAR_MASS_C = 12.011
-#: Molar mass of CO2, g mol-1 (12.011 + 2 x 15.999, IUPAC 2013 conventional values).
-MOLAR_MASS_CO2 = 44.009
 #: Lloyd & Taylor (1994) temperature T0 = 227.13 K, expressed in degC.
 LLOYD_TAYLOR_T0_C = -46.02
 #: Night-time threshold of global radiation, W m-2 (REddyProc ``swThr``).
@@ -68,9 +69,10 @@ def to_gc_m2(flux_umol_m2_s: ArrayLike, seconds: float = 1800.0) -> np.ndarray |
 def gc_m2_to_tco2_ha(gc_m2: ArrayLike) -> np.ndarray | float:
     """Convert gC m-2 to tonnes CO2 per hectare.
 
-    ``gC m-2 * 1e4 m2/ha * 1e-6 t/g * 44.009/12.011 (gCO2/gC)``.
+    ``gC m-2 * 1e4 m2/ha * 1e-6 t/g * 44/12 (tCO2/tC, IPCC 2006 Vol.4 Ch.2 eq. 2.16 and every carbon-to-CO2
+    step of the library: :data:`carbonlib.units.CO2_PER_C`)``.
     """
-    return np.asarray(gc_m2, dtype=float) * 1e4 * 1e-6 * MOLAR_MASS_CO2 / MOLAR_MASS_C
+    return np.asarray(gc_m2, dtype=float) * 1e4 * 1e-6 * CO2_PER_C
 
 
 # --- helpers ------------------------------------------------------------------

@@ -228,13 +228,13 @@ def _tiny_tower_lake(settings) -> None:
 
 def test_flux_removals_of_a_constant_month_equal_hand_calculation(empty_lake):
     """-5 umol CO2 m-2 s-1 x 1e-6 mol/umol x 1800 s x 1440 half-hours = 12.96 mol CO2 m-2
-    = 155.66256 gC m-2 (x 12.011 g/mol) -> x 1e-2 (g m-2 -> t ha-1) x 44.009/12.011
-    = 5.7035664 tCO2 ha-1 -> x 100 ha = 570.35664 tCO2 taken up in June."""
+    = 155.66256 gC m-2 (x 12.011 g/mol) -> x 1e-2 (g m-2 -> t ha-1) x 44/12 (IPCC 2006 Vol.4 Ch.2 eq. 2.16)
+    = 5.7076272 tCO2 ha-1 -> x 100 ha = 570.76272 tCO2 taken up in June."""
     _tiny_tower_lake(empty_lake)
     gc_m2 = -5e-6 * 1800 * 12.011 * 1440
     assert gc_m2 == pytest.approx(-155.66256, rel=1e-12)
-    expected = -gc_m2 * 1e-2 * 44.009 / 12.011 * 100
-    assert expected == pytest.approx(570.35664, rel=1e-12)
+    expected = -gc_m2 * 1e-2 * 44 / 12 * 100
+    assert expected == pytest.approx(570.76272, rel=1e-12)
     with Lake.open(empty_lake) as lake:
         monthly = tower_sinks.flux_removals(lake, 2025).set_index("month")
         assert monthly.loc[6, "complete"] and not monthly.drop(index=6).complete.any()

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from carbonlib import flux as fx
+from carbonlib import sinks, units
 
 DATA = Path(__file__).parent / "data" / "DE-Tha_1998_hh.tsv"
 HALF_HOURS_PER_DAY = 48
@@ -322,8 +323,11 @@ def test_unit_conversions_hand_values():
     assert fx.to_gc_m2(1.0) == pytest.approx(0.0216198, rel=1e-12)
     # hourly step: 3600 s -> 0.0432396
     assert fx.to_gc_m2(1.0, seconds=3600) == pytest.approx(0.0432396, rel=1e-12)
-    # 100 gC m-2 * 1e4 m2/ha * 1e-6 t/g = 1 tC/ha; * 44.009/12.011 = 3.66405795 tCO2/ha
-    assert fx.gc_m2_to_tco2_ha(100.0) == pytest.approx(3.66405795, rel=1e-8)
+    # 100 gC m-2 * 1e4 m2/ha * 1e-6 t/g = 1 tC/ha; * 44/12 (IPCC 2006 Vol.4 Ch.2, eq. 2.16: the same ratio as the
+    # inventory removals and the emissions) = 3.6666667 tCO2/ha (the molar-mass ratio 44.009/12.011 gave 3.6640580)
+    assert fx.gc_m2_to_tco2_ha(100.0) == pytest.approx(11.0 / 3.0, rel=1e-12)
+    # one carbon-to-CO2 ratio in the library: a tonne of carbon per hectare is the same CO2 from a tower or a survey
+    assert fx.gc_m2_to_tco2_ha(100.0) == sinks.to_co2(1.0) == 1.0 * units.CO2_PER_C
     # a full year of a constant -1 umol m-2 s-1: 17520 * -0.0216198 = -378.778896 gC m-2
     assert fx.to_gc_m2(np.full(17520, -1.0)).sum() == pytest.approx(-378.778896, rel=1e-12)
 

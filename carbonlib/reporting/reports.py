@@ -800,10 +800,15 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
         record.status = "failed"
         record.error = f"{type(error).__name__}: {error}"
     record.seconds = round(time.perf_counter() - t0, 3)
-    paths = [record.notebook_path, record.html_path, record.table_path, record.xlsx_path, record.pdf_path]
-    record.checksums = {Path(p).name: sha256_file(Path(p)) for p in paths if p and Path(p).is_file()}
+    record.checksums = output_checksums(record)
     (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2))
     return record
+
+
+def output_checksums(record: RunRecord) -> dict[str, str]:
+    """SHA-256 of each output of a run that exists (notebook, HTML, CSV, XLSX, PDF), by file name."""
+    paths = [record.notebook_path, record.html_path, record.table_path, record.xlsx_path, record.pdf_path]
+    return {Path(p).name: sha256_file(Path(p)) for p in paths if p and Path(p).is_file()}
 
 
 def run_batch(

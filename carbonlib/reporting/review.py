@@ -84,8 +84,7 @@ def review_report(security: Security, principal: Principal, settings: Settings, 
             reports.export_pdf(Path(record.html_path), Path(record.pdf_path), chromium)
         record.reviewed_by, record.reviewer = principal.display_name, principal.username
         record.reviewed_at, record.review_comment = now.isoformat(), comment or None
-        outputs = [record.notebook_path, record.html_path, record.table_path, record.xlsx_path, record.pdf_path]
-        record.checksums = {Path(p).name: sha256_file(Path(p)) for p in outputs if p and Path(p).is_file()}
+        record.checksums = reports.output_checksums(record)
         (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2))
         operation.detail = signed[:500]
     return record
