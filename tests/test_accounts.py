@@ -337,3 +337,34 @@ def test_refresh_after_one_day_of_tower_telemetry_recomputes_only_that_site_year
         moved = moved[moved.snapshot_id != moved.snapshot_id_b]
         assert set(moved.item) <= {"removals_flux"}, "tower data may change removals_flux only"
         _assert_incremental_equals_full(lake, result)
+
+
+def test_a_sink_sites_own_emissions_are_deducted_from_its_removals_clause_3_2(small_demo_lake, tmp_path):
+    """T/QGCML 2364-2023 clause 3.2: removals by sinks = stock change - emissions inside the monitoring boundary.
+
+    Diesel burnt by the forest farm S430121-01 for site work (a copy of an approved diesel entry of an
+    enterprise, booked to the site): its tCO2e E is deducted from the site's removals and from every
+    ancestor's, stays out of emissions_total (counted once), and so raises net by E along the chain.
+    """
+    with Lake.open(_lake_copy(small_demo_lake, tmp_path)) as lake:
+        before = lake.read("account", where="method_version = ? AND period = ?", params=[accounts.METHOD_VERSION, str(YEAR)])
+        entry = views.activity_effective(lake).query("category == 'mobile_combustion'").iloc[0].copy()
+        entry["entry_id"] += "-SITE"
+        entry["org_id"] = "S430121-01"
+        lake.append("activity", pd.DataFrame([entry]))
+        result = accounts.refresh_accounts(lake)
+        after = lake.read("account", where="method_version = ? AND period = ?", params=[accounts.METHOD_VERSION, str(YEAR)])
+        _assert_incremental_equals_full(lake, result)
+        chain = sorted(_chain(lake, "S430121-01"))
+    old = before.pivot_table(index="org_id", columns="item", values="value")
+    new = after.pivot_table(index="org_id", columns="item", values="value")
+    emitted = new.loc["S430121-01", "emissions_in_boundary"]
+    assert emitted == pytest.approx(new.loc["S430121-01", "scope1_mobile_combustion"], rel=1e-12) and emitted > 0
+    np.testing.assert_allclose(new.loc[chain, "emissions_in_boundary"], emitted, rtol=1e-12)
+    np.testing.assert_allclose(new.loc[chain, "removals"], old.loc[chain, "removals"] - emitted, rtol=1e-12)
+    np.testing.assert_allclose(new.loc[chain, "removals"],
+                               new.loc[chain, "removals_inventory"] - new.loc[chain, "emissions_in_boundary"], rtol=1e-12)
+    np.testing.assert_allclose(new.loc[chain, "emissions_total"], old.loc[chain, "emissions_total"], rtol=1e-12)
+    np.testing.assert_allclose(new.loc[chain, "net"], old.loc[chain, "net"] + emitted, rtol=1e-12)
+    basis = after[(after.org_id == "P43") & (after.item == "removals")].basis.iloc[0]
+    assert basis.startswith("clause 3.2: removals = removals_inventory")

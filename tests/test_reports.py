@@ -199,6 +199,7 @@ def test_annual_report_and_public_disclosure(lake_copy, tmp_path):
     assert annual.figures_sha256 == reports.sha256_file(Path(annual.table_path))
     for header in ("核算数据", "计量单位", "年度配额 (tCO₂e)", "预计全年排放 (tCO₂e)", "状态", "附录：拒收记录"):
         assert header in html, header
+    assert "监测边界内的温室气体排放（第 3.2 条）" in html  # the removals rule in words (clause 3.2)
     for developer_text in ("Prerequisites", "make demo", "Overview", "reports.collect", "Headline"):
         assert developer_text not in html, developer_text
 

@@ -11,15 +11,21 @@ and keeps up to date incrementally:
   (stock difference of two surveys, IPCC 2006 Vol.4 Eq 2.8, pro-rated by days) and
   ``removals_flux`` from flux-tower NEE (:mod:`carbonlib.accounting.tower_sinks`; only periods whose every
   half-hour is measured or gap-filled, so a parent's figure sums the towers complete in it).
-* **rule for** ``removals`` (what ``net`` uses): ``removals = removals_inventory``.  The
-  standard defines removals by sinks as the *change of carbon stock* of the forest land over
-  the period (clause 3) and asks for stock-change accounting (clause 6.4.3); the inventory
+* **rule for** ``removals`` (what ``net`` uses): ``removals = removals_inventory -
+  emissions_in_boundary`` (:func:`carbonlib.sinks.removals_by_sinks`).  Clause 3.2 defines
+  removals by sinks as the *change of carbon stock* of the forest land over the period minus
+  the greenhouse gas emissions inside the monitoring boundary; a sink site's own ledger
+  entries (fuel for site work, fire) are those emissions (``emissions_in_boundary``, the
+  site's source items), so they are deducted from its removals and left out of
+  ``emissions_total`` (counted once: ``net`` is unchanged by where they are booked).  The
+  standard asks for stock-change accounting (clause 6.4.3); the inventory
   stock difference is that measurement, follows IPCC 2006 Vol.4 and the CCER forestry
   methodologies (CCER-14-001/002), and can be verified by re-measuring plots.  Tower NEE
   covers only the footprint (scaled to the site area by assumption), includes soil and
   lateral fluxes the stock method does not see and is not an accepted crediting method, so
   it is reported beside it as an independent cross-check, never substituted: a site with a
   tower but no two surveys has ``removals_flux`` and no ``removals``.
+* **emissions_total** = source items - exported items - emissions_in_boundary;
 * **net** = emissions_total - removals (clause 4.1); **cap** and **cap_utilisation**
   (clause 6.2.2, annual); **energy use** in tce and **energy intensity** per tonne of metered
   output (clause 6.5, GB/T 2589-2020).
@@ -29,6 +35,7 @@ Items (unit):
 ``scope1_fugitive``, ``scope2_purchased_electricity``, ``scope2_purchased_heat``,
 ``exported_electricity``, ``exported_heat``, ``emissions_total`` (all tCO2e);
 ``removals_inventory``, ``removals_flux``, ``removals`` (tCO2e, positive = taken up);
+``emissions_in_boundary`` (tCO2e: the source items of sink sites, clause 3.2);
 ``net`` (tCO2e); ``purchased_electricity_mwh`` (MWh); ``memo_biomass_fuel_t`` (t, not in the
 total); ``energy_use_tce`` (tce, inputs minus exported energy, GB/T 2589-2020 clause 4);
 ``clinker_output_t``, ``paper_output_t`` (t, from production meters, qc 0/1);
@@ -63,7 +70,8 @@ from ..lake import CATALOG
 from ..lake.sql import literal
 from . import tower_sinks, views
 
-METHOD_VERSION = "acct-2.0"
+#: acct-2.1: removals follow clause 3.2 (a sink site's own emissions are deducted from its removals)
+METHOD_VERSION = "acct-2.1"
 #: Owner of the tables this package writes (``account``, ``telemetry_daily``).
 SERVICE = views.SERVICE
 GRID_SERIES = "mee_enterprise_reporting"
@@ -398,8 +406,11 @@ def _output_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
     return out.assign(unit="t", basis="production meters, qc<2", month=out.month.astype(int))
 
 
-def _own_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
-    """Each org's own figures (not its subtree) per month: org_id, month, item, unit, value, basis."""
+def _own_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None, sites: set[str]) -> pd.DataFrame:
+    """Each org's own figures (not its subtree) per month: org_id, month, item, unit, value, basis.
+
+    ``sites``: the sink sites, whose source items are also their ``emissions_in_boundary`` (clause 3.2).
+    """
     own = pd.concat([_ledger_monthly(lake, year, snapshot, orgs), _inventory_monthly(lake, year, snapshot, orgs),
                      _flux_monthly(lake, year, snapshot, orgs), _output_monthly(lake, year, snapshot, orgs)],
                     ignore_index=True)
@@ -409,7 +420,10 @@ def _own_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) ->
     for product in PRODUCTS:  # energy of the org-months that produced it: numerator of the intensity
         producing = own[(own.item == f"{product}_output_t") & (own.value > 0)][["org_id", "month"]]
         own = pd.concat([own, energy.merge(producing).assign(item=f"{product}_energy_tce")], ignore_index=True)
-    return own
+    inside = own[own.org_id.isin(sites) & own.item.isin(SOURCE_ITEMS)]
+    boundary = inside.groupby(["org_id", "month"], as_index=False).agg(value=("value", "sum")).assign(
+        item="emissions_in_boundary", unit="tCO2e", basis="clause 3.2: the sink site's own emissions (its ledger)")
+    return pd.concat([own, boundary], ignore_index=True)
 
 
 def _join_basis(bases: pd.Series) -> str:
@@ -458,13 +472,15 @@ def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
     """emissions_total, removals, net, energy intensities and cap_utilisation from rolled-up items."""
     wide = rolled.pivot_table(index=["org_id", "period"], columns="item", values="value", aggfunc="sum").fillna(0.0)
     get = lambda name: wide[name] if name in wide else pd.Series(0.0, index=wide.index)  # noqa: E731
-    total = sum(get(i) for i in SOURCE_ITEMS) - sum(get(i) for i in EXPORT_ITEMS)
+    boundary = get("emissions_in_boundary")
+    total = sum(get(i) for i in SOURCE_ITEMS) - sum(get(i) for i in EXPORT_ITEMS) - boundary
     basis = (rolled[rolled.item.isin(SOURCE_ITEMS + EXPORT_ITEMS)].groupby(["org_id", "period"]).basis
              .agg(_join_basis).reindex(wide.index).fillna(""))
-    removals = get("removals_inventory")
+    removals = sinks.removals_by_sinks(get("removals_inventory"), boundary)
     extra = [pd.DataFrame({"item": "emissions_total", "value": total, "unit": "tCO2e", "basis": basis}),
              pd.DataFrame({"item": "removals", "value": removals, "unit": "tCO2e",
-                           "basis": "removals = removals_inventory (stock difference, clauses 3 and 6.4.3)"}),
+                           "basis": "clause 3.2: removals = removals_inventory (stock difference, clauses 3 and "
+                                    "6.4.3) - emissions_in_boundary"}),
              pd.DataFrame({"item": "net", "value": total - removals, "unit": "tCO2e",
                            "basis": "clause 4.1: emissions_total - removals"})]
     for product in PRODUCTS:
@@ -495,7 +511,8 @@ def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
     if not incremental:
         pairs = _all_pairs(tree, periods)
     orgs = set(pairs.org_id) if incremental else None
-    own = _to_periods(_own_monthly(lake, year, snapshot, orgs), periods)
+    sites = set(tree[tree.level == "site"].org_id)
+    own = _to_periods(_own_monthly(lake, year, snapshot, orgs, sites), periods)
     caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
     own = pd.concat([own, pd.DataFrame({"org_id": caps.org_id, "period": str(year), "item": "cap", "unit": "tCO2e",
                                         "value": caps.cap_tco2e, "basis": caps.source})], ignore_index=True)

@@ -179,6 +179,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'report_issue_date': ('签发日期', 'issued'),
     'report_prepared_by': ('编制', 'prepared by'),
     'report_reviewed_by': ('审核', 'reviewed by'),
+    'report_removals_rule': ('碳汇量 = 林地和绿地碳储量的变化（清查法，储量差）− 监测边界内的温室气体排放（第 3.2 条）',
+                             'Removals by sinks = change of the carbon stock of the forest land and green space '
+                             '(inventory, stock difference) − greenhouse gas emissions inside the monitoring boundary '
+                             '(clause 3.2)'),
+    'report_net_rule': ('净排放 = 排放总量 − 碳汇量（第 4.1 条）；通量塔的碳汇量仅作交叉核对，不计入净排放',
+                        'Net emissions = total emissions − removals by sinks (clause 4.1); flux-tower removals are a '
+                        'cross-check beside them, not part of the net'),
     'report_not_reviewed': ('（待审核）', '(awaiting review)'),
     'report_not_named': ('（未署名）', '(not named)'),
     'report_checksum': ('核算数据校验值 (SHA-256)', 'figures checksum (SHA-256)'),

@@ -547,9 +547,12 @@ def figures_view(figures: pd.DataFrame, lang: str):
 
 
 def notes_markdown(data: ReportData, lang: str) -> str:
-    """Method and source notes: method version, snapshots, factor bases (clause 6.1: methods cite their sources)."""
+    """Method and source notes: the removals and net rules in words, method version, snapshots, factor bases
+    (clause 6.1: methods cite their sources)."""
     bases = "\n".join(f"- {md_text(b)}" for b in data.notes["bases"]) or "-"
-    return (f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
+    return (f"- {text('removals_rule', lang)}\n"
+            f"- {text('net_rule', lang)}\n"
+            f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
             f"- {text('snapshot', lang)}: `{data.notes['report_snapshot']}`\n"
             f"- {text('accounts_snapshot', lang)}: `{', '.join(map(str, data.notes['accounts_snapshot']))}`\n"
             f"- {text('bases', lang)}:\n\n{bases}")
