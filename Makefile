@@ -19,6 +19,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python -c "from carbonlib import flux; flux.warm_up()"  # compile the gap-fill kernels once (numba cache)
 	touch $@
 
 install: $(VENV)/.installed

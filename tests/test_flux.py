@@ -8,6 +8,7 @@ or from arithmetic shown next to the assertion.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -432,3 +433,34 @@ def test_de_tha_1998_monthly_sums(de_tha_pipeline):
     assert monthly[[1, 12]].gt(0).all()
     assert monthly[[5, 6, 7, 8]].lt(0).all()
     assert monthly.idxmin() in (5, 6, 7)
+
+
+_FIRST_GAP_FILL = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from carbonlib import _mds, flux
+from test_flux import load_de_tha
+flux.gapfill_mds(load_de_tha(), qc="qcNEE", qc_max=1)
+print(json.dumps({{"hits": sum(_mds.run_mds.stats.cache_hits.values()),
+                  "misses": sum(_mds.run_mds.stats.cache_misses.values())}}))
+"""
+
+
+def test_warm_up_leaves_compiled_kernels_for_the_first_real_gap_fill(tmp_path):
+    """A new installation runs flux.warm_up() once (make install); a later process's first gap fill of real data
+    (DE-Tha 1998) then loads the compiled MDS kernel from numba's cache instead of compiling it (~3 s).  Checked
+    by numba's own counters in fresh processes with an empty cache folder of their own, not by timing."""
+    import json
+    import subprocess
+    import sys
+
+    def first_gap_fill(cache: Path, warm: bool) -> dict:
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+        if warm:
+            subprocess.run([sys.executable, "-c", "from carbonlib import flux; flux.warm_up()"], env=env, check=True)
+        script = _FIRST_GAP_FILL.format(tests=str(Path(__file__).parent))
+        done = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert first_gap_fill(tmp_path / "cold", warm=False) == {"hits": 0, "misses": 1}  # it would compile
+    assert first_gap_fill(tmp_path / "warm", warm=True) == {"hits": 1, "misses": 0}  # it loads what warm_up made
