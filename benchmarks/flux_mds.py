@@ -2,7 +2,8 @@
 
 Prints JSON: seconds for MDS gap filling of NEE (first call including numba
 JIT compilation or cache loading, then the best of several warm calls), for the
-u* threshold estimate and for night-time partitioning.
+u* threshold estimate, the u* bootstrap (100 samples, REddyProc ``sEstimateUstarScenarios``)
+and the annual NEE under each u* scenario, and for night-time partitioning.
 
 Run from the repository root: ``.venv/bin/python benchmarks/flux_mds.py``.
 """
@@ -23,6 +24,7 @@ from carbonlib import flux as fx  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "DE-Tha_1998_hh.tsv"
 WARM_REPEATS = 5
+BOOTSTRAP_SAMPLES = 100
 
 
 def load_de_tha() -> pd.DataFrame:
@@ -51,6 +53,8 @@ def main() -> None:
     filled = fx.gapfill_mds(fx.filter_ustar(df, ustar), qc="qcNEE", qc_max=1)
     filled = fx.gapfill_mds(filled, "Tair")
     partition_s, _ = seconds(fx.partition_nighttime, filled, tair="Tair_f", tair_qc="Tair_fqc")
+    bootstrap_s, scenarios = seconds(fx.ustar_scenarios, df, n_samples=BOOTSTRAP_SAMPLES)
+    scenario_nee_s, _ = seconds(fx.nee_under_ustar_scenarios, df, scenarios)
     print(json.dumps({
         "site_year": "DE-Tha 1998",
         "records": len(df),
@@ -58,6 +62,9 @@ def main() -> None:
         "gapfill_mds_warm_s": round(warm, 4),
         "ustar_threshold_s": round(ustar_s, 4),
         "partition_nighttime_s": round(partition_s, 4),
+        f"ustar_bootstrap_{BOOTSTRAP_SAMPLES}_samples_s": round(bootstrap_s, 3),
+        "nee_under_4_ustar_scenarios_s": round(scenario_nee_s, 3),
+        "bootstrap_over_one_mds_ratio": round(bootstrap_s / warm, 1),
     }, indent=2))
 
 

@@ -23,6 +23,8 @@ u* in m s-1. Missing values are NaN.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -610,6 +612,103 @@ def ustar_threshold(
         annual=annual, years=year_df, seasons=season_df, temp_classes=temp_df,
         record_threshold=year_df["threshold"].reindex(record_year).to_numpy(),
     )
+
+
+#: REddyProc ``minValidBootProp``: a level whose bootstrap gave a threshold in fewer runs than this share
+#: reports no quantiles.
+MIN_VALID_BOOT_SHARE = 0.4
+
+
+def ustar_scenarios(
+    df: pd.DataFrame,
+    *,
+    n_samples: int = 200,
+    probs: tuple[float, ...] = (0.05, 0.5, 0.95),
+    seed: int | None = 0,
+    ustar: str = "Ustar",
+    nee: str = "NEE",
+    tair: str = "Tair",
+    rg: str = "Rg",
+    **options,
+) -> pd.DataFrame:
+    """u* threshold scenarios by bootstrap, as REddyProc ``sEstimateUstarScenarios``.
+
+    The threshold is estimated (:func:`ustar_threshold`) on the records as they are and on
+    ``n_samples - 1`` resamples: within each season (:func:`season_labels`) records are drawn
+    with replacement (REddyProc resamples "only within the seasons").  A resample whose
+    seasons or years come out differently counts as missing for them.  A level (the single
+    aggregate, each year, each season) that gave a threshold in fewer than
+    :data:`MIN_VALID_BOOT_SHARE` of the runs reports no quantiles.
+
+    Parameters
+    ----------
+    df : DataFrame
+        As for :func:`ustar_threshold` (u* m s-1, NEE umol m-2 s-1, Tair degC, Rg W m-2).
+    n_samples : int
+        Number of estimates, the unresampled one included (REddyProc ``nSample``, 200).
+    probs : tuple of float
+        Quantiles of the bootstrap to return (REddyProc ``probs``).
+    seed : int or None
+        Seed of the resampling (the same seed gives the same scenarios).
+    **options
+        Further arguments of :func:`ustar_threshold`.
+
+    Returns
+    -------
+    DataFrame
+        One row per level, index (``level``, ``key``): ("single", 0), ("year", 1998),
+        ("season", 1998003) …; columns ``estimate`` (unresampled, m s-1), ``valid_share``
+        and one column per probability named ``U05``, ``U50``, ``U95`` … (m s-1).
+    """
+    columns = [ustar, nee, tair, rg]
+    frame = df[columns]
+    labels = season_labels(frame.index)
+    kwargs = dict(ustar=ustar, nee=nee, tair=tair, rg=rg, **options)
+
+    def levels(result: UstarThresholdResult) -> pd.Series:
+        values = {("single", 0): result.annual}
+        values.update({("year", int(y)): v for y, v in result.years["threshold"].items()})
+        # a season's threshold as applied: its estimate, else its year's (REddyProc reports the same)
+        values.update({("season", int(k)): v for k, v in result.seasons["threshold"].items()})
+        return pd.Series(values, dtype=float)
+
+    reference = levels(ustar_threshold(frame, seasons=labels, **kwargs))
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(labels == label) for label in pd.unique(labels)]
+    runs = [reference.to_numpy()]
+    for _ in range(n_samples - 1):
+        # sorted within each season: a bootstrap sample is a multiset, and time order keeps the seasons' years
+        picked = np.concatenate([np.sort(rng.choice(group, size=len(group))) for group in groups])
+        found = levels(ustar_threshold(frame.iloc[picked], seasons=labels[picked], **kwargs))
+        runs.append(found.reindex(reference.index).to_numpy())
+    estimates = np.vstack(runs)
+    valid_share = np.isfinite(estimates).mean(axis=0)
+    out = pd.DataFrame({"estimate": reference.to_numpy(), "valid_share": valid_share},
+                       index=pd.MultiIndex.from_tuples(reference.index, names=["level", "key"]))
+    for prob in probs:
+        with warnings.catch_warnings():  # an all-missing level gives NaN, said by valid_share
+            warnings.simplefilter("ignore", RuntimeWarning)
+            quantile = np.nanquantile(estimates, prob, axis=0)
+        out[f"U{round(prob * 100):02d}"] = np.where(valid_share >= MIN_VALID_BOOT_SHARE, quantile, np.nan)
+    return out
+
+
+def nee_under_ustar_scenarios(df: pd.DataFrame, scenarios: pd.DataFrame, *, flux: str = "NEE",
+                              seconds: float = 1800.0, **options) -> pd.Series:
+    """Sum of gap-filled NEE (gC m-2) under the annual u* threshold and each bootstrap scenario.
+
+    For each column of ``scenarios`` (:func:`ustar_scenarios`: ``estimate``, ``U05`` …) the
+    single-aggregate threshold filters the records (:func:`filter_ustar`), :func:`gapfill_mds`
+    fills them (``options``), and the filled flux is summed over ``df``'s period.  The spread
+    between the scenarios is the u* part of the uncertainty of the tower sink (REddyProc's
+    use case repeats the processing per scenario the same way).
+    """
+    sums = {}
+    for column in [c for c in scenarios.columns if c == "estimate" or c.startswith("U")]:
+        threshold = float(scenarios.loc[("single", 0), column])
+        filled = gapfill_mds(filter_ustar(df, threshold, flux=flux), flux, **options)
+        sums[column] = float(to_gc_m2(filled[f"{flux}_f"].to_numpy(), seconds).sum())
+    return pd.Series(sums, name=f"{flux} (gC m-2)")
 
 
 def filter_ustar(
