@@ -1,0 +1,67 @@
+"""Property tests (Hypothesis) of the science layer's invariants, on drawn inputs rather than chosen ones.
+
+* units: a conversion and its inverse give the amount back; a unit to itself is the identity;
+* MDS gap filling: measured values pass through unchanged, and every filled value is an average
+  of measured donors, so it lies within the measured range (Reichstein et al. 2005: the LUT and
+  MDC steps average similar records);
+* night-time partitioning: GPP = Reco - NEE for every record (Reichstein et al. 2005, eq. 1;
+  REddyProc ``sMRFluxPartition``), on drawn windows of DE-Tharandt 1998.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from carbonlib import flux, units
+from test_flux import load_de_tha
+
+PAIRS = [(a, b) for names in units.known_units().values() for a in names for b in names]
+
+
+@given(pair=st.sampled_from(PAIRS), amount=st.floats(min_value=1e-6, max_value=1e12, allow_nan=False))
+def test_a_conversion_and_its_inverse_give_the_amount_back(pair, amount):
+    there = units.convert(amount, pair[0], pair[1])
+    assert units.convert(there, pair[1], pair[0]) == pytest.approx(amount, rel=1e-12)
+    assert units.convert(amount, pair[0], pair[0]) == pytest.approx(amount, rel=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), gap_share=st.floats(0.05, 0.6), days=st.integers(10, 40))
+def test_mds_keeps_measurements_and_fills_within_the_measured_range(seed, gap_share, days):
+    rng = np.random.default_rng(seed)
+    n = days * 48
+    index = pd.date_range("2001-05-01 00:15", periods=n, freq="30min")
+    hour = np.asarray(index.hour + index.minute / 60.0)
+    rg = np.clip(900 * np.sin((hour - 6) / 12 * np.pi), 0, None) * rng.uniform(0.3, 1.0, n)
+    nee = 3.0 - 0.02 * rg + rng.normal(0, 2.0, n)
+    nee[rng.random(n) < gap_share] = np.nan
+    frame = pd.DataFrame({"NEE": nee, "Rg": rg, "Tair": 15 + 0.01 * rg + rng.normal(0, 1, n),
+                          "VPD": 8 + 0.01 * rg}, index=index)
+    filled = flux.gapfill_mds(frame)
+    measured = np.isfinite(nee)
+    np.testing.assert_array_equal(filled["NEE_f"].to_numpy()[measured], nee[measured])
+    gaps = filled["NEE_f"].to_numpy()[~measured]
+    gaps = gaps[np.isfinite(gaps)]
+    assert ((gaps >= nee[measured].min() - 1e-9) & (gaps <= nee[measured].max() + 1e-9)).all()
+
+
+@pytest.fixture(scope="module")
+def tharandt_filled():
+    frame = load_de_tha()
+    filled = flux.gapfill_mds(flux.filter_ustar(frame, flux.ustar_threshold(frame)), qc="qcNEE", qc_max=1)
+    return flux.gapfill_mds(filled, "Tair")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.integers(0, 200), length=st.integers(60, 165))
+def test_partitioning_gives_gpp_as_reco_minus_nee_on_any_window(tharandt_filled, start, length):
+    window = tharandt_filled.iloc[start * 48:(start + length) * 48]
+    parts = flux.partition_nighttime(window, tair="Tair_f", tair_qc="Tair_fqc")
+    both = parts[["GPP_f", "Reco", "NEE_f"]].dropna()
+    assert len(both) > 0.5 * len(window)
+    np.testing.assert_allclose(both.GPP_f, both.Reco - both.NEE_f, rtol=0, atol=1e-12)
+    assert (parts.Reco.dropna() > 0).all()  # Lloyd & Taylor respiration is positive
