@@ -149,7 +149,7 @@ def _viewer(lake: Path) -> tuple[str, str]:
 
     from carbonlib.security import Security
 
-    username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18) + "Aa1!"  # 3 kinds, as the policy asks
     with Security.open(load_settings(lake=lake)) as security:
         security.provision(username, "benchmark viewer", grants=[("manager", "P43"), ("analyst", "P43")],
                            password=password, must_change=False)

@@ -12,6 +12,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, FactorRange, HoverTool, LinearColorMapper,
                           NumeralTickFormatter)
@@ -211,9 +212,12 @@ class RegionMap:
     @staticmethod
     @functools.cache
     def _xy(region: boundaries.Region) -> tuple[list, list]:
-        """Bokeh multi-polygon coordinates (parts of rings) of ``region``; built once per process and region."""
-        return ([[(ring[:, 0] * RegionMap.X_SCALE).tolist() for ring in part] for part in region.polygons],
-                [[ring[:, 1].tolist() for ring in part] for part in region.polygons])
+        """Bokeh multi-polygon coordinates (parts of rings) of ``region``; built once per process and region.
+
+        Rings are numpy arrays: Bokeh sends them to the browser as binary typed arrays, not JSON lists.
+        """
+        return ([[np.ascontiguousarray(ring[:, 0] * RegionMap.X_SCALE) for ring in part] for part in region.polygons],
+                [[np.ascontiguousarray(ring[:, 1]) for ring in part] for part in region.polygons])
 
     def update(self, focus: boundaries.Region | None, shown: Sequence[boundaries.Region], net: Mapping[str, float],
                names: Mapping[str, str], places: pd.DataFrame, scale: float | None = None) -> None:
