@@ -734,11 +734,25 @@ def _run_id(kind: str, period: str, org_id: str, started: datetime) -> str:
     return f"{kind}:{period}:{org_id}:{started:%Y%m%dT%H%M%S%f}"
 
 
+#: The file in a run's folder that records the run (:class:`RunRecord` as JSON).
+RUN_FILE = "run.json"
+
+
+def read_run(run_dir: Path) -> RunRecord | None:
+    """The run recorded in ``run_dir`` (None when the folder holds no run)."""
+    sidecar = Path(run_dir) / RUN_FILE
+    return RunRecord(**json.loads(sidecar.read_text())) if sidecar.is_file() else None
+
+
+def write_run(run_dir: Path, record: RunRecord) -> None:
+    """Record ``record`` in ``run_dir``."""
+    (Path(run_dir) / RUN_FILE).write_text(json.dumps(asdict(record), indent=2))
+
+
 def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
-    sidecar = run_dir / "run.json"
-    if not sidecar.is_file():
+    previous = read_run(run_dir)
+    if previous is None:
         return None
-    previous = RunRecord(**json.loads(sidecar.read_text()))
     outputs = [previous.notebook_path, previous.html_path, previous.table_path, previous.xlsx_path]
     if (previous.status == "ok" and previous.source_sha256 == source and previous.snapshot_id == snapshot
             and all(p and Path(p).is_file() for p in outputs)):
@@ -771,7 +785,7 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
         return RunRecord(**{**asdict(previous), "run_id": _run_id(kind, period, org_id, started),
                             "status": "skipped", "started_at": started.isoformat(), "seconds": 0.0, "error": None})
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("run.json", "exports.json", "report.html", "figures.csv", "figures.xlsx", "report.pdf"):
+    for stale in (RUN_FILE, "exports.json", "report.html", "figures.csv", "figures.xlsx", "report.pdf"):
         (run_dir / stale).unlink(missing_ok=True)
     record = RunRecord(_run_id(kind, period, org_id, started), kind, org_id, period, snapshot, "ok",
                        started.isoformat(), 0.0, source, notebook_path=str(run_dir / "report.ipynb"),
@@ -804,7 +818,7 @@ def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int,
         record.error = f"{type(error).__name__}: {error}"
     record.seconds = round(time.perf_counter() - t0, 3)
     record.checksums = output_checksums(record)
-    (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2))
+    write_run(run_dir, record)
     return record
 
 

@@ -13,8 +13,6 @@ re-run makes a new report that needs its own review.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,11 +27,11 @@ from . import reports
 
 def load_run(run_dir: Path) -> reports.RunRecord:
     """The run recorded in ``run_dir/run.json``; FileNotFoundError naming the fix when there is none."""
-    sidecar = Path(run_dir) / "run.json"
-    if not sidecar.is_file():
+    record = reports.read_run(run_dir)
+    if record is None:
         raise FileNotFoundError(f"{run_dir} holds no report run (run.json missing). Fix: name a report's folder, "
                                 "e.g. reports/annual/2025/P43 (`carbon reports run` prints them)")
-    return reports.RunRecord(**json.loads(sidecar.read_text()))
+    return record
 
 
 def _changed_outputs(run_dir: Path, record: reports.RunRecord) -> list[str]:
@@ -70,6 +68,11 @@ def review_report(security: Security, principal: Principal, settings: Settings, 
     if changed:
         raise ValueError(f"{what}: {', '.join(changed)} changed since the report was made (checksums differ); "
                          "it cannot be signed. Fix: run the report again and review the new one")
+    # before anything is signed: a report with a PDF needs a printer for the signed one
+    chromium = reports.pdf_converter() if record.pdf_path else None
+    if record.pdf_path and chromium is None:
+        raise RuntimeError("the report has a PDF but this machine has no headless Chromium to print the "
+                           "signed one. Fix: apt-get install -y chromium")
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     signed = f"figures {record.figures_sha256}" + (f"; {comment}" if comment else "")
     with security.operation(principal, "review_reports", record.org_id, paths=paths, object=what,
@@ -77,15 +80,11 @@ def review_report(security: Security, principal: Principal, settings: Settings, 
         _sign_cover(Path(record.notebook_path), principal.display_name, now)
         record.html_path = str(reports.export_html(Path(record.notebook_path), run_dir / "report.html"))
         if record.pdf_path:
-            chromium = reports.pdf_converter()
-            if chromium is None:
-                raise RuntimeError("the report has a PDF but this machine has no headless Chromium to print the "
-                                   "signed one. Fix: apt-get install -y chromium")
             reports.export_pdf(Path(record.html_path), Path(record.pdf_path), chromium)
         record.reviewed_by, record.reviewer = principal.display_name, principal.username
         record.reviewed_at, record.review_comment = now.isoformat(), comment or None
         record.checksums = reports.output_checksums(record)
-        (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2))
+        reports.write_run(run_dir, record)
         operation.detail = signed[:500]
     return record
 
