@@ -223,9 +223,17 @@ class _ScopedView:
         inside = self.inside(org_id)
         return inside[inside.level == level]
 
-    def draw_map(self, chart: figures.RegionMap, org_id: str, period: str) -> None:
+    def leaf_units(self, org_id: str, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The enterprises and sink sites below ``org_id`` (tree rows) and their :meth:`org_table` in ``period``
+        (missing figures as 0), row for row."""
+        leaves = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
+        return leaves, self.org_table(leaves, period).fillna(0.0)
+
+    def draw_map(self, chart: figures.RegionMap, org_id: str, period: str,
+                 units: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> None:
         """Show on ``chart`` the regions one level below ``org_id`` coloured by their net emissions in ``period``,
-        and the enterprises, sink sites and flux towers of its subtree.
+        and the enterprises, sink sites and flux towers of its subtree (``units``: :meth:`leaf_units`, when the
+        caller has them already).
 
         The region in focus is the org's own (an enterprise or site: its county); regions outside
         the viewer's scope, or without an org in the lake, are drawn without figures.  The colour
@@ -245,8 +253,7 @@ class _ScopedView:
         net = {code: float(figures_by_org.loc[org, "net"]) for code, org in by_code.items()
                if org in region_orgs and "net" in figures_by_org and pd.notna(figures_by_org.loc[org, "net"])}
         names = {code: self.name(org) for code, org in by_code.items() if org in region_orgs}
-        leaves = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
-        leaf_table = self.org_table(leaves, period).fillna(0.0)
+        leaves, leaf_table = units or self.leaf_units(org_id, period)
         places = leaves[["org_id", "level"]].rename(columns={"level": "kind"}).join(self.data.coords, on="org_id").assign(
             name=leaf_table.name.to_numpy(),
             figure=leaf_table.emissions_total.where(leaves.level.to_numpy() == "enterprise", leaf_table.removals).to_numpy())
@@ -344,19 +351,18 @@ class Overview(_ScopedView):
 
         kids = self.org_table(self.children(org_id), period).fillna(0.0)
         self.children_chart.update(kids)
-        enterprises, sites = self.below(org_id, "enterprise"), self.below(org_id, "site")
-        leaves = pd.concat([enterprises, sites])
-        leaf_table = self.org_table(leaves, period).fillna(0.0)
+        leaves, leaf_table = self.leaf_units(org_id, period)
+        enterprise = (leaves.level == "enterprise").to_numpy()
         self._rows = {
             "children": kids,
-            "top": leaf_table[leaf_table.org_id.isin(enterprises.org_id)].sort_values(
+            "top": leaf_table[enterprise].sort_values(
                 "emissions_total", ascending=False, kind="stable").head(10).reset_index(drop=True),
-            "sinks": leaf_table[leaf_table.org_id.isin(sites.org_id)].sort_values(
+            "sinks": leaf_table[~enterprise].sort_values(
                 "removals", ascending=False, kind="stable").reset_index(drop=True)}
         self.children_table.value = self._rows["children"]
         self.top_table.value = self._rows["top"]
         self.sink_table.value = self._rows["sinks"]
-        self.draw_map(self.map, org_id, period)
+        self.draw_map(self.map, org_id, period, (leaves, leaf_table))
         trend = self.data.monthly([org_id], period[:4], PUBLIC_ITEMS)
         self.trend.update(trend, "item", "month", "value", names={i: label(i, lang) for i in PUBLIC_ITEMS},
                           colours=theme.ITEM_COLOURS)
