@@ -9,6 +9,7 @@ read-only (open it with ``Lake.open(settings, read_only=True)``).
 The suite runs in a time zone eight hours from UTC (``TZ=Asia/Shanghai``, or
 ``CARBON_TEST_TZ``), for this process and every server and kernel it starts: the lake
 keeps UTC whatever the machine's zone (a writer's cursor once stored times 8 h late).
+The command line speaks English in the tests (``CARBON_LANG=en``) whatever the locale.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 os.environ["TZ"] = os.environ.get("CARBON_TEST_TZ", "Asia/Shanghai")
 time.tzset()
+os.environ["CARBON_LANG"] = "en"  # command-line texts whatever the machine's locale; tests of zh set it themselves
 
 import pytest  # noqa: E402
 

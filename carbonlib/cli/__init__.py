@@ -6,22 +6,34 @@ pipelines), :mod:`.dashboards` and :mod:`.security` (``login``, ``security``, ``
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
-2 wrong usage (unknown option, bad value).
+2 wrong usage (unknown option, bad value).  Help and messages are in zh or en
+(``$CARBON_LANG``, else the locale: :func:`carbonlib.i18n.cli_language`).
 """
 
 from __future__ import annotations
 
 import typer
 
+from ..i18n import cli_language
 from .accounts import accounts_app
+from .common import t, typer_app
 from .dashboards import dashboards_app
 from .demo import demo_app
 from .lake import lake_app, schema
 from .reports import pipelines_app, reports_app
 from .security import audit_app, login, logout, password, security_app, whoami
 
-app = typer.Typer(help="Carbon Sink Workbench: lakehouse, accounts and dashboards (T/QGCML 2364-2023).",
-                  no_args_is_help=True, add_completion=False)
+app = typer_app("help_app", add_completion=False)
+
+
+@app.callback()
+def _language_is_valid() -> None:
+    try:
+        cli_language()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="$CARBON_LANG") from None
+
+
 app.add_typer(demo_app, name="demo")
 app.add_typer(lake_app, name="lake")
 app.add_typer(accounts_app, name="accounts")
@@ -30,8 +42,8 @@ app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
-app.command("schema")(schema)
-app.command("login")(login)
-app.command("logout")(logout)
-app.command("whoami")(whoami)
-app.command("password")(password)
+app.command("schema", help=t("help_schema"))(schema)
+app.command("login", help=t("help_login"))(login)
+app.command("logout", help=t("help_logout"))(logout)
+app.command("whoami", help=t("help_whoami"))(whoami)
+app.command("password", help=t("help_password"))(password)

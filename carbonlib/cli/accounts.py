@@ -13,55 +13,50 @@ from typing import Annotated, Optional
 import typer
 
 from .auth import acting
-from .common import CatalogOption, DataOption, LakeOption, clean_errors, open_lake, settings_from
+from .common import CatalogOption, DataOption, JsonOption, LakeOption, clean_errors, open_lake, say, settings_from, t, typer_app
 
-accounts_app = typer.Typer(help="Periodic carbon accounts and cap checks (clauses 4.1, 6.2.2, 6.2.3, 6.4.3, 6.5).",
-                           no_args_is_help=True)
+accounts_app = typer_app("help_accounts")
 
 
-@accounts_app.command("build")
+@accounts_app.command("build", help=t("help_accounts_build"))
 def build(
     lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
-    year: Annotated[Optional[list[int]], typer.Option("--year", help="Year to build (repeatable); default every year with data.")] = None,
+    year: Annotated[Optional[list[int]], typer.Option("--year", help=t("opt_year_build"))] = None,
 ) -> None:
-    """Compute and materialise accounts (years, quarters, months) for every org."""
     from ..accounting import accounts, service
 
     settings = settings_from(lake, catalog, data_path)
     with acting(settings) as (security, principal), clean_errors():
         result = service.build(security, principal, settings, year or None)
-    typer.echo(f"accounts {accounts.METHOD_VERSION}: {result.inserted} figures written, {result.skipped} unchanged")
+    say("accounts_built", method=accounts.METHOD_VERSION, inserted=result.inserted, skipped=result.skipped)
 
 
-@accounts_app.command("refresh")
+@accounts_app.command("refresh", help=t("help_accounts_refresh"))
 def refresh(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
-    """Recompute only the orgs and periods touched by data that arrived since the last run."""
     from ..accounting import service
 
     settings = settings_from(lake, catalog, data_path)
     with acting(settings) as (security, principal), clean_errors():
         result = service.refresh(security, principal, settings)
-    typer.echo(f"accounts refresh ({result.reason}): snapshots {result.from_snapshot}..{result.to_snapshot}, "
-               f"{len(result.recomputed)} org-periods recomputed, {result.rows_written} figures written, "
-               f"{result.rows_deleted} deleted")
+    say("accounts_refreshed", reason=result.reason, first=result.from_snapshot, last=result.to_snapshot,
+        periods=len(result.recomputed), written=result.rows_written, deleted=result.rows_deleted)
 
 
-@accounts_app.command("caps")
+@accounts_app.command("caps", help=t("help_accounts_caps"))
 def caps(
-    year: Annotated[int, typer.Option(help="Compliance year.")],
+    year: Annotated[int, typer.Option(help=t("opt_cap_year"))],
     lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
-    org: Annotated[Optional[str], typer.Option(help="One capped org (default: every capped org).")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Cut-off date YYYY-MM-DD (default: data through).")] = None,
-    offset_limit: Annotated[float, typer.Option(help="Largest share of emissions offset by credits.")] = 0.05,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    org: Annotated[Optional[str], typer.Option(help=t("opt_cap_org"))] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help=t("opt_as_of"))] = None,
+    offset_limit: Annotated[float, typer.Option(help=t("opt_offset_limit"))] = 0.05,
+    as_json: JsonOption = False,
 ) -> None:
-    """Cap position per capped org: projection, overrun alert, credits offset and deficit."""
     from ..accounting import caps as cap_checks
 
     try:
         cut_off = date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        raise typer.BadParameter("give a date as YYYY-MM-DD", param_hint="--as-of") from None
+        raise typer.BadParameter(t("give_date"), param_hint="--as-of") from None
     with open_lake(settings_from(lake, catalog, data_path), read_only=True) as opened, clean_errors():
         if org:
             report = [cap_checks.cap_status(opened, org, year, as_of=cut_off, offset_limit=offset_limit).__dict__]
@@ -71,4 +66,17 @@ def caps(
         typer.echo(json.dumps(report, default=str, indent=2))
         return
     for row in report:
-        typer.secho(row["message"], fg=typer.colors.RED if row["alert"] else None)
+        typer.secho(_cap_line(row), fg=typer.colors.RED if row["alert"] else None)
+
+
+def _cap_line(row: dict) -> str:
+    """One cap position in the command line's language (the fields of :class:`~carbonlib.accounting.caps.CapStatus`)."""
+    method = row["projection_method"]
+    word = (t("cap_actual") if method == "actual" else t("cap_projected_days") if method == "days"
+            else t("cap_projected_seasonal", year=row["year"] - 1))
+    if not row["alert"]:
+        return t("cap_within", org=row["org_id"], year=row["year"], word=word, projected=row["projected"], cap=row["cap"])
+    return t("cap_over", org=row["org_id"], year=row["year"], word=word, projected=row["projected"], cap=row["cap"],
+             shortfall=row["shortfall"], allowed=row["offset_allowed"], limit=row["offset_limit"],
+             retired=row["credits_retired"], used=row["offset_used"], deficit=row["deficit"]) \
+        + (t("cap_buy") if row["deficit"] > 0 else "")

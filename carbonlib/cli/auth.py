@@ -50,7 +50,7 @@ def acting(settings: Settings, source: str = "cli") -> Iterator[tuple]:
     Fails with the fix when there is neither; the caller checks the principal's rights.
     """
     from ..security import LoginRefused, Security, SessionInvalid, StoreError
-    from .common import fail
+    from .common import fail, t
 
     try:
         security = Security.open(settings)
@@ -66,8 +66,7 @@ def acting(settings: Settings, source: str = "cli") -> Iterator[tuple]:
             else:
                 raise SessionInvalid("not logged in")
         except (SessionInvalid, LoginRefused) as refused:
-            fail(f"{refused}. Fix: `carbon login --lake {settings.lake}` (or run as the scheduler, which owns "
-                 f"{security.service_key_path()})")
+            fail(t("not_logged_in", refused=refused, lake=settings.lake, key=security.service_key_path()))
         yield security, principal
     finally:
         security.close()

@@ -9,13 +9,41 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..i18n import cli_language, message
 from ..settings import Settings, SettingsError, load_settings
 
-LakeOption = Annotated[Optional[Path], typer.Option("--lake", help="Lake folder (default: $CARBON_LAKE or ./lake).")]
-CatalogOption = Annotated[Optional[str], typer.Option("--catalog", help="DuckLake catalog URI (sqlite:... or postgres:...).")]
-DataOption = Annotated[Optional[str], typer.Option("--data-path", help="Parquet data path (folder or s3://...).")]
-SnapshotOption = Annotated[Optional[int], typer.Option("--snapshot", min=0,
-                                                       help="Read as of this snapshot id (see `carbon lake snapshots`).")]
+
+def language() -> str:
+    """The command line's language (:func:`carbonlib.i18n.cli_language`); en while $CARBON_LANG is invalid
+    (the ``carbon`` callback then refuses it with the fix)."""
+    try:
+        return cli_language()
+    except ValueError:
+        return "en"
+
+
+def t(key: str, /, **fields: object) -> str:
+    """Message ``cli_<key>`` of the catalogue in the command line's language, fields filled."""
+    return message(f"cli_{key}", language(), **fields)
+
+
+def say(key: str, /, **fields: object) -> None:
+    """Print message ``cli_<key>`` (see :func:`t`)."""
+    typer.echo(t(key, **fields))
+
+
+def typer_app(help_key: str, **options: object) -> typer.Typer:
+    """A Typer (sub-)app with help ``cli_<help_key>``; in Chinese its help is laid out by Click, not Rich,
+    whose option tables cut CJK text (no spaces to wrap at) with an ellipsis."""
+    markup = None if language() == "zh" else "rich"
+    return typer.Typer(help=t(help_key), no_args_is_help=True, rich_markup_mode=markup, **options)
+
+
+LakeOption = Annotated[Optional[Path], typer.Option("--lake", help=t("opt_lake"))]
+CatalogOption = Annotated[Optional[str], typer.Option("--catalog", help=t("opt_catalog"))]
+DataOption = Annotated[Optional[str], typer.Option("--data-path", help=t("opt_data_path"))]
+SnapshotOption = Annotated[Optional[int], typer.Option("--snapshot", min=0, help=t("opt_snapshot"))]
+JsonOption = Annotated[bool, typer.Option("--json", help=t("opt_json"))]
 
 
 def settings_from(lake: Path | None, catalog: str | None = None, data_path: str | None = None) -> Settings:
@@ -28,7 +56,7 @@ def settings_from(lake: Path | None, catalog: str | None = None, data_path: str 
 
 def fail(error: Exception | str) -> None:
     """Print the error (it names the fix) and exit with code 1."""
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    typer.secho(t("error", error=error), fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 

@@ -14,25 +14,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import LakeOption, clean_errors, fail, settings_from
+from .common import LakeOption, clean_errors, fail, language, settings_from, t, typer_app
 
-dashboards_app = typer.Typer(help="Serve the dashboards (Voila views, Panel apps) on 127.0.0.1.", no_args_is_help=True)
+dashboards_app = typer_app("help_dashboards")
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "admin.py", "audit.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
-FolderOption = Annotated[Path, typer.Option("--dashboards", help="Folder holding the dashboard files.")]
-CertOption = Annotated[Optional[Path], typer.Option("--certfile", help="PEM certificate: serve HTTPS.")]
-KeyOption = Annotated[Optional[Path], typer.Option("--keyfile", help="PEM private key of the certificate.")]
+FolderOption = Annotated[Path, typer.Option("--dashboards", help=t("opt_dashboards"))]
+CertOption = Annotated[Optional[Path], typer.Option("--certfile", help=t("opt_certfile"))]
+KeyOption = Annotated[Optional[Path], typer.Option("--keyfile", help=t("opt_keyfile"))]
+PortOption = Annotated[int, typer.Option(help=t("opt_port"), min=1, max=65535)]
 
 
 def _folder(folder: Path, names: tuple[str, ...]) -> Path:
     missing = [name for name in names if not (folder / name).is_file()]
     if missing:
-        raise typer.BadParameter(f"{folder} lacks {', '.join(missing)}; point --dashboards at the repository's "
-                                 "dashboards/ folder", param_hint="--dashboards")
+        raise typer.BadParameter(t("dashboards_missing", folder=folder, missing=", ".join(missing)), param_hint="--dashboards")
     return folder.resolve()
 
 
@@ -47,50 +47,55 @@ def panel_command(folder: Path, port: int) -> list[str]:
     return [sys.executable, "-m", "carbonlib", "dashboards", "panel", "--port", str(port), "--dashboards", str(folder)]
 
 
-@dashboards_app.command("voila")
+@dashboards_app.command("voila", help=t("help_dashboards_voila"))
 def voila(
     lake: LakeOption = None,
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 8866,
-    pool_size: Annotated[int, typer.Option("--pool-size", min=1, help="Preheated kernels per notebook.")] = 2,
+    port: PortOption = 8866,
+    pool_size: Annotated[int, typer.Option("--pool-size", min=1, help=t("opt_pool_size"))] = 2,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
     certfile: CertOption = None,
     keyfile: KeyOption = None,
 ) -> None:
-    """Managers' overview (login) and public disclosure: http://127.0.0.1:PORT/voila/render/disclosure.ipynb"""
     from ..viz import serve
 
     folder = _folder(dashboards, VOILA_NOTEBOOKS)
     _security_ready(lake)
     serve.lake_environment(settings_from(lake).lake)
     scheme = "https" if certfile else "http"
-    typer.echo(f"log in:     {scheme}://{HOST}:{port}/login\n"
-               f"overview:   {scheme}://{HOST}:{port}/voila/render/overview.ipynb?lang=en\n"
-               f"disclosure: {scheme}://{HOST}:{port}/voila/render/disclosure.ipynb?lang=en (public)")
+    _print_pages(scheme, port, (("login", "login"), ("overview", "voila/render/overview.ipynb"),
+                                ("disclosure", "voila/render/disclosure.ipynb")))
     with clean_errors():
         serve.serve_voila(folder, port, pool_size, HOST, certfile=certfile, keyfile=keyfile)
 
 
-@dashboards_app.command("panel")
+@dashboards_app.command("panel", help=t("help_dashboards_panel"))
 def panel(
     lake: LakeOption = None,
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.", min=1, max=65535)] = 5006,
+    port: PortOption = 5006,
     dashboards: FolderOption = DEFAULT_DASHBOARDS,
     certfile: CertOption = None,
     keyfile: KeyOption = None,
 ) -> None:
-    """Monitor, explorer, overview, province screen and the administrators' pages, behind the login: http://127.0.0.1:PORT/login"""
     from ..viz import serve
 
     folder = _folder(dashboards, PANEL_APPS)
     _security_ready(lake)
     serve.lake_environment(settings_from(lake).lake)
     scheme = "https" if certfile else "http"
-    typer.echo("\n".join(f"{name:9s} {scheme}://{HOST}:{port}/{path}" for name, path in (
-        ("log in", "login"), ("monitor", "monitor?lang=en"), ("explorer", "explorer?lang=en"),
-        ("overview", "overview?lang=en"), ("screen", "screen?lang=en"), ("accounts", "admin?lang=en"),
-        ("audit", "audit?lang=en"))))
+    _print_pages(scheme, port, (("login", "login"), ("monitor", "monitor"), ("explorer", "explorer"),
+                                ("overview", "overview"), ("screen", "screen"), ("admin", "admin"), ("audit", "audit")))
     with clean_errors():
         serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)
+
+
+def _print_pages(scheme: str, port: int, pages: tuple[tuple[str, str], ...]) -> None:
+    """One line per page: its name and address, in the command line's language (the pages take ?lang= too)."""
+    lang = language()
+    names = {page: t(f"page_{page}") for page, _ in pages}
+    width = max(len(name) for name in names.values()) + 2
+    for page, path in pages:
+        query = "" if page == "login" else f"?lang={lang}"
+        typer.echo(f"{names[page] + ':':{width}s}{scheme}://{HOST}:{port}/{path}{query}")
 
 
 def _security_ready(lake) -> None:

@@ -6,35 +6,31 @@ from typing import Annotated
 
 import typer
 
-from .common import LakeOption, fail, settings_from
+from .common import LakeOption, fail, say, settings_from, t, typer_app
 
-demo_app = typer.Typer(help="Build the demo province lake.", no_args_is_help=True)
+demo_app = typer_app("help_demo")
 
 
-@demo_app.command("build")
+@demo_app.command("build", help=t("help_demo_build"))
 def demo_build(
     lake: LakeOption = None,
-    scale: Annotated[str, typer.Option(help="small (tests, < 1 min), medium, or large (>= 100 M telemetry rows).")] = "small",
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same lake.")] = 2364,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing demo lake (never any other lake).")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    scale: Annotated[str, typer.Option(help=t("opt_scale"))] = "small",
+    seed: Annotated[int, typer.Option(help=t("opt_seed"))] = 2364,
+    force: Annotated[bool, typer.Option("--force", help=t("opt_force_demo"))] = False,
+    progress: Annotated[bool, typer.Option(help=t("opt_progress"))] = True,
 ) -> None:
-    """Build the deterministic demo province (orgs, devices, telemetry, ledgers, inventory, registry)."""
     from ..demo import SCALES, build_demo
     from ..lake import LakeError
 
     if scale not in SCALES:
-        raise typer.BadParameter(f"choose one of {list(SCALES)}", param_hint="--scale")
+        raise typer.BadParameter(t("choose_one_of", choices=list(SCALES)), param_hint="--scale")
     try:
         report = build_demo(settings_from(lake), scale, seed, force=force, progress=progress)
     except (LakeError, FileExistsError) as error:
         fail(error)
     if report.replaced:
-        typer.echo(f"replaced the {report.replaced} at {report.lake}")
+        say("demo_replaced", what=report.replaced, lake=report.lake)
     if report.credentials:
-        typer.echo(f"demo accounts created; their one-time passwords are in {report.credentials} (owner-only; "
-                   "log in at the dashboards' /login page or with `carbon login`)")
-    typer.echo(
-        f"demo lake ({report.scale}, seed {report.seed}) at {report.lake}: {report.telemetry_rows:,} telemetry rows, "
-        f"{report.rejected_rows} quarantined, snapshot {report.snapshot_id}, {report.seconds:.1f} s"
-    )
+        say("demo_credentials", path=report.credentials)
+    say("demo_built", scale=report.scale, seed=report.seed, lake=report.lake, rows=report.telemetry_rows,
+        rejected=report.rejected_rows, snapshot=report.snapshot_id, seconds=report.seconds)

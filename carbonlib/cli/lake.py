@@ -8,36 +8,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import CatalogOption, DataOption, LakeOption, SnapshotOption, clean_errors, fail, open_lake, settings_from
+from .common import (CatalogOption, DataOption, JsonOption, LakeOption, SnapshotOption, clean_errors, fail, open_lake,
+                     say, settings_from, t, typer_app)
 
-lake_app = typer.Typer(help="Inspect and maintain the lake.", no_args_is_help=True)
+lake_app = typer_app("help_lake")
 
 
-@lake_app.command("init")
+@lake_app.command("init", help=t("help_lake_init"))
 def lake_init(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
-    """Create an empty lake with the current schema."""
     from ..lake import Lake, LakeError
 
     try:
         with Lake.create(settings_from(lake, catalog, data_path)) as created:
-            typer.echo(f"created lake (schema version {created.schema_version}) at {created.settings.catalog_display}")
+            say("lake_created", version=created.schema_version, catalog=created.settings.catalog_display)
     except LakeError as error:
         fail(error)
 
 
-@lake_app.command("info")
+@lake_app.command("info", help=t("help_lake_info"))
 def lake_info(
     lake: LakeOption = None,
     catalog: CatalogOption = None,
     data_path: DataOption = None,
     snapshot: SnapshotOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=t("opt_json_table"))] = False,
 ) -> None:
-    """Tables with rows, files and bytes; snapshots; size on disk.
-
-    Small tables are kept inside the catalog (DuckLake data inlining) until they grow: they
-    show rows but 0 files.
-    """
     settings = settings_from(lake, catalog, data_path)
     with open_lake(settings, read_only=True, snapshot=snapshot) as opened, clean_errors():
         opened.require_intact()
@@ -52,41 +47,41 @@ def lake_info(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
-    typer.echo(f"catalog   {summary['catalog']}\ndata      {summary['data_path']}")
-    typer.echo(f"schema v{summary['schema_version']}, snapshot {summary['snapshot_id']} ({summary['snapshots']} snapshots)"
-               + (f", {size / 2**20:.1f} MiB on disk" if size is not None else ""))
-    typer.echo(info.to_string(index=False, formatters={"rows": "{:,}".format, "bytes": "{:,}".format}))
+    say("lake_catalog", catalog=summary["catalog"], data=summary["data_path"])
+    typer.echo(t("lake_schema_line", version=summary["schema_version"], snapshot=summary["snapshot_id"],
+                 snapshots=summary["snapshots"]) + (t("lake_size", mib=size / 2**20) if size is not None else ""))
+    typer.echo(_headed(info).to_string(index=False, formatters={t("col_rows"): "{:,}".format,
+                                                                  t("col_bytes"): "{:,}".format}))
     if ((info.rows > 0) & (info.files == 0)).any():
-        typer.echo("(tables with rows but 0 files are small enough to live inside the catalog: DuckLake data inlining)")
+        say("lake_inlined")
 
 
-@lake_app.command("snapshots")
+@lake_app.command("snapshots", help=t("help_lake_snapshots"))
 def lake_snapshots(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
-    """List snapshots (time travel points) with what each changed."""
     with open_lake(settings_from(lake, catalog, data_path), read_only=True) as opened:
-        typer.echo(opened.snapshots().to_string(index=False))
+        typer.echo(_headed(opened.snapshots()).to_string(index=False))
 
 
-@lake_app.command("checksums")
+def _headed(table):
+    """``table`` with its column names in the command line's language (catalogue keys ``cli_col_<name>``)."""
+    return table.rename(columns={name: t(f"col_{name}") for name in table.columns})
+
+
+@lake_app.command("checksums", help=t("help_lake_checksums"))
 def lake_checksums(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
                    snapshot: SnapshotOption = None) -> None:
-    """Order-independent content checksums per table (compare two lakes or builds)."""
     with open_lake(settings_from(lake, catalog, data_path), read_only=True, snapshot=snapshot) as opened, clean_errors():
         typer.echo(json.dumps(opened.checksums(), indent=2))
 
 
-@lake_app.command("verify")
+@lake_app.command("verify", help=t("help_lake_verify"))
 def lake_verify(
     lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Check presence, size and Parquet footers only "
-                                                       "(skip decoding every page and the checksums).")] = False,
-    delete_orphans: Annotated[bool, typer.Option("--delete-orphans", help="Delete files no snapshot references "
-                                                                          "(left by killed writes).")] = False,
-    older_than_hours: Annotated[float, typer.Option("--older-than-hours", min=0.0, help="Only orphans older than "
-                                                    "this (a younger file may belong to a write in progress).")] = 1.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help=t("opt_quick"))] = False,
+    delete_orphans: Annotated[bool, typer.Option("--delete-orphans", help=t("opt_delete_orphans"))] = False,
+    older_than_hours: Annotated[float, typer.Option("--older-than-hours", min=0.0, help=t("opt_older_than_hours"))] = 1.0,
+    as_json: JsonOption = False,
 ) -> None:
-    """Check every file the catalog references: present, size and SHA-256 as recorded, readable. Exit 1 if damaged."""
     settings = settings_from(lake, catalog, data_path)
     with open_lake(settings, read_only=not delete_orphans) as opened, clean_errors():
         report = opened.verify("quick" if quick else "full")
@@ -96,28 +91,25 @@ def lake_verify(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        typer.echo(f"{report.files:,} files, {report.bytes / 2**20:,.1f} MiB checked ({'quick' if quick else 'full'}): "
-                   f"{'ok' if report.ok else f'{len(report.problems)} damaged'}")
+        say("verify_summary", files=report.files, mib=report.bytes / 2**20, mode=t("verify_quick" if quick else "verify_full"),
+            result=t("verify_ok") if report.ok else t("verify_damaged", count=len(report.problems)))
         for problem in report.problems.itertuples():
             typer.secho(f"  {problem.table}: {problem.path}: {problem.problem}", fg=typer.colors.RED)
         if report.orphans:
-            typer.echo(f"{len(report.orphans)} orphan file(s) no snapshot references "
-                       f"({sum(Path(p).stat().st_size for p in report.orphans if Path(p).is_file()) / 2**20:,.1f} MiB)"
-                       + ("" if delete_orphans else "; delete them with --delete-orphans"))
+            orphan_bytes = sum(Path(p).stat().st_size for p in report.orphans if Path(p).is_file())
+            typer.echo(t("verify_orphans", count=len(report.orphans), mib=orphan_bytes / 2**20)
+                       + ("" if delete_orphans else t("verify_orphans_fix")))
         if deleted:
-            typer.echo(f"deleted {len(deleted)} orphan file(s) older than {older_than_hours:g} h")
+            say("verify_deleted", count=len(deleted), hours=older_than_hours)
         if report.unrecorded:
-            typer.echo(f"{report.unrecorded} file(s) written before checksums were recorded: checked for size and "
-                       "readability only")
+            say("verify_unrecorded", count=report.unrecorded)
     if not report.ok:
-        typer.secho("the lake is damaged: restore the listed files from a backup", fg=typer.colors.RED, err=True)
+        typer.secho(t("verify_damaged_fix"), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
 
 
-@lake_app.command("migrate")
+@lake_app.command("migrate", help=t("help_lake_migrate"))
 def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
-    """Upgrade an older lake to this carbonlib's schema version (back it up first); an embedded catalog
-    also moves to WAL mode (readers never block writers)."""
     from ..lake.connection import use_wal
 
     settings = settings_from(lake, catalog, data_path)
@@ -125,14 +117,13 @@ def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_pa
     if settings.is_embedded and catalog_file.is_file():
         use_wal(catalog_file)  # before this process opens the catalog through DuckDB
     with open_lake(settings, migrate=True) as opened:
-        typer.echo(f"lake at schema version {opened.schema_version}")
+        say("lake_migrated", version=opened.schema_version)
 
 
 def schema(
-    table: Annotated[Optional[str], typer.Argument(help="One table; default all.")] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the full data model as Markdown.")] = False,
+    table: Annotated[Optional[str], typer.Argument(help=t("arg_table"))] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help=t("opt_markdown"))] = False,
 ) -> None:
-    """Describe the data model: tables, columns, units, rules."""
     from ..lake import schema as lake_schema
 
     if markdown:
@@ -142,10 +133,10 @@ def schema(
         tables = [lake_schema.table(table)] if table else list(lake_schema.TABLES.values())
     except KeyError as error:
         raise typer.BadParameter(str(error.args[0]), param_hint="TABLE")
-    for t in tables:
-        typer.secho(f"{t.name}  (key: {', '.join(t.key)})", bold=True)
-        typer.echo(f"  {t.doc}")
-        for c in t.columns:
+    for described in tables:
+        typer.secho(f"{described.name}  {t('schema_key', key=', '.join(described.key))}", bold=True)
+        typer.echo(f"  {described.doc}")
+        for c in described.columns:
             unit = f" [{c.unit}]" if c.unit else ""
-            typer.echo(f"  - {c.name}: {c.type}{unit}{'' if c.nullable else ' required'}  {c.doc}")
+            typer.echo(f"  - {c.name}: {c.type}{unit}{'' if c.nullable else ' ' + t('schema_required')}  {c.doc}")
         typer.echo("")

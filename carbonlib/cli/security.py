@@ -15,12 +15,12 @@ from typing import Annotated, Optional
 import typer
 
 from .auth import acting, save_token, saved_token, session_file
-from .common import LakeOption, clean_errors, fail, settings_from
+from .common import LakeOption, clean_errors, fail, say, settings_from, t, typer_app
 
-security_app = typer.Typer(help="Accounts, roles and policy (system and security administrators).", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log: verify, search, export, checkpoints (auditor).", no_args_is_help=True)
+security_app = typer_app("help_security")
+audit_app = typer_app("help_audit")
 
-UserArgument = Annotated[str, typer.Argument(help="User name.")]
+UserArgument = Annotated[str, typer.Argument(help=t("arg_user"))]
 
 
 def _security(lake):
@@ -35,32 +35,31 @@ def _security(lake):
 # ------------------------------------------------------------------------------ session
 def login(
     lake: LakeOption = None,
-    user: Annotated[Optional[str], typer.Option("--user", help="User name (asked when missing).")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help=t("opt_user"))] = None,
 ) -> None:
-    """Log in; the session token is kept owner-only in ~/.config/carbon/sessions/ ($CARBON_SESSION_FILE)."""
     from ..security import LoginRefused, SessionInvalid
 
-    username = user or typer.prompt("user")
-    password = typer.prompt("password", hide_input=True)
+    username = user or typer.prompt(t("prompt_user"))
+    password = typer.prompt(t("prompt_password"), hide_input=True)
     security = _security(lake)
     try:
         with clean_errors():
             try:
-                code = typer.prompt("one-time code (authenticator app)", default="", show_default=False) \
+                code = typer.prompt(t("prompt_code"), default="", show_default=False) \
                     if _needs_code(security, username) else None
                 result = security.sessions.login(username, password, code, source="cli")
             except LoginRefused as refused:
                 fail(refused)
             path = save_token(security.settings, result.token)
             if result.must_change:
-                typer.echo("your password must be changed now")
-                new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+                say("must_change")
+                new = typer.prompt(t("prompt_new_password"), hide_input=True, confirmation_prompt=True)
                 try:
                     security.sessions.change_password(result.token, password, new, source="cli")
                 except (LoginRefused, SessionInvalid) as refused:
                     fail(refused)
-            typer.echo(f"logged in as {result.principal.username} ({', '.join(result.principal.roles) or 'no role'}); "
-                       f"session kept in {path}")
+            say("logged_in", user=result.principal.username, roles=", ".join(result.principal.roles) or t("no_role"),
+                path=path)
     finally:
         security.close()
 
@@ -78,7 +77,6 @@ def _needs_code(security, username: str) -> bool:
 
 
 def logout(lake: LakeOption = None) -> None:
-    """End the session of this command line."""
     settings = settings_from(lake)
     token = saved_token(settings)
     if token:
@@ -88,26 +86,24 @@ def logout(lake: LakeOption = None) -> None:
         finally:
             security.close()
         session_file(settings).unlink(missing_ok=True)
-    typer.echo("logged out")
+    say("logged_out")
 
 
 def whoami(lake: LakeOption = None) -> None:
-    """Who this command line acts as, and with which roles."""
     with acting(settings_from(lake)) as (_, principal):
-        grants = [f"{g.role} on {g.org_id}" for g in principal.grants]
+        grants = [t("role_on", role=g.role, org=g.org_id) for g in principal.grants]
         typer.echo(f"{principal.username} ({principal.display_name}): "
-                   + (principal.admin_role or ", ".join(grants) or "no role"))
+                   + (principal.admin_role or ", ".join(grants) or t("no_role")))
 
 
 def password(lake: LakeOption = None) -> None:
-    """Change your password (the current one is asked)."""
     from ..security import LoginRefused
 
     token = saved_token(settings_from(lake))
     if not token:
-        fail("not logged in. Fix: `carbon login`")
-    old = typer.prompt("current password", hide_input=True)
-    new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        fail(t("password_not_logged_in"))
+    old = typer.prompt(t("prompt_current_password"), hide_input=True)
+    new = typer.prompt(t("prompt_new_password"), hide_input=True, confirmation_prompt=True)
     security = _security(lake)
     try:
         with clean_errors():
@@ -115,15 +111,14 @@ def password(lake: LakeOption = None) -> None:
                 security.sessions.change_password(token, old, new, source="cli")
             except LoginRefused as refused:
                 fail(refused)
-        typer.echo("password changed")
+        say("password_changed")
     finally:
         security.close()
 
 
 # ------------------------------------------------------------------------------ the triad
-@security_app.command("init")
+@security_app.command("init", help=t("help_security_init"))
 def init(lake: LakeOption = None) -> None:
-    """Create the security store, the audit keys and the triad; prints their one-time passwords ONCE."""
     from ..security import Security, StoreError
 
     try:
@@ -131,71 +126,64 @@ def init(lake: LakeOption = None) -> None:
     except StoreError as error:
         fail(error)
     with security:
-        typer.echo(f"security store {security.store.location.display}; audit key {security.audit.keys.key_id}")
-        typer.echo("administrators (one-time passwords: changed at first login; keep the codes' secrets in an "
-                   "authenticator app; shown only now):")
+        say("security_created", store=security.store.location.display, key=security.audit.keys.key_id)
+        say("security_admins")
         for account in created:
-            typer.echo(f"  {account.username:9s} password {account.one_time_password}   TOTP {account.totp_uri()}")
+            say("security_admin_line", user=account.username, password=account.one_time_password, uri=account.totp_uri())
 
 
 def _print_accounts(accounts) -> None:
     for a in accounts:
-        state = "disabled" if a.disabled else f"locked until {a.locked_until}" if a.locked_until else "active"
+        state = (t("account_disabled") if a.disabled else t("account_locked", until=a.locked_until) if a.locked_until
+                 else t("account_active"))
         roles = a.admin_role or ", ".join(f"{r}@{o}" for r, o in a.grants) or "-"
-        typer.echo(f"{a.username:24s} {state:28s} {roles}" + ("  (must change password)" if a.must_change else ""))
+        typer.echo(f"{a.username:24s} {state:28s} {roles}" + ("  " + t("account_must_change") if a.must_change else ""))
 
 
-@security_app.command("users")
+@security_app.command("users", help=t("help_security_users"))
 def users(lake: LakeOption = None) -> None:
-    """Every account with its roles and state (no passwords, no secrets)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         _print_accounts(security.admin.accounts(principal))
 
 
-@security_app.command("add-user")
-def add_user(username: UserArgument, display_name: Annotated[str, typer.Option("--name", help="Full name.")] = "",
+@security_app.command("add-user", help=t("help_security_add_user"))
+def add_user(username: UserArgument, display_name: Annotated[str, typer.Option("--name", help=t("opt_full_name"))] = "",
              lake: LakeOption = None) -> None:
-    """Create an account (system administrator); prints its one-time password once."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         account = security.admin.create_user(principal, username, display_name or username)
-        typer.echo(f"created {account.username}; one-time password {account.one_time_password} (changed at first login)")
+        say("user_created", user=account.username, password=account.one_time_password)
 
 
-@security_app.command("disable")
+@security_app.command("disable", help=t("help_security_disable"))
 def disable(username: UserArgument, lake: LakeOption = None) -> None:
-    """Disable an account and end its sessions (system administrator)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.admin.set_disabled(principal, username, True)
-        typer.echo(f"{username} disabled")
+        say("user_disabled", user=username)
 
 
-@security_app.command("enable")
+@security_app.command("enable", help=t("help_security_enable"))
 def enable(username: UserArgument, lake: LakeOption = None) -> None:
-    """Enable a disabled account again (system administrator)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.admin.set_disabled(principal, username, False)
-        typer.echo(f"{username} enabled")
+        say("user_enabled", user=username)
 
 
-@security_app.command("unlock")
+@security_app.command("unlock", help=t("help_security_unlock"))
 def unlock(username: UserArgument, lake: LakeOption = None) -> None:
-    """Clear a lockout (system administrator)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.admin.unlock(principal, username)
-        typer.echo(f"{username} unlocked")
+        say("user_unlocked", user=username)
 
 
-@security_app.command("reset-password")
+@security_app.command("reset-password", help=t("help_security_reset_password"))
 def reset_password(username: UserArgument, lake: LakeOption = None) -> None:
-    """A new one-time password for an account (system administrator)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
-        typer.echo(f"{username}: one-time password {security.admin.reset_password(principal, username)}")
+        say("password_reset", user=username, password=security.admin.reset_password(principal, username))
 
 
-@security_app.command("grant")
-def grant(username: UserArgument, role: Annotated[str, typer.Argument(help="Business role.")],
-          org: Annotated[str, typer.Argument(help="Top of the org subtree.")], lake: LakeOption = None) -> None:
-    """Grant a business role on an org subtree (security administrator)."""
+@security_app.command("grant", help=t("help_security_grant"))
+def grant(username: UserArgument, role: Annotated[str, typer.Argument(help=t("arg_role"))],
+          org: Annotated[str, typer.Argument(help=t("arg_org_subtree"))], lake: LakeOption = None) -> None:
     from ..accounting import views
     from ..lake import Lake
 
@@ -204,44 +192,40 @@ def grant(username: UserArgument, role: Annotated[str, typer.Argument(help="Busi
         known = set(views.org_tree(opened).org_id)
     with acting(settings) as (security, principal), clean_errors():
         security.admin.grant(principal, username, role, org, known)
-        typer.echo(f"{username}: {role} on {org}")
+        say("granted", user=username, role=role, org=org)
 
 
-@security_app.command("revoke")
-def revoke(username: UserArgument, role: Annotated[str, typer.Argument()], org: Annotated[str, typer.Argument()],
-           lake: LakeOption = None) -> None:
-    """Revoke a business role (security administrator)."""
+@security_app.command("revoke", help=t("help_security_revoke"))
+def revoke(username: UserArgument, role: Annotated[str, typer.Argument(help=t("arg_role"))],
+           org: Annotated[str, typer.Argument(help=t("arg_org_subtree"))], lake: LakeOption = None) -> None:
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.admin.revoke(principal, username, role, org)
-        typer.echo(f"{username}: {role} on {org} revoked")
+        say("revoked", user=username, role=role, org=org)
 
 
-@security_app.command("admin-role")
-def admin_role(username: UserArgument, role: Annotated[str, typer.Argument(help="sysadmin, secadmin, auditor or none.")],
+@security_app.command("admin-role", help=t("help_security_admin_role"))
+def admin_role(username: UserArgument, role: Annotated[str, typer.Argument(help=t("arg_admin_role"))],
                lake: LakeOption = None) -> None:
-    """Make an account one of the triad, or none (security administrator; mutually exclusive)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.admin.set_admin_role(principal, username, None if role == "none" else role)
-        typer.echo(f"{username}: administrator role {role}")
+        say("admin_role_set", user=username, role=role)
 
 
-@security_app.command("policy")
-def policy(settings_to_change: Annotated[Optional[list[str]], typer.Argument(help="NAME=VALUE (none: show the policy).")] = None,
+@security_app.command("policy", help=t("help_security_policy"))
+def policy(settings_to_change: Annotated[Optional[list[str]], typer.Argument(help=t("arg_policy"))] = None,
            lake: LakeOption = None) -> None:
-    """Show or change the security policy (security administrator)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         current = security.policy
         if settings_to_change:
             pairs = dict(item.split("=", 1) for item in settings_to_change if "=" in item)
             if len(pairs) != len(settings_to_change):
-                fail("write each change as NAME=VALUE, e.g. idle_minutes=10")
+                fail(t("policy_syntax"))
             current = security.admin.set_policy(principal, **pairs)
         typer.echo(json.dumps(json.loads(current.to_json()), indent=2))
 
 
-@security_app.command("roles")
+@security_app.command("roles", help=t("help_security_roles"))
 def roles() -> None:
-    """The roles and what each may do."""
     from ..security import DESCRIPTIONS
 
     for role, text in DESCRIPTIONS.items():
@@ -249,35 +233,32 @@ def roles() -> None:
 
 
 # ------------------------------------------------------------------------------ the auditor
-@audit_app.command("verify")
+@audit_app.command("verify", help=t("help_audit_verify"))
 def verify(lake: LakeOption = None,
-           public_key: Annotated[Optional[Path], typer.Option("--public-key", help="Verify with this public key "
-                                                            "only (PEM), as a third party would.")] = None) -> None:
-    """Check every entry's seal, the sequence and every signed checkpoint; names the first damaged entry. Exit 1 if any."""
+           public_key: Annotated[Optional[Path], typer.Option("--public-key", help=t("opt_public_key"))] = None) -> None:
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.require(principal, "read_audit", object="audit log")
         result = security.audit.verify(public_key.read_text() if public_key else None)
         security.record(principal, "read_audit", object="audit log", outcome="ok" if result.ok else "failed",
                         detail=f"verify: {result.problem or 'intact'}")
-    typer.echo(f"{result.entries:,} entries, {result.checkpoints} signed checkpoints (last at {result.last_checkpoint:,}): "
-               + ("intact" if result.ok else result.problem))
+    say("audit_verified", entries=result.entries, checkpoints=result.checkpoints, last=result.last_checkpoint,
+        result=t("audit_intact") if result.ok else result.problem)
     if not result.ok:
         raise typer.Exit(1)
 
 
-@audit_app.command("search")
+@audit_app.command("search", help=t("help_audit_search"))
 def search(
     lake: LakeOption = None,
-    since: Annotated[Optional[str], typer.Option(help="From this UTC time (ISO).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Before this UTC time (ISO).")] = None,
-    actor: Annotated[Optional[str], typer.Option()] = None,
-    action: Annotated[Optional[str], typer.Option()] = None,
-    org: Annotated[Optional[str], typer.Option()] = None,
-    outcome: Annotated[Optional[str], typer.Option()] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="Write the entries as CSV to this file.")] = None,
+    since: Annotated[Optional[str], typer.Option(help=t("opt_since"))] = None,
+    until: Annotated[Optional[str], typer.Option(help=t("opt_until"))] = None,
+    actor: Annotated[Optional[str], typer.Option(help=t("opt_actor"))] = None,
+    action: Annotated[Optional[str], typer.Option(help=t("opt_action"))] = None,
+    org: Annotated[Optional[str], typer.Option(help=t("opt_org"))] = None,
+    outcome: Annotated[Optional[str], typer.Option(help=t("opt_outcome"))] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help=t("opt_limit"))] = 100,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help=t("opt_csv"))] = None,
 ) -> None:
-    """Search the audit log (newest first); optionally export as CSV (auditor)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.require(principal, "read_audit", object="audit log")
         found = security.audit.entries(since=since, until=until, actor=actor, action=action, org_id=org,
@@ -286,41 +267,41 @@ def search(
                         detail=f"search: {len(found)} entries" + (f", exported to {csv}" if csv else ""))
     if csv:
         csv.write_text(security.audit.to_csv(found), encoding="utf-8")
-        typer.echo(f"{len(found)} entries written to {csv}")
+        say("audit_exported", count=len(found), path=csv)
         return
     for e in found:
         typer.echo(f"{e.seq:>8} {e.at} {e.actor:16s} {e.role:14s} {e.action:18s} {e.outcome:7s} {e.org_id:12s} "
                    f"{e.object} {e.detail}")
 
 
-@audit_app.command("checkpoint")
+@audit_app.command("checkpoint", help=t("help_audit_checkpoint"))
 def checkpoint(lake: LakeOption = None) -> None:
-    """Sign the log's current root now (also done every N entries, see the policy)."""
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         if not principal.may("operate_system"):
             security.require(principal, "read_audit", object="audit checkpoint")
         signed = security.audit.checkpoint()
-    typer.echo(f"checkpoint at {signed.tree_size:,} entries: root {signed.root_hash}")
+    say("audit_checkpoint", size=signed.tree_size, root=signed.root_hash)
 
 
-@audit_app.command("public-key")
+@audit_app.command("public-key", help=t("help_audit_public_key"))
 def public_key_command(lake: LakeOption = None) -> None:
-    """Print the public key that verifies the checkpoints (give it to whoever checks the log)."""
     security = _security(lake)
     with security:
         typer.echo(security.audit.keys.public_pem(), nl=False)
 
 
-@audit_app.command("archive")
-def archive(before: Annotated[str, typer.Option(help="Archive entries older than this UTC date (YYYY-MM-DD).")],
-            to: Annotated[Path, typer.Option(help="Folder for the archive file.")], lake: LakeOption = None) -> None:
-    """Copy old entries to a gzipped JSON-lines file (they stay in the log: nothing is dropped)."""
+@audit_app.command("archive", help=t("help_audit_archive"))
+def archive(before: Annotated[str, typer.Option(help=t("opt_before"))],
+            to: Annotated[Path, typer.Option(help=t("opt_to"))], lake: LakeOption = None) -> None:
     try:
         cutoff = datetime.fromisoformat(before).replace(tzinfo=timezone.utc)
     except ValueError:
-        raise typer.BadParameter("give a date as YYYY-MM-DD", param_hint="--before") from None
+        raise typer.BadParameter(t("give_date"), param_hint="--before") from None
     with acting(settings_from(lake)) as (security, principal), clean_errors():
         security.require(principal, "read_audit", object="audit log")
         target = security.audit.archive(cutoff, to)
         security.record(principal, "read_audit", object="audit log", detail=f"archived to {target}")
-    typer.echo(f"archived to {target}" if target else "nothing older than that")
+    if target:
+        say("audit_archived", path=target)
+    else:
+        say("audit_nothing")

@@ -1,4 +1,5 @@
-"""The one zh/en message catalogue of the workbench: reports, charts, dashboards (and their tables and CSV labels).
+"""The one zh/en message catalogue of the workbench: reports, charts, dashboards (and their tables and CSV labels)
+and the ``carbon`` command line (:mod:`.cli`).
 
 ``label(key, lang)`` gives the text of ``key`` in ``lang`` ('zh' or 'en'); ``context``
 ('report', 'chart') looks up ``<context>_<key>`` first, so a report or a chart can word a
@@ -8,10 +9,19 @@ keys come back as themselves, so a new item is never hidden.  Keys:
 * account items, org levels and kinds, device kinds, metrics, cap and device statuses: bare
   (``net``, ``county``, ``flux_tower``, ``NEE``, ``over``, ``online``);
 * dashboard texts: ``ui_*``; report words: ``report_*`` (titles ``report_title_<kind>``,
-  sections ``report_section_<key>`` and ``report_section_<key>_line``); chart words: ``chart_*``.
+  sections ``report_section_<key>`` and ``report_section_<key>_line``); chart words: ``chart_*``;
+* command-line help and messages: ``cli_*``, with ``{name}`` fields (:func:`message`).
+
+The command line speaks :func:`cli_language`: ``$CARBON_LANG`` (zh or en), else the locale
+as gettext reads it (``$LANGUAGE``, ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``: zh for ``zh_*``), else en.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .cli import CLI_MESSAGES
 
 LANGUAGES = ("zh", "en")
 
@@ -226,6 +236,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'chart_exported': ('输出（扣减）', 'Exported (deducted)'),
     'chart_projected': ('预计全年', 'projected year end'),
     'chart_empty': ('无数据', 'no data'),
+    **CLI_MESSAGES,
 }
 
 
@@ -236,3 +247,26 @@ def label(key: str, lang: str = "zh", context: str | None = None) -> str:
         raise ValueError(f"language must be one of {LANGUAGES}, not {lang!r}")
     names = (MESSAGES.get(f"{context}_{key}") if context else None) or MESSAGES.get(key)
     return names[LANGUAGES.index(lang)] if names else key
+
+
+def message(key: str, lang: str = "zh", /, **fields: object) -> str:
+    """The text of ``key`` in ``lang`` with its ``{name}`` fields filled; a key missing from the catalogue
+    is a programming error (KeyError), never shown to a user as itself."""
+    if key not in MESSAGES:
+        raise KeyError(f"no message {key!r} in the catalogue (carbonlib/i18n)")
+    return label(key, lang).format(**fields)
+
+
+def cli_language(environ: Mapping[str, str] = os.environ) -> str:
+    """The command line's language: ``$CARBON_LANG`` if set (zh or en; anything else is refused), else zh when
+    the first locale variable gettext consults names a Chinese locale, else en."""
+    chosen = environ.get("CARBON_LANG", "").strip().lower()
+    if chosen:
+        if chosen not in LANGUAGES:
+            raise ValueError(f"CARBON_LANG must be one of {LANGUAGES}, not {chosen!r}")
+        return chosen
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(variable, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
