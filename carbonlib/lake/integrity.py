@@ -50,11 +50,10 @@ def _ensure_checksum_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _recorded(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                         [_META, CHECKSUM_TABLE]).fetchall()[0][0]
-    if not exists:
+    try:  # duckdb_tables() does not list DuckLake's metadata database: ask for the table itself
+        rows = con.execute(f"SELECT path, sha256, size_bytes FROM {_META}.{CHECKSUM_TABLE}").fetchall()
+    except duckdb.CatalogException:  # a lake written before checksums were recorded
         return {}
-    rows = con.execute(f"SELECT path, sha256, size_bytes FROM {_META}.{CHECKSUM_TABLE}").fetchall()
     return {path: (sha, size) for path, sha, size in rows}
 
 
@@ -114,7 +113,8 @@ def verify(con: duckdb.DuckDBPyConnection, settings: Settings, *, level: str = "
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     files = _referenced_files(con, settings.data_uri)
-    recorded = _recorded(con)
+    # by file name (DuckLake names each file by a UUID): a lake moved or restored to another folder still verifies
+    recorded = {Path(path).name: value for path, value in _recorded(con).items()}
     problems, unrecorded = [], 0
     for name, path, size in files.itertuples(index=False):
         local = Path(path) if _is_local(settings) else None
@@ -137,9 +137,9 @@ def verify(con: duckdb.DuckDBPyConnection, settings: Settings, *, level: str = "
             problems.append((name, path, f"unreadable: {str(error).splitlines()[0][:160]}"))
             continue
         if local is not None and level == "full":
-            if path not in recorded:
+            if local.name not in recorded:
                 unrecorded += 1
-            elif sha256_file(local) != recorded[path][0]:
+            elif sha256_file(local) != recorded[local.name][0]:
                 problems.append((name, path, "content differs from the SHA-256 recorded when it was written"))
     orphans = [str(p) for p in orphan_files(con, settings)] if level != "stat" else []
     return VerifyReport(len(files), int(files.size_bytes.sum()) if len(files) else 0,
