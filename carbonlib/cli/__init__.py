@@ -2,7 +2,8 @@
 
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
-pipelines), :mod:`.dashboards` and :mod:`.security` (``login``, ``security``, ``audit``);
+pipelines), :mod:`.dashboards`, :mod:`.security` (``login``, ``security``, ``audit``) and
+:mod:`.backup`;
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
@@ -16,6 +17,7 @@ import typer
 
 from ..i18n import cli_language
 from .accounts import accounts_app
+from .backup import backup_app
 from .common import t, typer_app
 from .dashboards import dashboards_app
 from .demo import demo_app
@@ -42,6 +44,7 @@ app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
+app.add_typer(backup_app, name="backup")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("login", help=t("help_login"))(login)
 app.command("logout", help=t("help_logout"))(logout)

@@ -62,12 +62,14 @@ def fail(error: Exception | str) -> None:
 
 @contextmanager
 def clean_errors() -> Iterator[None]:
-    """Turn the library's refusals (lake, settings, bad values, missing files) into ``error: …`` and exit 1."""
+    """Turn the library's refusals (lake, settings, backups, bad values, missing files) into ``error: …`` and exit 1."""
     from ..lake import LakeError
+    from ..ops.backup import BackupError
 
     try:
         yield
-    except (LakeError, SettingsError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as error:
+    except (LakeError, SettingsError, BackupError, ValueError, FileNotFoundError, FileExistsError,
+            PermissionError) as error:
         fail(error)
 
 

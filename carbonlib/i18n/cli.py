@@ -187,6 +187,56 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                    "Scheduled time the job runs for (ISO, schedule time zone; default now)."),
     "cli_no_job": ("没有任务 {name!r}；现有任务：{jobs}", "no job {name!r}; jobs: {jobs}"),
     "cli_job_failed": ("任务 {name} 失败：{kind}：{error}", "job {name} failed: {kind}: {error}"),
+    # ------------------------------------------------------------------ carbon backup
+    "cli_help_backup": ("加密、增量、可校验的备份与恢复（第 5.5.3 (d)、7.3.3 条）。",
+                        "Encrypted, incremental, verifiable backups and restore (clauses 5.5.3 (d), 7.3.3)."),
+    "cli_opt_repository": ("备份库文件夹（默认：$CARBON_BACKUP_REPOSITORY，或数据湖旁的 <lake>-backups）。",
+                           "Backup repository folder (default: $CARBON_BACKUP_REPOSITORY, or <lake>-backups next to "
+                           "the lake)."),
+    "cli_opt_key_file": ("备份密钥文件（默认：$CARBON_BACKUP_KEY_FILE，或 ~/.config/carbon/backup.key）。",
+                         "Backup key file (default: $CARBON_BACKUP_KEY_FILE, or ~/.config/carbon/backup.key)."),
+    "cli_help_backup_key": ("生成新的备份密钥（仅所有者可读，绝不覆盖）；请另处保存一份：没有密钥任何备份都无法读取。",
+                            "Make a new backup key (owner-only, never overwritten); keep a copy elsewhere: without "
+                            "it no backup can be read."),
+    "cli_opt_key_out": ("密钥文件（默认：$CARBON_BACKUP_KEY_FILE，或 ~/.config/carbon/backup.key）。",
+                        "Key file to write (default: $CARBON_BACKUP_KEY_FILE, or ~/.config/carbon/backup.key)."),
+    "cli_backup_key_written": ("备份密钥 {key} 已写入 {path}；请另处保存一份", "backup key {key} written to {path}; keep a copy elsewhere"),
+    "cli_help_backup_create": ("备份数据湖的一个快照、安全库和配置；只写入备份库中还没有的内容。",
+                               "Back up one snapshot of the lake, the security store and the settings; only what the "
+                               "repository lacks is written."),
+    "cli_backup_created": ("备份 {id}：快照 {snapshot}，{files} 个文件，{mib} MiB，新写入 {new} MiB，备份库 {repository}",
+                           "backup {id}: snapshot {snapshot}, {files} files, {mib} MiB, {new} MiB new, in {repository}"),
+    "cli_help_backup_list": ("列出备份库中的备份（最旧在前）。", "List the backups in the repository (oldest first)."),
+    "cli_backup_line": ("{id}  {at}  快照 {snapshot}  {files} 个文件  {mib} MiB（新 {new} MiB）",
+                        "{id}  {at}  snapshot {snapshot}  {files} files  {mib} MiB ({new} MiB new)"),
+    "cli_backup_none": ("{repository} 中还没有备份", "no backup in {repository} yet"),
+    "cli_help_backup_verify": ("重新读取一个（或全部）备份的每个对象：存在、解密认证通过、哈希与名称一致。有损坏时退出码为 1。",
+                               "Re-read every object of one backup (or all): present, decrypts and authenticates, "
+                               "hashes to its name. Exit 1 if any is damaged."),
+    "cli_arg_backup_id_all": ("备份编号；默认全部。", "Backup id; default all."),
+    "cli_backup_verified": ("已检查 {backups} 个备份，{objects} 个对象，{mib} MiB：{result}",
+                            "{backups} backup(s), {objects} objects, {mib} MiB checked: {result}"),
+    "cli_help_backup_restore": ("在新文件夹中重建某个备份的数据湖及其安全库，并核对每个表的校验和。",
+                                "Rebuild the lake of a backup, with its security store, in a new folder, and check "
+                                "every table's checksum."),
+    "cli_opt_restore_to": ("恢复到的数据湖文件夹（须为空或不存在）。", "Lake folder to restore into (empty or absent)."),
+    "cli_arg_backup_id": ("备份编号，或 latest（默认）。", "Backup id, or latest (default)."),
+    "cli_opt_restore_force": ("把已有的数据湖和安全库文件夹移到一旁（<name>.replaced-<time>），而不是拒绝。",
+                              "Move existing lake and security folders aside (<name>.replaced-<time>) instead of "
+                              "refusing."),
+    "cli_backup_restored": ("已恢复备份 {id}（快照 {snapshot}，{files} 个文件，{mib} MiB）：数据湖 {lake}，安全库 {security}；"
+                            "各表校验和一致",
+                            "restored backup {id} (snapshot {snapshot}, {files} files, {mib} MiB): lake {lake}, "
+                            "security store {security}; every table's checksum matches"),
+    "cli_backup_set_aside": ("原有文件夹已移到 {path}", "the folder that was there is now {path}"),
+    "cli_help_backup_prune": ("按保留策略删除旧备份及不再使用的对象（保留最近各日、周、月的最新备份）。",
+                              "Remove old backups by the retention policy (the newest of each recent day, week and "
+                              "month is kept) and the objects no kept backup uses."),
+    "cli_opt_keep_daily": ("保留最近几天（每天最新的一个）。", "Days to keep (the newest backup of each)."),
+    "cli_opt_keep_weekly": ("保留最近几周（每周最新的一个）。", "Weeks to keep (the newest backup of each)."),
+    "cli_opt_keep_monthly": ("保留最近几个月（每月最新的一个）。", "Months to keep (the newest backup of each)."),
+    "cli_backup_pruned": ("保留 {kept} 个备份，删除 {removed} 个；删除 {objects} 个对象（{mib} MiB）",
+                          "{kept} backup(s) kept, {removed} removed; {objects} objects ({mib} MiB) deleted"),
     # ------------------------------------------------------------------ carbon dashboards
     "cli_help_dashboards": ("在 127.0.0.1 上提供看板（Voila 视图、Panel 应用）。",
                             "Serve the dashboards (Voila views, Panel apps) on 127.0.0.1."),

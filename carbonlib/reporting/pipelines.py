@@ -101,11 +101,29 @@ def delete_orphan_files(settings: Settings, at: datetime, older_than_hours: floa
     return f"orphan files: {len(deleted)} deleted (older than {older_than_hours:g} h)"
 
 
+def back_up_lake(settings: Settings, at: datetime, repository: str | None = None, key_file: str | None = None,
+                 daily: int = 7, weekly: int = 4, monthly: int = 12) -> str:
+    """Back up the lake (:func:`carbonlib.ops.backup.create`), verify that backup, then prune by the retention
+    policy; repository and key file default as ``carbon backup`` (``$CARBON_BACKUP_REPOSITORY``, ``…_KEY_FILE``)."""
+    from ..ops import backup, service
+
+    folder = Path(repository) if repository else service.default_repository(settings)
+    key = backup.load_key(Path(key_file) if key_file else service.default_key_file())
+    manifest = backup.create(settings, folder, key)
+    checked = backup.verify(folder, key, manifest.backup_id)
+    if not checked.ok:
+        raise RuntimeError(f"backup {manifest.backup_id} failed its verification: {checked.problems[0]}")
+    pruned = backup.prune(folder, key, daily, weekly, monthly)
+    return (f"backup {manifest.backup_id} (snapshot {manifest.snapshot_id}, {manifest.new_bytes:,} new bytes) verified; "
+            f"{len(pruned.removed)} old backup(s) pruned")
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "refresh_telemetry_daily": refresh_telemetry_daily,
     "build_accounts": build_accounts,
     "report_batch": report_batch,
     "delete_orphan_files": delete_orphan_files,
+    "back_up_lake": back_up_lake,
 }
 #: The action (carbonlib.security.roles) each job function needs on the root of the org tree.
 JOB_ACTIONS = {
@@ -113,6 +131,7 @@ JOB_ACTIONS = {
     "build_accounts": "compute_accounts",
     "report_batch": "run_reports",
     "delete_orphan_files": "maintain_lake",
+    "back_up_lake": "maintain_lake",
 }
 
 

@@ -1,0 +1,1 @@
+"""Operations of the platform: backup and restore (:mod:`.backup`)."""

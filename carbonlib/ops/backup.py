@@ -1,0 +1,622 @@
+"""Encrypted, incremental, verifiable backups of a lake and its security store (clauses 5.5.3 (d), 7.3.3,
+9.3.3, 9.2.2 (e)).
+
+A backup is a consistent copy of one lake snapshot: the embedded catalog (copied with SQLite's
+online backup API, so writers may go on), every Parquet file that catalog references, the other
+files of the lake folder (pipeline state, evidence), the security store (accounts, audit log,
+keys) and the settings file.  It goes into a **repository** folder:
+
+* ``config.json``: format and the id of the key (``sha256(key)[:16]``), so a wrong key is named
+  before anything is decrypted;
+* ``objects/ab/<sha256>``: the content, addressed by the SHA-256 of its plaintext, in chunks of
+  at most :data:`CHUNK_BYTES`; an object already there is never written again, so a backup after
+  a day of telemetry stores only that day's new files (Parquet files are immutable);
+* ``backups/<id>``: the manifest of one backup (what went where, the snapshot, every table's
+  checksum), written last: a backup that failed half-way has no manifest and does not exist;
+* ``verified.json``: the outcome of the last :func:`verify`.
+
+Every object and manifest is encrypted with AES-256-GCM (``cryptography``) under a key the
+operator holds in a file (:func:`generate_key`); the object's name and header are authenticated
+data, so a renamed, swapped or altered object fails to decrypt.  Objects other than Parquet are
+compressed with zlib first (Parquet is compressed already).  :func:`restore` rebuilds the lake in
+a new folder and refuses to finish unless every table's checksum equals the one recorded at
+backup time; :func:`prune` keeps the newest backup of each of the last N days, weeks and months.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..settings import Settings
+
+FORMAT = 1
+#: Largest object: bigger files are stored as several chunks (bounded memory, dedup by chunk).
+CHUNK_BYTES = 64 * 2**20
+_MAGIC = b"CSWB"
+_RAW, _ZLIB = 0, 1
+_ROLES = ("catalog", "data", "lake", "security", "config")
+
+
+class BackupError(RuntimeError):
+    """A backup, verification or restore that cannot go on; the message says what and the fix."""
+
+
+# ---------------------------------------------------------------------------------------------- keys
+def generate_key(path: Path) -> str:
+    """Write a new random 256-bit key to ``path`` (owner-only, never overwritten); returns its key id.
+
+    Keep a copy apart from the backups: without the key no backup can be read.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = AESGCM.generate_key(bit_length=256)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"{path} exists; a key is never overwritten (backups made with it would be lost). "
+                          "Fix: choose another file") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+    return key_id(key)
+
+
+def load_key(path: Path) -> bytes:
+    """The 256-bit key in ``path`` (written by :func:`generate_key`)."""
+    try:
+        key = base64.b64decode(Path(path).read_text().strip(), validate=True)
+    except FileNotFoundError:
+        raise BackupError(f"no backup key at {path}. Fix: give the key file (--key-file or $CARBON_BACKUP_KEY_FILE), "
+                          "or make one with `carbon backup key --out FILE`") from None
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise BackupError(f"{path} does not hold a backup key (base64 of 32 bytes, as `carbon backup key` writes)")
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A public name of ``key``: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- records
+@dataclass
+class Entry:
+    """One file of a backup: its role (catalog, data, lake, security, config), its path inside that role's
+    folder, SHA-256 and size of the whole file, the objects (chunks) holding it in order, and its permission
+    bits (an owner-only key file is restored owner-only)."""
+
+    role: str
+    path: str
+    sha256: str
+    size: int
+    chunks: list[str]
+    mode: int = 0o600
+
+
+@dataclass
+class Manifest:
+    """What one backup holds and the figures a restore must reproduce."""
+
+    backup_id: str
+    created_at: str  # UTC, ISO 8601
+    snapshot_id: int
+    schema_version: int
+    source: str  # the lake's catalog, for people (passwords masked)
+    data_uri: str  # the data path at backup time
+    checksums: dict[str, str]  # Lake.checksums() at snapshot_id
+    entries: list[Entry]
+    new_bytes: int = 0  # bytes of objects this backup added to the repository (after compression)
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.created_at)
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "Manifest":
+        fields = json.loads(raw)
+        fields["entries"] = [Entry(**e) for e in fields["entries"]]
+        return cls(**fields)
+
+
+@dataclass
+class VerifyResult:
+    """What :func:`verify` read: backups, objects and bytes checked; problems as (backup id, file, problem)."""
+
+    backups: list[str]
+    objects: int
+    bytes: int
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class RestoreResult:
+    """Where :func:`restore` rebuilt the lake, from which backup and snapshot, and what it set aside."""
+
+    lake: Path
+    security: Path
+    backup_id: str
+    snapshot_id: int
+    files: int
+    bytes: int
+    set_aside: list[Path]
+
+
+@dataclass
+class PruneResult:
+    """Backups kept and removed by :func:`prune`, and objects deleted (no kept backup uses them)."""
+
+    kept: list[str]
+    removed: list[str]
+    objects_deleted: int
+    bytes_freed: int
+
+
+# ---------------------------------------------------------------------------------------------- repository
+class Repository:
+    """A backup repository folder opened with its key (see the module doc for the layout)."""
+
+    def __init__(self, folder: Path, key: bytes, *, create: bool = False):
+        self.folder = Path(folder)
+        self._aead = AESGCM(key)
+        config = self.folder / "config.json"
+        if not config.is_file():
+            if not create:
+                raise BackupError(f"{self.folder} is not a backup repository (no config.json). Fix: give the folder "
+                                  "`carbon backup create` wrote to")
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._write(config, json.dumps({"format": FORMAT, "key_id": key_id(key),
+                                            "created_at": _now().isoformat()}, indent=2).encode())
+        settings = json.loads(config.read_text())
+        if settings.get("format") != FORMAT:
+            raise BackupError(f"{self.folder} has backup format {settings.get('format')}; this carbonlib reads {FORMAT}")
+        if settings["key_id"] != key_id(key):
+            raise BackupError(f"wrong key: the backups in {self.folder} were made with key {settings['key_id']}, "
+                              f"the key given is {key_id(key)}. Fix: give the key file kept when they were made")
+
+    # ------------------------------------------------------------------ objects
+    def _object_path(self, name: str) -> Path:
+        return self.folder / "objects" / name[:2] / name
+
+    def has(self, name: str) -> bool:
+        return self._object_path(name).is_file()
+
+    def put(self, data: bytes, compress: bool) -> tuple[str, int]:
+        """Store ``data`` (unless already there); its name and the bytes written (0 when it was there)."""
+        name = hashlib.sha256(data).hexdigest()
+        path = self._object_path(name)
+        if path.is_file():
+            return name, 0
+        packed = zlib.compress(data, 6) if compress else data
+        flag = _ZLIB if compress and len(packed) < len(data) else _RAW
+        body = self._seal(flag, packed if flag == _ZLIB else data, name.encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write(path, body)
+        return name, len(body)
+
+    def get(self, name: str) -> bytes:
+        """The plaintext of object ``name``; BackupError when it is missing, altered or not what its name says."""
+        path = self._object_path(name)
+        if not path.is_file():
+            raise BackupError(f"object {name} is missing")
+        data = self._open(path.read_bytes(), name.encode(), f"object {name}")
+        if hashlib.sha256(data).hexdigest() != name:
+            raise BackupError(f"object {name} does not hold what its name says")
+        return data
+
+    def object_names(self) -> Iterator[str]:
+        for path in (self.folder / "objects").glob("*/*"):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.name
+
+    def delete_object(self, name: str) -> int:
+        path = self._object_path(name)
+        size = path.stat().st_size
+        path.unlink()
+        return size
+
+    # ------------------------------------------------------------------ manifests
+    def write_manifest(self, manifest: Manifest) -> None:
+        (self.folder / "backups").mkdir(exist_ok=True)
+        self._write(self.folder / "backups" / manifest.backup_id,
+                    self._seal(_ZLIB, zlib.compress(manifest.to_json()), b"manifest:" + manifest.backup_id.encode()))
+
+    def manifests(self) -> list[Manifest]:
+        """Every backup, oldest first."""
+        found = []
+        for path in sorted((self.folder / "backups").glob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                found.append(Manifest.from_json(self._open(path.read_bytes(), b"manifest:" + path.name.encode(),
+                                                           f"manifest {path.name}")))
+        return sorted(found, key=lambda m: m.created_at)
+
+    def manifest(self, backup_id: str = "latest") -> Manifest:
+        """One backup by id, or the newest (``latest``)."""
+        manifests = self.manifests()
+        if not manifests:
+            raise BackupError(f"{self.folder} holds no backup yet. Fix: `carbon backup create`")
+        if backup_id == "latest":
+            return manifests[-1]
+        for manifest in manifests:
+            if manifest.backup_id == backup_id:
+                return manifest
+        raise BackupError(f"no backup {backup_id!r} in {self.folder}; backups: {[m.backup_id for m in manifests]}")
+
+    def delete_manifest(self, backup_id: str) -> None:
+        (self.folder / "backups" / backup_id).unlink()
+
+    # ------------------------------------------------------------------ sealing
+    def _seal(self, flag: int, data: bytes, name: bytes) -> bytes:
+        header = _MAGIC + bytes([flag])
+        nonce = secrets.token_bytes(12)
+        return header + nonce + self._aead.encrypt(nonce, data, header + name)
+
+    def _open(self, body: bytes, name: bytes, what: str) -> bytes:
+        header, nonce, sealed = body[:5], body[5:17], body[17:]
+        if header[:4] != _MAGIC or len(nonce) != 12:
+            raise BackupError(f"{what} is not a backup object (damaged or foreign file)")
+        try:
+            data = self._aead.decrypt(nonce, sealed, header + name)
+        except InvalidTag:
+            raise BackupError(f"{what} is damaged (its authentication tag does not match)") from None
+        return zlib.decompress(data) if header[4] == _ZLIB else data
+
+    @staticmethod
+    def _write(path: Path, body: bytes) -> None:
+        """Write ``body`` to ``path`` all at once: a temporary file, flushed to disk, then renamed."""
+        temporary = path.with_name(f".tmp-{secrets.token_hex(6)}")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------- backup
+def create(settings: Settings, repository: Path, key: bytes, *, progress: bool = False) -> Manifest:
+    """Back up the lake of ``settings`` (embedded catalog, local data) with its security store into ``repository``
+    (created on first use); only content the repository lacks is written.  Returns the manifest."""
+    from tqdm.auto import tqdm
+
+    _require_embedded(settings)
+    repo = Repository(repository, key, create=True)
+    known = {e.sha256: e for m in repo.manifests() for e in m.entries}
+    started = _now()
+    with tempfile.TemporaryDirectory(prefix="carbon-backup-") as scratch:
+        catalog_copy = Path(scratch) / "catalog.sqlite"
+        _copy_sqlite(Path(settings.catalog_uri.removeprefix("sqlite:")), catalog_copy)
+        snapshot_id, schema_version, checksums = _lake_figures(catalog_copy, settings)
+        recorded = _recorded_checksums(catalog_copy)
+        files = [("catalog", "catalog.sqlite", catalog_copy)]
+        data_root = Path(settings.data_uri)
+        files += [("data", path, data_root / path) for path in _referenced_paths(catalog_copy, settings.data_uri)]
+        files += _lake_folder_files(settings)
+        files += _security_files(settings, Path(scratch))
+        config = _config_file()
+        if config:
+            files.append(("config", config.name, config))
+        entries, new_bytes = [], 0
+        with tqdm(total=len(files), desc="backup", unit="file", disable=not progress) as bar:
+            for role, relative, source in files:
+                entry, written = _store_file(repo, role, relative, source,
+                                             recorded.get(source.name) if role == "data" else None, known)
+                entries.append(entry)
+                new_bytes += written
+                bar.update()
+    manifest = Manifest(backup_id=f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", created_at=started.isoformat(),
+                        snapshot_id=snapshot_id, schema_version=schema_version, source=settings.catalog_display,
+                        data_uri=settings.data_uri, checksums=checksums, entries=entries, new_bytes=new_bytes)
+    repo.write_manifest(manifest)
+    return manifest
+
+
+def _store_file(repo: Repository, role: str, relative: str, source: Path, recorded: tuple[str, int] | None,
+                known: dict[str, Entry]) -> tuple[Entry, int]:
+    """Store ``source`` chunk by chunk; a data file whose recorded SHA-256 a backup already holds is not read."""
+    try:
+        status = source.stat()
+        size, mode = status.st_size, status.st_mode & 0o777
+    except FileNotFoundError:
+        raise BackupError(f"{source} ({role}) vanished during the backup (a lake maintenance job?); nothing was "
+                          "recorded. Fix: run the backup again") from None
+    previous = known.get(recorded[0]) if recorded and recorded[1] == size else None
+    if previous and all(repo.has(name) for name in previous.chunks):
+        return Entry(role, relative, previous.sha256, size, list(previous.chunks), mode), 0
+    whole, chunks, written = hashlib.sha256(), [], 0
+    with open(source, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            whole.update(block)
+            name, stored = repo.put(block, compress=not relative.endswith(".parquet"))
+            chunks.append(name)
+            written += stored
+    digest = whole.hexdigest()
+    if recorded and recorded[0] != digest:
+        raise BackupError(f"{source} differs from the SHA-256 recorded when it was written: the lake is damaged and "
+                          f"was not backed up. Fix: `carbon lake verify`, then restore that file from an older backup")
+    return Entry(role, relative, digest, size, chunks, mode), written
+
+
+def _require_embedded(settings: Settings) -> None:
+    if not settings.is_embedded or not settings.data_uri.startswith("/"):
+        raise BackupError("carbon backup copies an embedded lake (SQLite catalog, local data folder); this lake's catalog "
+                          f"is {settings.catalog_display} and its data {settings.data_uri}. Fix: back up a PostgreSQL "
+                          "catalog with pg_dump and object storage with the bucket's versioning and replication")
+
+
+@contextmanager
+def _sqlite(path: Path, *, read_only: bool = True) -> Iterator[sqlite3.Connection]:
+    """An SQLite connection to ``path``, committed and closed at the end of the block."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True) if read_only else sqlite3.connect(path)) as con:
+        with con:
+            yield con
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database (online backup API: writers may go on)."""
+    if not source.is_file():
+        raise BackupError(f"no database at {source}. Fix: point --lake at the lake to back up")
+    with _sqlite(source) as origin, _sqlite(target, read_only=False) as copy:
+        origin.backup(copy)
+    os.chmod(target, source.stat().st_mode & 0o777)
+
+
+def _lake_figures(catalog_copy: Path, settings: Settings) -> tuple[int, int, dict[str, str]]:
+    """Snapshot id, schema version and table checksums of the copied catalog (over the live data files)."""
+    from ..lake import Lake
+    from ..settings import load_settings
+
+    copy = load_settings(lake=settings.lake, catalog=f"sqlite:{catalog_copy}", data_path=settings.data_uri)
+    with Lake.open(copy, read_only=True) as lake:
+        snapshot = lake.snapshot_id()
+        return snapshot, lake.schema_version, lake.checksums(snapshot)
+
+
+def _recorded_checksums(catalog: Path) -> dict[str, tuple[str, int]]:
+    """The SHA-256 and size the lake recorded for each data file it wrote, by file name (DuckLake names files by
+    a UUID; the recorded full paths go stale when a lake folder is moved)."""
+    from ..lake.integrity import CHECKSUM_TABLE
+
+    with _sqlite(catalog) as con:
+        exists = con.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", [CHECKSUM_TABLE]).fetchone()[0]
+        rows = con.execute(f"SELECT path, sha256, size_bytes FROM {CHECKSUM_TABLE}").fetchall() if exists else []
+    return {Path(path).name: (sha, int(size)) for path, sha, size in rows}
+
+
+def _referenced_paths(catalog: Path, data_uri: str) -> list[str]:
+    """Every data and delete file any snapshot of the catalog references, relative to the data path."""
+    paths = set()
+    with _sqlite(catalog) as con:
+        for kind in ("data", "delete"):
+            rows = con.execute(
+                f"SELECT s.path, s.path_is_relative, t.path, t.path_is_relative, f.path, f.path_is_relative "
+                f"FROM ducklake_{kind}_file f JOIN ducklake_table t USING (table_id) "
+                f"JOIN ducklake_schema s USING (schema_id)").fetchall()
+            for schema, schema_relative, table, table_relative, name, name_relative in rows:
+                full = name
+                if name_relative:
+                    base = table if not table_relative else (
+                        (data_uri + schema if schema_relative else schema) + table)
+                    full = base + name
+                if not full.startswith(data_uri):
+                    raise BackupError(f"{full} lies outside the data path {data_uri}; carbon backup copies one data folder")
+                paths.add(full[len(data_uri):])
+    return sorted(paths)
+
+
+def _lake_folder_files(settings: Settings) -> list[tuple[str, str, Path]]:
+    """Files of the lake folder other than the catalog and the data folder (pipeline state, evidence)."""
+    lake = Path(settings.lake).resolve()
+    data = Path(settings.data_uri).resolve()
+    catalog = Path(settings.catalog_uri.removeprefix("sqlite:")).resolve()
+    skipped = {catalog, catalog.with_name(catalog.name + "-wal"), catalog.with_name(catalog.name + "-shm")}
+    found = []
+    for path in sorted(lake.rglob("*")):
+        if path.is_file() and path.resolve() not in skipped and data not in path.resolve().parents:
+            found.append(("lake", str(path.relative_to(lake)), path))
+    return found
+
+
+def _security_files(settings: Settings, scratch: Path) -> list[tuple[str, str, Path]]:
+    """The security store (a consistent copy of its database) and the other files of its folder (keys)."""
+    from ..security.store import location
+
+    where = location(settings)
+    if where.dialect != "sqlite":
+        raise BackupError(f"the security store is in PostgreSQL ({where.display}); carbon backup copies an SQLite store. "
+                          "Fix: back it up with pg_dump")
+    if not where.path.is_file():
+        return []
+    copy = scratch / "security.sqlite"
+    _copy_sqlite(where.path, copy)
+    found = [("security", where.path.name, copy)]
+    skipped = {where.path.name + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+    for path in sorted(where.path.parent.rglob("*")):
+        if path.is_file() and str(path.relative_to(where.path.parent)) not in skipped:
+            found.append(("security", str(path.relative_to(where.path.parent)), path))
+    return found
+
+
+def _config_file() -> Path | None:
+    path = Path(os.environ.get("CARBON_CONFIG", "carbon.toml"))
+    return path.resolve() if path.is_file() else None
+
+
+# ---------------------------------------------------------------------------------------------- verify
+def verify(repository: Path, key: bytes, backup_id: str | None = None) -> VerifyResult:
+    """Re-read every object of one backup (or all): present, decrypts and authenticates, and hashes to its name
+    (a manifest, itself authenticated, lists each file's chunks in order).  The outcome is written to
+    ``verified.json``."""
+    repo = Repository(repository, key)
+    manifests = [repo.manifest(backup_id)] if backup_id else repo.manifests()
+    if not manifests:
+        raise BackupError(f"{repository} holds no backup yet. Fix: `carbon backup create`")
+    problem_of: dict[str, str | None] = {}  # object -> problem (None: good); each object is read once
+    result = VerifyResult([m.backup_id for m in manifests], 0, 0)
+    for manifest in manifests:
+        for entry in manifest.entries:
+            for name in entry.chunks:
+                if name not in problem_of:
+                    try:
+                        result.bytes += len(repo.get(name))
+                        problem_of[name] = None
+                    except BackupError as error:
+                        problem_of[name] = str(error)
+                    result.objects += 1
+            problems = [problem_of[name] for name in entry.chunks if problem_of[name]]
+            if problems:
+                result.problems.append((manifest.backup_id, f"{entry.role}/{entry.path}", problems[0]))
+    Repository._write(repo.folder / "verified.json", json.dumps(
+        {"at": _now().isoformat(), "backups": result.backups, "ok": result.ok, "objects": result.objects,
+         "problems": [list(p) for p in result.problems]}, indent=2).encode())
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- restore
+def restore(repository: Path, key: bytes, lake: Path, backup_id: str = "latest", *, force: bool = False,
+            progress: bool = False) -> RestoreResult:
+    """Rebuild the lake of one backup in folder ``lake`` (and its security store in ``<lake>-security``).
+
+    The folders must be empty or absent; ``force`` moves existing ones aside to ``<name>.replaced-<time>``
+    (never merged, never deleted).  The lake is built in a temporary folder next to ``lake`` and moved
+    into place only after every table's checksum at the backup's snapshot equals the recorded one.
+    """
+    from tqdm.auto import tqdm
+
+    from ..lake import Lake
+    from ..settings import load_settings
+
+    repo = Repository(repository, key)
+    manifest = repo.manifest(backup_id)
+    lake = Path(lake).resolve()
+    security = lake.parent / f"{lake.name}-security"
+    occupied = [folder for folder in (lake, security) if folder.exists() and any(folder.iterdir())]
+    if occupied and not force:
+        raise BackupError(f"not empty: {', '.join(map(str, occupied))}; a restore never merges into a lake. "
+                          "Fix: restore into a new folder, or add --force to move the existing folders aside")
+    building = lake.parent / f".{lake.name}.restoring-{secrets.token_hex(4)}"
+    roots = {"catalog": building / "lake", "data": building / "lake" / "data", "lake": building / "lake",
+             "security": building / "security", "config": building / "lake" / "restored-config"}
+    written = 0
+    try:
+        with tqdm(total=len(manifest.entries), desc="restore", unit="file", disable=not progress) as bar:
+            for entry in manifest.entries:
+                target = roots[entry.role] / entry.path
+                if roots[entry.role] not in target.resolve().parents:
+                    raise BackupError(f"backup entry {entry.role}/{entry.path} points outside its folder; refused")
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                whole = hashlib.sha256()
+                with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode), "wb") as handle:
+                    for name in entry.chunks:
+                        data = repo.get(name)
+                        whole.update(data)
+                        handle.write(data)
+                if whole.hexdigest() != entry.sha256:
+                    raise BackupError(f"{entry.role}/{entry.path} does not match its SHA-256 in backup {manifest.backup_id}")
+                written += entry.size
+                bar.update()
+        rebuilt = load_settings(lake=roots["lake"])
+        with Lake.open(rebuilt, read_only=True) as opened:
+            found = opened.checksums(manifest.snapshot_id)
+        differing = sorted(t for t in set(found) | set(manifest.checksums) if found.get(t) != manifest.checksums.get(t))
+        if differing:
+            raise BackupError(f"the restored lake's tables {differing} differ from backup {manifest.backup_id}; "
+                              "nothing was put in place")
+        set_aside = []
+        stamp = f"{_now():%Y%m%dT%H%M%SZ}"
+        for folder in (lake, security):
+            if folder.exists():
+                aside = folder.with_name(f"{folder.name}.replaced-{stamp}")
+                folder.rename(aside)
+                set_aside.append(aside)
+        roots["lake"].rename(lake)
+        if roots["security"].exists():
+            roots["security"].rename(security)
+        _record_paths(lake / "catalog.sqlite", str((lake / "data").resolve()) + "/",
+                      [e.path for e in manifest.entries if e.role == "data"])
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return RestoreResult(lake, security, manifest.backup_id, manifest.snapshot_id, len(manifest.entries), written,
+                         set_aside)
+
+
+def _record_paths(catalog: Path, data_uri: str, relatives: list[str]) -> None:
+    """Point the lake's recorded file checksums (kept by full path) at the restored files under ``data_uri``."""
+    from ..lake.integrity import CHECKSUM_TABLE
+
+    with _sqlite(catalog, read_only=False) as con:
+        if con.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", [CHECKSUM_TABLE]).fetchone()[0]:
+            by_name = {Path(relative).name: data_uri + relative for relative in relatives}
+            rows = con.execute(f"SELECT rowid, path FROM {CHECKSUM_TABLE}").fetchall()
+            con.executemany(f"UPDATE {CHECKSUM_TABLE} SET path = ? WHERE rowid = ?",
+                            [(by_name[Path(path).name], rowid) for rowid, path in rows if Path(path).name in by_name])
+
+
+# ---------------------------------------------------------------------------------------------- prune
+def kept_backups(manifests: list[Manifest], daily: int = 7, weekly: int = 4, monthly: int = 12) -> set[str]:
+    """The backups a retention policy keeps: the newest one of each of the last ``daily`` days, ``weekly`` ISO
+    weeks and ``monthly`` months that have backups (as restic's --keep-daily/weekly/monthly), and the newest."""
+    newest_first = sorted(manifests, key=lambda m: m.created_at, reverse=True)
+    kept = {newest_first[0].backup_id} if newest_first else set()
+    for count, bucket in ((daily, lambda t: t.date()), (weekly, lambda t: tuple(t.isocalendar())[:2]),
+                          (monthly, lambda t: (t.year, t.month))):
+        seen: list = []
+        for manifest in newest_first:
+            period = bucket(manifest.created)
+            if period in seen:
+                continue
+            if len(seen) == count:
+                break
+            seen.append(period)
+            kept.add(manifest.backup_id)
+    return kept
+
+
+def prune(repository: Path, key: bytes, daily: int = 7, weekly: int = 4, monthly: int = 12) -> PruneResult:
+    """Remove the backups :func:`kept_backups` does not keep, then every object no kept backup uses."""
+    repo = Repository(repository, key)
+    manifests = repo.manifests()
+    kept = kept_backups(manifests, daily, weekly, monthly)
+    removed = [m.backup_id for m in manifests if m.backup_id not in kept]
+    for backup_id in removed:
+        repo.delete_manifest(backup_id)
+    used = {name for m in manifests if m.backup_id in kept for e in m.entries for name in e.chunks}
+    deleted, freed = 0, 0
+    for name in list(repo.object_names()):
+        if name not in used:
+            freed += repo.delete_object(name)
+            deleted += 1
+    return PruneResult(sorted(kept), removed, deleted, freed)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
