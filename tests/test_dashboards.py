@@ -405,6 +405,7 @@ def _stops_with_its_command(server: subprocess.Popen, handle, port: int) -> None
         assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
 
 
+@pytest.mark.timeout(2400)  # 50 kernel starts took 13.8 min alone on a 2-core machine: 900 s is too tight
 def test_voila_shuts_each_pages_kernel_down_and_stops_with_its_command(page, dash_lake):
     """50 views of a page leave no more kernels than the pool plus one (each page's kernel shut down when it closes;
     before, every view left a ~465 MB kernel behind), and stopping the command stops the kernels too."""
