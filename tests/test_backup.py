@@ -83,6 +83,8 @@ def test_restore_drill_back_up_destroy_restore_equal_checksums_and_the_same_pinn
     shutil.rmtree(lake.lake.with_name(lake.lake.name + "-security"))
     restored = backup.restore(repository, backup.load_key(key_file), lake.lake, full.backup_id)
     assert restored.snapshot_id == full.snapshot_id and restored.set_aside == []
+    # the newer backup's checksums moved on from the first by the rows changed; a restore recomputes them in full
+    assert backup.restore(repository, backup.load_key(key_file), tmp_path / "newer").snapshot_id == incremental.snapshot_id
     with Lake.open(lake_settings(lake.lake), read_only=True) as opened:
         assert opened.checksums(snapshot) == before
         report = opened.verify("full")
@@ -160,16 +162,17 @@ def test_a_full_disk_mid_way_leaves_no_backup_reported_and_the_next_run_succeeds
     good = backup.create(lake, repository, key)
     _add_a_day_of_telemetry(lake)
     writes = {"n": 0}
-    real_write = backup.Repository._write
+    real_open = open
 
-    def filling_up(path, body):
-        writes["n"] += 1
-        if writes["n"] > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(path, body)
+    def filling_up(file, mode="r", *args, **kwargs):  # the disk fills up at the second object written
+        if ".tmp-" in str(file) and "w" in mode:
+            writes["n"] += 1
+            if writes["n"] > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(backup.Repository, "_write", staticmethod(filling_up))
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr("builtins.open", filling_up)
+    with pytest.raises(backup.BackupError, match="No space left on device. Fix: free space"):
         backup.create(lake, repository, key)
     monkeypatch.undo()
     assert [m.backup_id for m in backup.Repository(repository, key).manifests()] == [good.backup_id]
@@ -250,3 +253,81 @@ def test_the_command_line_backs_up_lists_verifies_and_restores(lake, key_file, t
     assert refused.returncode == 1 and "never merges" in refused.stderr and "Traceback" not in refused.stderr
     restored = carbon("restore", "--to", str(tmp_path / "again"), "--no-progress")
     assert restored.returncode == 0 and "checksum matches" in restored.stdout, restored.stderr
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A real S3-compatible server (moto in server mode) on a free loopback port, with a bucket ``offsite``."""
+    import logging
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in (("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}"), ("AWS_ACCESS_KEY_ID", "carbon-test"),
+                        ("AWS_SECRET_ACCESS_KEY", "carbon-test-secret"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    boto3.client("s3").create_bucket(Bucket="offsite")
+    yield server
+    server.stop()
+
+
+def test_off_site_copy_on_s3_compatible_storage_restores_and_stays_encrypted(lake, key_file, tmp_path, s3):
+    import boto3
+
+    key = backup.load_key(key_file)
+    location = "s3://offsite/province/nightly"
+    with Lake.open(lake, read_only=True) as opened:
+        before = opened.checksums()
+    full = backup.create(lake, location, key)
+    _add_a_day_of_telemetry(lake)
+    incremental = backup.create(lake, location, key)
+    assert 0 < incremental.new_bytes < full.new_bytes / 3
+    assert backup.verify(location, key).ok
+    client = boto3.client("s3")
+    stored = client.list_objects_v2(Bucket="offsite", Prefix="province/nightly/objects/")["Contents"]
+    assert {item["Key"].rsplit("/", 1)[-1] for item in stored} == set(backup.Repository(location, key).object_names()) and \
+        all(b"SQLite format 3" not in client.get_object(Bucket="offsite", Key=item["Key"])["Body"].read()
+            for item in stored)  # the catalog and the security store are in there, encrypted
+    restored = backup.restore(location, key, tmp_path / "from-s3", full.backup_id)
+    with Lake.open(lake_settings(restored.lake), read_only=True) as opened:
+        assert opened.checksums(full.snapshot_id) == before
+
+
+def test_an_unreachable_object_store_is_named_and_no_backup_is_half_written(lake, key_file, s3):
+    key = backup.load_key(key_file)
+    location = "s3://offsite/province"
+    backup.create(lake, location, key)
+    s3.stop()
+    with pytest.raises(backup.BackupError, match="failed after retries.*AWS_ENDPOINT_URL"):
+        backup.create(lake, location, key)
+    s3.start()
+    assert len(backup.Repository(location, key).manifests()) == 1 and backup.verify(location, key).ok
+    with pytest.raises(backup.BackupError, match="refused.*bucket exists"):
+        backup.create(lake, "s3://no-such-bucket/x", key)
+
+
+def test_checksums_move_on_by_the_rows_changed_and_never_across_another_history(lake, key_file, tmp_path):
+    """Lake.checksums_since equals a full checksum after an append; a backup of a lake restored from an older backup
+    and written differently does not build on the newer backup of the other history (its restore would refuse)."""
+    key = backup.load_key(key_file)
+    repository = tmp_path / "backups"
+    first = backup.create(lake, repository, key)
+    _add_a_day_of_telemetry(lake)
+    with Lake.open(lake, read_only=True) as opened:
+        assert opened.checksums_since(first.checksums, first.snapshot_id) == opened.checksums()
+        assert opened.checksums_since(opened.checksums(), opened.snapshot_id()) == opened.checksums()
+    backup.create(lake, repository, key)  # history A: snapshot first + 1 has a day of telemetry
+    other = backup.restore(repository, key, tmp_path / "other", first.backup_id)
+    with Lake.open(lake_settings(other.lake)) as opened:  # history B: the same snapshot number, other rows
+        opened.append("carbon_price", opened.read("carbon_price").head(1).assign(
+            day=lambda f: (pd.to_datetime(f.day) - pd.Timedelta(days=3650)).dt.date))
+    diverged = backup.create(lake_settings(other.lake), repository, key)
+    assert diverged.snapshot_id == first.snapshot_id + 1
+    assert backup.restore(repository, key, tmp_path / "again", diverged.backup_id).snapshot_id == diverged.snapshot_id

@@ -14,11 +14,11 @@ from .common import JsonOption, LakeOption, clean_errors, say, settings_from, t,
 
 backup_app = typer_app("help_backup")
 
-RepositoryOption = Annotated[Optional[Path], typer.Option("--repository", help=t("opt_repository"))]
+RepositoryOption = Annotated[Optional[str], typer.Option("--repository", help=t("opt_repository"))]
 KeyFileOption = Annotated[Optional[Path], typer.Option("--key-file", help=t("opt_key_file"))]
 
 
-def _where(settings, repository: Path | None, key_file: Path | None) -> tuple[Path, Path]:
+def _where(settings, repository: str | None, key_file: Path | None) -> tuple[str, Path]:
     from ..ops import service
 
     return repository or service.default_repository(settings), key_file or service.default_key_file()

@@ -190,9 +190,10 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     # ------------------------------------------------------------------ carbon backup
     "cli_help_backup": ("加密、增量、可校验的备份与恢复（第 5.5.3 (d)、7.3.3 条）。",
                         "Encrypted, incremental, verifiable backups and restore (clauses 5.5.3 (d), 7.3.3)."),
-    "cli_opt_repository": ("备份库文件夹（默认：$CARBON_BACKUP_REPOSITORY，或数据湖旁的 <lake>-backups）。",
-                           "Backup repository folder (default: $CARBON_BACKUP_REPOSITORY, or <lake>-backups next to "
-                           "the lake)."),
+    "cli_opt_repository": ("备份库：文件夹或 s3://bucket/prefix（默认：$CARBON_BACKUP_REPOSITORY，或数据湖旁的 "
+                           "<lake>-backups）。",
+                           "Backup repository: a folder or s3://bucket/prefix (default: $CARBON_BACKUP_REPOSITORY, or "
+                           "<lake>-backups next to the lake)."),
     "cli_opt_key_file": ("备份密钥文件（默认：$CARBON_BACKUP_KEY_FILE，或 ~/.config/carbon/backup.key）。",
                          "Backup key file (default: $CARBON_BACKUP_KEY_FILE, or ~/.config/carbon/backup.key)."),
     "cli_help_backup_key": ("生成新的备份密钥（仅所有者可读，绝不覆盖）；请另处保存一份：没有密钥任何备份都无法读取。",

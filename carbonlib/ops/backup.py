@@ -44,13 +44,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..settings import Settings
+from .storage import StorageError, open_storage
 
 FORMAT = 1
 #: Largest object: bigger files are stored as several chunks (bounded memory, dedup by chunk).
 CHUNK_BYTES = 64 * 2**20
 _MAGIC = b"CSWB"
 _RAW, _ZLIB = 0, 1
-_ROLES = ("catalog", "data", "lake", "security", "config")
+#: A repository: a local folder, or ``s3://bucket/prefix`` (:mod:`.storage`).
+Location = str | os.PathLike
 
 
 class BackupError(RuntimeError):
@@ -123,6 +125,7 @@ class Manifest:
     checksums: dict[str, str]  # Lake.checksums() at snapshot_id
     entries: list[Entry]
     new_bytes: int = 0  # bytes of objects this backup added to the repository (after compression)
+    snapshot_time: str = ""  # when snapshot_id was taken: tells this lake's history from another one's
 
     @property
     def created(self) -> datetime:
@@ -181,96 +184,124 @@ class PruneResult:
 
 # ---------------------------------------------------------------------------------------------- repository
 class Repository:
-    """A backup repository folder opened with its key (see the module doc for the layout)."""
+    """A backup repository (a folder or ``s3://bucket/prefix``) opened with its key (see the module doc)."""
 
-    def __init__(self, folder: Path, key: bytes, *, create: bool = False):
-        self.folder = Path(folder)
+    def __init__(self, location: str | os.PathLike, key: bytes, *, create: bool = False):
+        self.storage = open_storage(location)
+        self.location = self.storage.location
         self._aead = AESGCM(key)
-        config = self.folder / "config.json"
-        if not config.is_file():
+        config = self._read("config.json")
+        if config is None:
             if not create:
-                raise BackupError(f"{self.folder} is not a backup repository (no config.json). Fix: give the folder "
-                                  "`carbon backup create` wrote to")
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._write(config, json.dumps({"format": FORMAT, "key_id": key_id(key),
-                                            "created_at": _now().isoformat()}, indent=2).encode())
-        settings = json.loads(config.read_text())
+                raise BackupError(f"{self.location} is not a backup repository (no config.json). Fix: give the "
+                                  "location `carbon backup create` wrote to")
+            config = json.dumps({"format": FORMAT, "key_id": key_id(key), "created_at": _now().isoformat()},
+                                indent=2).encode()
+            self._write("config.json", config)
+        settings = json.loads(config)
         if settings.get("format") != FORMAT:
-            raise BackupError(f"{self.folder} has backup format {settings.get('format')}; this carbonlib reads {FORMAT}")
+            raise BackupError(f"{self.location} has backup format {settings.get('format')}; this carbonlib reads {FORMAT}")
         if settings["key_id"] != key_id(key):
-            raise BackupError(f"wrong key: the backups in {self.folder} were made with key {settings['key_id']}, "
+            raise BackupError(f"wrong key: the backups in {self.location} were made with key {settings['key_id']}, "
                               f"the key given is {key_id(key)}. Fix: give the key file kept when they were made")
 
+    # ------------------------------------------------------------------ storage (its refusals as BackupError)
+    def _read(self, key: str) -> bytes | None:
+        try:
+            return self.storage.read(key)
+        except StorageError as error:
+            raise BackupError(str(error)) from None
+
+    def _write(self, key: str, body: bytes) -> None:
+        try:
+            self.storage.write(key, body)
+        except StorageError as error:
+            raise BackupError(str(error)) from None
+
+    def _keys(self, prefix: str) -> list[str]:
+        try:
+            return list(self.storage.keys(prefix))
+        except StorageError as error:
+            raise BackupError(str(error)) from None
+
     # ------------------------------------------------------------------ objects
-    def _object_path(self, name: str) -> Path:
-        return self.folder / "objects" / name[:2] / name
+    @staticmethod
+    def _object_key(name: str) -> str:
+        return f"objects/{name[:2]}/{name}"
 
     def has(self, name: str) -> bool:
-        return self._object_path(name).is_file()
+        try:
+            return self.storage.exists(self._object_key(name))
+        except StorageError as error:
+            raise BackupError(str(error)) from None
 
     def put(self, data: bytes, compress: bool) -> tuple[str, int]:
         """Store ``data`` (unless already there); its name and the bytes written (0 when it was there)."""
         name = hashlib.sha256(data).hexdigest()
-        path = self._object_path(name)
-        if path.is_file():
+        if self.has(name):
             return name, 0
         packed = zlib.compress(data, 6) if compress else data
         flag = _ZLIB if compress and len(packed) < len(data) else _RAW
         body = self._seal(flag, packed if flag == _ZLIB else data, name.encode())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._write(path, body)
+        self._write(self._object_key(name), body)
         return name, len(body)
 
     def get(self, name: str) -> bytes:
         """The plaintext of object ``name``; BackupError when it is missing, altered or not what its name says."""
-        path = self._object_path(name)
-        if not path.is_file():
+        body = self._read(self._object_key(name))
+        if body is None:
             raise BackupError(f"object {name} is missing")
-        data = self._open(path.read_bytes(), name.encode(), f"object {name}")
+        data = self._open(body, name.encode(), f"object {name}")
         if hashlib.sha256(data).hexdigest() != name:
             raise BackupError(f"object {name} does not hold what its name says")
         return data
 
-    def object_names(self) -> Iterator[str]:
-        for path in (self.folder / "objects").glob("*/*"):
-            if path.is_file() and not path.name.startswith("."):
-                yield path.name
+    def object_names(self) -> list[str]:
+        return [key.rsplit("/", 1)[-1] for key in self._keys("objects/")]
 
     def delete_object(self, name: str) -> int:
-        path = self._object_path(name)
-        size = path.stat().st_size
-        path.unlink()
-        return size
+        try:
+            return self.storage.delete(self._object_key(name))
+        except StorageError as error:
+            raise BackupError(str(error)) from None
 
     # ------------------------------------------------------------------ manifests
     def write_manifest(self, manifest: Manifest) -> None:
-        (self.folder / "backups").mkdir(exist_ok=True)
-        self._write(self.folder / "backups" / manifest.backup_id,
+        self._write(f"backups/{manifest.backup_id}",
                     self._seal(_ZLIB, zlib.compress(manifest.to_json()), b"manifest:" + manifest.backup_id.encode()))
 
     def manifests(self) -> list[Manifest]:
         """Every backup, oldest first."""
         found = []
-        for path in sorted((self.folder / "backups").glob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                found.append(Manifest.from_json(self._open(path.read_bytes(), b"manifest:" + path.name.encode(),
-                                                           f"manifest {path.name}")))
+        for key in self._keys("backups/"):
+            name = key.rsplit("/", 1)[-1]
+            found.append(Manifest.from_json(self._open(self._read(key) or b"", b"manifest:" + name.encode(),
+                                                       f"manifest {name}")))
         return sorted(found, key=lambda m: m.created_at)
 
     def manifest(self, backup_id: str = "latest") -> Manifest:
         """One backup by id, or the newest (``latest``)."""
         manifests = self.manifests()
         if not manifests:
-            raise BackupError(f"{self.folder} holds no backup yet. Fix: `carbon backup create`")
+            raise BackupError(f"{self.location} holds no backup yet. Fix: `carbon backup create`")
         if backup_id == "latest":
             return manifests[-1]
         for manifest in manifests:
             if manifest.backup_id == backup_id:
                 return manifest
-        raise BackupError(f"no backup {backup_id!r} in {self.folder}; backups: {[m.backup_id for m in manifests]}")
+        raise BackupError(f"no backup {backup_id!r} in {self.location}; backups: {[m.backup_id for m in manifests]}")
 
     def delete_manifest(self, backup_id: str) -> None:
-        (self.folder / "backups" / backup_id).unlink()
+        try:
+            self.storage.delete(f"backups/{backup_id}")
+        except StorageError as error:
+            raise BackupError(str(error)) from None
+
+    def record_verification(self, result: "VerifyResult") -> None:
+        """Keep the outcome of a verification in ``verified.json`` (ids and counts only: no content)."""
+        self._write("verified.json", json.dumps(
+            {"at": _now().isoformat(), "backups": result.backups, "ok": result.ok, "objects": result.objects,
+             "problems": [list(p) for p in result.problems]}, indent=2).encode())
 
     # ------------------------------------------------------------------ sealing
     def _seal(self, flag: int, data: bytes, name: bytes) -> bytes:
@@ -288,34 +319,22 @@ class Repository:
             raise BackupError(f"{what} is damaged (its authentication tag does not match)") from None
         return zlib.decompress(data) if header[4] == _ZLIB else data
 
-    @staticmethod
-    def _write(path: Path, body: bytes) -> None:
-        """Write ``body`` to ``path`` all at once: a temporary file, flushed to disk, then renamed."""
-        temporary = path.with_name(f".tmp-{secrets.token_hex(6)}")
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-
 
 # ---------------------------------------------------------------------------------------------- backup
-def create(settings: Settings, repository: Path, key: bytes, *, progress: bool = False) -> Manifest:
+def create(settings: Settings, repository: Location, key: bytes, *, progress: bool = False) -> Manifest:
     """Back up the lake of ``settings`` (embedded catalog, local data) with its security store into ``repository``
     (created on first use); only content the repository lacks is written.  Returns the manifest."""
     from tqdm.auto import tqdm
 
     _require_embedded(settings)
     repo = Repository(repository, key, create=True)
-    known = {e.sha256: e for m in repo.manifests() for e in m.entries}
+    earlier = repo.manifests()
+    known = {e.sha256: e for m in earlier for e in m.entries}
     started = _now()
     with tempfile.TemporaryDirectory(prefix="carbon-backup-") as scratch:
         catalog_copy = Path(scratch) / "catalog.sqlite"
         _copy_sqlite(Path(settings.catalog_uri.removeprefix("sqlite:")), catalog_copy)
-        snapshot_id, schema_version, checksums = _lake_figures(catalog_copy, settings)
+        snapshot_id, snapshot_time, schema_version, checksums = _lake_figures(catalog_copy, settings, earlier)
         recorded = _recorded_checksums(catalog_copy)
         files = [("catalog", "catalog.sqlite", catalog_copy)]
         data_root = Path(settings.data_uri)
@@ -335,7 +354,8 @@ def create(settings: Settings, repository: Path, key: bytes, *, progress: bool =
                 bar.update()
     manifest = Manifest(backup_id=f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", created_at=started.isoformat(),
                         snapshot_id=snapshot_id, schema_version=schema_version, source=settings.catalog_display,
-                        data_uri=settings.data_uri, checksums=checksums, entries=entries, new_bytes=new_bytes)
+                        data_uri=settings.data_uri, checksums=checksums, entries=entries, new_bytes=new_bytes,
+                        snapshot_time=snapshot_time)
     repo.write_manifest(manifest)
     return manifest
 
@@ -390,15 +410,24 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     os.chmod(target, source.stat().st_mode & 0o777)
 
 
-def _lake_figures(catalog_copy: Path, settings: Settings) -> tuple[int, int, dict[str, str]]:
-    """Snapshot id, schema version and table checksums of the copied catalog (over the live data files)."""
+def _lake_figures(catalog_copy: Path, settings: Settings, earlier: list[Manifest]) -> tuple[int, str, int, dict[str, str]]:
+    """Snapshot id and time, schema version and table checksums of the copied catalog (over the live data files).
+
+    The checksums move on from the newest earlier backup of this lake's history (same snapshot
+    time, same schema) by the rows changed since (:meth:`~carbonlib.lake.Lake.checksums_since`).
+    """
     from ..lake import Lake
     from ..settings import load_settings
 
     copy = load_settings(lake=settings.lake, catalog=f"sqlite:{catalog_copy}", data_path=settings.data_uri)
     with Lake.open(copy, read_only=True) as lake:
         snapshot = lake.snapshot_id()
-        return snapshot, lake.schema_version, lake.checksums(snapshot)
+        times = {int(i): str(at) for i, at in lake.snapshots()[["snapshot_id", "snapshot_time"]].itertuples(index=False)}
+        base = next((m for m in reversed(earlier) if m.snapshot_id <= snapshot and m.schema_version == lake.schema_version
+                     and m.snapshot_time and times.get(m.snapshot_id) == m.snapshot_time), None)
+        checksums = (lake.checksums_since(base.checksums, base.snapshot_id, snapshot) if base
+                     else lake.checksums(snapshot))
+        return snapshot, times[snapshot], lake.schema_version, checksums
 
 
 def _recorded_checksums(catalog: Path) -> dict[str, tuple[str, int]]:
@@ -472,7 +501,7 @@ def _config_file() -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------------- verify
-def verify(repository: Path, key: bytes, backup_id: str | None = None) -> VerifyResult:
+def verify(repository: Location, key: bytes, backup_id: str | None = None) -> VerifyResult:
     """Re-read every object of one backup (or all): present, decrypts and authenticates, and hashes to its name
     (a manifest, itself authenticated, lists each file's chunks in order).  The outcome is written to
     ``verified.json``."""
@@ -495,14 +524,12 @@ def verify(repository: Path, key: bytes, backup_id: str | None = None) -> Verify
             problems = [problem_of[name] for name in entry.chunks if problem_of[name]]
             if problems:
                 result.problems.append((manifest.backup_id, f"{entry.role}/{entry.path}", problems[0]))
-    Repository._write(repo.folder / "verified.json", json.dumps(
-        {"at": _now().isoformat(), "backups": result.backups, "ok": result.ok, "objects": result.objects,
-         "problems": [list(p) for p in result.problems]}, indent=2).encode())
+    repo.record_verification(result)
     return result
 
 
 # ---------------------------------------------------------------------------------------------- restore
-def restore(repository: Path, key: bytes, lake: Path, backup_id: str = "latest", *, force: bool = False,
+def restore(repository: Location, key: bytes, lake: Path, backup_id: str = "latest", *, force: bool = False,
             progress: bool = False) -> RestoreResult:
     """Rebuild the lake of one backup in folder ``lake`` (and its security store in ``<lake>-security``).
 
@@ -601,7 +628,7 @@ def kept_backups(manifests: list[Manifest], daily: int = 7, weekly: int = 4, mon
     return kept
 
 
-def prune(repository: Path, key: bytes, daily: int = 7, weekly: int = 4, monthly: int = 12) -> PruneResult:
+def prune(repository: Location, key: bytes, daily: int = 7, weekly: int = 4, monthly: int = 12) -> PruneResult:
     """Remove the backups :func:`kept_backups` does not keep, then every object no kept backup uses."""
     repo = Repository(repository, key)
     manifests = repo.manifests()

@@ -19,11 +19,11 @@ from . import backup
 REPOSITORY_ENV, KEY_ENV = "CARBON_BACKUP_REPOSITORY", "CARBON_BACKUP_KEY_FILE"
 
 
-def default_repository(settings: Settings) -> Path:
-    """``$CARBON_BACKUP_REPOSITORY``, else ``<lake>-backups`` next to the lake folder (the local copy)."""
-    configured = os.environ.get(REPOSITORY_ENV)
+def default_repository(settings: Settings) -> str:
+    """``$CARBON_BACKUP_REPOSITORY`` (a folder or ``s3://bucket/prefix``), else ``<lake>-backups`` next to the
+    lake folder."""
     lake = Path(settings.lake).resolve()
-    return Path(configured) if configured else lake.parent / f"{lake.name}-backups"
+    return os.environ.get(REPOSITORY_ENV) or str(lake.parent / f"{lake.name}-backups")
 
 
 def default_key_file() -> Path:
@@ -45,7 +45,7 @@ def _authorised(security: Security, principal: Principal, settings: Settings, wh
                               detail=detail)
 
 
-def create(security: Security, principal: Principal, settings: Settings, repository: Path, key_file: Path, *,
+def create(security: Security, principal: Principal, settings: Settings, repository: backup.Location, key_file: Path, *,
            progress: bool = False) -> backup.Manifest:
     """:func:`.backup.create`, authorised and audited."""
     key = backup.load_key(key_file)
@@ -56,7 +56,7 @@ def create(security: Security, principal: Principal, settings: Settings, reposit
     return manifest
 
 
-def listing(security: Security, principal: Principal, settings: Settings, repository: Path,
+def listing(security: Security, principal: Principal, settings: Settings, repository: backup.Location,
             key_file: Path) -> list[backup.Manifest]:
     """The backups in ``repository`` (oldest first), authorised and audited."""
     key = backup.load_key(key_file)
@@ -64,7 +64,7 @@ def listing(security: Security, principal: Principal, settings: Settings, reposi
         return backup.Repository(repository, key).manifests()
 
 
-def verify(security: Security, principal: Principal, settings: Settings, repository: Path, key_file: Path,
+def verify(security: Security, principal: Principal, settings: Settings, repository: backup.Location, key_file: Path,
            backup_id: str | None = None) -> backup.VerifyResult:
     """:func:`.backup.verify`, authorised and audited (a damaged backup is audited as ``failed``)."""
     key = backup.load_key(key_file)
@@ -76,7 +76,7 @@ def verify(security: Security, principal: Principal, settings: Settings, reposit
     return result
 
 
-def prune(security: Security, principal: Principal, settings: Settings, repository: Path, key_file: Path, *,
+def prune(security: Security, principal: Principal, settings: Settings, repository: backup.Location, key_file: Path, *,
           daily: int = 7, weekly: int = 4, monthly: int = 12) -> backup.PruneResult:
     """:func:`.backup.prune`, authorised and audited."""
     key = backup.load_key(key_file)

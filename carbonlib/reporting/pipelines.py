@@ -107,7 +107,7 @@ def back_up_lake(settings: Settings, at: datetime, repository: str | None = None
     policy; repository and key file default as ``carbon backup`` (``$CARBON_BACKUP_REPOSITORY``, ``…_KEY_FILE``)."""
     from ..ops import backup, service
 
-    folder = Path(repository) if repository else service.default_repository(settings)
+    folder = repository or service.default_repository(settings)
     key = backup.load_key(Path(key_file) if key_file else service.default_key_file())
     manifest = backup.create(settings, folder, key)
     checked = backup.verify(folder, key, manifest.backup_id)
