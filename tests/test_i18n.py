@@ -23,10 +23,12 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_every_key_once_with_both_languages():
-    tree = ast.parse((PACKAGE / "i18n" / "__init__.py").read_text(encoding="utf-8"))
-    catalogue = next(node.value for node in ast.walk(tree)
-                     if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "MESSAGES")
-    keys = [key.value for key in catalogue.keys]
+    keys = []
+    for module, name in (("__init__.py", "MESSAGES"), ("cli.py", "CLI_MESSAGES")):  # the command line's part apart
+        tree = ast.parse((PACKAGE / "i18n" / module).read_text(encoding="utf-8"))
+        catalogue = next(node.value for node in ast.walk(tree)
+                         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == name)
+        keys += [key.value for key in catalogue.keys if key is not None]  # None: the ** of the CLI part
     assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
     for key, (zh, en) in i18n.MESSAGES.items():
         if key.endswith("_line") and not zh:  # a report section without a line of explanation

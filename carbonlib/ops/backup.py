@@ -445,20 +445,19 @@ def _referenced_paths(catalog: Path, data_uri: str) -> list[str]:
     """Every data and delete file any snapshot of the catalog references, relative to the data path."""
     paths = set()
     with _sqlite(catalog) as con:
-        for kind in ("data", "delete"):
-            rows = con.execute(
-                f"SELECT s.path, s.path_is_relative, t.path, t.path_is_relative, f.path, f.path_is_relative "
-                f"FROM ducklake_{kind}_file f JOIN ducklake_table t USING (table_id) "
-                f"JOIN ducklake_schema s USING (schema_id)").fetchall()
-            for schema, schema_relative, table, table_relative, name, name_relative in rows:
-                full = name
-                if name_relative:
-                    base = table if not table_relative else (
-                        (data_uri + schema if schema_relative else schema) + table)
-                    full = base + name
-                if not full.startswith(data_uri):
-                    raise BackupError(f"{full} lies outside the data path {data_uri}; carbon backup copies one data folder")
-                paths.add(full[len(data_uri):])
+        rows = con.execute(
+            "SELECT s.path, s.path_is_relative, t.path, t.path_is_relative, f.path, f.path_is_relative "
+            "FROM (SELECT table_id, path, path_is_relative FROM ducklake_data_file UNION ALL "
+            "SELECT table_id, path, path_is_relative FROM ducklake_delete_file) f "
+            "JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)").fetchall()
+        for schema, schema_relative, table, table_relative, name, name_relative in rows:
+            full = name
+            if name_relative:
+                base = table if not table_relative else ((data_uri + schema if schema_relative else schema) + table)
+                full = base + name
+            if not full.startswith(data_uri):
+                raise BackupError(f"{full} lies outside the data path {data_uri}; carbon backup copies one data folder")
+            paths.add(full[len(data_uri):])
     return sorted(paths)
 
 
