@@ -150,6 +150,12 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
     return con
 
 
+def _checksum_columns(name: str) -> str:
+    """The columns a table's checksum hashes: all but its volatile run stamps (``Table.volatile``)."""
+    definition = TABLES[name]
+    return ", ".join(c for c in definition.column_names if c not in definition.volatile)
+
+
 class Lake:
     """A connection to the Carbon lake (see module doc). Use as a context manager."""
 
@@ -430,10 +436,10 @@ class Lake:
         :class:`~carbonlib.lake.errors.DamagedLakeError`.
         """
         out = {}
-        for name, definition in TABLES.items():
+        for name in TABLES:
             if tables is not None and name not in tables:
                 continue
-            cols = ", ".join(c for c in definition.column_names if c not in definition.volatile)
+            cols = _checksum_columns(name)
             try:
                 rows, digest = self._row(
                     f"SELECT count(*), coalesce(bit_xor(hash({cols})), 0) FROM {self.relation(name, snapshot)}"
@@ -472,10 +478,9 @@ class Lake:
 
     def _checksum_moved_on(self, name: str, checksum: str, after: int, snapshot: int) -> str:
         """``checksum`` of table ``name`` at ``after`` with the rows inserted and deleted up to ``snapshot`` applied."""
-        definition = TABLES[name]
-        cols = ", ".join(c for c in definition.column_names if c not in definition.volatile)
         count, _, digest_hex = checksum.partition(":")
         rows, digest = int(count), int(digest_hex, 16)
+        cols = _checksum_columns(name)
         feed = self.query(f"SELECT change_type, count(*) AS n, coalesce(bit_xor(hash({cols})), 0) AS x "
                           f"FROM ducklake_table_changes({literal(CATALOG)}, 'main', {literal(name)}, ?, ?) "
                           "GROUP BY change_type", [after + 1, snapshot])
@@ -483,6 +488,14 @@ class Lake:
             rows += int(n) if change in ("insert", "update_postimage") else -int(n)
             digest ^= int(x)
         return f"{rows}:{digest:016x}"
+
+    def referenced_files(self) -> pd.DataFrame:
+        """Every data and delete file any snapshot references: table, path (full), size_bytes as recorded."""
+        return integrity.referenced_files(self._con, self.settings.data_uri)
+
+    def recorded_checksums(self) -> dict[str, tuple[str, int]]:
+        """SHA-256 and size recorded when each data file was written, by file name (:mod:`.integrity`)."""
+        return integrity.recorded_checksums(self._con)
 
     def verify(self, level: str = "full") -> integrity.VerifyReport:
         """Check every file the catalog references: ``stat``, ``quick`` or ``full`` (see :func:`.integrity.verify`)."""

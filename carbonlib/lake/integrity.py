@@ -49,15 +49,17 @@ def _ensure_checksum_table(con: duckdb.DuckDBPyConnection) -> None:
                 "(path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, size_bytes BIGINT NOT NULL)")
 
 
-def _recorded(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
+def recorded_checksums(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
+    """SHA-256 and size recorded at write for each data file, by file name (DuckLake names each file by a UUID:
+    the recorded full path goes stale when a lake folder is moved or restored elsewhere)."""
     try:  # duckdb_tables() does not list DuckLake's metadata database: ask for the table itself
         rows = con.execute(f"SELECT path, sha256, size_bytes FROM {_META}.{CHECKSUM_TABLE}").fetchall()
     except duckdb.CatalogException:  # a lake written before checksums were recorded
         return {}
-    return {path: (sha, size) for path, sha, size in rows}
+    return {Path(path).name: (sha, int(size)) for path, sha, size in rows}
 
 
-def _referenced_files(con: duckdb.DuckDBPyConnection, data_uri: str) -> pd.DataFrame:
+def referenced_files(con: duckdb.DuckDBPyConnection, data_uri: str) -> pd.DataFrame:
     """Every data and delete file any snapshot references: table, path (full), size_bytes as recorded."""
     def files(kind: str) -> str:
         return (f"SELECT DISTINCT t.table_name AS table, CASE WHEN f.path_is_relative THEN (CASE WHEN t.path_is_relative "
@@ -112,9 +114,8 @@ def verify(con: duckdb.DuckDBPyConnection, settings: Settings, *, level: str = "
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
-    files = _referenced_files(con, settings.data_uri)
-    # by file name (DuckLake names each file by a UUID): a lake moved or restored to another folder still verifies
-    recorded = {Path(path).name: value for path, value in _recorded(con).items()}
+    files = referenced_files(con, settings.data_uri)
+    recorded = recorded_checksums(con)
     problems, unrecorded = [], 0
     for name, path, size in files.itertuples(index=False):
         local = Path(path) if _is_local(settings) else None
@@ -154,7 +155,7 @@ def orphan_files(con: duckdb.DuckDBPyConnection, settings: Settings, older_than_
     """
     if not _is_local(settings):
         return []
-    known = set(Path(p).name for p in _referenced_files(con, settings.data_uri).path)
+    known = set(Path(p).name for p in referenced_files(con, settings.data_uri).path)
     known |= {Path(r[0]).name for r in con.execute(
         f"SELECT path FROM {_META}.ducklake_files_scheduled_for_deletion").fetchall()}
     cutoff = time.time() - older_than_hours * 3600

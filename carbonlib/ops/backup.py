@@ -44,7 +44,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..settings import Settings
-from .storage import StorageError, open_storage
+from .storage import BackupError, open_storage
 
 FORMAT = 1
 #: Largest object: bigger files are stored as several chunks (bounded memory, dedup by chunk).
@@ -53,10 +53,6 @@ _MAGIC = b"CSWB"
 _RAW, _ZLIB = 0, 1
 #: A repository: a local folder, or ``s3://bucket/prefix`` (:mod:`.storage`).
 Location = str | os.PathLike
-
-
-class BackupError(RuntimeError):
-    """A backup, verification or restore that cannot go on; the message says what and the fix."""
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -190,14 +186,14 @@ class Repository:
         self.storage = open_storage(location)
         self.location = self.storage.location
         self._aead = AESGCM(key)
-        config = self._read("config.json")
+        config = self.storage.read("config.json")
         if config is None:
             if not create:
                 raise BackupError(f"{self.location} is not a backup repository (no config.json). Fix: give the "
                                   "location `carbon backup create` wrote to")
             config = json.dumps({"format": FORMAT, "key_id": key_id(key), "created_at": _now().isoformat()},
                                 indent=2).encode()
-            self._write("config.json", config)
+            self.storage.write("config.json", config)
         settings = json.loads(config)
         if settings.get("format") != FORMAT:
             raise BackupError(f"{self.location} has backup format {settings.get('format')}; this carbonlib reads {FORMAT}")
@@ -205,35 +201,13 @@ class Repository:
             raise BackupError(f"wrong key: the backups in {self.location} were made with key {settings['key_id']}, "
                               f"the key given is {key_id(key)}. Fix: give the key file kept when they were made")
 
-    # ------------------------------------------------------------------ storage (its refusals as BackupError)
-    def _read(self, key: str) -> bytes | None:
-        try:
-            return self.storage.read(key)
-        except StorageError as error:
-            raise BackupError(str(error)) from None
-
-    def _write(self, key: str, body: bytes) -> None:
-        try:
-            self.storage.write(key, body)
-        except StorageError as error:
-            raise BackupError(str(error)) from None
-
-    def _keys(self, prefix: str) -> list[str]:
-        try:
-            return list(self.storage.keys(prefix))
-        except StorageError as error:
-            raise BackupError(str(error)) from None
-
     # ------------------------------------------------------------------ objects
     @staticmethod
     def _object_key(name: str) -> str:
         return f"objects/{name[:2]}/{name}"
 
     def has(self, name: str) -> bool:
-        try:
-            return self.storage.exists(self._object_key(name))
-        except StorageError as error:
-            raise BackupError(str(error)) from None
+        return self.storage.exists(self._object_key(name))
 
     def put(self, data: bytes, compress: bool) -> tuple[str, int]:
         """Store ``data`` (unless already there); its name and the bytes written (0 when it was there)."""
@@ -243,12 +217,12 @@ class Repository:
         packed = zlib.compress(data, 6) if compress else data
         flag = _ZLIB if compress and len(packed) < len(data) else _RAW
         body = self._seal(flag, packed if flag == _ZLIB else data, name.encode())
-        self._write(self._object_key(name), body)
+        self.storage.write(self._object_key(name), body)
         return name, len(body)
 
     def get(self, name: str) -> bytes:
         """The plaintext of object ``name``; BackupError when it is missing, altered or not what its name says."""
-        body = self._read(self._object_key(name))
+        body = self.storage.read(self._object_key(name))
         if body is None:
             raise BackupError(f"object {name} is missing")
         data = self._open(body, name.encode(), f"object {name}")
@@ -257,25 +231,22 @@ class Repository:
         return data
 
     def object_names(self) -> list[str]:
-        return [key.rsplit("/", 1)[-1] for key in self._keys("objects/")]
+        return [key.rsplit("/", 1)[-1] for key in self.storage.keys("objects/")]
 
     def delete_object(self, name: str) -> int:
-        try:
-            return self.storage.delete(self._object_key(name))
-        except StorageError as error:
-            raise BackupError(str(error)) from None
+        return self.storage.delete(self._object_key(name))
 
     # ------------------------------------------------------------------ manifests
     def write_manifest(self, manifest: Manifest) -> None:
-        self._write(f"backups/{manifest.backup_id}",
+        self.storage.write(f"backups/{manifest.backup_id}",
                     self._seal(_ZLIB, zlib.compress(manifest.to_json()), b"manifest:" + manifest.backup_id.encode()))
 
     def manifests(self) -> list[Manifest]:
         """Every backup, oldest first."""
         found = []
-        for key in self._keys("backups/"):
+        for key in self.storage.keys("backups/"):
             name = key.rsplit("/", 1)[-1]
-            found.append(Manifest.from_json(self._open(self._read(key) or b"", b"manifest:" + name.encode(),
+            found.append(Manifest.from_json(self._open(self.storage.read(key) or b"", b"manifest:" + name.encode(),
                                                        f"manifest {name}")))
         return sorted(found, key=lambda m: m.created_at)
 
@@ -292,14 +263,11 @@ class Repository:
         raise BackupError(f"no backup {backup_id!r} in {self.location}; backups: {[m.backup_id for m in manifests]}")
 
     def delete_manifest(self, backup_id: str) -> None:
-        try:
-            self.storage.delete(f"backups/{backup_id}")
-        except StorageError as error:
-            raise BackupError(str(error)) from None
+        self.storage.delete(f"backups/{backup_id}")
 
     def record_verification(self, result: "VerifyResult") -> None:
         """Keep the outcome of a verification in ``verified.json`` (ids and counts only: no content)."""
-        self._write("verified.json", json.dumps(
+        self.storage.write("verified.json", json.dumps(
             {"at": _now().isoformat(), "backups": result.backups, "ok": result.ok, "objects": result.objects,
              "problems": [list(p) for p in result.problems]}, indent=2).encode())
 
@@ -334,11 +302,9 @@ def create(settings: Settings, repository: Location, key: bytes, *, progress: bo
     with tempfile.TemporaryDirectory(prefix="carbon-backup-") as scratch:
         catalog_copy = Path(scratch) / "catalog.sqlite"
         _copy_sqlite(Path(settings.catalog_uri.removeprefix("sqlite:")), catalog_copy)
-        snapshot_id, snapshot_time, schema_version, checksums = _lake_figures(catalog_copy, settings, earlier)
-        recorded = _recorded_checksums(catalog_copy)
+        copied = _read_catalog(catalog_copy, settings, earlier)
         files = [("catalog", "catalog.sqlite", catalog_copy)]
-        data_root = Path(settings.data_uri)
-        files += [("data", path, data_root / path) for path in _referenced_paths(catalog_copy, settings.data_uri)]
+        files += [("data", path, Path(settings.data_uri) / path) for path in copied.data_files]
         files += _lake_folder_files(settings)
         files += _security_files(settings, Path(scratch))
         config = _config_file()
@@ -348,14 +314,14 @@ def create(settings: Settings, repository: Location, key: bytes, *, progress: bo
         with tqdm(total=len(files), desc="backup", unit="file", disable=not progress) as bar:
             for role, relative, source in files:
                 entry, written = _store_file(repo, role, relative, source,
-                                             recorded.get(source.name) if role == "data" else None, known)
+                                             copied.recorded.get(source.name) if role == "data" else None, known)
                 entries.append(entry)
                 new_bytes += written
                 bar.update()
     manifest = Manifest(backup_id=f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", created_at=started.isoformat(),
-                        snapshot_id=snapshot_id, schema_version=schema_version, source=settings.catalog_display,
-                        data_uri=settings.data_uri, checksums=checksums, entries=entries, new_bytes=new_bytes,
-                        snapshot_time=snapshot_time)
+                        snapshot_id=copied.snapshot_id, schema_version=copied.schema_version,
+                        source=settings.catalog_display, data_uri=settings.data_uri, checksums=copied.checksums,
+                        entries=entries, new_bytes=new_bytes, snapshot_time=copied.snapshot_time)
     repo.write_manifest(manifest)
     return manifest
 
@@ -410,8 +376,21 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     os.chmod(target, source.stat().st_mode & 0o777)
 
 
-def _lake_figures(catalog_copy: Path, settings: Settings, earlier: list[Manifest]) -> tuple[int, str, int, dict[str, str]]:
-    """Snapshot id and time, schema version and table checksums of the copied catalog (over the live data files).
+@dataclass
+class _CatalogCopy:
+    """What a backup reads from its copy of the catalog."""
+
+    snapshot_id: int
+    snapshot_time: str
+    schema_version: int
+    checksums: dict[str, str]
+    data_files: list[str]  # every data and delete file any snapshot references, relative to the data path
+    recorded: dict[str, tuple[str, int]]  # SHA-256 and size recorded at write, by file name
+
+
+def _read_catalog(catalog_copy: Path, settings: Settings, earlier: list[Manifest]) -> _CatalogCopy:
+    """Snapshot, schema version, table checksums (over the live data files) and referenced files of the copied
+    catalog.
 
     The checksums move on from the newest earlier backup of this lake's history (same snapshot
     time, same schema) by the rows changed since (:meth:`~carbonlib.lake.Lake.checksums_since`).
@@ -427,38 +406,13 @@ def _lake_figures(catalog_copy: Path, settings: Settings, earlier: list[Manifest
                      and m.snapshot_time and times.get(m.snapshot_id) == m.snapshot_time), None)
         checksums = (lake.checksums_since(base.checksums, base.snapshot_id, snapshot) if base
                      else lake.checksums(snapshot))
-        return snapshot, times[snapshot], lake.schema_version, checksums
-
-
-def _recorded_checksums(catalog: Path) -> dict[str, tuple[str, int]]:
-    """The SHA-256 and size the lake recorded for each data file it wrote, by file name (DuckLake names files by
-    a UUID; the recorded full paths go stale when a lake folder is moved)."""
-    from ..lake.integrity import CHECKSUM_TABLE
-
-    with _sqlite(catalog) as con:
-        exists = con.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", [CHECKSUM_TABLE]).fetchone()[0]
-        rows = con.execute(f"SELECT path, sha256, size_bytes FROM {CHECKSUM_TABLE}").fetchall() if exists else []
-    return {Path(path).name: (sha, int(size)) for path, sha, size in rows}
-
-
-def _referenced_paths(catalog: Path, data_uri: str) -> list[str]:
-    """Every data and delete file any snapshot of the catalog references, relative to the data path."""
-    paths = set()
-    with _sqlite(catalog) as con:
-        rows = con.execute(
-            "SELECT s.path, s.path_is_relative, t.path, t.path_is_relative, f.path, f.path_is_relative "
-            "FROM (SELECT table_id, path, path_is_relative FROM ducklake_data_file UNION ALL "
-            "SELECT table_id, path, path_is_relative FROM ducklake_delete_file) f "
-            "JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)").fetchall()
-        for schema, schema_relative, table, table_relative, name, name_relative in rows:
-            full = name
-            if name_relative:
-                base = table if not table_relative else ((data_uri + schema if schema_relative else schema) + table)
-                full = base + name
-            if not full.startswith(data_uri):
-                raise BackupError(f"{full} lies outside the data path {data_uri}; carbon backup copies one data folder")
-            paths.add(full[len(data_uri):])
-    return sorted(paths)
+        referenced = lake.referenced_files().path
+        outside = [path for path in referenced if not path.startswith(settings.data_uri)]
+        if outside:
+            raise BackupError(f"{outside[0]} lies outside the data path {settings.data_uri}; carbon backup copies one "
+                              "data folder")
+        files = sorted({path[len(settings.data_uri):] for path in referenced})
+        return _CatalogCopy(snapshot, times[snapshot], lake.schema_version, checksums, files, lake.recorded_checksums())
 
 
 def _lake_folder_files(settings: Settings) -> list[tuple[str, str, Path]]:

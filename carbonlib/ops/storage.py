@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 
-class StorageError(RuntimeError):
+class BackupError(RuntimeError):
+    """A backup, verification or restore that cannot go on; the message says what and the fix."""
+
+
+class StorageError(BackupError):
     """The storage could not be reached or refused an operation; the message names it and the fix."""
 
 
