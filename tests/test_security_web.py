@@ -237,3 +237,41 @@ def test_https_with_a_throw_away_certificate_and_a_secure_cookie(web_lake, tmp_p
             urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10)
     finally:
         _stop(process, handle)
+
+
+def test_health_answers_without_login_and_the_status_page_is_the_system_administrators(page, panel, voila,
+                                                                                         totp_secrets):
+    """``GET /health`` on both servers: statuses only (no details without a login), both servers seen up; the
+    status page shows the system administrator every check with its fix, in en and zh; the auditor is refused."""
+    import json
+
+    for base in (panel, voila):
+        with urllib.request.urlopen(f"{base}/health", timeout=120) as response:  # warn (no scheduler, no backup): 200
+            assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+            shown = json.loads(response.read())
+        checks = {c["name"]: c for c in shown["checks"]}
+        assert shown["status"] == "warn" and checks["scheduler"]["status"] == "warn"
+        assert checks["servers"]["status"] == "ok" and checks["catalog"]["status"] == "ok"
+        assert all(set(c) == {"name", "status"} for c in shown["checks"])  # messages and figures need the login
+
+    _admin_login(page, panel, "t-sysadmin", totp_secrets["t-sysadmin"], "/status?lang=en")
+    banner = page.locator("[data-testid=status]").first
+    banner.wait_for(timeout=FIRST_PAINT_MS)
+    assert banner.get_attribute("data-status") == "warn" and "Platform status: warning" in banner.inner_text()
+    scheduler = page.locator("tr[data-check=scheduler]").first
+    assert scheduler.get_attribute("data-status") == "warn"
+    assert "no scheduler has ever served this lake" in scheduler.inner_text()
+    assert "carbon pipelines serve" in scheduler.inner_text()
+    servers = page.locator("tr[data-check=servers]").first.inner_text()
+    assert "panel 127.0.0.1" in servers and "voila 127.0.0.1" in servers
+    page.screenshot(path=str(ARTIFACTS / "status-en.png"), full_page=True)
+    page.goto(f"{panel}/status?lang=zh", timeout=FIRST_PAINT_MS)
+    page.locator("[data-testid=status]").first.wait_for(timeout=FIRST_PAINT_MS)
+    assert "从未有调度器为此湖运行" in page.locator("tr[data-check=scheduler]").first.inner_text()
+    assert "平台状态" in page.locator("[data-testid=status]").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "status-zh.png"), full_page=True)
+
+    page.context.clear_cookies()
+    _admin_login(page, panel, "t-auditor", totp_secrets["t-auditor"], "/status?lang=en")
+    expect(page.locator("[data-testid=refused]").first).to_contain_text("needs the role sysadmin",
+                                                                         timeout=FIRST_PAINT_MS)

@@ -8,7 +8,10 @@ exposing them (the security issue).
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,7 +23,7 @@ dashboards_app = typer_app("help_dashboards")
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "admin.py", "audit.py")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "admin.py", "audit.py", "status.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help=t("opt_dashboards"))]
@@ -60,11 +63,12 @@ def voila(
 
     folder = _folder(dashboards, VOILA_NOTEBOOKS)
     _security_ready(lake)
-    serve.lake_environment(settings_from(lake).lake)
+    settings = settings_from(lake)
+    serve.lake_environment(settings.lake)
     scheme = "https" if certfile else "http"
     _print_pages(scheme, port, (("login", "login"), ("overview", "voila/render/overview.ipynb"),
-                                ("disclosure", "voila/render/disclosure.ipynb")))
-    with clean_errors():
+                                ("disclosure", "voila/render/disclosure.ipynb"), ("health", "health")))
+    with clean_errors(), _serving(settings, "voila", port, scheme):
         serve.serve_voila(folder, port, pool_size, HOST, certfile=certfile, keyfile=keyfile)
 
 
@@ -80,12 +84,31 @@ def panel(
 
     folder = _folder(dashboards, PANEL_APPS)
     _security_ready(lake)
-    serve.lake_environment(settings_from(lake).lake)
+    settings = settings_from(lake)
+    serve.lake_environment(settings.lake)
     scheme = "https" if certfile else "http"
     _print_pages(scheme, port, (("login", "login"), ("monitor", "monitor"), ("explorer", "explorer"),
-                                ("overview", "overview"), ("screen", "screen"), ("admin", "admin"), ("audit", "audit")))
-    with clean_errors():
+                                ("overview", "overview"), ("screen", "screen"), ("admin", "admin"), ("audit", "audit"),
+                                ("status", "status"), ("health", "health")))
+    with clean_errors(), _serving(settings, "panel", port, scheme):
         serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)
+
+
+@contextmanager
+def _serving(settings, kind: str, port: int, scheme: str) -> Iterator[None]:
+    """While the server runs: registered for ``carbon health`` (:func:`carbonlib.ops.health.registered`), and
+    SIGTERM (systemd's stop, ``kill``) ends it like Ctrl-C, so the registration goes and kernels shut down."""
+    from ..ops import health
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with health.registered(settings, kind, HOST, port, scheme):
+            yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_pages(scheme: str, port: int, pages: tuple[tuple[str, str], ...]) -> None:
@@ -94,7 +117,7 @@ def _print_pages(scheme: str, port: int, pages: tuple[tuple[str, str], ...]) -> 
     names = {page: t(f"page_{page}") for page, _ in pages}
     width = max(len(name) for name in names.values()) + 2
     for page, path in pages:
-        query = "" if page == "login" else f"?lang={lang}"
+        query = "" if page in ("login", "health") else f"?lang={lang}"
         typer.echo(f"{names[page] + ':':{width}s}{scheme}://{HOST}:{port}/{path}{query}")
 
 

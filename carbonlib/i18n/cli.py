@@ -262,6 +262,8 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_page_screen": ("大屏", "screen"),
     "cli_page_admin": ("账户", "accounts"),
     "cli_page_audit": ("审计", "audit"),
+    "cli_page_status": ("平台状态", "platform status"),
+    "cli_page_health": ("健康检查（JSON）", "health (JSON)"),
     # ------------------------------------------------------------------ carbon login, security, audit
     "cli_help_security": ("账户、角色与策略（系统管理员和安全管理员）。",
                           "Accounts, roles and policy (system and security administrators)."),
@@ -361,4 +363,12 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_opt_to": ("存放归档文件的文件夹。", "Folder for the archive file."),
     "cli_audit_archived": ("已归档到 {path}", "archived to {path}"),
     "cli_audit_nothing": ("没有早于该日期的记录", "nothing older than that"),
+    # carbon health (carbonlib.cli.health)
+    "cli_help_health": ("平台健康检查：目录、磁盘、入湖、调度器与各任务、备份、审计日志、快照与小文件、看板服务；"
+                        "有故障时退出码为 1。",
+                        "Check the platform's health: catalog, disk, ingest, scheduler and each job, backup, audit log, "
+                        "snapshots and small files, dashboard servers; exits 1 when a check fails."),
+    "cli_health_summary": ("平台状态：{status}（{ok} 项正常，{warn} 项警告，{fail} 项故障）",
+                           "platform: {status} ({ok} ok, {warn} warnings, {fail} failing)"),
+    "cli_health_fix": ("处理：{fix}", "fix: {fix}"),
 }

@@ -347,12 +347,31 @@ class Lake:
         """
         if upto <= after:
             return []
-        names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info({literal(CATALOG)})")
-        by_id = dict(zip(names.table_id.astype(str), names.table_name))
+        by_id = self._table_names_by_id()
         summaries = self.query(f"SELECT changes FROM ducklake_snapshots({literal(CATALOG)}) WHERE snapshot_id > ? "
                                "AND snapshot_id <= ?", [after, upto]).changes
-        touched = {by_id.get(t, t.split(".")[-1]) for changes in summaries for ids in changes.values() for t in ids}
+        touched = {name for changes in summaries for name in _tables_in(changes, by_id)}
         return [t for t in tables if t in touched]
+
+    def last_written(self, name: str) -> tuple[int, pd.Timestamp] | None:
+        """The latest snapshot that wrote table ``name`` and its time (UTC), or None when none did."""
+        table(name)
+        by_id = self._table_names_by_id()
+        history = self.query(f"SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots({literal(CATALOG)}) "
+                             "ORDER BY snapshot_id DESC")
+        for snapshot_id, snapshot_time, changes in history.itertuples(index=False):
+            if name in _tables_in(changes, by_id):
+                at = pd.Timestamp(snapshot_time)
+                return int(snapshot_id), at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+        return None
+
+    def data_file_counts(self, small_bytes: int) -> tuple[int, int]:
+        """(data files the latest snapshot reads, how many of them are smaller than ``small_bytes``)."""
+        return integrity.current_file_counts(self._con, small_bytes)
+
+    def _table_names_by_id(self) -> dict[str, str]:
+        names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info({literal(CATALOG)})")
+        return dict(zip(names.table_id.astype(str), names.table_name))
 
     # ------------------------------------------------------------------ reading
     @retry_on_conflict
@@ -607,3 +626,8 @@ _OWNER_ENTRY_POINTS = {
                   "carbonlib.accounting.views.refresh_telemetry_daily",
     "reporting": "carbonlib.reporting.reports.run_batch",
 }
+
+
+def _tables_in(changes: Mapping[str, list[str]], by_id: Mapping[str, str]) -> set[str]:
+    """Names of the tables a snapshot's change summary lists (by id, or by qualified name when created)."""
+    return {by_id.get(t, t.split(".")[-1]) for ids in changes.values() for t in ids}

@@ -70,6 +70,13 @@ def referenced_files(con: duckdb.DuckDBPyConnection, data_uri: str) -> pd.DataFr
     return con.execute(f"{files('data')} UNION {files('delete')} ORDER BY 1, 2", [data_uri]).df()
 
 
+def current_file_counts(con: duckdb.DuckDBPyConnection, small_bytes: int) -> tuple[int, int]:
+    """(data files the latest snapshot reads, those smaller than ``small_bytes``): the small-file count of health."""
+    files, small = con.execute(f"SELECT count(*), count(*) FILTER (WHERE file_size_bytes < ?) "
+                               f"FROM {_META}.ducklake_data_file WHERE end_snapshot IS NULL", [small_bytes]).fetchone()
+    return int(files), int(small)
+
+
 def record_new_files(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> int:
     """Record the SHA-256 of the local files of ``table`` not recorded yet (called after each write)."""
     if not _is_local(settings):

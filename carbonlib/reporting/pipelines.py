@@ -12,7 +12,9 @@ module turns it into
 * :func:`crontab` — the equivalent crontab lines for machines that prefer cron.
 
 Last-run times live in a small JSON state file (default ``<lake>/pipeline_state.json``):
-job name -> ISO time of the last successful scheduled run.
+job name -> ISO time of the last successful scheduled run.  A serving scheduler also writes a
+heartbeat (``<lake>/pipeline_heartbeat.json``: process, host, start and last beat) every
+:data:`HEARTBEAT_INTERVAL_S`; ``carbon health`` reads both (:mod:`carbonlib.ops.health`).
 
 Jobs run as a principal (the ``scheduler`` account, logged in with its service key): each run
 is authorised for the action its job needs (:data:`JOB_ACTIONS`) on the root of the org tree
@@ -41,6 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE_FILE = REPO_ROOT / "pipelines" / "schedule.yaml"
 CATCH_UP = ("latest", "all", "none")
 MISFIRE_GRACE_S = 3600
+#: Seconds between two heartbeats of a serving scheduler.
+HEARTBEAT_INTERVAL_S = 60
 log = logging.getLogger(__name__)
 
 
@@ -260,6 +264,47 @@ def record_run(path: str | Path, name: str, at: datetime) -> None:
     os.replace(tmp, path)
 
 
+def heartbeat_path(settings: Settings) -> Path:
+    """Where a serving scheduler writes its heartbeat: ``<lake>/pipeline_heartbeat.json``."""
+    return Path(settings.lake) / "pipeline_heartbeat.json"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The last sign of life of a serving scheduler: its process id and host, when it started and last beat (UTC)."""
+
+    pid: int
+    host: str
+    started_at: datetime
+    beat_at: datetime
+
+
+def write_heartbeat(path: str | Path, started_at: datetime) -> None:
+    """Record that this process's scheduler is alive now (atomic rewrite of the heartbeat file)."""
+    import socket
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": started_at.isoformat(),
+                               "beat_at": datetime.now(ZoneInfo("UTC")).isoformat()}, indent=2))
+    os.replace(tmp, path)
+
+
+def read_heartbeat(path: str | Path) -> Heartbeat | None:
+    """The scheduler's last heartbeat, or None when no scheduler ever served this lake."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        return Heartbeat(int(raw["pid"]), str(raw["host"]), datetime.fromisoformat(raw["started_at"]),
+                         datetime.fromisoformat(raw["beat_at"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"scheduler heartbeat file {path} is damaged ({error}); delete it, a serving scheduler "
+                         "writes it again within a minute") from None
+
+
 def _aware(at: datetime, tz: ZoneInfo) -> datetime:
     return at.replace(tzinfo=tz) if at.tzinfo is None else at.astimezone(tz)
 
@@ -328,10 +373,13 @@ def catch_up(schedule: Schedule, settings: Settings, state_path: str | Path, now
 
 # --------------------------------------------------------------------------- scheduler and cron
 def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Path, *, security: Security,
-                    principal: Principal):
+                    principal: Principal, heartbeat: str | Path | None = None,
+                    started: datetime | None = None):
     """An APScheduler 3 ``BlockingScheduler`` with every job (coalesced, misfire grace, one instance at a time).
 
     Jobs run as ``principal``; each successful run is recorded in the state file with its scheduled time.
+    With ``heartbeat`` (a file), the scheduler also writes its heartbeat there every :data:`HEARTBEAT_INTERVAL_S`
+    (``started``: when this scheduler process started, default now).
     """
     from apscheduler.events import EVENT_JOB_EXECUTED
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -346,20 +394,44 @@ def build_scheduler(schedule: Schedule, settings: Settings, state_path: str | Pa
                           misfire_grace_time=MISFIRE_GRACE_S, max_instances=1)
 
     def on_executed(event) -> None:
+        if event.job_id not in schedule.jobs:  # the heartbeat
+            return
         record_run(state_path, event.job_id, event.scheduled_run_time)
         log.info("%s (%s): %s", event.job_id, event.scheduled_run_time.isoformat(), event.retval)
 
     scheduler.add_listener(on_executed, EVENT_JOB_EXECUTED)
+    if heartbeat is not None:
+        started = started or datetime.now(ZoneInfo("UTC"))
+        write_heartbeat(heartbeat, started)
+        scheduler.add_job(write_heartbeat, "interval", seconds=HEARTBEAT_INTERVAL_S, args=[heartbeat, started],
+                          id="_heartbeat", name="heartbeat", coalesce=True, max_instances=1)
     return scheduler
 
 
 def serve(schedule: Schedule, settings: Settings, state_path: str | Path | None = None, *, security: Security,
           principal: Principal) -> None:
     """Catch up missed runs, then run the schedule as ``principal`` until interrupted (Ctrl-C / SIGTERM)."""
+    import threading
+
     state_path = state_path or default_state_path(settings)
-    for name, at, outcome in catch_up(schedule, settings, state_path, security=security, principal=principal):
-        log.info("caught up %s for %s: %s", name, at.isoformat(), outcome)
-    build_scheduler(schedule, settings, state_path, security=security, principal=principal).start()
+    beat, stop = heartbeat_path(settings), threading.Event()
+    started = datetime.now(ZoneInfo("UTC"))
+
+    def beat_while_catching_up() -> None:  # a catch-up of report batches may take long: keep beating meanwhile
+        while not stop.is_set():
+            write_heartbeat(beat, started)
+            stop.wait(HEARTBEAT_INTERVAL_S)
+
+    beating = threading.Thread(target=beat_while_catching_up, name="heartbeat", daemon=True)
+    beating.start()
+    try:
+        for name, at, outcome in catch_up(schedule, settings, state_path, security=security, principal=principal):
+            log.info("caught up %s for %s: %s", name, at.isoformat(), outcome)
+    finally:
+        stop.set()
+        beating.join()
+    build_scheduler(schedule, settings, state_path, security=security, principal=principal, heartbeat=beat,
+                    started=started).start()
 
 
 def crontab(schedule: Schedule, repo: str | Path = REPO_ROOT, carbon: str = ".venv/bin/carbon",

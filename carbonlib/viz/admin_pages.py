@@ -1,4 +1,5 @@
-"""The administrators' pages: accounts and roles (system and security administrators), the audit log (auditor).
+"""The administrators' pages: accounts and roles (system and security administrators), the audit log (auditor),
+the platform status (system administrator).
 
 Each page shows only what its role may do (三员分立): the system administrator creates,
 disables, enables and unlocks accounts and resets passwords; the security administrator
@@ -15,6 +16,7 @@ import pandas as pd
 import panel as pn
 
 from ..markup import html as markup
+from ..markup import join
 from ..security import ADMIN_ROLES, BUSINESS_ROLES, PermissionDenied, Principal, SessionInvalid
 from . import auth, theme
 from .components import error_page, header, html, refused_html, set_html, table
@@ -163,8 +165,63 @@ class AuditPage(_AdminBase):
         return self.page
 
 
+#: Colours of a check's status on the status page (background, text): green, amber, red.
+STATUS_COLOURS = {"ok": ("#dcfce7", "#166534"), "warn": ("#fef3c7", "#92400e"), "fail": ("#fee2e2", "#7f1d1d")}
+#: Seconds between two looks of the open status page at the platform.
+STATUS_REFRESH_S = 60
+STATUS_CSS = """
+.carbon-status {border-collapse: collapse; width: 100%; font-family: system-ui, sans-serif; font-size: 13px;}
+.carbon-status td, .carbon-status th {border-bottom: 1px solid #e5e7eb; padding: 6px 10px; text-align: left;
+  vertical-align: top;}
+.carbon-status .state {font-weight: 700; white-space: nowrap; border-radius: 4px; padding: 2px 8px;}
+.carbon-status .fix {color: #374151; font-size: 12px;}
+.carbon-banner {font-family: system-ui, sans-serif; font-size: 18px; font-weight: 700; padding: 10px 14px;
+  border-radius: 6px;}
+"""
+
+
+class StatusPage(_AdminBase):
+    """The platform's health for the system administrator (:mod:`carbonlib.ops.health`): a banner with the overall
+    status and one row per check with its message and fix; looked at again every :data:`STATUS_REFRESH_S`."""
+
+    def __init__(self, principal: Principal, settings, lang: str = "zh", guard=None):
+        super().__init__(principal, lang, guard)
+        self.settings = settings
+        self.banner = html(stylesheets=(STATUS_CSS,), sizing_mode="stretch_width")
+        self.checks = html(stylesheets=(STATUS_CSS,), sizing_mode="stretch_width")
+        self.reload()
+
+    def reload(self) -> None:
+        from ..ops import health
+
+        report = health.check_health(self.settings)
+        lang = self.lang
+        back, fore = STATUS_COLOURS[report.status]
+        counts = {s: sum(c.status == s for c in report.checks) for s in health.STATUSES}
+        set_html(self.banner, markup(
+            '<div class="carbon-banner" data-testid="status" data-status="{}" style="background:{};color:{}">'
+            '{}: {} · {} {} · {} {} · {} {} <span class="carbon-note">({})</span></div>',
+            report.status, back, fore, label("ui_platform_status", lang), label(f"health_{report.status}", lang),
+            counts["ok"], label("health_ok", lang), counts["warn"], label("health_warn", lang), counts["fail"],
+            label("health_fail", lang), report.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
+        rows = [markup('<tr data-check="{}" data-status="{}"><td>{}</td><td><span class="state" style="background:{};'
+                       'color:{}">{}</span></td><td>{}<div class="fix">{}</div></td></tr>',
+                       c.name, c.status, c.title(lang), *STATUS_COLOURS[c.status], label(f"health_{c.status}", lang),
+                       c.text(lang), c.fix(lang)) for c in report.checks]
+        set_html(self.checks, markup('<table class="carbon-status">{}</table>', join("", rows)))
+
+    def layout(self) -> pn.viewable.Viewable:
+        again = pn.widgets.Button(name=label("ui_status_refresh", self.lang), width=140)
+        again.on_click(lambda _event: self._act(lambda: None))
+        self.page = pn.Column(html(header(label("ui_platform_status", self.lang))), self.banner, again, self.notice,
+                              self.checks, sizing_mode="stretch_width")
+        pn.state.add_periodic_callback(self.reload, period=STATUS_REFRESH_S * 1000)
+        return self.page
+
+
 def serve_admin_page(kind: str, title: str) -> None:
-    """Serve the accounts page (``kind='admin'``) or the audit page (``'audit'``) to the logged-in administrator."""
+    """Serve the accounts page (``kind='admin'``), the audit page (``'audit'``) or the platform status
+    (``'status'``) to the logged-in administrator."""
     from ..accounting import views
     from ..lake import Lake
 
@@ -181,12 +238,15 @@ def serve_admin_page(kind: str, title: str) -> None:
     def guard(touch: bool) -> Principal:
         return auth.session_principal(token, "panel", touch=touch)
 
-    action = "read_audit" if kind == "audit" else ("manage_accounts" if principal.may("manage_accounts") else "grant_roles")
+    action = {"audit": "read_audit", "status": "operate_system"}.get(
+        kind, "manage_accounts" if principal.may("manage_accounts") else "grant_roles")
     try:
         with auth._lock:
             auth.security().require(principal, action, object=f"{kind} page")
         if kind == "audit":
             page = AuditPage(principal, lang, guard).layout()
+        elif kind == "status":
+            page = StatusPage(principal, auth.security().settings, lang, guard).layout()
         else:
             with Lake.open(read_only=True) as lake:
                 known = set(views.org_tree(lake).org_id)

@@ -5,15 +5,20 @@ command stops the server).  Both servers mount the login, password and logout pa
 :mod:`.auth` and know who is logged in from the session cookie; every response carries
 :data:`SECURITY_HEADERS` (no framing by other sites, no content sniffing).  They bind
 127.0.0.1 by default and serve HTTPS when given a certificate and key (the session cookie
-is then ``Secure``).
+is then ``Secure``).  Both answer ``GET /health`` (:class:`HealthHandler`) for load balancers and
+monitors, without login: statuses only, the details are on the status page.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 from pathlib import Path
 
-from tornado.web import OutputTransform
+from tornado.ioloop import IOLoop
+from tornado.web import OutputTransform, RequestHandler
 
 HOST = "127.0.0.1"
 #: Seconds a Voila kernel may sit idle with no page connected before it is shut down (pages that
@@ -43,6 +48,40 @@ class SecurityHeaders(OutputTransform):
         return status_code, headers, chunk
 
 
+#: Seconds a health report is reused by ``GET /health`` (a monitor polling every few seconds costs one check).
+HEALTH_CACHE_S = 15
+_health_lock = threading.Lock()
+_health_cache: list = []  # [(monotonic time, HealthReport)]
+
+
+def cached_health():
+    """The platform's health (:func:`carbonlib.ops.health.check_health` on this process's settings), at most
+    :data:`HEALTH_CACHE_S` old; one check at a time."""
+    from ..ops import health
+    from ..settings import load_settings
+
+    with _health_lock:
+        if not _health_cache or time.monotonic() - _health_cache[0][0] > HEALTH_CACHE_S:
+            _health_cache[:] = [(time.monotonic(), health.check_health(load_settings()))]
+        return _health_cache[0][1]
+
+
+class HealthHandler(RequestHandler):
+    """``GET /health``: overall status and each check's name and status as JSON; HTTP 503 when a check fails.
+
+    No login (load balancers and monitors poll it), so no details: messages and figures are on the
+    status page, for the system administrator."""
+
+    async def get(self) -> None:
+        report = await IOLoop.current().run_in_executor(None, cached_health)
+        self.set_status(503 if report.status == "fail" else 200)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+        self.finish(json.dumps(report.to_dict(details=False)))
+
+
 def tls_context(certfile: Path | None, keyfile: Path | None):
     """An SSL context for HTTPS from a PEM certificate and key, or None for plain HTTP."""
     if certfile is None and keyfile is None:
@@ -66,7 +105,8 @@ def serve_panel(apps: list[Path], port: int, address: str = HOST, *, certfile: P
     tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if tls_context(certfile, keyfile) else {}
     pn.serve({app.stem: str(app) for app in apps}, port=port, address=address, show=False,
              websocket_origin=[f"{address}:{port}", f"localhost:{port}"], transforms=[SecurityHeaders],
-             auth_provider=panel_auth(), extra_patterns=[("/password", PasswordHandler)], **tls)
+             auth_provider=panel_auth(), extra_patterns=[("/password", PasswordHandler), ("/health", HealthHandler)],
+             **tls)
 
 
 #: Seconds a Voila kernel may sit idle with no page connected before it is shut down (pages that
@@ -156,7 +196,7 @@ def serve_voila(folder: Path, port: int, pool_size: int, address: str = HOST, *,
 
         def init_handlers(self) -> list:
             return [(PANEL_FILES + r"[^/]+/dist/(.*)", StaticFileHandler, {"path": str(_panel_dist())}),
-                    *super().init_handlers()]
+                    (r"/health", HealthHandler), *super().init_handlers()]
 
         def listen(self) -> None:
             import tornado.ioloop
