@@ -717,7 +717,8 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     * cap rows make their org's year stale; inventory rows make the site's periods of every
       accounted year stale;
     * a change of ``org``, ``emission_factor``, ``gwp`` or ``species_parameter`` (or no marker
-      yet) rebuilds everything.
+      yet, or snapshots since the marker expired by lake maintenance: the feed is no longer
+      whole) rebuilds everything.
 
     Stale pairs are closed under ancestors, recomputed (unaffected children contribute
     their materialised figures) and written; figures that come out identical keep their
@@ -726,8 +727,10 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     lake.require_intact()
     upto = lake.snapshot_id()
     after = _marker(lake)
-    if after is None or lake.tables_changed(after, upto, GLOBAL_TABLES):
-        reason = "no marker" if after is None else "org tree or factors changed"
+    expired = after is not None and upto > after and not lake.history_complete(after, upto)
+    if after is None or expired or lake.tables_changed(after, upto, GLOBAL_TABLES):
+        reason = ("no marker" if after is None else "snapshots since the marker were expired" if expired
+                  else "org tree or factors changed")
         written, deleted, pairs = _build(lake, None, True)
         return RefreshResult(after, upto, True, pairs, written.inserted, deleted, reason)
     if upto <= after or not lake.tables_changed(after, upto, INPUT_TABLES):

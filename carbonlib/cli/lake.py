@@ -108,6 +108,35 @@ def lake_verify(
         raise typer.Exit(1)
 
 
+@lake_app.command("maintain", help=t("help_lake_maintain"))
+def lake_maintain(
+    lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
+    keep_days: Annotated[float, typer.Option("--keep-days", min=0.0, help=t("opt_keep_days"))] = 30.0,
+    grace_hours: Annotated[float, typer.Option("--grace-hours", min=0.0, help=t("opt_grace_hours"))] = 24.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=t("opt_dry_run"))] = False,
+    as_json: JsonOption = False,
+) -> None:
+    from dataclasses import asdict
+
+    from ..ops import service
+    from .auth import acting
+
+    settings = settings_from(lake, catalog, data_path)
+    with acting(settings) as (security, principal), clean_errors():
+        result = service.maintain(security, principal, settings, keep_days=keep_days, grace_hours=grace_hours,
+                                  dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    if not dry_run:
+        say("maintain_merged", tables=len(result.merged_tables), before=result.files_before, after=result.files_after,
+            small_before=result.small_files_before, small_after=result.small_files_after)
+    say("maintain_dry_run" if dry_run else "maintain_expired", count=len(result.expired), days=keep_days,
+        pinned=len(result.kept_pinned), left=result.snapshots_left)
+    if not dry_run:
+        say("maintain_deleted", count=len(result.deleted_files), orphans=len(result.deleted_orphans), hours=grace_hours)
+
+
 @lake_app.command("migrate", help=t("help_lake_migrate"))
 def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
     from ..lake.connection import use_wal

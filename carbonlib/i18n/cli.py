@@ -371,4 +371,25 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_health_summary": ("平台状态：{status}（{ok} 项正常，{warn} 项警告，{fail} 项故障）",
                            "platform: {status} ({ok} ok, {warn} warnings, {fail} failing)"),
     "cli_health_fix": ("处理：{fix}", "fix: {fix}"),
+    # carbon lake maintain (carbonlib.ops.maintenance)
+    "cli_help_lake_maintain": ("维护数据湖：合并小文件；使早于 --keep-days 且未被报告运行或核算结果固定的快照过期；"
+                               "删除已闲置 --grace-hours 的文件。需系统管理员或调度器账户。",
+                               "Maintain the lake: merge small files; expire snapshots older than --keep-days that no "
+                               "report run or account pins; delete files unused for --grace-hours. System administrator "
+                               "or the scheduler."),
+    "cli_opt_keep_days": ("保留最近多少天的快照（时间回溯）。", "Keep the snapshots of the last this many days (time travel)."),
+    "cli_opt_grace_hours": ("文件在删除前至少闲置的小时数（给仍在读取的查询留出时间）。",
+                            "Hours a file must have been unused before it is deleted (readers still scanning it)."),
+    "cli_opt_dry_run": ("只列出将过期的快照，不做任何更改。", "Only list the snapshots that would expire; change nothing."),
+    "cli_maintain_merged": ("已合并 {tables} 张表的小文件：数据文件 {before} → {after}（小文件 {small_before} → {small_after}）",
+                            "merged the small files of {tables} table(s): {before} -> {after} data files "
+                            "({small_before} -> {small_after} small)"),
+    "cli_maintain_expired": ("已使 {count} 个早于 {days:g} 天的快照过期；{pinned} 个旧快照因被固定而保留；剩余 {left} 个快照",
+                             "expired {count} snapshot(s) older than {days:g} days; kept {pinned} old one(s) that are "
+                             "pinned; {left} snapshots left"),
+    "cli_maintain_dry_run": ("演练：将使 {count} 个早于 {days:g} 天的快照过期；{pinned} 个旧快照因被固定而保留（共 {left} 个）",
+                             "dry run: would expire {count} snapshot(s) older than {days:g} days; {pinned} old one(s) "
+                             "are pinned and kept ({left} in all)"),
+    "cli_maintain_deleted": ("已删除 {count} 个闲置超过 {hours:g} 小时的文件和 {orphans} 个孤立文件",
+                             "deleted {count} file(s) unused for over {hours:g} h and {orphans} orphan file(s)"),
 }

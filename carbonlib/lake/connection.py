@@ -223,9 +223,14 @@ class Lake:
         """Raise a clear error when ``snapshot`` is not a snapshot of the lake (the pinned attach failed)."""
         with cls._attach(settings, read_only=True, snapshot=None) as latest:
             newest = latest.snapshot_id()
+            kept = set(latest.snapshots().snapshot_id)
         if snapshot > newest:
             raise LakeError(f"the lake has no snapshot {snapshot}: its snapshots are 0 to {newest}. "
                             "Fix: pick one from `carbon lake snapshots`.")
+        if snapshot not in kept:
+            raise LakeError(f"snapshot {snapshot} was expired by lake maintenance (older than its keep-days, and no "
+                            "report run or account pins it). Fix: pick a kept one from `carbon lake snapshots`, or "
+                            "restore a backup taken at that snapshot (`carbon backup list`).")
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, exist_ok: bool = False) -> "Lake":
@@ -347,23 +352,73 @@ class Lake:
         """
         if upto <= after:
             return []
+        if not self.history_complete(after, upto):  # snapshots expired in between: their summaries are gone
+            return list(tables)
         by_id = self._table_names_by_id()
         summaries = self.query(f"SELECT changes FROM ducklake_snapshots({literal(CATALOG)}) WHERE snapshot_id > ? "
                                "AND snapshot_id <= ?", [after, upto]).changes
         touched = {name for changes in summaries for name in _tables_in(changes, by_id)}
         return [t for t in tables if t in touched]
 
+    def history_complete(self, after: int, upto: int) -> bool:
+        """True when every snapshot from ``after`` to ``upto`` is still there (none expired by lake maintenance), so
+        change summaries and change feeds over that range are whole."""
+        present = self._row(f"SELECT count(*) FROM ducklake_snapshots({literal(CATALOG)}) WHERE snapshot_id >= ? "
+                            "AND snapshot_id <= ?", [after, upto])[0]
+        return int(present) == upto - after + 1
+
     def last_written(self, name: str) -> tuple[int, pd.Timestamp] | None:
-        """The latest snapshot that wrote table ``name`` and its time (UTC), or None when none did."""
+        """The latest snapshot that inserted rows into table ``name`` and its time (UTC), or None when none did
+        (a merge of its files by maintenance is not a write)."""
         table(name)
         by_id = self._table_names_by_id()
         history = self.query(f"SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots({literal(CATALOG)}) "
                              "ORDER BY snapshot_id DESC")
         for snapshot_id, snapshot_time, changes in history.itertuples(index=False):
-            if name in _tables_in(changes, by_id):
+            inserts = {kind: ids for kind, ids in changes.items() if "insert" in kind}
+            if name in _tables_in(inserts, by_id):
                 at = pd.Timestamp(snapshot_time)
                 return int(snapshot_id), at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
         return None
+
+    # ------------------------------------------------------------------ maintenance (policy: carbonlib.ops.maintenance)
+    def merge_small_files(self) -> list[str]:
+        """Merge adjacent small data files of every table into larger ones (DuckLake's ``merge_adjacent_files``);
+        every snapshot still reads exactly what it read (time travel is kept).  The merged files get their
+        SHA-256 recorded; the old ones wait in DuckLake's deletion queue.  Returns the tables merged."""
+        self._refuse_read_only("merge small files")
+
+        def work(con: duckdb.DuckDBPyConnection) -> list[str]:
+            merged = sorted({row[1] for row in con.execute(
+                f"CALL ducklake_merge_adjacent_files({literal(CATALOG)})").fetchall()})
+            for name in merged:
+                integrity.record_new_files(con, self.settings, name)
+            return merged
+
+        return self._write(work)
+
+    def expire_snapshots(self, snapshot_ids: list[int]) -> list[int]:
+        """Expire the given snapshots (no longer readable; files only they used join the deletion queue)."""
+        self._refuse_read_only("expire snapshots")
+        if self.snapshot_id() in snapshot_ids:
+            raise LakeError(f"snapshot {self.snapshot_id()} is the lake's current state and cannot be expired")
+        if not snapshot_ids:
+            return []
+        rows = self._write(lambda con: con.execute(
+            f"CALL ducklake_expire_snapshots({literal(CATALOG)}, versions => ?)", [sorted(snapshot_ids)]).fetchall())
+        return sorted(int(row[0]) for row in rows)
+
+    def delete_expired_files(self, older_than: datetime) -> list[str]:
+        """Delete the files of DuckLake's deletion queue (merged away, or used only by expired snapshots) queued
+        before ``older_than`` (a reader that started earlier may still scan them); returns their paths."""
+        self._refuse_read_only("delete expired files")
+        rows = self._write(lambda con: con.execute(
+            f"CALL ducklake_cleanup_old_files({literal(CATALOG)}, older_than => ?)", [older_than]).fetchall())
+        return [row[0] for row in rows]
+
+    def _refuse_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise LakeError(f"this lake connection is read-only; open it writable to {what}")
 
     def data_file_counts(self, small_bytes: int) -> tuple[int, int]:
         """(data files the latest snapshot reads, how many of them are smaller than ``small_bytes``)."""
@@ -477,9 +532,11 @@ class Lake:
         XORed in and rows deleted XORed out (an update is both), read from DuckLake's change feed;
         a table nobody wrote keeps its checksum.  Costs the rows changed, not the table: a backup
         after one day of telemetry does not hash a hundred million rows again.  A table whose
-        changes cannot be read (snapshots expired) is checksummed in full.
+        changes cannot be read, or all tables when a snapshot in between was expired, are checksummed in full.
         """
         snapshot = self.snapshot_id() if snapshot is None else snapshot
+        if snapshot > after and not self.history_complete(after, snapshot):  # change feeds may be partial
+            return self.checksums(snapshot)
         changed = set(self.tables_changed(after, snapshot, tuple(TABLES))) if snapshot > after else set()
         out = {}
         for name in TABLES:

@@ -673,7 +673,7 @@ TABLES: dict[str, Table] = {
                 _org_ref("organisation the figure is for (includes its subtree)"),
                 _c("period", "VARCHAR", "period label: '2025', '2025Q4' or '2025-10'"),
                 _c("period_start", "DATE", "first day"),
-                _c("period_end", "DATE", "last day"),
+                _c("period_end", "DATE", "last day (after today for the running period: figures to date)", future=True),
                 _c("method_version", "VARCHAR", "accounting method version"),
                 _c("item", "VARCHAR", "figure name, e.g. scope1_stationary_combustion, removals, net"),
                 _c("value", "DOUBLE", "figure value in `unit`"),

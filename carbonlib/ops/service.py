@@ -1,7 +1,9 @@
-"""Backups as services: who may run them, and the audit record of each (over :mod:`.backup`).
+"""Backups and lake maintenance as services: who may run them, and the audit record of each (over :mod:`.backup`
+and :mod:`.maintenance`).
 
 The system administrator (``operate_system``) or the scheduler (``maintain_lake`` on the root
-of the org tree) creates, lists, verifies and prunes backups; each run is an audited operation.
+of the org tree) creates, lists, verifies and prunes backups and maintains the lake; each run
+is an audited operation.
 A restore needs no account: it rebuilds a lake (and its security store) where there is none,
 and whoever holds the backup key may do it.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from ..security import Principal, Security
 from ..settings import Settings
-from . import backup
+from . import backup, maintenance
 
 #: Environment variables naming the repository and the key file (the command line's defaults).
 REPOSITORY_ENV, KEY_ENV = "CARBON_BACKUP_REPOSITORY", "CARBON_BACKUP_KEY_FILE"
@@ -86,3 +88,17 @@ def prune(security: Security, principal: Principal, settings: Settings, reposito
         operation.detail = (f"prune: {len(result.kept)} kept, {len(result.removed)} removed, "
                             f"{result.objects_deleted} objects ({result.bytes_freed:,} bytes) deleted")
     return result
+
+
+def maintain(security: Security, principal: Principal, settings: Settings, *, keep_days: float = maintenance.KEEP_DAYS,
+             grace_hours: float = maintenance.GRACE_HOURS, dry_run: bool = False) -> maintenance.MaintenanceResult:
+    """:func:`.maintenance.maintain`, authorised and audited."""
+    with _authorised(security, principal, settings, "lake maintenance",
+                     f"keep {keep_days:g} days, grace {grace_hours:g} h{', dry run' if dry_run else ''}") as operation:
+        result = maintenance.maintain(settings, keep_days=keep_days, grace_hours=grace_hours, dry_run=dry_run)
+        operation.detail = (f"merged {len(result.merged_tables)} table(s): {result.files_before} -> {result.files_after} "
+                            f"data files; {len(result.expired)} snapshot(s) expired, {len(result.kept_pinned)} old ones "
+                            f"kept (pinned); {len(result.deleted_files) + len(result.deleted_orphans)} file(s) deleted"
+                            + (" (dry run)" if dry_run else ""))
+    return result
+

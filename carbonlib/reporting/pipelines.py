@@ -122,12 +122,37 @@ def back_up_lake(settings: Settings, at: datetime, repository: str | None = None
             f"{len(pruned.removed)} old backup(s) pruned")
 
 
+def maintain_lake(settings: Settings, at: datetime, keep_days: float = 30.0, grace_hours: float = 24.0) -> str:
+    """Merge small files, expire snapshots older than ``keep_days`` that nothing pins, delete files unused for
+    ``grace_hours`` (:func:`carbonlib.ops.maintenance.maintain`)."""
+    from ..ops import maintenance
+
+    result = maintenance.maintain(settings, keep_days=keep_days, grace_hours=grace_hours, now=at)
+    return (f"maintenance: {result.files_before} -> {result.files_after} data files, {len(result.expired)} snapshot(s) "
+            f"expired ({len(result.kept_pinned)} old ones pinned), "
+            f"{len(result.deleted_files) + len(result.deleted_orphans)} file(s) deleted")
+
+
+def check_platform_health(settings: Settings, at: datetime) -> str:
+    """Look at the platform's health (:func:`carbonlib.ops.health.check_health`); fails, and so leaves a ``failed``
+    record in the audit log, when a check fails."""
+    from ..ops import health
+
+    report = health.check_health(settings)
+    failing = [f"{c.name}: {c.text('en')}" for c in report.checks if c.status == "fail"]
+    if failing:
+        raise RuntimeError(f"{len(failing)} health check(s) failing: " + "; ".join(failing))
+    return f"health {report.status}: " + ", ".join(f"{c.name} {c.status}" for c in report.checks if c.status != "ok")
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "refresh_telemetry_daily": refresh_telemetry_daily,
     "build_accounts": build_accounts,
     "report_batch": report_batch,
     "delete_orphan_files": delete_orphan_files,
     "back_up_lake": back_up_lake,
+    "maintain_lake": maintain_lake,
+    "check_platform_health": check_platform_health,
 }
 #: The action (carbonlib.security.roles) each job function needs on the root of the org tree.
 JOB_ACTIONS = {
@@ -136,6 +161,8 @@ JOB_ACTIONS = {
     "report_batch": "run_reports",
     "delete_orphan_files": "maintain_lake",
     "back_up_lake": "maintain_lake",
+    "maintain_lake": "maintain_lake",
+    "check_platform_health": "maintain_lake",
 }
 
 
