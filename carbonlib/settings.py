@@ -29,6 +29,16 @@ lock_timeout_s
     How long a write waits for the catalog when another process holds it (a long commit, a
     reader holding a transaction) before it gives up with a clear error
     (``CARBON_LOCK_TIMEOUT_S``, seconds, default 120).
+memory_limit, threads
+    DuckDB's memory limit (``CARBON_MEMORY_LIMIT``, e.g. ``1GiB`` or ``60%``; default DuckDB's,
+    80 % of RAM) and worker threads (``CARBON_THREADS``; default one per core) of every lake
+    connection.  Above the limit DuckDB spills to disk instead of growing.
+
+An ``s3://`` data path is reached with the standard AWS variables, read here and never written
+to a file: ``AWS_ENDPOINT_URL`` (an S3-compatible server, e.g. ``http://127.0.0.1:9000``; path-style
+addressing, TLS for ``https``), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN`` and ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (:class:`ObjectStore`; the
+backups' boto3 reads the same variables).
 
 Secrets (a PostgreSQL password in the catalog URI) never leave this object unmasked in
 messages: print :attr:`Settings.catalog_display`, and pass any text that may hold a URI
@@ -45,9 +55,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _ENV_PREFIX = "CARBON_"
-_TEXT_FIELDS = ("lake", "catalog", "data_path", "security_store")
+_TEXT_FIELDS = ("lake", "catalog", "data_path", "security_store", "memory_limit")
 _NUMBER_FIELDS = ("lock_timeout_s",)
-_FIELDS = _TEXT_FIELDS + _NUMBER_FIELDS
+_COUNT_FIELDS = ("threads",)
+_FIELDS = _TEXT_FIELDS + _NUMBER_FIELDS + _COUNT_FIELDS
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
 _CATALOG_SCHEMES = ("sqlite:", "postgres:")
 _SECRETS = (
     (re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE), r"\1***"),  # libpq key=value
@@ -68,6 +80,27 @@ def mask_secrets(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ObjectStore:
+    """How to reach an S3-compatible object store (from the standard AWS variables; see module doc)."""
+
+    endpoint: str | None = None  # host:port of an S3-compatible server; None: AWS itself
+    use_ssl: bool = True
+    region: str = "us-east-1"
+    key_id: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environment(cls, environ: "os._Environ[str] | dict[str, str]" = os.environ) -> "ObjectStore":
+        url = environ.get("AWS_ENDPOINT_URL", "").strip()
+        scheme, _, host = url.partition("://") if "://" in url else ("https", "", url)
+        return cls(endpoint=host.rstrip("/") or None, use_ssl=scheme != "http",
+                   region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                   key_id=environ.get("AWS_ACCESS_KEY_ID") or None, secret=environ.get("AWS_SECRET_ACCESS_KEY") or None,
+                   session_token=environ.get("AWS_SESSION_TOKEN") or None)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved configuration; build it with :func:`load_settings`."""
 
@@ -76,6 +109,9 @@ class Settings:
     data_path: str | None = None
     security_store: str | None = None
     lock_timeout_s: float = 120.0
+    memory_limit: str | None = None
+    threads: int | None = None
+    object_store: ObjectStore = field(default_factory=ObjectStore, repr=False, compare=False)
 
     @property
     def catalog_uri(self) -> str:
@@ -108,6 +144,14 @@ def _checked(name: str, value: object, source: str) -> object:
     """``value`` of setting ``name`` converted to its type, or SettingsError naming ``source``."""
     if name not in _FIELDS:
         raise SettingsError(f"{source}: unknown setting {name!r}; known: {list(_FIELDS)}")
+    if name in _COUNT_FIELDS:
+        try:
+            count = int(str(value).strip()) if not isinstance(value, (bool, float)) else 0
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise SettingsError(f"{source}: {name} must be a whole number >= 1, not {str(value)[:40]!r}")
+        return count
     if name in _NUMBER_FIELDS:
         try:
             number = float(value) if not isinstance(value, bool) else math.nan
@@ -122,6 +166,8 @@ def _checked(name: str, value: object, source: str) -> object:
         raise SettingsError(f"{source}: {name} must be a non-empty text (a folder or URI), not {str(value)[:40]!r}")
     if name == "lake":
         return Path(value)
+    if name == "memory_limit" and not _MEMORY.match(value):
+        raise SettingsError(f"{source}: memory_limit {value[:40]!r} must be a size such as '1GiB', '512MB' or '60%'")
     if name in ("catalog", "security_store") and not value.startswith(_CATALOG_SCHEMES):
         raise SettingsError(f"{source}: {name} {mask_secrets(value)[:60]!r} must start with one of "
                             f"{list(_CATALOG_SCHEMES)} (e.g. 'sqlite:/data/lake/catalog.sqlite' or "
@@ -160,7 +206,16 @@ def load_settings(config_file: str | os.PathLike | None = None, *, find_lake: bo
     values.update({k: _checked(k, v, f"--{k.replace('_', '-')}") for k, v in overrides.items() if v is not None})
     if find_lake and "lake" not in values:
         values["lake"] = nearest_lake(Path.cwd())
-    return replace(Settings(), **values)
+    return replace(Settings(), **values, object_store=ObjectStore.from_environment())
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The ``CARBON_*`` variables under which a child process (a report kernel, a batch worker) resolves these same
+    settings: a catalog URI with its password travels in the environment, never in a notebook's parameters."""
+    values = {"lake": str(Path(settings.lake).resolve()), "catalog": settings.catalog, "data_path": settings.data_path,
+              "security_store": settings.security_store, "memory_limit": settings.memory_limit,
+              "threads": settings.threads, "lock_timeout_s": settings.lock_timeout_s}
+    return {_ENV_PREFIX + name.upper(): str(value) for name, value in values.items() if value is not None}
 
 
 def nearest_lake(start: Path, name: str = "lake") -> Path:

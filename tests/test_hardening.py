@@ -487,7 +487,9 @@ def test_catalog_passwords_are_masked_in_settings_messages_and_lake_info(tmp_pat
 
 @pytest.mark.parametrize("text, message", [("lake = [", "not valid TOML"), ("lake = 5", "must be a non-empty text"),
                                            ("colour = 'red'", "unknown setting"),
-                                           ("lock_timeout_s = 'soon'", "positive number")])
+                                           ("lock_timeout_s = 'soon'", "positive number"),
+                                           ("memory_limit = 'lots'", "must be a size such as '1GiB'"),
+                                           ("threads = 0", "whole number >= 1")])
 def test_a_bad_carbon_toml_is_a_clear_error(tmp_path, text, message):
     config = tmp_path / "carbon.toml"
     config.write_text(text)
@@ -495,6 +497,16 @@ def test_a_bad_carbon_toml_is_a_clear_error(tmp_path, text, message):
         load_settings(config)
     result = cli("lake", "info", env={"CARBON_CONFIG": str(config)})
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_memory_limit_and_threads_come_from_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARBON_MEMORY_LIMIT", "700MiB")
+    monkeypatch.setenv("CARBON_THREADS", "1")
+    settings = load_settings(lake=tmp_path / "lake")
+    assert (settings.memory_limit, settings.threads) == ("700MiB", 1)
+    with Lake.create(settings) as lake:
+        limit, threads = lake.query("SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t").iloc[0]
+    assert limit in ("700.0 MiB", "734.0 MB") and int(threads) == 1
 
 
 @pytest.mark.slow

@@ -132,6 +132,12 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
             con.close()
             raise
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors do not inherit a session setting
+    if settings.memory_limit:
+        con.execute(f"SET GLOBAL memory_limit = {literal(settings.memory_limit)}")
+    if settings.threads:
+        con.execute(f"SET GLOBAL threads = {int(settings.threads)}")
+    if settings.data_uri.startswith("s3://"):
+        con.execute(_s3_secret_sql(settings))
     options = [f"DATA_PATH {literal(settings.data_uri)}", "OVERRIDE_DATA_PATH TRUE"]
     if read_only:
         options.append("READ_ONLY")
@@ -148,6 +154,20 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
         ) from None
     con.execute(f"USE {CATALOG}")
     return con
+
+
+def _s3_secret_sql(settings: Settings) -> str:
+    """A temporary DuckDB secret for the lake's ``s3://`` data path, from :class:`carbonlib.settings.ObjectStore`
+    (path-style addressing when an endpoint of an S3-compatible server is given)."""
+    store = settings.object_store
+    options = [f"REGION {literal(store.region)}", f"USE_SSL {'true' if store.use_ssl else 'false'}"]
+    if store.key_id and store.secret:
+        options += [f"KEY_ID {literal(store.key_id)}", f"SECRET {literal(store.secret)}"]
+    if store.session_token:
+        options.append(f"SESSION_TOKEN {literal(store.session_token)}")
+    if store.endpoint:
+        options += [f"ENDPOINT {literal(store.endpoint)}", "URL_STYLE 'path'"]
+    return f"CREATE OR REPLACE TEMPORARY SECRET carbon_lake_s3 (TYPE s3, {', '.join(options)})"
 
 
 def _checksum_columns(name: str) -> str:

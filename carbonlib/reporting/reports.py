@@ -23,12 +23,15 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -760,6 +763,25 @@ def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
     return None
 
 
+@contextmanager
+def _kernels_read(settings: Settings) -> Iterator[None]:
+    """Kernels started meanwhile read the lake of ``settings`` (catalog, data path, memory limit: the notebooks'
+    ``load_settings`` finds them in ``CARBON_*``, :func:`carbonlib.settings.child_environment`)."""
+    from ..settings import child_environment
+
+    wanted = child_environment(settings)
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _kernel_config(sockets: str, name: str):
     """The kernel talks to this process over Unix sockets ``<sockets>/<name>-N`` in a private folder, not plain TCP.
 
@@ -888,7 +910,8 @@ def run_batch(
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
     records: list[RunRecord] = []
-    with (tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets, ThreadPoolExecutor(max_workers=workers) as pool,
+    with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
+          ThreadPoolExecutor(max_workers=workers) as pool,
           tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar):
         futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
                                inside(batch_dir, org), force, chromium, sockets, prepared_by, preparer)
