@@ -36,7 +36,7 @@ def test_environment_yml_mirrors_pyproject_dependencies():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(project["dependencies"]) <= set(pip), set(project["dependencies"]) - set(pip)
-    assert set(pip) - set(project["dependencies"]) <= {"jupyterlab>=4", "-c constraints.txt"}
+    assert set(pip) - set(project["dependencies"]) <= {"jupyterlab>=4", "dask-labextension>=7", "-c constraints.txt"}
 
 
 def test_constraints_pin_every_runtime_dependency():

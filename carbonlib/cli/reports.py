@@ -48,6 +48,7 @@ def reports_run(
     lang: Annotated[str, typer.Option("--lang", help=t("opt_report_lang"))] = "zh",
     progress: Annotated[bool, typer.Option(help=t("opt_progress"))] = True,
     pdf: Annotated[bool, typer.Option("--pdf", help=t("opt_pdf"))] = False,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help=t("opt_cluster"))] = None,
 ) -> None:
     from ..reporting import reports
 
@@ -65,7 +66,7 @@ def reports_run(
     with acting(settings) as (security, principal), clean_errors():
         result = service.run_reports(security, principal, settings, kind, period, orgs=org or None, out_dir=out,
                                      workers=workers, force=force, snapshot=snapshot, lang=lang, progress=progress,
-                                     pdf=pdf)
+                                     pdf=pdf, cluster=cluster)
     for record in result.records:
         line = f"{t('status_' + record.status):7s} {record.org_id:12s} {record.seconds:6.1f} s  {record.html_path or ''}"
         typer.echo(line + (f"\n        {record.error}" if record.error else ""))

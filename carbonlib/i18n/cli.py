@@ -152,6 +152,9 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                            "Org id (repeat); default: every org (enterprises and regions for disclosure)."),
     "cli_opt_kind": ("monthly、annual 或 disclosure。", "monthly, annual or disclosure."),
     "cli_opt_out": ("输出文件夹（<out>/<kind>/<period>/<org>/...）。", "Output folder (<out>/<kind>/<period>/<org>/...)."),
+    "cli_opt_cluster": ("在此 Dask 集群上运行（调度器地址 tcp://主机:8786）；各 worker 需能访问同一数据湖与输出文件夹。",
+                        "Run on this Dask cluster (scheduler address tcp://host:8786); every worker needs the same "
+                        "lake and output folder."),
     "cli_opt_workers": ("同时运行的笔记本数（每个一个内核）。", "Notebooks run at once (one kernel each)."),
     "cli_opt_force_reports": ("即使输出已是最新也重新运行。", "Re-run even when the outputs are up to date."),
     "cli_opt_report_lang": ("报告语言：zh 或 en。", "Report language: zh or en."),

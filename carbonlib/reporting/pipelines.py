@@ -82,13 +82,14 @@ def build_accounts(settings: Settings, at: datetime, period: str) -> str:
 
 def report_batch(settings: Settings, at: datetime, kind: str, period: str, out_dir: str = "reports",
                  workers: int = 2, lang: str = "zh", prepared_by: str | None = None,
-                 preparer: str | None = None) -> str:
-    """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reporting.reports.run_batch`)."""
+                 preparer: str | None = None, cluster: str | None = None) -> str:
+    """Run the ``kind`` report notebooks for every org (see :func:`carbonlib.reporting.reports.run_batch`), on the
+    Dask cluster at ``cluster`` (``tcp://host:8786``) when given."""
     from . import reports
 
     label = resolve_period(period, at)
     result = reports.run_batch(settings, kind, label, out_dir=out_dir, workers=workers, lang=lang, progress=False,
-                               prepared_by=prepared_by, preparer=preparer)
+                               prepared_by=prepared_by, preparer=preparer, cluster=cluster)
     counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "failed")}
     if counts["failed"]:
         raise RuntimeError(f"{kind} reports {label}: {counts['failed']} failed, see {result.manifest_path}")

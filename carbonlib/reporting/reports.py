@@ -763,13 +763,65 @@ def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
     return None
 
 
+def _locally(settings: Settings, runs: list[dict], workers: int, chromium: str | None) -> Iterator[RunRecord]:
+    """The runs on this machine, ``workers`` notebooks at once (threads; each notebook has its own kernel)."""
+    with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
+          ThreadPoolExecutor(max_workers=workers) as pool):
+        futures = [pool.submit(_run_one, **run, chromium=chromium, sockets=sockets) for run in runs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _on_cluster(cluster, settings: Settings, runs: list[dict], pdf: bool) -> Iterator[RunRecord]:
+    """The runs as tasks of a Dask cluster (a ``distributed.Client`` or the scheduler's address, ``tcp://host:8786``).
+
+    Every worker needs this carbonlib, the report notebooks at the same path, the lake (shared
+    folder, or a PostgreSQL catalog with object storage) and the output folder.  A run is one
+    task; when a worker dies, Dask runs its tasks again elsewhere, and a run rewrites its own
+    folder from scratch, so nothing is doubled.
+    """
+    from distributed import Client
+    from distributed import as_completed as completed
+
+    client = cluster if isinstance(cluster, Client) else Client(cluster, timeout="30s")
+    environment = _child_environment(settings)
+    try:
+        token = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        futures = [client.submit(_run_on_worker, environment, pdf, run, pure=False,
+                                 key=f"carbon-report-{run['kind']}-{run['period']}-{run['org_id']}-{token}")
+                   for run in runs]
+        for future in completed(futures):
+            yield future.result()
+    finally:
+        if client is not cluster:
+            client.close()
+
+
+def _cluster_name(cluster) -> str | None:
+    if cluster is None:
+        return None
+    return getattr(getattr(cluster, "scheduler", None), "address", None) or str(cluster)
+
+
+def _run_on_worker(environment: dict[str, str], pdf: bool, run: dict) -> RunRecord:
+    """One report run on a Dask worker: the batch's lake settings in this process's environment (the kernel inherits
+    them), its own kernel sockets, the worker's own Chromium for a PDF."""
+    os.environ.update(environment)
+    with tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets:
+        return _run_one(**run, chromium=pdf_converter() if pdf else None, sockets=sockets)
+
+
+def _child_environment(settings: Settings) -> dict[str, str]:
+    from ..settings import child_environment
+
+    return child_environment(settings)
+
+
 @contextmanager
 def _kernels_read(settings: Settings) -> Iterator[None]:
     """Kernels started meanwhile read the lake of ``settings`` (catalog, data path, memory limit: the notebooks'
     ``load_settings`` finds them in ``CARBON_*``, :func:`carbonlib.settings.child_environment`)."""
-    from ..settings import child_environment
-
-    wanted = child_environment(settings)
+    wanted = _child_environment(settings)
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     try:
@@ -795,7 +847,7 @@ def _kernel_config(sockets: str, name: str):
     return config
 
 
-def _run_one(notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
+def _run_one(*, notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
              lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str,
              prepared_by: str | None, preparer: str | None) -> RunRecord:
     """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
@@ -866,6 +918,7 @@ def run_batch(
     pdf: bool = False,
     prepared_by: str | None = None,
     preparer: str | None = None,
+    cluster=None,
 ) -> BatchResult:
     """Run the ``kind`` report notebook for ``orgs`` (default :func:`default_orgs`) and ``period``.
 
@@ -877,7 +930,9 @@ def run_batch(
     ``notebook`` overrides the kind's notebook (same parameters).  ``prepared_by`` names the
     preparer on each report's cover and ``preparer`` is its account (the services pass the
     principal; a reviewer must be someone else, :mod:`.review`).  ``pdf`` also prints each
-    HTML report to PDF with headless Chromium when one is installed.  Writes
+    HTML report to PDF with headless Chromium when one is installed.  ``cluster`` (a Dask
+    scheduler's address ``tcp://host:8786`` or a ``distributed.Client``) runs the reports as tasks
+    on that cluster instead (``workers`` then does not apply; see :func:`_on_cluster`).  Writes
     ``<out_dir>/<kind>/<period>/manifest.json`` and one ``report_run`` row per org.
     """
     from tqdm.auto import tqdm
@@ -910,21 +965,21 @@ def run_batch(
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
     records: list[RunRecord] = []
-    with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
-          ThreadPoolExecutor(max_workers=workers) as pool,
-          tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar):
-        futures = [pool.submit(_run_one, notebook, kind, org, period, snapshot, source, lake_dir, lang,
-                               inside(batch_dir, org), force, chromium, sockets, prepared_by, preparer)
-                   for org in selected]
-        for future in as_completed(futures):
-            records.append(future.result())
+    runs = [dict(notebook=notebook, kind=kind, org_id=org, period=period, snapshot=snapshot, source=source,
+                 lake_dir=lake_dir, lang=lang, run_dir=inside(batch_dir, org), force=force, prepared_by=prepared_by,
+                 preparer=preparer) for org in selected]
+    done = _on_cluster(cluster, settings, runs, pdf) if cluster else _locally(settings, runs, workers, chromium)
+    with tqdm(total=len(selected), desc=f"{kind} {period}", unit="report", disable=not progress) as bar:
+        for record in done:
+            records.append(record)
             bar.set_postfix(failed=sum(r.status == "failed" for r in records))
             bar.update()
     records.sort(key=lambda r: selected.index(r.org_id))
     manifest = {
         "kind": kind, "period": period, "snapshot_id": snapshot, "lake": settings.catalog_display,
         "notebook": str(notebook), "source_sha256": source, "lang": lang, "started_at": started.isoformat(),
-        "seconds": round(time.perf_counter() - t0, 3), "workers": workers, "method_version": accounts.METHOD_VERSION,
+        "seconds": round(time.perf_counter() - t0, 3), "workers": workers, "cluster": _cluster_name(cluster),
+        "method_version": accounts.METHOD_VERSION,
         "pdf": (f"made with {chromium}" if chromium else "not requested" if not pdf
                 else "skipped: no PDF converter (headless Chromium) on this machine"),
         "counts": {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")},
