@@ -320,9 +320,10 @@ def _servers(settings: Settings) -> Check:
     up, down = [], []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         server = json.loads(path.read_text())
-        name = f"{server['kind']} {server['address']}:{server['port']}"
         here = server["host"] == socket.gethostname()
-        alive = (_process_alive(int(server["pid"])) if here else True) and _answers(server["address"], server["port"])
+        name = f"{server['kind']} {server['address']}:{server['port']}" + ("" if here else f" on {server['host']}")
+        # a server of another host binds that host's loopback: only its own host can look at it
+        alive = _process_alive(int(server["pid"])) and _answers(server["address"], server["port"]) if here else True
         (up if alive else down).append(name)
     figures = {"up": up, "down": down}
     if down:
