@@ -247,3 +247,23 @@ def test_an_unreachable_catalog_goes_red_and_the_rest_is_still_checked(tmp_path)
     assert checks["disk"].status == "ok" and checks["audit_log"].status == "fail"  # no security store either
     assert "carbon security init" in checks["audit_log"].fix("en")
     assert report.status == "fail"
+
+
+def test_the_hourly_health_job_leaves_a_failure_in_the_audit_log(lake, tmp_path):
+    """The schedule's ``health`` job fails when a check fails, so the failure is on record (the alerting of the
+    ingestion issue can pick it up there)."""
+    file = tmp_path / "health.yaml"
+    file.write_text("timezone: UTC\njobs:\n  health:\n    cron: '17 * * * *'\n    run: check_platform_health\n")
+    schedule = pipelines.load_schedule(file)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    folder = Path(lake.lake) / "servers"
+    folder.mkdir()
+    (folder / "panel-5999.json").write_text(json.dumps({"kind": "panel", "pid": int(ended.stdout), "port": 5999,
+                                                        "host": socket.gethostname(), "address": "127.0.0.1"}))
+    with Security.open(lake) as security:
+        scheduler = security.service_login().principal
+        with pytest.raises(RuntimeError, match="servers: registered but not answering: panel 127.0.0.1:5999"):
+            pipelines.run_job(schedule, "health", lake, security=security, principal=scheduler)
+        entry = security.audit.entries(actor="scheduler", action="maintain_lake", limit=1)[0]
+    assert entry.object == "job health" and entry.outcome == "failed" and "panel 127.0.0.1:5999" in entry.detail
