@@ -166,6 +166,30 @@ def test_a_failing_notebook_does_not_stop_the_batch(lake_copy, tmp_path):
     assert row.status == "failed" and "meter feed missing" in row.error
 
 
+def test_a_batch_reuses_a_warm_kernel_and_a_failure_gets_the_next_report_a_fresh_one(lake_copy, tmp_path):
+    """One worker, three reports: the first fails, so the second starts a new kernel, which the third reuses (its
+    start and imports are most of a small report's time); the reused kernel gives the same figures as a cold one."""
+    nb = nbformat.read(reports.NOTEBOOKS["monthly"], as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        'import os\nwith open(os.path.join(export_dir, "kernel.pid"), "w") as f:\n    f.write(str(os.getpid()))'))
+    nb.cells.insert(at + 2, nbformat.v4.new_code_cell(f'if org_id == "{CAPPED}":\n    raise RuntimeError("meter feed missing")'))
+    marked = tmp_path / "monthly_marked.ipynb"
+    nbformat.write(nb, marked)
+    orgs = [CAPPED, "E430121-01", "E430121-03"]
+    result = reports.run_batch(lake_copy, "monthly", "2025-10", orgs=orgs, out_dir=tmp_path / "warm", notebook=marked,
+                               workers=1, progress=False)
+    assert [result.by_org()[o].status for o in orgs] == ["failed", "ok", "ok"], [r.error for r in result.records]
+    pids = [int((tmp_path / "warm" / "monthly" / "2025-10" / o / "kernel.pid").read_text()) for o in orgs]
+    assert pids[0] != pids[1] == pids[2] != os.getpid()
+    cold = reports.run_batch(lake_copy, "monthly", "2025-10", orgs=["E430121-03"], out_dir=tmp_path / "cold",
+                             progress=False)
+    assert cold.records[0].figures_sha256 == result.by_org()["E430121-03"].figures_sha256
+    import psutil
+
+    assert not [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+
 def test_annual_report_and_public_disclosure(lake_copy, tmp_path):
     annual = reports.run_batch(lake_copy, "annual", "2025", orgs=[CAPPED], out_dir=tmp_path, progress=False,
                                pdf=True, prepared_by="王 Reviewer").records[0]

@@ -24,6 +24,7 @@ import hashlib
 import html
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -55,6 +56,8 @@ NOTEBOOKS = {
     "disclosure": REPO_ROOT / "notebooks" / "reports" / "disclosure.ipynb",
 }
 KERNEL = "python3"
+#: Papermill engine of :func:`_run_share`'s warm kernels.
+WARM_ENGINE = "carbon-warm-kernel"
 #: Cell tag of a report notebook's notes for notebook readers (overview, prerequisites, summary): not in the HTML.
 NOTEBOOK_ONLY = "notebook-only"
 #: Owner of the run log (table ``report_run``).
@@ -764,12 +767,75 @@ def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
 
 
 def _locally(settings: Settings, runs: list[dict], workers: int, chromium: str | None) -> Iterator[RunRecord]:
-    """The runs on this machine, ``workers`` notebooks at once (threads; each notebook has its own kernel)."""
+    """The runs on this machine: ``workers`` threads, each running its share one after another in one warm kernel
+    (:func:`_run_share`)."""
+    done: queue.Queue[RunRecord] = queue.Queue()
     with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
           ThreadPoolExecutor(max_workers=workers) as pool):
-        futures = [pool.submit(_run_one, **run, chromium=chromium, sockets=sockets) for run in runs]
-        for future in as_completed(futures):
-            yield future.result()
+        shares = [runs[i::workers] for i in range(workers)]
+        futures = [pool.submit(_run_share, share, chromium, sockets, f"k{i}", done) for i, share in enumerate(shares)
+                   if share]
+        for _ in runs:
+            while True:
+                try:
+                    yield done.get(timeout=1)
+                    break
+                except queue.Empty:
+                    for future in futures:
+                        if future.done() and future.exception():
+                            raise future.exception()
+
+
+def _run_share(share: list[dict], chromium: str | None, sockets: str, name: str, done: "queue.Queue[RunRecord]"
+               ) -> None:
+    """Run ``share`` one report after another in one kernel that stays up between them (its start and the imports
+    are most of a small report's time); a run that fails gets the next one a fresh kernel."""
+    from jupyter_client.manager import KernelManager
+
+    _register_warm_engine()
+    kernel = None
+    try:
+        for run in share:
+            kernel = kernel or KernelManager(kernel_name=KERNEL, config=_kernel_config(sockets, name))
+            record = _run_one(**run, chromium=chromium, sockets=sockets, kernel=kernel)
+            if record.status == "failed" or not kernel.is_alive():
+                _shut_down(kernel)
+                kernel = None
+            done.put(record)
+    finally:
+        if kernel is not None:
+            _shut_down(kernel)
+
+
+def _shut_down(kernel) -> None:
+    if kernel.has_kernel:
+        kernel.shutdown_kernel(now=True)
+
+
+def _register_warm_engine() -> None:
+    """Register papermill's engine :data:`WARM_ENGINE`: its nbclient engine, which also closes the client's
+    channels when the notebook is done, so a kernel passed as ``km`` stays up for the next notebook (papermill
+    is imported here, not by every notebook importing this module)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs.pop("input_path", None)
+            client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                             kernel_name=kernel_name, log=logger, log_output=log_output,
+                                             stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    if WARM_ENGINE not in papermill_engines._engines:
+        papermill_engines.register(WARM_ENGINE, WarmKernelEngine)
 
 
 def _on_cluster(cluster, settings: Settings, runs: list[dict], pdf: bool) -> Iterator[RunRecord]:
@@ -849,8 +915,9 @@ def _kernel_config(sockets: str, name: str):
 
 def _run_one(*, notebook: Path, kind: str, org_id: str, period: str, snapshot: int, source: str, lake_dir: str,
              lang: str, run_dir: Path, force: bool, chromium: str | None, sockets: str,
-             prepared_by: str | None, preparer: str | None) -> RunRecord:
-    """Execute one report notebook (own kernel) and export it; never raises for a failing notebook."""
+             prepared_by: str | None, preparer: str | None, kernel=None) -> RunRecord:
+    """Execute one report notebook and export it; never raises for a failing notebook.  In ``kernel`` (a
+    ``KernelManager``, started on first use and left running) when given, else in a kernel of its own."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -869,9 +936,11 @@ def _run_one(*, notebook: Path, kind: str, org_id: str, period: str, snapshot: i
         # The kernel starts in the notebook's folder (nbclient's resources path).  Not papermill's
         # ``cwd``: that changes the working folder of this whole process, and runs in parallel
         # threads restored each other's folders, leaving the batch in the notebook folder.
+        own_kernel = {"config": _kernel_config(sockets, org_id)} if kernel is None else {"km": kernel,
+                                                                                         "engine_name": WARM_ENGINE}
         pm.execute_notebook(notebook, record.notebook_path, kernel_name=KERNEL, progress_bar=False,
                             request_save_on_cell_execute=False, resources={"metadata": {"path": str(notebook.parent)}},
-                            config=_kernel_config(sockets, org_id),
+                            **own_kernel,
                             # the kernel's own log (an interrupt at shutdown) is noise in a batch's output; a
                             # kernel that fails still fails the run with its error
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
