@@ -631,4 +631,5 @@ def test_the_scheduled_job_cleans_orphans_too(damaged):
     os.utime(orphan, (old, old))
     assert "1 deleted" in pipelines.delete_orphan_files(settings, datetime.now())
     assert not orphan.exists() and victim.exists()
-    assert "delete_orphan_files" in {job.run for job in pipelines.load_schedule().jobs.values()}
+    # the nightly maintenance job deletes orphans older than its grace hours (tests/test_maintenance.py)
+    assert "maintain_lake" in {job.run for job in pipelines.load_schedule().jobs.values()}

@@ -163,3 +163,42 @@ def test_the_backup_of_a_postgres_lake_names_pg_dump(pg_lake, tmp_path):
     backup.generate_key(key_file)
     with pytest.raises(backup.BackupError, match="pg_dump"):
         backup.create(pg_lake, tmp_path / "backups", backup.load_key(key_file))
+
+
+def test_a_stopped_object_store_is_named_not_called_damage_and_nothing_is_half_written(tmp_path, monkeypatch):
+    """moto stopped under a lake on S3: reading and writing fail naming the object store and the fix (before, a read
+    said the lake was damaged and to restore a backup); started again, the lake holds what it held."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from carbonlib.lake import StorageUnreachableError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in (("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}"), ("AWS_ACCESS_KEY_ID", "k"),
+                        ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    boto3.client("s3").create_bucket(Bucket="lake-down")
+    settings = load_settings(lake=tmp_path / "lake", data_path="s3://lake-down/data/")
+    prices = pd.DataFrame({"market": "CEA", "day": pd.date_range("2020-01-01", periods=1500), "close_cny": 90.0,
+                           "volume_t": 1000.0})  # enough rows for a Parquet file (not inlined in the catalog)
+    with Lake.create(settings) as lake:
+        lake.append("carbon_price", prices)
+        before = (lake.checksums(), lake.snapshot_id())
+    server.stop()
+    try:
+        with pytest.raises(StorageUnreachableError, match=rf"object store of s3://lake-down/data/ \(127.0.0.1:{port}\) "
+                                                          "does not answer.*not damaged.*Fix: start the object store"):
+            with Lake.open(settings, read_only=True) as lake:
+                lake.read("carbon_price")
+        with pytest.raises(StorageUnreachableError, match="Nothing was written"):
+            with Lake.open(settings) as lake:
+                lake.append("carbon_price", prices.assign(market="CCER"))
+    finally:
+        server.start()
+    with Lake.open(settings, read_only=True) as lake:
+        assert (lake.checksums(), lake.snapshot_id()) == before
+    server.stop()

@@ -11,6 +11,7 @@ from .errors import (
     NotALakeError,
     OwnedTableError,
     SchemaVersionError,
+    StorageUnreachableError,
     SchemaViolation,
     UnknownTableError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "NotALakeError",
     "OwnedTableError",
     "SchemaVersionError",
+    "StorageUnreachableError",
     "SchemaViolation",
     "UnknownTableError",
     "METRICS",

@@ -138,6 +138,9 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
         con.execute(f"SET GLOBAL threads = {int(settings.threads)}")
     if settings.data_uri.startswith("s3://"):
         con.execute(_s3_secret_sql(settings))
+        # httpfs retries a failed request itself, each wait HTTP_RETRY_BACKOFF times the one before
+        con.execute(f"SET GLOBAL http_retries = {HTTP_RETRIES}")
+        con.execute(f"SET GLOBAL http_retry_backoff = {HTTP_RETRY_BACKOFF}")
     options = [f"DATA_PATH {literal(settings.data_uri)}", "OVERRIDE_DATA_PATH TRUE"]
     if read_only:
         options.append("READ_ONLY")
@@ -154,6 +157,11 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
         ) from None
     con.execute(f"USE {CATALOG}")
     return con
+
+
+#: Retries of one object-store request and the factor its wait grows by (DuckDB's httpfs; first wait 100 ms).
+HTTP_RETRIES = 5
+HTTP_RETRY_BACKOFF = 4
 
 
 def _s3_secret_sql(settings: Settings) -> str:
@@ -469,6 +477,8 @@ class Lake:
                 cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()
         except duckdb.Error as error:
+            if integrity.is_unreachable(error):
+                raise integrity.unreachable(self.settings, error) from None
             if integrity.is_file_damage(error):
                 raise integrity.damaged(self.settings, error) from None
             raise
@@ -679,6 +689,11 @@ class Lake:
                         return work(cursor)
                     finally:
                         cursor.close()
+        except duckdb.Error as error:
+            if integrity.is_unreachable(error):
+                self._reattach()
+                raise integrity.unreachable(self.settings, error) from None
+            raise
         except RetryError as gave_up:
             error = gave_up.last_attempt.exception()
             self._reattach()

@@ -30,6 +30,11 @@ class DamagedLakeError(LakeError):
     """Files the catalog references are missing, truncated or unreadable (see ``carbon lake verify``)."""
 
 
+class StorageUnreachableError(LakeError):
+    """The object store holding the lake's data files does not answer (down, wrong address, network); nothing was
+    written, and the lake is not damaged."""
+
+
 class OwnedTableError(LakeError):
     """A service-owned table (accounts, roll-ups, run log, the lake's own tables) was written from outside its service."""
 

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ..settings import Settings, mask_secrets
-from .errors import DamagedLakeError
+from .errors import DamagedLakeError, StorageUnreachableError
 from .schema import CATALOG
 from .sql import literal
 
@@ -185,9 +185,29 @@ def delete_orphans(con: duckdb.DuckDBPyConnection, settings: Settings, older_tha
 FILE_ERRORS = (duckdb.IOException, duckdb.InvalidInputException)
 
 
+#: What DuckDB's httpfs says when an object store does not answer (after its own retries with backoff).
+UNREACHABLE = ("Could not connect to server", "Connection refused", "Couldn't connect to server", "Timeout was reached",
+               "Could not resolve host", "Failed to connect")
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True for a DuckDB error saying the object store of the data files did not answer (not a damaged file)."""
+    return isinstance(error, duckdb.Error) and any(phrase in str(error) for phrase in UNREACHABLE)
+
+
+def unreachable(settings: Settings, error: Exception) -> StorageUnreachableError:
+    """The error to raise when the object store holding the data files did not answer."""
+    first = mask_secrets(str(error)).splitlines()[0][:240]
+    where = settings.object_store.endpoint or "AWS S3"
+    return StorageUnreachableError(
+        f"the object store of {settings.data_uri} ({where}) does not answer, even after retries with backoff: "
+        f"{first}. Nothing was written and the lake is not damaged. Fix: start the object store or check "
+        "AWS_ENDPOINT_URL and the network, then run the command again.")
+
+
 def is_file_damage(error: BaseException) -> bool:
-    """True for a DuckDB error about reading a Parquet file of the lake."""
-    return isinstance(error, FILE_ERRORS) and ".parquet" in str(error)
+    """True for a DuckDB error about reading a Parquet file of the lake (an unanswered object store is not)."""
+    return isinstance(error, FILE_ERRORS) and ".parquet" in str(error) and not is_unreachable(error)
 
 
 def damaged(settings: Settings, error: Exception, table: str | None = None) -> DamagedLakeError:
