@@ -25,7 +25,8 @@ import pytest  # noqa: E402
 
 from carbonlib.settings import Settings, load_settings  # noqa: E402
 
-_CARBON_ENV = ("CARBON_LAKE", "CARBON_CATALOG", "CARBON_DATA_PATH", "CARBON_CONFIG", "CARBON_SECURITY_STORE")
+_CARBON_ENV = ("CARBON_LAKE", "CARBON_CATALOG", "CARBON_DATA_PATH", "CARBON_CONFIG", "CARBON_SECURITY_STORE",
+               "CARBON_MEMORY_LIMIT", "CARBON_THREADS")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -118,42 +119,13 @@ def empty_lake(tmp_path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    """A real PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN.
+def postgres_server():
+    """A real PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN
+    (:func:`servers.postgres`)."""
+    import servers
 
-    Started with ``initdb``/``pg_ctl`` in a temporary folder (as the ``postgres`` user when the
-    tests run as root, which PostgreSQL refuses to run as) and stopped at the end.
-    """
-    import glob
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed. Fix: apt-get install -y postgresql (make test does it).")
-    bindir = os.path.dirname(found[-1])
-    folder = tempfile.mkdtemp(prefix="carbon-pg-")
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if run_as:
-        shutil.chown(folder, "postgres", "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    password = "pg-Secret-2364"
-    pwfile = os.path.join(folder, "pw")
-    with open(pwfile, "w") as handle:
-        handle.write(password)
-    if run_as:
-        shutil.chown(pwfile, "postgres", "postgres")
-    data = os.path.join(folder, "data")
-    subprocess.run([*run_as, f"{bindir}/initdb", "-D", data, "-U", "carbon", "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
-                    f"-p {port} -h 127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
     try:
-        yield f"dbname=postgres host=127.0.0.1 port={port} user=carbon password={password}"
-    finally:
-        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        with servers.postgres() as dsn:
+            yield dsn
+    except RuntimeError as missing:
+        pytest.fail(str(missing))

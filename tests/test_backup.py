@@ -258,24 +258,12 @@ def test_the_command_line_backs_up_lists_verifies_and_restores(lake, key_file, t
 @pytest.fixture
 def s3(monkeypatch):
     """A real S3-compatible server (moto in server mode) on a free loopback port, with a bucket ``offsite``."""
-    import logging
-    import socket
+    import servers
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for name, value in (("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}"), ("AWS_ACCESS_KEY_ID", "carbon-test"),
-                        ("AWS_SECRET_ACCESS_KEY", "carbon-test-secret"), ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(name, value)
-    boto3.client("s3").create_bucket(Bucket="offsite")
-    yield server
-    server.stop()
+    with servers.object_store("offsite") as (server, variables):
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        yield server
 
 
 def test_off_site_copy_on_s3_compatible_storage_restores_and_stays_encrypted(lake, key_file, tmp_path, s3):

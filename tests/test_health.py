@@ -88,7 +88,7 @@ def test_a_looked_after_platform_is_all_green(lake, schedule_file, backups):
     assert set(checks) == {"catalog", "ingest", "snapshots", "small_files", "disk", "scheduler", "job:rollup",
                            "backup", "audit_log", "servers"}
     assert {name: c.status for name, c in checks.items() if c.status != "ok"} == {}
-    assert report.status == "ok" and report.exit_code == 0
+    assert report.status == "ok"
     with Lake.open(lake, read_only=True) as opened:
         assert checks["catalog"].figures["snapshot"] == opened.snapshot_id()
         assert checks["ingest"].figures["snapshot"] == opened.last_written("telemetry")[0]
@@ -133,7 +133,7 @@ def test_a_stopped_scheduler_goes_red(lake, schedule_file, tmp_path):
 
     report = health.check_health(lake, schedule=schedule_file, disk_usage=ROOMY_DISK)
     stopped = _checks(report)["scheduler"]
-    assert stopped.status == "fail" and report.status == "fail" and report.exit_code == 2
+    assert stopped.status == "fail" and report.status == "fail"
     assert f"process {serving.pid}" in stopped.text("en") and "stopped" in stopped.text("en")
     assert "carbon pipelines serve" in stopped.fix("en") and "carbon pipelines serve" in stopped.fix("zh")
     result = CliRunner().invoke(app, ["health", "--lake", str(lake.lake), "--schedule", str(schedule_file)],

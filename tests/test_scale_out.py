@@ -11,9 +11,7 @@ and maintenance work on it; the backup command names pg_dump instead of copying 
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +21,7 @@ from carbonlib.accounting import accounts
 from carbonlib.lake import Lake
 from carbonlib.ops import health, maintenance
 from carbonlib.settings import load_settings
+import servers
 
 pytestmark = pytest.mark.slow
 BUCKET = "province-lake"
@@ -31,31 +30,13 @@ ORG = "E430121-02"
 
 @pytest.fixture(scope="module")
 def object_store():
-    """moto's S3-compatible server on a free loopback port with one bucket; the AWS variables point at it."""
+    """moto's S3-compatible server with one bucket; the AWS variables point at it; yields an S3 client."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in (("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}"), ("AWS_ACCESS_KEY_ID", "carbon-lake"),
-                            ("AWS_SECRET_ACCESS_KEY", "carbon-lake-secret"), ("AWS_DEFAULT_REGION", "us-east-1")):
+    with servers.object_store(BUCKET) as (_, variables), pytest.MonkeyPatch.context() as env:
+        for name, value in variables.items():
             env.setenv(name, value)
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield boto3.client("s3")
-    server.stop()
-
-
-def _database(postgres_server: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return postgres_server.replace("dbname=postgres", f"dbname={name}")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +44,7 @@ def pg_lake(postgres_server, object_store, tmp_path_factory):
     """The small demo lake built on PostgreSQL + S3 (same seed as the embedded ``small_demo_lake``)."""
     from carbonlib.demo import build_demo
 
-    settings = load_settings(lake=tmp_path_factory.mktemp("pg") / "lake", catalog=f"postgres:{_database(postgres_server, 'carbon_lake')}",
+    settings = load_settings(lake=tmp_path_factory.mktemp("pg") / "lake", catalog=f"postgres:{servers.create_database(postgres_server, 'carbon_lake')}",
                              data_path=f"s3://{BUCKET}/province/")
     build_demo(settings, "small", progress=False)
     return settings
@@ -168,37 +149,28 @@ def test_the_backup_of_a_postgres_lake_names_pg_dump(pg_lake, tmp_path):
 def test_a_stopped_object_store_is_named_not_called_damage_and_nothing_is_half_written(tmp_path, monkeypatch):
     """moto stopped under a lake on S3: reading and writing fail naming the object store and the fix (before, a read
     said the lake was damaged and to restore a backup); started again, the lake holds what it held."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     from carbonlib.lake import StorageUnreachableError
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for name, value in (("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}"), ("AWS_ACCESS_KEY_ID", "k"),
-                        ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(name, value)
-    boto3.client("s3").create_bucket(Bucket="lake-down")
-    settings = load_settings(lake=tmp_path / "lake", data_path="s3://lake-down/data/")
     prices = pd.DataFrame({"market": "CEA", "day": pd.date_range("2020-01-01", periods=1500), "close_cny": 90.0,
                            "volume_t": 1000.0})  # enough rows for a Parquet file (not inlined in the catalog)
-    with Lake.create(settings) as lake:
-        lake.append("carbon_price", prices)
-        before = (lake.checksums(), lake.snapshot_id())
-    server.stop()
-    try:
-        with pytest.raises(StorageUnreachableError, match=rf"object store of s3://lake-down/data/ \(127.0.0.1:{port}\) "
-                                                          "does not answer.*not damaged.*Fix: start the object store"):
-            with Lake.open(settings, read_only=True) as lake:
-                lake.read("carbon_price")
-        with pytest.raises(StorageUnreachableError, match="Nothing was written"):
-            with Lake.open(settings) as lake:
-                lake.append("carbon_price", prices.assign(market="CCER"))
-    finally:
-        server.start()
-    with Lake.open(settings, read_only=True) as lake:
-        assert (lake.checksums(), lake.snapshot_id()) == before
-    server.stop()
+    with servers.object_store("lake-down") as (server, variables):
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        endpoint = variables["AWS_ENDPOINT_URL"].removeprefix("http://")
+        settings = load_settings(lake=tmp_path / "lake", data_path="s3://lake-down/data/")
+        with Lake.create(settings) as lake:
+            lake.append("carbon_price", prices)
+            before = (lake.checksums(), lake.snapshot_id())
+        server.stop()
+        try:
+            with pytest.raises(StorageUnreachableError, match=rf"object store of s3://lake-down/data/ \({endpoint}\) "
+                                                              "does not answer.*not damaged.*Fix: start the object"):
+                with Lake.open(settings, read_only=True) as lake:
+                    lake.read("carbon_price")
+            with pytest.raises(StorageUnreachableError, match="Nothing was written"):
+                with Lake.open(settings) as lake:
+                    lake.append("carbon_price", prices.assign(market="CCER"))
+        finally:
+            server.start()
+        with Lake.open(settings, read_only=True) as lake:
+            assert (lake.checksums(), lake.snapshot_id()) == before

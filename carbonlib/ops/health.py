@@ -20,8 +20,7 @@ zh and en (the catalogue's ``health_*`` keys) and its figures for machines:
   have their process and answer on their port.
 
 A check that cannot run is itself a failure that names the error; health never raises.  The
-overall status is the worst check; :attr:`HealthReport.exit_code` follows the monitoring
-plug-in convention (0 ok, 1 warning, 2 failing).
+overall status is the worst check.
 """
 
 from __future__ import annotations
@@ -91,10 +90,6 @@ class HealthReport:
     @property
     def status(self) -> str:
         return max((c.status for c in self.checks), key=STATUSES.index, default="ok")
-
-    @property
-    def exit_code(self) -> int:
-        return STATUSES.index(self.status)
 
     def to_dict(self, lang: str = "en", *, details: bool = True) -> dict:
         """The report for JSON: overall status and per check its status, and with ``details`` its message, fix and

@@ -1,0 +1,85 @@
+"""Real servers on loopback for the tests and the benchmarks: Debian's PostgreSQL and moto's S3-compatible server."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN.
+
+    Started with ``initdb``/``pg_ctl`` in a temporary folder (as the ``postgres`` user when running
+    as root, which PostgreSQL refuses to run as) and stopped at the end.
+    """
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed. Fix: apt-get install -y postgresql (make test does it).")
+    bindir = os.path.dirname(found[-1])
+    folder = tempfile.mkdtemp(prefix="carbon-pg-")
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if run_as:
+        shutil.chown(folder, "postgres", "postgres")
+    port = free_port()
+    password = "pg-Secret-2364"
+    pwfile = os.path.join(folder, "pw")
+    with open(pwfile, "w") as handle:
+        handle.write(password)
+    if run_as:
+        shutil.chown(pwfile, "postgres", "postgres")
+    data = os.path.join(folder, "data")
+    subprocess.run([*run_as, f"{bindir}/initdb", "-D", data, "-U", "carbon", "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
+                    f"-p {port} -h 127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
+    try:
+        yield f"dbname=postgres host=127.0.0.1 port={port} user=carbon password={password}"
+    finally:
+        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_database(dsn: str, name: str) -> str:
+    """Create database ``name`` on the server of ``dsn`` (its ``dbname=postgres``); returns the new database's DSN."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return dsn.replace("dbname=postgres", f"dbname={name}")
+
+
+@contextmanager
+def object_store(*buckets: str) -> Iterator[tuple[object, dict[str, str]]]:
+    """moto's S3-compatible server on a free loopback port with ``buckets``; yields (server, the AWS variables that
+    point at it).  The caller puts the variables into the environment (``monkeypatch.setenv``)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    variables = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "carbon-test",
+                 "AWS_SECRET_ACCESS_KEY": "carbon-test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+    client = boto3.client("s3", endpoint_url=variables["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="carbon-test", aws_secret_access_key="carbon-test-secret")
+    for bucket in buckets:
+        client.create_bucket(Bucket=bucket)
+    try:
+        yield server, variables
+    finally:
+        server.stop()
