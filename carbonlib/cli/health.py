@@ -28,8 +28,7 @@ def health(lake: LakeOption = None, as_json: JsonOption = False,
     if as_json:
         typer.echo(json.dumps(report.to_dict(lang), ensure_ascii=False, indent=2))
     else:
-        counts = {s: sum(c.status == s for c in report.checks) for s in checks.STATUSES}
-        typer.secho(t("health_summary", status=message(f"health_{report.status}", lang), **counts),
+        typer.secho(t("health_summary", status=message(f"health_{report.status}", lang), **report.counts),
                     fg=COLOURS[report.status], bold=True)
         width = max(cell_len(c.title(lang)) for c in report.checks) + 2  # CJK characters take two columns
         for check in report.checks:

@@ -620,8 +620,7 @@ class Lake:
 
     def delete_orphans(self, older_than_hours: float = 1.0) -> list[str]:
         """Delete data files no snapshot references, older than ``older_than_hours`` (left by killed writes)."""
-        if self.read_only:
-            raise LakeError("this lake connection is read-only; open it writable to delete orphan files")
+        self._refuse_read_only("delete orphan files")
         return integrity.delete_orphans(self._con, self.settings, older_than_hours)
 
     # ------------------------------------------------------------------ writing

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..i18n import message
 from ..settings import Settings
+from . import maintenance
 
 STATUSES = ("ok", "warn", "fail")
 
@@ -55,7 +56,7 @@ class Limits:
     backup_age_h: float = 26.0  # a daily backup, with two hours to spare
     snapshots: int = 5000
     small_files: int = 500
-    small_file_bytes: int = 2**20
+    small_file_bytes: int = maintenance.SMALL_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ class HealthReport:
     @property
     def status(self) -> str:
         return max((c.status for c in self.checks), key=STATUSES.index, default="ok")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many checks are ok, warn and fail."""
+        return {s: sum(c.status == s for c in self.checks) for s in STATUSES}
 
     def to_dict(self, lang: str = "en", *, details: bool = True) -> dict:
         """The report for JSON: overall status and per check its status, and with ``details`` its message, fix and

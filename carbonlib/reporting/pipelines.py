@@ -286,9 +286,14 @@ def record_run(path: str | Path, name: str, at: datetime) -> None:
     path = Path(path)
     state = load_state(path)
     state[name] = at
+    _write_json(path, {k: v.isoformat() for k, v in sorted(state.items())})
+
+
+def _write_json(path: Path, document: dict) -> None:
+    """Replace ``path`` by ``document`` as JSON atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: v.isoformat() for k, v in sorted(state.items())}, indent=2))
+    tmp.write_text(json.dumps(document, indent=2))
     os.replace(tmp, path)
 
 
@@ -311,12 +316,8 @@ def write_heartbeat(path: str | Path, started_at: datetime) -> None:
     """Record that this process's scheduler is alive now (atomic rewrite of the heartbeat file)."""
     import socket
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": started_at.isoformat(),
-                               "beat_at": datetime.now(ZoneInfo("UTC")).isoformat()}, indent=2))
-    os.replace(tmp, path)
+    _write_json(Path(path), {"pid": os.getpid(), "host": socket.gethostname(), "started_at": started_at.isoformat(),
+                             "beat_at": datetime.now(ZoneInfo("UTC")).isoformat()})
 
 
 def read_heartbeat(path: str | Path) -> Heartbeat | None:

@@ -44,7 +44,7 @@ from ..lake import CATALOG, Lake
 from ..lake.integrity import sha256_file
 from ..markup import md_text
 from ..paths import check_identifier, inside
-from ..settings import Settings
+from ..settings import Settings, child_environment
 from ..i18n import label
 from ..viz.theme import format_value as format_cell
 from ..viz.theme import unit_symbol
@@ -769,27 +769,24 @@ def _up_to_date(run_dir: Path, source: str, snapshot: int) -> RunRecord | None:
 def _locally(settings: Settings, runs: list[dict], workers: int, chromium: str | None) -> Iterator[RunRecord]:
     """The runs on this machine: ``workers`` threads, each running its share one after another in one warm kernel
     (:func:`_run_share`)."""
-    done: queue.Queue[RunRecord] = queue.Queue()
+    done: queue.Queue[RunRecord | BaseException] = queue.Queue()
     with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
           ThreadPoolExecutor(max_workers=workers) as pool):
-        shares = [runs[i::workers] for i in range(workers)]
-        futures = [pool.submit(_run_share, share, chromium, sockets, f"k{i}", done) for i, share in enumerate(shares)
-                   if share]
+        for i in range(workers):
+            if runs[i::workers]:
+                pool.submit(_run_share, runs[i::workers], chromium, sockets, f"k{i}", done)
         for _ in runs:
-            while True:
-                try:
-                    yield done.get(timeout=1)
-                    break
-                except queue.Empty:
-                    for future in futures:
-                        if future.done() and future.exception():
-                            raise future.exception()
+            outcome = done.get()
+            if isinstance(outcome, BaseException):  # a share's thread broke (not a failed report: that is a record)
+                raise outcome
+            yield outcome
 
 
-def _run_share(share: list[dict], chromium: str | None, sockets: str, name: str, done: "queue.Queue[RunRecord]"
-               ) -> None:
+def _run_share(share: list[dict], chromium: str | None, sockets: str, name: str,
+               done: "queue.Queue[RunRecord | BaseException]") -> None:
     """Run ``share`` one report after another in one kernel that stays up between them (its start and the imports
-    are most of a small report's time); a run that fails gets the next one a fresh kernel."""
+    are most of a small report's time); a run that fails gets the next one a fresh kernel.  Each record, or the
+    error that broke this thread, goes into ``done``."""
     from jupyter_client.manager import KernelManager
 
     _register_warm_engine()
@@ -802,6 +799,8 @@ def _run_share(share: list[dict], chromium: str | None, sockets: str, name: str,
                 _shut_down(kernel)
                 kernel = None
             done.put(record)
+    except BaseException as error:
+        done.put(error)
     finally:
         if kernel is not None:
             _shut_down(kernel)
@@ -834,8 +833,7 @@ def _register_warm_engine() -> None:
                 if client.kc is not None:
                     client.kc.stop_channels()
 
-    if WARM_ENGINE not in papermill_engines._engines:
-        papermill_engines.register(WARM_ENGINE, WarmKernelEngine)
+    papermill_engines.register(WARM_ENGINE, WarmKernelEngine)  # registering again replaces it
 
 
 def _on_cluster(cluster, settings: Settings, runs: list[dict], pdf: bool) -> Iterator[RunRecord]:
@@ -850,7 +848,7 @@ def _on_cluster(cluster, settings: Settings, runs: list[dict], pdf: bool) -> Ite
     from distributed import as_completed as completed
 
     client = cluster if isinstance(cluster, Client) else Client(cluster, timeout="30s")
-    environment = _child_environment(settings)
+    environment = child_environment(settings)
     try:
         token = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         futures = [client.submit(_run_on_worker, environment, pdf, run, pure=False,
@@ -877,17 +875,11 @@ def _run_on_worker(environment: dict[str, str], pdf: bool, run: dict) -> RunReco
         return _run_one(**run, chromium=pdf_converter() if pdf else None, sockets=sockets)
 
 
-def _child_environment(settings: Settings) -> dict[str, str]:
-    from ..settings import child_environment
-
-    return child_environment(settings)
-
-
 @contextmanager
 def _kernels_read(settings: Settings) -> Iterator[None]:
     """Kernels started meanwhile read the lake of ``settings`` (catalog, data path, memory limit: the notebooks'
     ``load_settings`` finds them in ``CARBON_*``, :func:`carbonlib.settings.child_environment`)."""
-    wanted = _child_environment(settings)
+    wanted = child_environment(settings)
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     try:

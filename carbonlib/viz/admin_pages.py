@@ -197,7 +197,7 @@ class StatusPage(_AdminBase):
         report = health.check_health(self.settings)
         lang = self.lang
         back, fore = STATUS_COLOURS[report.status]
-        counts = {s: sum(c.status == s for c in report.checks) for s in health.STATUSES}
+        counts = report.counts
         set_html(self.banner, markup(
             '<div class="carbon-banner" data-testid="status" data-status="{}" style="background:{};color:{}">'
             '{}: {} · {} {} · {} {} · {} {} <span class="carbon-note">({})</span></div>',
