@@ -226,8 +226,6 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
     are returned apart, with the reason (entry_id, org_id, period_start, period_end, reason),
     and a :class:`LedgerEntrySkipped` warning: one bad entry never stops the others.
     """
-    grid = grid_factor_for(year)
-    grid_basis = f"grid={GRID_SERIES}:{grid.data_year}"
     frames, skipped = [], []
 
     def add(group: pd.DataFrame, item: str, values, unit: str, basis: str) -> None:
@@ -238,7 +236,7 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
     for (category, activity_type, unit), g in entries.groupby(["category", "activity_type", "unit"], sort=True):
         done = len(frames)
         try:
-            _group_emissions(g, category, activity_type, unit, process_factors, grid, grid_basis, add)
+            _group_emissions(g, category, activity_type, unit, process_factors, year, add)
         except (ValueError, KeyError) as error:
             del frames[done:]
             reason = f"{category} of {activity_type!r} in {unit!r}: {str(error).strip(chr(34) + chr(39))}"
@@ -251,8 +249,9 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
 
 
 def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: str, process_factors: dict[str, float],
-                     grid: factors.Factor, grid_basis: str, add) -> None:
-    """Figures of the entries ``g`` of one category, activity type and unit (see :func:`entry_emissions`)."""
+                     year: int, add) -> None:
+    """Figures of the entries ``g`` of one category, activity type and unit (see :func:`entry_emissions`); the grid
+    factor is looked up only for electricity entries (a year without any is accounted without one)."""
     amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
     if category in _COMBUSTION:
         family = _fuel_family(activity_type)
@@ -272,7 +271,8 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
         mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
         sign = 1.0 if category == "purchased_electricity" else -1.0
         item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
-        add(g, item, mwh * float(grid), "tCO2e", grid_basis)
+        grid = grid_factor_for(year)
+        add(g, item, mwh * float(grid), "tCO2e", f"grid={GRID_SERIES}:{grid.data_year}")
         add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
         if sign > 0:
             add(g, "purchased_electricity_mwh", mwh, "MWh", "")

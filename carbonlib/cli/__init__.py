@@ -3,7 +3,7 @@
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
 pipelines), :mod:`.dashboards`, :mod:`.security` (``login``, ``security``, ``audit``) and
-:mod:`.backup` and :mod:`.health`;
+:mod:`.backup`, :mod:`.health` and :mod:`.ingest`;
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
@@ -21,6 +21,7 @@ from .backup import backup_app
 from .common import t, typer_app
 from .dashboards import dashboards_app
 from .health import health
+from .ingest import ingest_app
 from .demo import demo_app
 from .lake import lake_app, schema
 from .reports import pipelines_app, reports_app
@@ -46,6 +47,7 @@ app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
 app.add_typer(backup_app, name="backup")
+app.add_typer(ingest_app, name="ingest")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

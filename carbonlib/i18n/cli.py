@@ -395,4 +395,41 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                              "are pinned and kept ({left} in all)"),
     "cli_maintain_deleted": ("已删除 {count} 个闲置超过 {hours:g} 小时的文件和 {orphans} 个孤立文件",
                              "deleted {count} file(s) unused for over {hours:g} h and {orphans} orphan file(s)"),
+    # carbon ingest (carbonlib.cli.ingest)
+    "cli_help_ingest": ("现场数据入湖：通量塔、数据采集器和计量表的文件（第 4.2.2 (b)、7.3.1 条）。",
+                        "Field data in: files of flux towers, data loggers and meters (clauses 4.2.2 (b), 7.3.1)."),
+    "cli_help_ingest_files": ("把文件导入遥测表：合格的读数入湖，不合格的行连同文件、行号和原因进入隔离表；"
+                              "重复导入不会增加任何内容。",
+                              "Ingest files into telemetry: good readings go in, bad rows go to the quarantine with "
+                              "their file, line and reason; ingesting a file again adds nothing."),
+    "cli_arg_ingest_paths": ("要导入的文件。", "Files to ingest."),
+    "cli_opt_ingest_format": ("文件格式：{formats}（默认：根据文件名和首行判断）。",
+                              "File format: {formats} (default: guessed from the name and first line)."),
+    "cli_opt_ingest_device": ("通量塔文件（fluxnet、eddypro）所属的已登记设备。",
+                              "The registered device a flux tower file (fluxnet, eddypro) belongs to."),
+    "cli_opt_ingest_mapping": ("映射文件（YAML）：各列对应的设备、指标、单位以及时间列（toa5、csv、xlsx 必需）。",
+                               "Mapping file (YAML): device, metric and unit of each column and the time column "
+                               "(needed for toa5, csv, xlsx)."),
+    "cli_opt_utc_offset": ("时间戳所在地方标准时与 UTC 相差的小时数，例如 8 或 -8（默认：映射文件或站点表中的值）。",
+                           "Hours from UTC of the time stamps' local standard time, e.g. 8 or -8 (default: from the "
+                           "mapping file or the site table)."),
+    "cli_ingest_summary": ("{path}（{format}）：{rows} 行，{inserted} 个读数入湖，{skipped} 个已在湖中，{rejected} 个进入隔离表，"
+                           "{missing} 个缺测；{first} 至 {last}（UTC）",
+                           "{path} ({format}): {rows} rows, {inserted} readings in, {skipped} already there, "
+                           "{rejected} quarantined, {missing} missing; {first} to {last} UTC"),
+    "cli_ingest_rejects": ("被隔离的行：查询表 telemetry_reject 中 source = '{source}' 的行",
+                           "quarantined rows: query table telemetry_reject where source = '{source}'"),
+    "cli_ingest_next": ("核算将在下一次 carbon accounts refresh（或调度任务）时更新。",
+                        "The accounts follow with the next carbon accounts refresh (or the scheduled job)."),
+    "cli_help_ingest_watch": ("监视收件箱文件夹：数据采集器或 FTP 放入的每个文件写完后导入一次，然后移到 done/（失败则移到 "
+                              "failed/，并附 .error.txt 说明原因）。Ctrl-C 或 SIGTERM 停止。",
+                              "Watch an inbox folder: each file a logger or FTP server drops in is ingested once it has "
+                              "settled, then moved to done/ (or failed/, with a .error.txt saying why). Ctrl-C or "
+                              "SIGTERM stops."),
+    "cli_arg_inbox": ("收件箱文件夹。", "The inbox folder."),
+    "cli_opt_settle_s": ("文件大小和修改时间保持不变多少秒后才视为写完。",
+                         "Seconds a file's size and modification time must stay unchanged before it is ingested."),
+    "cli_inbox_watching": ("正在监视 {folder}（Ctrl-C 停止）", "watching {folder} (Ctrl-C stops)"),
+    "cli_inbox_done": ("已移到 {path}", "moved to {path}"),
+    "cli_inbox_failed": ("未导入，已移到 {path}：{error}", "not ingested, moved to {path}: {error}"),
 }

@@ -55,6 +55,9 @@ _ROW = "_row"
 _INTEGER_TYPES = ("UTINYINT", "SMALLINT", "INTEGER", "BIGINT")
 _NUMERIC_TYPES = (*_INTEGER_TYPES, "DOUBLE")
 _VIOLATION_COLUMNS = ["row_number", "field", "value", "reason"]
+#: Telemetry batches may carry columns named ``src_...`` (file line, raw time stamp): not stored, but kept
+#: in the quarantine payload of a refused row so that it names where the row came from.
+PROVENANCE_PREFIX = "src_"
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,9 @@ def _as_arrow(table: Table, data: pd.DataFrame | pa.Table) -> pa.Table:
 
 def _shape_problems(table: Table, batch: pa.Table, names: list[str]) -> pd.DataFrame:
     """Problems of the batch as a whole: missing or unknown columns, columns of the wrong kind."""
-    allowed_extra = {"unit"} if table.name == "telemetry" else set()
     problems = [(-1, m, None, "column missing from the batch") for m in table.column_names if m not in names]
     problems += [(-1, u, None, "column not in the table") for u in names if u not in table.column_names
-                 and u not in allowed_extra]
+                 and not (table.name == "telemetry" and (u == "unit" or u.startswith(PROVENANCE_PREFIX)))]
     for c in table.columns:
         if c.name not in names:
             continue
@@ -182,7 +184,7 @@ def _typed_select(table: Table, batch: pa.Table) -> str:
         parts.append(f"{_typed(c.name, c.type, given)} AS {c.name}")
         if not _native(c.type, given):
             parts.append(f"{c.name} AS {_raw(c.name)}")
-    extras = [n for n in batch.column_names if n not in table.column_names]  # telemetry's unit, the row number
+    extras = [n for n in batch.column_names if n not in table.column_names]  # telemetry's unit, provenance, row
     return ", ".join(parts + extras)
 
 
@@ -404,7 +406,8 @@ def _stale_rows(con: duckdb.DuckDBPyConnection, table: Table, groups: pd.DataFra
 
 def _quarantine(con: duckdb.DuckDBPyConnection, bad: pd.DataFrame, source: str, names: list[str],
                 received_at: datetime) -> None:
-    """Copy the refused raw rows with their reasons into ``telemetry_reject``."""
+    """Copy the refused raw rows with their reasons into ``telemetry_reject`` (a record already quarantined from
+    the same source for the same reason is not copied again: re-ingesting a file adds nothing)."""
     reasons = bad.groupby("row_number", as_index=False).agg(
         field=("field", lambda f: ",".join(dict.fromkeys(f))),
         reason=("reason", lambda r: "; ".join(dict.fromkeys(r))),
@@ -414,9 +417,11 @@ def _quarantine(con: duckdb.DuckDBPyConnection, bad: pd.DataFrame, source: str, 
     try:
         con.execute(
             f"INSERT INTO {CATALOG}.telemetry_reject "
-            f"SELECT ?::TIMESTAMP, ?, r.row_number, r.field, r.reason, "
-            f"to_json(struct_pack({fields}))::VARCHAR FROM _carbon_reasons r "
-            f"JOIN {_BATCH} b ON b.{_ROW} = r.row_number",
+            f"SELECT * FROM (SELECT ?::TIMESTAMP, ? AS source, r.row_number, r.field, r.reason, "
+            f"to_json(struct_pack({fields}))::VARCHAR AS payload FROM _carbon_reasons r "
+            f"JOIN {_BATCH} b ON b.{_ROW} = r.row_number) AS n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {CATALOG}.telemetry_reject AS q "
+            f"WHERE q.source = n.source AND q.payload = n.payload AND q.reason = n.reason)",
             [received_at, source],
         )
     finally:

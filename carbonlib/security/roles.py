@@ -46,6 +46,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "review_reports": ("reviewer",),
     "operate_registry": ("registry_operator",),
     "operate_devices": ("device_operator",),
+    "ingest_telemetry": ("device_operator", "scheduler"),
     "maintain_lake": ("scheduler",),
     # everyone
     "view_disclosure": (PUBLIC, *ROLES),
