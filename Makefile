@@ -31,10 +31,11 @@ demo: install
 
 # Browser tests and PDF reports use Debian's Chromium (`playwright install` cannot download
 # here) and CJK fonts for Chinese labels; the security store's PostgreSQL test starts Debian's
-# PostgreSQL server.  apt waits for another package manager to finish instead of failing.
-DEBIAN_PACKAGES := chromium fonts-noto-cjk postgresql
+# PostgreSQL server and the MQTT tests Debian's Mosquitto broker.  apt waits for another package
+# manager to finish instead of failing.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk postgresql mosquitto
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/mosquitto ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update && \
 	    apt-get -o DPkg::Lock::Timeout=600 install -y $(DEBIAN_PACKAGES); \
 	  else echo "need Debian packages $(DEBIAN_PACKAGES): sudo apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; fi; \

@@ -83,3 +83,41 @@ def object_store(*buckets: str) -> Iterator[tuple[object, dict[str, str]]]:
         yield server, variables
     finally:
         server.stop()
+
+
+@contextmanager
+def mosquitto(config: str) -> Iterator[int]:
+    """Debian's Mosquitto broker with ``config`` (a ``mosquitto.conf`` without its listener line is not accepted);
+    yields the port of its ``listener`` line once the broker answers, and stops it at the end."""
+    import re
+    import time
+
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(binary):
+        raise RuntimeError("Mosquitto is not installed. Fix: apt-get install -y mosquitto (make test does it).")
+    port = int(re.search(r"^listener (\d+)", config, re.M).group(1))
+    folder = tempfile.mkdtemp(prefix="carbon-mqtt-")
+    path = os.path.join(folder, "mosquitto.conf")
+    with open(path, "w") as handle:  # as root Mosquitto would switch to its own user, who cannot read our files
+        handle.write(config + ("user root\n" if os.geteuid() == 0 else ""))
+    log = open(os.path.join(folder, "log"), "w")
+    broker = subprocess.Popen([binary, "-c", path], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if broker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto did not start: {open(log.name).read()[-2000:]}") from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)

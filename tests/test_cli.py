@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonlib.lake.schema import TABLES
+from carbonlib.lake.schema import SCHEMA_VERSION, TABLES
 
 CARBON = [sys.executable, "-m", "carbonlib"]
 
@@ -35,7 +35,7 @@ def test_lake_info_lists_every_table_with_rows(small_demo_lake):
     assert set(rows) == set(TABLES)
     filled_by_jobs = {"report_run"}  # operational log of report batches, not part of the demo data
     assert all(n > 0 for t, n in rows.items() if t not in filled_by_jobs), {t: n for t, n in rows.items() if n == 0}
-    assert info["snapshot_id"] > 0 and info["schema_version"] == 1
+    assert info["snapshot_id"] > 0 and info["schema_version"] == SCHEMA_VERSION
 
     text = run("lake", "info", "--lake", str(small_demo_lake.lake))
     for table in TABLES:

@@ -68,6 +68,10 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "serial_no": ["SN1", "SN2"],
         "interval_s": [3600, 1800],
         "installed_on": [D(2024, 11, 1), D(2024, 12, 31)],
+        "vendor": ["Holley Metering", None],
+        "latitude": [28.3, 28.31],
+        "longitude": [113.1, None],
+        "calibration_due": [D(2025, 11, 1), None],
     }),
     "device_event": pd.DataFrame({
         "event_id": ["M-1-inst", "T-1-cal"],
@@ -76,6 +80,9 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "event_time": [T(2024, 11, 1, 2), T(2025, 3, 1, 1, 30, 15)],
         "actor": ["installer", "metrology institute"],
         "note": [None, "annual verification"],
+        "serial_no": [None, "SN2"],
+        "model": [None, "IRGASON-EC100"],
+        "calibration_due": [None, D(2026, 3, 31)],
     }),
     "telemetry": pd.DataFrame({
         "device_id": ["M-1", "M-1", "T-1"],

@@ -499,8 +499,10 @@ def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
         capped = wide[(wide["cap"] > 0) & wide.index.get_level_values("org_id").isin(list(capped_orgs))]
         extra.append(pd.DataFrame({"item": "cap_utilisation", "value": total[capped.index] / capped["cap"],
                                    "unit": "share", "basis": "emissions_total / cap"}))
-    added = pd.concat([e.reset_index() for e in extra if len(e)], ignore_index=True)
-    return pd.concat([rolled, added], ignore_index=True)
+    added = [e.reset_index() for e in extra if len(e)]
+    if not added:  # nothing to total (e.g. only an incomplete tower month in the year so far)
+        return rolled
+    return pd.concat([rolled, *added], ignore_index=True)
 
 
 def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,

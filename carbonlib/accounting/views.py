@@ -91,17 +91,19 @@ VIEWS: dict[str, tuple[Callable[..., str], str]] = {
 }
 
 
-def refresh_telemetry_daily(lake: Lake, since: str | None = None) -> int:
-    """Materialise ``telemetry_daily`` for UTC days >= ``since`` (ISO date; default all days).
+def refresh_telemetry_daily(lake: Lake, since: str | None = None, until: str | None = None) -> int:
+    """Materialise ``telemetry_daily`` for UTC days from ``since`` to ``until`` (ISO dates, inclusive; default all
+    days before / after).
 
     Days whose figures did not change are skipped by the writer; changed days replace the
     old rows.  Returns the number of rows written.
     """
     start = pd.Timestamp(since).to_pydatetime() if since else datetime(1, 1, 1)
+    end = (pd.Timestamp(until) + pd.Timedelta(days=1)).to_pydatetime() if until else datetime(9999, 1, 1)
     daily = lake.query(
         "SELECT device_id, metric, CAST(date_trunc('day', ts) AS DATE) AS day, count(*) AS n, sum(value) AS total, "
         "avg(value) AS mean, min(value) AS minimum, max(value) AS maximum, "
         f"avg(CASE WHEN qc = {_GOOD_QC} THEN 1.0 ELSE 0.0 END) AS good_share, max(ts) AS last_ts "
-        f"FROM {lake.relation('telemetry')} WHERE ts >= ? GROUP BY ALL", [start]
+        f"FROM {lake.relation('telemetry')} WHERE ts >= ? AND ts < ? GROUP BY ALL", [start, end]
     )
     return lake.service_append(SERVICE, "telemetry_daily", daily, source="views/telemetry_daily").inserted

@@ -3,7 +3,7 @@
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
 pipelines), :mod:`.dashboards`, :mod:`.security` (``login``, ``security``, ``audit``) and
-:mod:`.backup`, :mod:`.health` and :mod:`.ingest`;
+:mod:`.backup`, :mod:`.health`, :mod:`.ingest` and :mod:`.devices`;
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
@@ -23,6 +23,7 @@ from .dashboards import dashboards_app
 from .health import health
 from .ingest import ingest_app
 from .demo import demo_app
+from .devices import devices_app
 from .lake import lake_app, schema
 from .reports import pipelines_app, reports_app
 from .security import audit_app, login, logout, password, security_app, whoami
@@ -48,6 +49,7 @@ app.add_typer(security_app, name="security")
 app.add_typer(audit_app, name="audit")
 app.add_typer(backup_app, name="backup")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(devices_app, name="devices")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

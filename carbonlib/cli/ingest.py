@@ -88,3 +88,58 @@ def watch(
                                 utc_offset=utc_offset, settle_s=settle_s, stop=stop, on_outcome=report)
         except KeyboardInterrupt:
             pass
+
+
+@ingest_app.command("broker-config", help=t("help_broker_config"))
+def broker_config(
+    lake: LakeOption = None,
+    host: Annotated[str, typer.Option("--host", help=t("opt_mqtt_host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help=t("opt_mqtt_port"))] = 1883,
+    out: Annotated[Optional[Path], typer.Option("--out", help=t("opt_broker_out"))] = None,
+) -> None:
+    from ..ingest import service
+    from ..security import Security, StoreError
+
+    settings = settings_from(lake)
+    with clean_errors():
+        try:
+            security = Security.open(settings)
+        except StoreError as error:
+            raise ValueError(str(error)) from None
+        try:
+            config = service.broker_setup(security, host, port)
+        finally:
+            security.close()
+    if out is None:
+        typer.echo(config)
+    else:
+        out.write_text(config, encoding="utf-8")
+        say("broker_config_written", path=out)
+
+
+@ingest_app.command("mqtt", help=t("help_ingest_mqtt"))
+def mqtt(
+    lake: LakeOption = None,
+    host: Annotated[str, typer.Option("--host", help=t("opt_mqtt_host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help=t("opt_mqtt_port"))] = 1883,
+    batch_s: Annotated[float, typer.Option("--batch-s", min=0.1, help=t("opt_batch_s"))] = 2.0,
+    late_window_days: Annotated[float, typer.Option("--late-window-days", min=0.0, help=t("opt_late_window"))] = 7.0,
+) -> None:
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from ..ingest import service
+
+    settings = settings_from(lake)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with acting(settings) as (security, principal), clean_errors():
+        say("mqtt_listening", host=host, port=port)
+        try:
+            counters = service.run_mqtt(security, principal, settings, host=host, port=port, batch_s=batch_s,
+                                        late_window=timedelta(days=late_window_days), stop=stop)
+        except KeyboardInterrupt:
+            return
+    say("mqtt_summary", messages=f"{counters.messages:,}", inserted=f"{counters.inserted:,}",
+        skipped=f"{counters.skipped:,}", rejected=f"{counters.rejected:,}", batches=counters.batches)

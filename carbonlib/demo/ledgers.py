@@ -252,7 +252,7 @@ def device_events(devices: pd.DataFrame, years: tuple[int, ...], rng: np.random.
         for year in years:
             rows.append(dict(event_id=f"{d.device_id}-cal{year}", device_id=d.device_id, event_type="calibrated",
                              event_time=datetime(year, 3, 1 + int(rng.integers(0, 27)), 1), actor="metrology institute",
-                             note="annual verification (JJG)"))
+                             note="annual verification (JJG)", calibration_due=date(year + 1, 3, 31)))
         if rng.random() < 0.08:
             year = years[-1]
             rows.append(dict(event_id=f"{d.device_id}-rep{year}", device_id=d.device_id, event_type="repaired",
@@ -261,5 +261,7 @@ def device_events(devices: pd.DataFrame, years: tuple[int, ...], rng: np.random.
     towers = devices[devices.kind == "flux_tower"]
     for d in towers.head(1).itertuples():
         rows.append(dict(event_id=f"{d.device_id}-repl-ta", device_id=d.device_id, event_type="replaced",
-                         event_time=datetime(years[-1], 8, 20, 2), actor="site technician", note="HMP155 air temperature probe stuck; replaced"))
+                         event_time=datetime(years[-1], 8, 20, 2), actor="site technician",
+                         note="gas analyser drifting after a lightning strike; replaced", serial_no=f"{d.serial_no}-R1",
+                         model=d.model, calibration_due=date(years[-1] + 1, 8, 31)))
     return pd.DataFrame(rows)

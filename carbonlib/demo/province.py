@@ -125,6 +125,11 @@ def _located(point: np.ndarray) -> dict[str, float]:
     return {"latitude": float(point[1]), "longitude": float(point[0])}
 
 
+#: Fictitious but plausible makers of the demo's meters (none is endorsed).
+METER_VENDORS = {"electricity_meter": "Holley Metering", "heat_meter": "Kamstrup", "gas_meter": "Goldcard",
+                 "fuel_meter": "Sincerity", "production_meter": "Mettler Toledo"}
+
+
 def build_devices(orgs: pd.DataFrame, sc: Scale) -> pd.DataFrame:
     """Meters for every enterprise, flux towers on the first ``sc.towers`` forest/wetland sites."""
     start = date(sc.years[0] - 1, 11, 1)
@@ -135,9 +140,13 @@ def build_devices(orgs: pd.DataFrame, sc: Scale) -> pd.DataFrame:
                              model={"electricity_meter": "DTSD1352", "heat_meter": "HM-Ultra 3", "gas_meter": "TBQM-100",
                                     "fuel_meter": "LWGY-50", "production_meter": "WB-120T"}[kind],
                              serial_no=f"SN{len(rows) + 100001}",
-                             interval_s=sc.meter_interval_s, installed_on=start, metric=metric))
+                             interval_s=sc.meter_interval_s, installed_on=start, metric=metric,
+                             vendor=METER_VENDORS[kind], latitude=org.latitude, longitude=org.longitude,
+                             calibration_due=date(start.year + 1, 3, 31)))
     sites = orgs[(orgs.level == "site") & orgs.kind.isin(["forest", "wetland"])].head(sc.towers)
     for org in sites.itertuples():
         rows.append(dict(device_id=f"T-{org.org_id}", org_id=org.org_id, kind="flux_tower", model="IRGASON-EC100",
-                         serial_no=f"SN{len(rows) + 100001}", interval_s=1800, installed_on=start, metric=None))
+                         serial_no=f"SN{len(rows) + 100001}", interval_s=1800, installed_on=start, metric=None,
+                         vendor="Campbell Scientific", latitude=org.latitude, longitude=org.longitude,
+                         calibration_due=date(start.year + 1, 3, 31)))
     return pd.DataFrame(rows)

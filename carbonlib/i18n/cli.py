@@ -432,4 +432,77 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_inbox_watching": ("正在监视 {folder}（Ctrl-C 停止）", "watching {folder} (Ctrl-C stops)"),
     "cli_inbox_done": ("已移到 {path}", "moved to {path}"),
     "cli_inbox_failed": ("未导入，已移到 {path}：{error}", "not ingested, moved to {path}: {error}"),
+    # carbon devices (carbonlib.cli.devices)
+    "cli_help_devices": ("设备登记：测量点、仪器、生命周期与校准（第 8.2 条）。",
+                         "The device registry: measurement points, instruments, lifecycle and calibration (clause 8.2)."),
+    "cli_help_devices_list": ("列出您可见的设备：状态、当前仪器、校准到期日；逾期的会标出。",
+                              "List the devices you may see: state, instrument now measuring, calibration due date; "
+                              "overdue ones are marked."),
+    "cli_help_devices_register": ("登记设备（设备运维员）：已安装，或用 --stocked 登记为入库。",
+                                  "Register a device (device operator): installed, or in stock with --stocked."),
+    "cli_help_devices_event": ("记录设备生命周期事件：入库、安装、校准、维修、更换（新仪器，测量点的序列不断）、拆除、丢失、"
+                               "退役、报废。",
+                               "Record a lifecycle event: stocked, installed, calibrated, repaired, replaced (another "
+                               "instrument, the point's series goes on), removed, lost, retired, scrapped."),
+    "cli_help_devices_history": ("设备的生命周期事件以及各时段测量的仪器和校准。",
+                                 "A device's lifecycle events and which instrument and calibration measured when."),
+    "cli_arg_device_id": ("设备（测量点）编号。", "Device (measurement point) id."),
+    "cli_arg_device_event": ("事件：{events}。", "Event: {events}."),
+    "cli_opt_overdue": ("只列出校准逾期的设备。", "Only devices past their calibration due date."),
+    "cli_opt_device_org": ("设备所在机构（站点或企业）。", "Org (site or enterprise) where the device measures."),
+    "cli_opt_device_kind": ("设备类型：{kinds}。", "Device kind: {kinds}."),
+    "cli_opt_device_model": ("仪器型号。", "Instrument model."),
+    "cli_opt_device_serial": ("仪器序列号。", "Instrument serial number."),
+    "cli_opt_device_interval": ("上报间隔（秒）：900、1800、3600 或 86400。",
+                                "Reporting interval in seconds: 900, 1800, 3600 or 86400."),
+    "cli_opt_device_vendor": ("制造商。", "Manufacturer."),
+    "cli_opt_device_lat": ("纬度（WGS84，度）。", "Latitude (WGS84, degrees)."),
+    "cli_opt_device_lon": ("经度（WGS84，度）。", "Longitude (WGS84, degrees)."),
+    "cli_opt_calibration_due": ("下次校准到期日 YYYY-MM-DD。", "Next calibration due, YYYY-MM-DD."),
+    "cli_opt_installed_at": ("安装时间（ISO 8601，默认现在；无时区按 UTC）。",
+                             "Installation time (ISO 8601, default now; without a zone: UTC)."),
+    "cli_opt_stocked": ("登记为入库（尚未安装）。", "Register as in stock (not installed yet)."),
+    "cli_opt_event_at": ("事件时间（ISO 8601，默认现在；无时区按 UTC）。",
+                         "Time of the event (ISO 8601, default now; without a zone: UTC)."),
+    "cli_opt_event_serial": ("现在测量的仪器序列号（更换时为新仪器）。",
+                             "Serial number of the instrument now measuring (replaced: the new one)."),
+    "cli_opt_event_note": ("备注。", "Note."),
+    "cli_give_moment": ("请按 ISO 8601 给出时间，例如 2026-05-01T08:00", "give a time as ISO 8601, e.g. 2026-05-01T08:00"),
+    "cli_device_line": ("{id}  {org}  {kind}  {status}  仪器 {serial}（{model}）  校准到期 {due} {overdue}",
+                        "{id}  {org}  {kind}  {status}  instrument {serial} ({model})  calibration due {due} {overdue}"),
+    "cli_device_overdue": ("【校准逾期】", "[CALIBRATION OVERDUE]"),
+    "cli_devices_count": ("共 {count} 台设备，{overdue} 台校准逾期", "{count} devices, {overdue} past calibration"),
+    "cli_device_event_line": ("{at}  事件 {event} → 状态 {state}  操作人 {actor}  仪器 {serial}  {note}",
+                              "{at}  {event} -> {state}  {actor}  {serial}  {note}"),
+    "cli_device_period_line": ("{start} 至 {end}：仪器 {serial}（{model}），校准到期 {due}",
+                               "{start} to {end}: instrument {serial} ({model}), calibration due {due}"),
+    # carbon ingest mqtt / broker-config, carbon devices credentials
+    "cli_help_broker_config": ("输出本平台 Mosquitto 代理的配置（默认只监听本机），并重新签发采集进程自己的口令"
+                               "（保存在安全库密钥旁、仅属主可读的文件中）。",
+                               "Print the Mosquitto broker configuration of this platform (loopback by default) and "
+                               "issue the ingester's own password anew (kept owner-only next to the security store's keys)."),
+    "cli_opt_mqtt_host": ("MQTT 代理的地址。", "Address of the MQTT broker."),
+    "cli_opt_mqtt_port": ("MQTT 代理的端口。", "Port of the MQTT broker."),
+    "cli_opt_broker_out": ("把配置写入此文件（默认：输出到屏幕）。", "Write the configuration to this file (default: print it)."),
+    "cli_broker_config_written": ("已写入代理配置 {path}；用 mosquitto -c {path} 启动代理",
+                                  "broker configuration written to {path}; start the broker with mosquitto -c {path}"),
+    "cli_help_ingest_mqtt": ("从 MQTT 代理实时采集（SenML 或单条读数 JSON，QoS 1）：每批提交后才确认消息，"
+                             "所以进程被杀也不丢不重；迟到的读数在时间窗内照收；冲突、重放和来自未来的读数进入隔离表。"
+                             "Ctrl-C 或 SIGTERM 停止。",
+                             "Ingest live from the MQTT broker (SenML or one-reading JSON, QoS 1): messages are "
+                             "acknowledged only after their batch is committed, so a killed ingester loses and doubles "
+                             "nothing; late readings inside the window are taken; conflicts, replays and readings from "
+                             "the future are quarantined. Ctrl-C or SIGTERM stops."),
+    "cli_opt_batch_s": ("每隔多少秒提交一批。", "Seconds between batch commits."),
+    "cli_opt_late_window": ("接受多少天内的迟到读数（更早的视为重放）。",
+                            "Days within which late readings are accepted (older ones are treated as replays)."),
+    "cli_mqtt_listening": ("正在从 {host}:{port} 采集（Ctrl-C 停止）", "ingesting from {host}:{port} (Ctrl-C stops)"),
+    "cli_mqtt_summary": ("{messages} 条消息，{inserted} 个读数入湖，{skipped} 个已在湖中，{rejected} 个进入隔离表，共 {batches} 批",
+                         "{messages} messages, {inserted} readings in, {skipped} already there, {rejected} quarantined, "
+                         "{batches} batches"),
+    "cli_help_devices_credentials": ("为在用设备签发新的 MQTT 口令（只显示这一次；设备退役、丢失或报废时自动吊销）。",
+                                     "Issue a new MQTT password for an active device (shown this once; revoked "
+                                     "automatically when the device is retired, lost or scrapped)."),
+    "cli_device_credentials": ("设备 {id} 的 MQTT 用户名：{id}\n口令（只显示这一次）：{password}",
+                               "MQTT user name of {id}: {id}\npassword (shown this once): {password}"),
 }

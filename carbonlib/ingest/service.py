@@ -51,7 +51,7 @@ def ingest_files(security: Security, principal: Principal, settings: Settings, p
         unknown = sorted(set(named) - set(orgs))
         if unknown:
             raise ValueError(f"device {', '.join(unknown)} is not registered; nothing was ingested. Fix: register the "
-                             "device first (table device), or name the right one")
+                             "device first (carbon devices register), or name the right one")
         for org in sorted(set(orgs.values()))[1:]:
             security.require(principal, "ingest_telemetry", org, paths=paths_of)
         first_org = min(orgs.values()) if orgs else None
@@ -65,9 +65,10 @@ def ingest_files(security: Security, principal: Principal, settings: Settings, p
                                     f"{summary.skipped} already there, {summary.rejected} quarantined, "
                                     f"{summary.missing} missing")
             summaries.append(summary)
-        firsts = [s.first for s in summaries if s.first is not None and s.inserted]
-        if firsts:
-            views.refresh_telemetry_daily(lake, since=str(min(firsts).date()))
+        touched = [s for s in summaries if s.first is not None and s.inserted]
+        if touched:
+            views.refresh_telemetry_daily(lake, since=str(min(s.first for s in touched).date()),
+                                          until=str(max(s.last for s in touched).date()))
     return summaries
 
 
@@ -83,3 +84,52 @@ def watch_inbox(security: Security, principal: Principal, settings: Settings, fo
                             utc_offset=utc_offset)[0]
 
     watch(folder, ingest, settle_s=settle_s, stop=stop, on_outcome=on_outcome)
+
+
+def _ingester_secret(security: Security) -> Path:
+    from ..devices.service import broker_credentials
+
+    return broker_credentials(security).folder / "ingester.secret"
+
+
+def broker_setup(security: Security, host: str = "127.0.0.1", port: int = 1883) -> str:
+    """The broker's ``mosquitto.conf`` for this platform, after (re)issuing the ingester's own password into an
+    owner-only file next to the security store's keys (run by the operator who installed the platform)."""
+    import os
+
+    from ..devices.credentials import INGESTER_USER
+    from ..devices.service import broker_credentials
+
+    credentials = broker_credentials(security)
+    config = credentials.broker_config(host, port)
+    secret = credentials.issue(INGESTER_USER)
+    descriptor = os.open(_ingester_secret(security), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
+    return config
+
+
+def run_mqtt(security: Security, principal: Principal, settings: Settings, *, host: str = "127.0.0.1",
+             port: int = 1883, batch_s: float = 2.0, late_window=None, stop=None, on_commit=None, ready=None):
+    """Run the MQTT ingester (:class:`carbonlib.ingest.mqtt.MqttIngester`) as ``principal`` until ``stop`` is set;
+    its start and its counts at the end are audited; ``ready`` (an Event) is set once it is subscribed."""
+    import threading
+
+    from .mqtt import BrokerAddress, MqttIngester
+
+    secret_file = _ingester_secret(security)
+    if not secret_file.is_file():
+        raise ValueError(f"no ingester password at {secret_file}; set the broker up first (carbon ingest "
+                         "broker-config) and start mosquitto with that configuration")
+    with Lake.open(settings, read_only=True) as lake:
+        paths = views.org_paths(lake)
+    root = next(iter(paths), None)
+    options = {"late_window": late_window} if late_window is not None else {}
+    ingester = MqttIngester(settings, BrokerAddress(host, port, password=secret_file.read_text().strip()),
+                            batch_s=batch_s, **options)
+    with security.operation(principal, "ingest_telemetry", root, paths=paths,
+                            object=f"mqtt {host}:{port}") as operation:
+        counters = ingester.run(stop or threading.Event(), on_commit=on_commit, ready=ready)
+        operation.detail = (f"{counters.messages} messages, {counters.inserted} readings in, {counters.skipped} "
+                            f"already there, {counters.rejected} quarantined, {counters.batches} batches")
+    return counters

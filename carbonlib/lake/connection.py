@@ -425,6 +425,22 @@ class Lake:
 
         return self._write(work)
 
+    def flush_inlined(self, table_name: str) -> int:
+        """Write the rows of ``table_name`` that DuckLake keeps inlined in the catalog (small inserts, such as the
+        batches of live ingestion) into a Parquet file (``ducklake_flush_inlined_data``); every snapshot still reads
+        the same rows.  Returns the number of rows flushed."""
+        self._refuse_read_only("flush inlined rows")
+        table(table_name)  # only tables of the data model
+
+        def work(con: duckdb.DuckDBPyConnection) -> int:
+            flushed = sum(int(row[2]) for row in con.execute(
+                f"CALL ducklake_flush_inlined_data({literal(CATALOG)}, table_name => ?)", [table_name]).fetchall())
+            if flushed:
+                integrity.record_new_files(con, self.settings, table_name)
+            return flushed
+
+        return self._write(work)
+
     def expire_snapshots(self, snapshot_ids: list[int]) -> list[int]:
         """Expire the given snapshots (no longer readable; files only they used join the deletion queue)."""
         self._refuse_read_only("expire snapshots")

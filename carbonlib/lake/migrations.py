@@ -29,7 +29,19 @@ def _create_v1(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {1: _create_v1}
+def _device_registry_v2(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Device registry: vendor, location and calibration due date of a device; the instrument and calibration
+    of lifecycle events (new lakes already have them from step 1, hence IF NOT EXISTS)."""
+    for added in ("device ADD COLUMN IF NOT EXISTS vendor VARCHAR", "device ADD COLUMN IF NOT EXISTS latitude DOUBLE",
+                  "device ADD COLUMN IF NOT EXISTS longitude DOUBLE",
+                  "device ADD COLUMN IF NOT EXISTS calibration_due DATE",
+                  "device_event ADD COLUMN IF NOT EXISTS serial_no VARCHAR",
+                  "device_event ADD COLUMN IF NOT EXISTS model VARCHAR",
+                  "device_event ADD COLUMN IF NOT EXISTS calibration_due DATE"):
+        con.execute(f"ALTER TABLE {ident(catalog)}.{added}")
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {1: _create_v1, 2: _device_registry_v2}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

@@ -42,13 +42,15 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
 INDUSTRIES = ("power", "cement", "paper", "logistics", "park")
 DEVICE_KINDS = ("flux_tower", "electricity_meter", "heat_meter", "gas_meter", "fuel_meter", "production_meter")
-DEVICE_EVENTS = ("installed", "calibrated", "repaired", "replaced", "removed", "retired")
+#: Device lifecycle (clause 8.2; GB/T 22239 IoT extension: 入库、部署、维修、丢失、报废).  ``replaced``: another
+#: physical instrument now measures at the same point (the series continues); see carbonlib.devices.
+DEVICE_EVENTS = ("stocked", "installed", "calibrated", "repaired", "replaced", "removed", "lost", "retired", "scrapped")
 QC_FLAGS = (0, 1, 2)  # 0 good, 1 suspect (passed range checks but flagged by the source), 2 bad
 ACTIVITY_CATEGORIES = (
     "stationary_combustion",
@@ -146,7 +148,9 @@ class Column:
     breaks and tabs (other control characters are always refused).  ``blank_ok``: a required
     text that may be empty (otherwise blank text is refused).  ``future``: a DATE or
     TIMESTAMP that may lie in the future (a crediting period); other dates must lie between
-    :data:`EARLIEST_DATE` and tomorrow.
+    :data:`EARLIEST_DATE` and tomorrow.  ``since``: the schema version that added the column; a nullable
+    column added after version 1 may be left out of a batch (it is written as NULL), so writers made
+    for an older version keep working after a migration.
     """
 
     name: str
@@ -163,6 +167,7 @@ class Column:
     multiline: bool = False
     future: bool = False
     blank_ok: bool = False
+    since: int = 1
 
 
 @dataclass(frozen=True)
@@ -357,7 +362,15 @@ TABLES: dict[str, Table] = {
                 _c("model", "VARCHAR", "manufacturer model"),
                 _c("serial_no", "VARCHAR", "manufacturer serial number"),
                 _c("interval_s", "INTEGER", "reporting interval", unit="s", allowed=(900, 1800, 3600, 86400)),
-                _c("installed_on", "DATE", "installation date"),
+                _c("installed_on", "DATE", "installation date (first reading accepted; a stocked device: planned date)",
+                   future=True),
+                _c("vendor", "VARCHAR", "manufacturer", nullable=True, since=2),
+                _c("latitude", "DOUBLE", "WGS84 latitude of the device", unit="degree", nullable=True, since=2,
+                   min=-90.0, max=90.0),
+                _c("longitude", "DOUBLE", "WGS84 longitude of the device", unit="degree", nullable=True, since=2,
+                   min=-180.0, max=180.0),
+                _c("calibration_due", "DATE", "calibration due date of the instrument registered (later ones: "
+                   "device_event)", nullable=True, future=True, since=2),
             ),
             key=("device_id",),
             clause="8.2",
@@ -372,6 +385,11 @@ TABLES: dict[str, Table] = {
                 _c("event_time", "TIMESTAMP", "when it happened", unit="UTC"),
                 _c("actor", "VARCHAR", "who did it"),
                 _c("note", "VARCHAR", "free text", nullable=True, max_length=TEXT_LENGTH, multiline=True),
+                _c("serial_no", "VARCHAR", "serial number of the instrument now measuring (replaced: the new one)",
+                   nullable=True, since=2),
+                _c("model", "VARCHAR", "model of that instrument", nullable=True, since=2),
+                _c("calibration_due", "DATE", "next calibration due (calibrated, replaced)", nullable=True,
+                   future=True, since=2),
             ),
             key=("event_id",),
             clause="8.2",

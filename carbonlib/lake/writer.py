@@ -27,7 +27,8 @@ of those groups that are not in the batch are deleted in that transaction too.  
 is written; with ``on_error="quarantine"`` the good rows are written and the bad ones go
 to ``telemetry_reject`` in the same transaction.  A batch whose shape is wrong (a missing
 column, a column of booleans where numbers belong, text that is not UTF-8) is refused as a
-whole in both modes.
+whole in both modes; only a nullable column that a later schema version added may be left out
+(it is written as NULL), so writers made before a migration keep working.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ _VIOLATION_COLUMNS = ["row_number", "field", "value", "reason"]
 #: Telemetry batches may carry columns named ``src_...`` (file line, raw time stamp): not stored, but kept
 #: in the quarantine payload of a refused row so that it names where the row came from.
 PROVENANCE_PREFIX = "src_"
+#: A provenance column whose text, when not NULL, refuses the row with that reason (checks only the caller can make:
+#: a reading replayed from outside the late window, from a device that is no longer active).
+REFUSED = "src_refused"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class _Check(NamedTuple):
     condition: str  # SQL, true for a bad row
     reason: str
     shown: str | None = None  # column whose value the message shows (default: field)
+    reason_sql: str | None = None  # SQL giving the reason per row (instead of ``reason``)
 
 
 def _violations(rows: list[tuple]) -> pd.DataFrame:
@@ -125,6 +130,9 @@ def _as_arrow(table: Table, data: pd.DataFrame | pa.Table) -> pa.Table:
             except pa.ArrowInvalid:
                 bad = _bad_text_cells(pd.DataFrame({field.name: data.column(i).to_pylist()}, dtype=object))
                 raise SchemaViolation(table.name, _violations(bad), "correct the text and resubmit the batch") from None
+    for column in table.columns:  # columns a later schema version added may be left out (see Column.since)
+        if column.since > 1 and column.nullable and column.name not in data.column_names:
+            data = data.append_column(column.name, pa.nulls(data.num_rows, _ARROW_TYPES[column.type]))
     return data.append_column(_ROW, pa.array(np.arange(data.num_rows, dtype=np.int64)))
 
 
@@ -156,6 +164,11 @@ _NATIVE = {
     "DATE": (pa.types.is_date32,),
     "TIMESTAMP": (lambda t: pa.types.is_timestamp(t) and t.tz is None,),
 }
+
+
+#: Arrow type of each SQL type (for the NULL columns of later-added columns a batch leaves out).
+_ARROW_TYPES = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "BIGINT": pa.int64(), "INTEGER": pa.int32(),
+                "UTINYINT": pa.uint8(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us")}
 
 
 def _native(sql_type: str, given: pa.DataType) -> bool:
@@ -229,6 +242,8 @@ def _column_checks(table: Table, batch: pa.Table) -> list[_Check]:
         high = " ".join(f"WHEN {literal(m.name)} THEN {m.max_valid}" for m in METRICS.values())
         checks.append(_Check("value", f"value < CASE metric {low} END OR value > CASE metric {high} END",
                              "outside the metric's plausible range"))
+        if REFUSED in batch.column_names:  # the caller's own refusal (e.g. a replayed MQTT reading), with its reason
+            checks.append(_Check(REFUSED, f"{REFUSED} IS NOT NULL", "", reason_sql=f"b.{REFUSED}"))
         if "unit" in batch.column_names:
             cases = " ".join(f"WHEN {literal(m.name)} THEN {literal(m.unit)}" for m in METRICS.values())
             checks.append(_Check("unit", f"unit IS DISTINCT FROM (CASE metric {cases} END)",
@@ -272,9 +287,14 @@ def _failing(con: duckdb.DuckDBPyConnection, checks: list[_Check], source: str) 
         return _violations([])
     suspects = source.format(rows=_SUSPECT, batch=_TYPED, catalog=CATALOG)
     parts = [f"SELECT b.{_ROW} AS row_number, {literal(check.field)} AS field, "
-             f"CAST(b.{check.shown or check.field} AS VARCHAR) AS value, {literal(check.reason)} AS reason "
+             f"CAST(b.{check.shown or check.field} AS VARCHAR) AS value, {_reason_sql(check)} AS reason "
              f"FROM {suspects} WHERE {check.condition}" for check in checks]
     return con.execute(" UNION ALL ".join(parts) + " ORDER BY row_number, field").df()
+
+
+def _reason_sql(check: _Check) -> str:
+    """The SQL of a check's reason: its own per-row expression, or its fixed text quoted."""
+    return check.reason_sql or literal(check.reason)
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> pd.DataFrame:

@@ -134,6 +134,22 @@ def maintain_lake(settings: Settings, at: datetime, keep_days: float = 30.0, gra
             f"{len(result.deleted_files) + len(result.deleted_orphans)} file(s) deleted")
 
 
+def compact_lake(settings: Settings, at: datetime) -> str:
+    """Compact what live ingestion writes every few seconds: telemetry rows DuckLake inlined into the catalog go to
+    Parquet, then small files are merged (DuckLake's own ``ducklake_flush_inlined_data`` and
+    ``ducklake_merge_adjacent_files``; every snapshot still reads the same rows)."""
+    from ..lake import Lake
+    from ..ops.maintenance import SMALL_FILE_BYTES
+
+    with Lake.open(settings) as lake:
+        flushed = lake.flush_inlined("telemetry")
+        before = lake.data_file_counts(SMALL_FILE_BYTES)
+        merged = lake.merge_small_files()
+        after = lake.data_file_counts(SMALL_FILE_BYTES)
+    return (f"compaction: {flushed} inlined telemetry row(s) written to Parquet; {len(merged)} table(s) merged, "
+            f"{before[0]} -> {after[0]} data files ({before[1]} -> {after[1]} small)")
+
+
 def check_platform_health(settings: Settings, at: datetime) -> str:
     """Look at the platform's health (:func:`carbonlib.ops.health.check_health`); fails, and so leaves a ``failed``
     record in the audit log, when a check fails."""
@@ -153,6 +169,7 @@ JOBS: dict[str, Callable[..., str]] = {
     "delete_orphan_files": delete_orphan_files,
     "back_up_lake": back_up_lake,
     "maintain_lake": maintain_lake,
+    "compact_lake": compact_lake,
     "check_platform_health": check_platform_health,
 }
 #: The action (carbonlib.security.roles) each job function needs on the root of the org tree.
@@ -163,6 +180,7 @@ JOB_ACTIONS = {
     "delete_orphan_files": "maintain_lake",
     "back_up_lake": "maintain_lake",
     "maintain_lake": "maintain_lake",
+    "compact_lake": "maintain_lake",
     "check_platform_health": "maintain_lake",
 }
 
