@@ -121,3 +121,61 @@ def mosquitto(config: str) -> Iterator[int]:
             broker.kill()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, list]]:
+    """An SMTP server (aiosmtpd) on a free loopback port; yields (port, messages received as email.message.Message)."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):
+            mail = message_from_bytes(envelope.original_content, policy=policy.default)
+            mail["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+            received.append(mail)
+            return "250 OK"
+
+    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, received
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def webhook_server(answer: dict | None = None) -> Iterator[tuple[str, list]]:
+    """An HTTP server on a free loopback port that keeps every JSON POST and answers ``answer`` (default the
+    ``{"errcode": 0, "errmsg": "ok"}`` of WeCom/DingTalk robots); yields (base URL, [(path, body)])."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posted: list = []
+    reply = json.dumps(answer if answer is not None else {"errcode": 0, "errmsg": "ok"}).encode()
+
+    class Robot(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posted.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Robot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", posted
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -26,6 +26,7 @@ from conftest import TEST_PASSWORD, copy_lake
 from playwright.sync_api import expect
 from typer.testing import CliRunner
 
+from carbonlib import alerts
 from carbonlib.accounting import accounts
 from carbonlib.cli.dashboards import (
     DEFAULT_DASHBOARDS,
@@ -280,16 +281,16 @@ def test_disclosure_shows_public_totals_only(page, voila_url, figures):
 
 
 # ----------------------------------------------------------------------------- Panel
-def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, dash_lake):
+def test_monitor_shows_a_new_reading_and_an_outage_alert_without_reload(page, panel_url, dash_lake, tmp_path):
     _login(page, panel_url, "t-province", "/monitor?lang=en&refresh=1")
     newest = page.locator("[data-newest]").first
     newest.wait_for(timeout=FIRST_PAINT_MS)
-    before = pd.Timestamp(newest.get_attribute("data-newest"))
     page.locator(".tabulator-cell", has_text="M-E430121-01-electricity_import").first.wait_for(timeout=30_000)
+    page.locator("[data-alerts='0']", has_text="No active alerts").first.wait_for(timeout=30_000)
     _shot(page, "monitor_province")
     page.evaluate("window.__still_the_same_page = true")
 
-    arrival = before.floor("h") + pd.Timedelta(hours=3)  # on the hourly meter's reporting grid
+    arrival = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("h")  # the wall clock, on the hourly meter's grid
     with Lake.open(dash_lake) as lake:
         lake.append("telemetry", pd.DataFrame({"device_id": ["M-E430121-01-electricity_import"], "metric": ["electricity_import"],
                                                "ts": [arrival], "value": [123456.0], "qc": [0]}), source="test_dashboards")
@@ -297,8 +298,19 @@ def test_monitor_refreshes_with_new_telemetry_without_reload(page, panel_url, da
     page.locator(".tabulator-cell", has_text="electricity_import 123,456 kWh").first.wait_for(timeout=30_000)
     row = page.locator(".tabulator-row", has_text="M-E430121-01-electricity_import").first
     assert "online" in row.inner_text() and f"{arrival:%Y-%m-%d %H:%M}" in row.inner_text()
-    late = page.locator(".tabulator-row", has_text="M-E430121-01-diesel").first
-    assert "late" in late.inner_text()  # its last reading is now 3 h behind the newest, 3 intervals
+    stale = page.locator(".tabulator-row", has_text="M-E430121-01-diesel").first
+    assert "offline" in stale.inner_text()  # its last reading is in the demo's past: judged against the wall clock
+
+    # an outage: the alert job finds the enterprise's silent meters, and the open page shows them
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("rules:\n  silent: {kind: device_silent, intervals: 3, severity: critical, orgs: [E430121-01]}\n")
+    evaluation = alerts.run_rules(None, dash_lake, alerts.load_rules(rules), actor="scheduler")
+    assert evaluation.opened >= 1
+    outage = page.locator("[data-alert-id^='silent:M-E430121-01-diesel:']").first
+    outage.wait_for(timeout=30_000)
+    assert "Critical" in outage.inner_text() and "Device M-E430121-01-diesel silent for" in outage.inner_text()
+    assert page.locator("[data-alert-id^='silent:M-E430121-01-electricity_import:']").count() == 0  # it just reported
+    _shot(page, "monitor_outage_alert")
     assert page.evaluate("window.__still_the_same_page") is True
 
 

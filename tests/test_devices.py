@@ -13,6 +13,7 @@ from carbonlib.cli import app
 from carbonlib.devices import LifecycleError, registry, service
 from carbonlib.ingest import ingest_file
 from carbonlib.lake import Lake
+from carbonlib.lake.schema import SCHEMA_VERSION
 from carbonlib.security import PermissionDenied, Security
 from conftest import TEST_PASSWORD, copy_lake
 
@@ -152,11 +153,13 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
                                "device_event": ["serial_no", "model", "calibration_due"]}.items():
             for column in columns:
                 opened._con.execute(f"ALTER TABLE lake.{table} DROP COLUMN {column}")
+        opened._con.execute("DROP TABLE lake.alert_event")  # added by version 3
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == 2
+        assert opened.schema_version == SCHEMA_VERSION == 3
+        assert opened.query("SELECT count(*) AS n FROM lake.alert_event").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.device_event WHERE serial_no IS NULL").n[0] == before
         assert len(registry.devices(opened)) > 0
 

@@ -3,7 +3,7 @@
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
 pipelines), :mod:`.dashboards`, :mod:`.security` (``login``, ``security``, ``audit``) and
-:mod:`.backup`, :mod:`.health`, :mod:`.ingest` and :mod:`.devices`;
+:mod:`.backup`, :mod:`.health`, :mod:`.ingest`, :mod:`.devices` and :mod:`.alerts`;
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
@@ -17,6 +17,7 @@ import typer
 
 from ..i18n import cli_language
 from .accounts import accounts_app
+from .alerts import alerts_app
 from .backup import backup_app
 from .common import t, typer_app
 from .dashboards import dashboards_app
@@ -50,6 +51,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(backup_app, name="backup")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(devices_app, name="devices")
+app.add_typer(alerts_app, name="alerts")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

@@ -9,7 +9,7 @@ device's state does not allow is refused with the events possible now.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
@@ -93,11 +93,14 @@ def record_event(security: Security, principal: Principal, settings: Settings, d
         with security.operation(principal, "operate_devices", current.org_id, paths=paths,
                                 object=f"device {device_id}") as operation:
             past = registry.history(lake, device_id)
-            if len(past) and moment <= pd.Timestamp(past.event_time.iloc[-1]).to_pydatetime():
-                raise registry.LifecycleError(f"device {device_id}: {event} at {moment} is not after its latest event "
-                                              f"({past.event_type.iloc[-1]} at {past.event_time.iloc[-1]})")
             state = current.status if len(past) else None
             after = registry.next_state(state, event)
+            latest = pd.Timestamp(past.event_time.iloc[-1]).to_pydatetime() if len(past) else None
+            if at is None and latest is not None and moment <= latest < moment + timedelta(seconds=2):
+                moment = latest + timedelta(seconds=1)  # "now", a second after an event recorded this very second
+            if latest is not None and moment <= latest:
+                raise registry.LifecycleError(f"device {device_id}: {event} at {moment} is not after its latest event "
+                                              f"({past.event_type.iloc[-1]} at {past.event_time.iloc[-1]})")
             if event == "replaced" and not serial_no:
                 raise ValueError(f"device {device_id}: a replacement needs the new instrument's serial number "
                                  "(--serial); the measurement point keeps its series")

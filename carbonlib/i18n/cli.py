@@ -505,4 +505,20 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                                      "automatically when the device is retired, lost or scrapped)."),
     "cli_device_credentials": ("设备 {id} 的 MQTT 用户名：{id}\n口令（只显示这一次）：{password}",
                                "MQTT user name of {id}: {id}\npassword (shown this once): {password}"),
+    "cli_help_alerts": ("告警：规则见 pipelines/alerts.yaml，按墙钟时间判定（第 9.3.10 条）。",
+                        "Alerts: rules in pipelines/alerts.yaml, judged against the wall clock (clause 9.3.10)."),
+    "cli_help_alerts_list": ("列出您可见机构的未解除告警（--all 含已解除的）。",
+                             "List the open alerts of the orgs you may watch (--all: cleared ones too)."),
+    "cli_help_alerts_ack": ("确认告警（设备运维员、管理者）：停止升级通知；原因消失后告警自动解除。",
+                            "Acknowledge an alert (device operators, managers): escalation stops; the alert clears "
+                            "itself when its cause is gone."),
+    "cli_help_alerts_check": ("立即按规则评估一次（调度器每 5 分钟自动执行）：新开、升级、解除告警并发送通知。",
+                              "Evaluate the rules once now (the scheduler does it every 5 minutes): open, escalate "
+                              "and clear alerts and send their notices."),
+    "cli_opt_alert_rules": ("规则文件（默认 pipelines/alerts.yaml）", "rules file (default pipelines/alerts.yaml)"),
+    "cli_opt_alerts_all": ("也列出已解除的告警", "list cleared alerts too"),
+    "cli_arg_alert_id": ("告警编号（见 carbon alerts list）", "alert id (see carbon alerts list)"),
+    "cli_alert_line": ("{id}  {state}  {severity}  自 {since} UTC  {text}", "{id}  {state}  {severity}  since {since} UTC  {text}"),
+    "cli_alerts_count": ("共 {count} 条告警，其中 {active} 条未处理", "{count} alerts, {active} of them active"),
+    "cli_alert_acknowledged": ("告警 {id} 已由 {actor} 于 {at} UTC 确认", "alert {id} acknowledged by {actor} at {at} UTC"),
 }

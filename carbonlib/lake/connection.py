@@ -732,6 +732,7 @@ _OWNER_ENTRY_POINTS = {
     "accounting": "carbonlib.accounting.accounts.build_accounts / refresh_accounts and "
                   "carbonlib.accounting.views.refresh_telemetry_daily",
     "reporting": "carbonlib.reporting.reports.run_batch",
+    "alerts": "carbonlib.alerts.service.evaluate / acknowledge",
 }
 
 

@@ -41,7 +41,13 @@ def _device_registry_v2(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         con.execute(f"ALTER TABLE {ident(catalog)}.{added}")
 
 
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {1: _create_v1, 2: _device_registry_v2}
+def _alerts_v3(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Alerts: the lifecycle table ``alert_event`` (new lakes have it from step 1, hence IF NOT EXISTS)."""
+    con.execute(TABLES["alert_event"].ddl(catalog))
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
+    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

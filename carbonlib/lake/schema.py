@@ -42,7 +42,7 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -51,6 +51,12 @@ DEVICE_KINDS = ("flux_tower", "electricity_meter", "heat_meter", "gas_meter", "f
 #: Device lifecycle (clause 8.2; GB/T 22239 IoT extension: 入库、部署、维修、丢失、报废).  ``replaced``: another
 #: physical instrument now measures at the same point (the series continues); see carbonlib.devices.
 DEVICE_EVENTS = ("stocked", "installed", "calibrated", "repaired", "replaced", "removed", "lost", "retired", "scrapped")
+#: Alert rule kinds (carbonlib.alerts.checks), severities, lifecycle steps and the state each leaves.
+ALERT_KINDS = ("device_silent", "stuck_value", "qc_share", "rejects_spike", "calibration_overdue", "cap_overrun",
+               "job_failed")
+ALERT_SEVERITIES = ("warning", "critical")
+ALERT_EVENTS = ("opened", "escalated", "acknowledged", "cleared")
+ALERT_STATES = ("active", "acknowledged", "cleared")
 QC_FLAGS = (0, 1, 2)  # 0 good, 1 suspect (passed range checks but flagged by the source), 2 bad
 ACTIVITY_CATEGORIES = (
     "stationary_combustion",
@@ -682,6 +688,32 @@ TABLES: dict[str, Table] = {
             key=("run_id",),
             clause="6.2.1, 6.2.3, 6.4.3",
             owner="reporting",
+        ),
+        Table(
+            "alert_event",
+            "Alert lifecycle (clause 9.3.10 monitoring and early warning): one row per step of an alert, "
+            "opened -> (escalated) -> acknowledged -> cleared; an alert's state is its newest row.",
+            (
+                _id("event_id", "step identifier"),
+                _id("alert_id", "alert identifier: rule, subject and opening time"),
+                _id("rule", "rule name in the rules file (pipelines/alerts.yaml)"),
+                _c("kind", "VARCHAR", "what the rule watches", allowed=ALERT_KINDS),
+                _c("subject", "VARCHAR", "what the alert is about: a device, an org, a job or 'platform'"),
+                _org_ref("organisation whose operators see the alert (the root for platform-wide alerts)"),
+                _c("severity", "VARCHAR", "warning or critical", allowed=ALERT_SEVERITIES),
+                _c("event_type", "VARCHAR", "lifecycle step", allowed=ALERT_EVENTS),
+                _c("state", "VARCHAR", "state after the step", allowed=ALERT_STATES),
+                _c("level", "INTEGER", "escalation level after the step (0: first recipients)", min=0, max=9),
+                _c("event_time", "TIMESTAMP", "when the step happened", unit="UTC"),
+                _c("actor", "VARCHAR", "who took the step (the evaluating account, or the operator who acknowledged)"),
+                _c("facts", "VARCHAR", "what the rule found, as JSON (the figures its message is made of)",
+                   max_length=TEXT_LENGTH),
+                _c("note", "VARCHAR", "free text (acknowledgement note)", nullable=True, max_length=TEXT_LENGTH,
+                   multiline=True),
+            ),
+            key=("event_id",),
+            clause="5.5.2, 9.3.10",
+            owner="alerts",
         ),
         Table(
             "account",

@@ -162,6 +162,18 @@ def check_platform_health(settings: Settings, at: datetime) -> str:
     return f"health {report.status}: " + ", ".join(f"{c.name} {c.status}" for c in report.checks if c.status != "ok")
 
 
+def evaluate_alerts(settings: Settings, at: datetime, rules_file: str | None = None, actor: str = "scheduler") -> str:
+    """Evaluate the alert rules (``pipelines/alerts.yaml`` or ``rules_file``) against the wall clock: open, escalate
+    and clear alerts and send their notices (:func:`carbonlib.alerts.run_rules`); fails when a rule could not be
+    checked or a notice not delivered (what was recorded and sent stays)."""
+    from .. import alerts
+    from ..security import Security
+
+    rules = alerts.load_rules(rules_file or alerts.RULES_FILE)
+    with Security.open(settings) as security:
+        return alerts.run_rules(security, settings, rules, actor=actor).summary()
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "refresh_telemetry_daily": refresh_telemetry_daily,
     "build_accounts": build_accounts,
@@ -171,6 +183,7 @@ JOBS: dict[str, Callable[..., str]] = {
     "maintain_lake": maintain_lake,
     "compact_lake": compact_lake,
     "check_platform_health": check_platform_health,
+    "evaluate_alerts": evaluate_alerts,
 }
 #: The action (carbonlib.security.roles) each job function needs on the root of the org tree.
 JOB_ACTIONS = {
@@ -182,6 +195,7 @@ JOB_ACTIONS = {
     "maintain_lake": "maintain_lake",
     "compact_lake": "maintain_lake",
     "check_platform_health": "maintain_lake",
+    "evaluate_alerts": "evaluate_alerts",
 }
 
 
@@ -199,7 +213,8 @@ def _execute(schedule: "Schedule", name: str, settings: Settings, at: datetime, 
                             detail=f"scheduled {at.isoformat()}") as operation:
         # a report names who prepared it: the account the job runs as
         args = ({**job.args, "prepared_by": principal.display_name, "preparer": principal.username}
-                if job.run == "report_batch" else job.args)
+                if job.run == "report_batch" else
+                {**job.args, "actor": principal.username} if job.run == "evaluate_alerts" else job.args)
         operation.detail = JOBS[job.run](settings, at, **args)
     return operation.detail
 

@@ -23,8 +23,8 @@ DESCRIPTIONS = {
     "data_officer": "enters its enterprise's ledger",
     "reviewer": "approves ledger entries and reviews reports in its subtree, never its own",
     "registry_operator": "operates the credit registry in its subtree",
-    "device_operator": "registers devices and watches the monitor in its subtree",
-    "scheduler": "the account scheduled jobs run as (accounts, roll-ups, reports, maintenance)",
+    "device_operator": "registers devices, watches the monitor and acknowledges alerts in its subtree",
+    "scheduler": "the account scheduled jobs run as (accounts, roll-ups, reports, maintenance, alerts)",
 }
 
 #: action -> roles that may do it.  Scoped actions need an org inside one of the role's subtrees.
@@ -48,6 +48,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "operate_devices": ("device_operator",),
     "ingest_telemetry": ("device_operator", "scheduler"),
     "maintain_lake": ("scheduler",),
+    "evaluate_alerts": ("scheduler",),
+    "acknowledge_alerts": ("device_operator", "manager"),
     # everyone
     "view_disclosure": (PUBLIC, *ROLES),
 }

@@ -19,6 +19,8 @@ import panel as pn
 from bokeh.models import NumberFormatter
 
 from .. import boundaries
+from ..alerts import lifecycle as alert_data
+from ..alerts.notify import text as alert_text
 from ..lake import Lake
 from ..security import ANONYMOUS, Grant, PermissionDenied, Principal, SessionInvalid
 from ..markup import Markup
@@ -475,7 +477,9 @@ class Monitor(_ScopedView):
                                               x_label="UTC")
                              for m in self.TOWER_METRICS}
         self.meter_chart = figures.Lines(label("ui_meter", lang), "", 260, y_format="0,0.[0]", x_label="UTC")
+        self.alert_box = html(sizing_mode="stretch_width")
         self._shown: tuple | None = None
+        self._minute: pd.Timestamp | None = None
         self._choosing = False
         self.org_select.param.watch(lambda _: self._choose_devices(), "value")
         self.tower_select.param.watch(self._device_chosen, "value")
@@ -513,11 +517,34 @@ class Monitor(_ScopedView):
             return
         status = rollup_data.device_status(self.lake)
         shown = (status.snapshot_id, self.selected_org())
+        minute = pd.Timestamp.now(tz="UTC").floor("min")
         if shown == self._shown and not force:
+            if minute != self._minute:  # no new data: statuses still age against the wall clock
+                self._minute = minute
+                self._draw_table(status)
             return
-        self._shown = shown
+        self._shown, self._minute = shown, minute
         self._draw_table(status)
+        self._draw_alerts()
         self._draw_charts(status)
+
+    def _draw_alerts(self) -> None:
+        """The open alerts of the devices and orgs in view (:mod:`carbonlib.alerts`), newest first."""
+        lang = self.lang
+        inside = list(self.inside(self.selected_org()).org_id)
+        open_now = alert_data.alerts(self.lake, orgs=inside).iloc[::-1]
+        if open_now.empty:
+            set_html(self.alert_box, markup('<div class="carbon-alerts" data-alerts="0">{}</div>', label("ui_no_alerts", lang)))
+            return
+        colours = {"critical": theme.SOURCE, "warning": theme.CAP}
+        rows = Markup("").join(markup(
+            '<li class="carbon-alert" data-alert-id="{id}" data-state="{state}" style="border-left:4px solid {colour}">'
+            '<b style="color:{colour}">{severity}</b> · {state_label} · {since_label} {since} UTC · {text}</li>',
+            id=row.alert_id, state=row.state, colour=colours.get(row.severity, theme.NEUTRAL),
+            severity=label(row.severity, lang), state_label=label(row.state, lang), since_label=label("ui_alert_since", lang),
+            since=f"{row.opened_at:%Y-%m-%d %H:%M}", text=alert_text({"kind": row.kind, "facts": row.facts}, lang))
+            for row in open_now.itertuples())
+        set_html(self.alert_box, markup('<div class="carbon-alerts" data-alerts="{}"><ul>{}</ul></div>', len(open_now), rows))
 
     def _draw_table(self, status: rollup_data.DeviceStatus) -> None:
         lang = self.lang
@@ -562,6 +589,7 @@ class Monitor(_ScopedView):
                            sizing_mode="stretch_width")
         self.page = pn.Column(html(header(label("ui_monitor", lang))),
                               pn.Row(self.org_select, self.tower_select, self.meter_select), self.message, self.newest,
+                              html(header(label("ui_alerts", lang))), self.alert_box,
                               html(header(label("ui_devices", lang))), self.table,
                               pn.Row(towers, bokeh_pane(self.meter_chart, sizing_mode="stretch_width"),
                                      sizing_mode="stretch_width"), sizing_mode="stretch_width")

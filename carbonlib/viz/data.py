@@ -196,14 +196,15 @@ def device_status(lake: Lake, hours: int = RECENT_HOURS) -> DeviceStatus:
     return status
 
 
-def status_table(status: DeviceStatus, devices: pd.DataFrame) -> pd.DataFrame:
+def status_table(status: DeviceStatus, devices: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
     """Per device: last_seen, age_h, status (online/late/offline), good_share and its latest values.
 
-    Status is relative to the newest reading of any of ``devices`` (``newest``): online when
-    the age is at most 2 reporting intervals (``interval_s``), late up to 12 intervals, else
-    offline (also when never seen).  ``good_share`` is the share of readings with qc = 0 in
-    the recent window (NaN when none).
+    Status is judged against the wall clock ``now`` (naive UTC, default the current time), so when
+    every feed stops every device turns late, then offline: online when the age is at most 2
+    reporting intervals (``interval_s``), late up to 12 intervals, else offline (also when never
+    seen).  ``good_share`` is the share of readings with qc = 0 in the recent window (NaN when none).
     """
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)
     out = devices[["device_id", "org_id", "kind", "interval_s"]].reset_index(drop=True)
     latest = status.latest[status.latest.device_id.isin(out.device_id)]
     per_device = latest.groupby("device_id").agg(last_recent=("last_ts", "max"), readings=("readings", "sum"),
@@ -211,7 +212,7 @@ def status_table(status: DeviceStatus, devices: pd.DataFrame) -> pd.DataFrame:
     out = out.join(per_device, on="device_id").join(status.last_daily, on="device_id")
     out["last_seen"] = pd.to_datetime(out[["last_daily", "last_recent"]].max(axis=1))
     out["good_share"] = out.good / out.readings
-    age_s = (out.last_seen.max() - out.last_seen).dt.total_seconds()
+    age_s = (now - out.last_seen).dt.total_seconds().clip(lower=0)
     out["age_h"] = age_s / 3600
     out["status"] = "offline"
     out.loc[age_s <= 12 * out.interval_s, "status"] = "late"
