@@ -36,6 +36,7 @@ from carbonlib.cli.dashboards import (
     voila_command,
 )
 from carbonlib.lake import Lake
+from carbonlib.security import Security
 from carbonlib.viz.theme import format_value
 
 pytestmark = pytest.mark.slow
@@ -548,3 +549,43 @@ def test_a_bad_refresh_is_refused_and_the_server_lives_on(page, panel_url):
     assert "refresh='inf' is not a period" in refused.inner_text()
     page.goto(f"{panel_url}/explorer?lang=en", timeout=FIRST_PAINT_MS)
     page.locator("[data-testid=selected]").first.wait_for(timeout=FIRST_PAINT_MS)
+
+
+def test_device_operators_register_and_record_events_on_their_page(page, panel_url, dash_lake):
+    with Lake.open(dash_lake, read_only=True) as lake:
+        site_name = lake.query("SELECT name_en FROM lake.org WHERE org_id = 'S430181-01'").name_en[0]
+    _login(page, panel_url, "t-devices", "/devices?org=D430181&lang=en")
+    page.get_by_role("button", name="Register a device").wait_for(timeout=FIRST_PAINT_MS)
+    page.locator(".tabulator-cell", has_text="M-E430181-01-natural_gas").first.wait_for(timeout=30_000)
+    assert "M-E430121-01-diesel" not in _page_text(page)  # another county's meter: outside the selected subtree
+    page.get_by_label("Device", exact=True).first.fill("T-WEB-01")
+    page.get_by_label("Organisation", exact=True).nth(1).select_option(label=f"{site_name} (S430181-01)")
+    page.get_by_label("Kind", exact=True).select_option(label="Flux tower")
+    page.get_by_label("Model", exact=True).first.fill("IRGASON-EC100")
+    page.get_by_label("Serial number", exact=True).first.fill("SN-WEB-1")
+    page.get_by_label("Vendor", exact=True).fill("Campbell Scientific")
+    page.get_by_role("button", name="Register a device").click()
+    expect(page.locator("[data-testid=done]").first).to_contain_text("T-WEB-01 · Active", timeout=30_000)
+    page.locator(".tabulator-row", has_text="T-WEB-01").first.wait_for(timeout=30_000)
+
+    page.get_by_label("Device", exact=True).nth(1).select_option("T-WEB-01")
+    page.get_by_label("Event", exact=True).select_option(label="Calibrated")
+    page.get_by_label("Note", exact=True).fill("annual verification")
+    page.get_by_role("button", name="Record a lifecycle event").click()
+    expect(page.locator("[data-testid=done]").first).to_contain_text("T-WEB-01 · Calibrated · Active", timeout=30_000)
+    page.locator(".tabulator-cell", has_text="annual verification").first.wait_for(timeout=30_000)  # the history
+    page.get_by_label("Event", exact=True).select_option(label="Installed")  # it is installed already
+    page.get_by_role("button", name="Record a lifecycle event").click()
+    expect(page.locator("[data-testid=refused]").first).to_contain_text("possible now", timeout=30_000)
+    _shot(page, "devices_en")
+    with Security.open(dash_lake) as security:
+        done = security.audit.entries(actor="t-devices", action="operate_devices", outcome="ok", limit=5)
+    assert any("registered flux_tower IRGASON-EC100 SN-WEB-1 at S430181-01" in e.detail for e in done)
+
+    page.goto(f"{panel_url}/devices?org=D430181&lang=zh", timeout=FIRST_PAINT_MS)
+    page.get_by_role("button", name="登记设备").wait_for(timeout=FIRST_PAINT_MS)
+    page.locator(".tabulator-cell", has_text="在用").first.wait_for(timeout=30_000)
+    _shot(page, "devices_zh")
+    page.context.clear_cookies()
+    _login(page, panel_url, "t-analyst", "/devices?lang=en")
+    expect(page.locator("[data-testid=refused]").first).to_contain_text("may not operate devices", timeout=FIRST_PAINT_MS)

@@ -245,3 +245,25 @@ def test_the_compaction_job_merges_what_live_ingestion_wrote(platform):
         assert opened.checksums(tables=("telemetry",)) == checksum
     assert "0 inlined" in pipelines.compact_lake(settings, datetime.now(timezone.utc))
     assert "compaction" in pipelines.load_schedule().jobs
+
+
+def test_wrong_credentials_are_refused_and_a_device_cannot_speak_for_another(platform):
+    settings, port, password = platform
+    for username, secret in ((TOWER, password + "x"), ("T-NOT-REGISTERED", password), (TOWER, "")):
+        with pytest.raises(Exception, match="[Nn]ot authori[sz]ed|[Bb]ad user name or password"):
+            _publish(port, secret, [{"metric": "Tair", "ts": _half_hour(1).isoformat() + "Z", "value": 1.0}],
+                     device=username)
+    stop, runner, _ = _ingest_until(settings, port, 0)
+    try:
+        other = "T-S430181-01"  # another tower: the ACL gives each device its own topic only, the broker drops the rest
+        forged = [{"topic": f"carbon/telemetry/{other}", "qos": 1,
+                   "payload": json.dumps({"metric": "Tair", "ts": _half_hour(1).isoformat() + "Z", "value": 33.3})}]
+        publish.multiple(forged, hostname="127.0.0.1", port=port, auth={"username": TOWER, "password": password})
+        _publish(port, password, [{"metric": "Tair", "ts": _half_hour(1).isoformat() + "Z", "value": 12.5}])
+        _wait_for(lambda: _count(settings, "SELECT count(*) FROM lake.telemetry WHERE device_id = ? AND value = 12.5",
+                                 [TOWER]) == 1)
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    assert _count(settings, "SELECT count(*) FROM lake.telemetry WHERE value = 33.3") == 0
+    assert _count(settings, "SELECT count(*) FROM lake.telemetry_reject WHERE payload LIKE '%33.3%'") == 0

@@ -31,7 +31,7 @@ def listing(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option(
         return
     lang = language()
     for row in table.itertuples():
-        say("alert_line", id=row.alert_id, state=label(row.state, lang), severity=label(row.severity, lang),
+        say("alert_line", id=row.alert_id, state=label(row.state, lang, "alert"), severity=label(row.severity, lang),
             since=f"{row.opened_at:%Y-%m-%d %H:%M}", text=text({"kind": row.kind, "facts": row.facts}, lang))
     say("alerts_count", count=len(table), active=int((table.state == "active").sum()))
 

@@ -541,7 +541,7 @@ class Monitor(_ScopedView):
             '<li class="carbon-alert" data-alert-id="{id}" data-state="{state}" style="border-left:4px solid {colour}">'
             '<b style="color:{colour}">{severity}</b> · {state_label} · {since_label} {since} UTC · {text}</li>',
             id=row.alert_id, state=row.state, colour=colours.get(row.severity, theme.NEUTRAL),
-            severity=label(row.severity, lang), state_label=label(row.state, lang), since_label=label("ui_alert_since", lang),
+            severity=label(row.severity, lang), state_label=label(row.state, lang, "alert"), since_label=label("ui_alert_since", lang),
             since=f"{row.opened_at:%Y-%m-%d %H:%M}", text=alert_text({"kind": row.kind, "facts": row.facts}, lang))
             for row in open_now.itertuples())
         set_html(self.alert_box, markup('<div class="carbon-alerts" data-alerts="{}"><ul>{}</ul></div>', len(open_now), rows))
