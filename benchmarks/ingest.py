@@ -12,11 +12,17 @@ lake with one site and its tower:
    (readings + missing markers), ``readings_per_s`` the readings written;
 4. ``ingest_again``: the same file again (everything is already there: idempotence costs).
 
-Prints JSON.  Run from the repository root: ``.venv/bin/python benchmarks/ingest.py``.
+With ``--big-gb N`` it also writes a meter CSV of about N GB (15-minute readings of 5 electricity
+meters since 1990, padded with 200 columns nobody maps, as a wide logger export is) and ingests it
+through a mapping: ``big_file`` reports its size, seconds, values/s and the peak RSS before and
+after (a file streamed in chunks, not loaded whole, leaves the peak where it was).
+
+Prints JSON.  Run from the repository root: ``.venv/bin/python benchmarks/ingest.py [--big-gb 2]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -62,7 +68,61 @@ def site_year(source: Path, year: int, target: Path) -> Path:
     return target
 
 
+METERS = [f"EM-BIG-{k}" for k in range(5)]
+
+
+def peak_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def write_big_csv(target: Path, gigabytes: float) -> int:
+    """A 15-minute meter CSV from 1990-01-01 of about ``gigabytes`` GB (the rows end before now); returns its rows."""
+    padding = "," + ",".join(f"{k % 97}.5" for k in range(200))
+    moment, step = pd.Timestamp("1990-01-01"), pd.Timedelta(minutes=15)
+    rows, size, limit = 0, 0, gigabytes * 1e9
+    latest = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("D") - pd.Timedelta(days=1)
+    with open(target, "w", encoding="utf-8") as out:
+        header = "time," + ",".join(METERS) + "," + ",".join(f"aux_{k}" for k in range(200)) + "\n"
+        out.write(header)
+        size += len(header)
+        block = []
+        while size < limit and moment < latest:
+            line = f"{moment:%Y-%m-%d %H:%M},{rows % 50}.25,{rows % 40}.5,{rows % 30}.75,{rows % 20}.0,{rows % 10}.5{padding}\n"
+            block.append(line)
+            size += len(line)
+            rows += 1
+            moment += step
+            if len(block) == 10_000:
+                out.write("".join(block))
+                block = []
+        out.write("".join(block))
+    return rows
+
+
+def big_file(lake: Lake, work: Path, gigabytes: float) -> dict:
+    """Write and ingest the big meter CSV (see the module doc)."""
+    lake.append("device", pd.DataFrame([dict(device_id=m, org_id="S067701-01", kind="electricity_meter", model="DTSD",
+                                             serial_no=m, interval_s=900, installed_on=pd.Timestamp("1990-01-01").date())
+                                        for m in METERS]))
+    mapping = work / "big.yaml"
+    mapping.write_text("format: csv\ntime_column: time\ntime_format: \"%Y-%m-%d %H:%M\"\ninterval_s: 900\n"
+                       "utc_offset: 0\ncolumns:\n" + "".join(f"  {m}: {{device: {m}, metric: electricity_import, unit: kWh}}\n"
+                                                               for m in METERS))
+    path = work / "big_meters.csv"
+    rows, write_s = timed(write_big_csv, path, gigabytes)
+    before = peak_mib()
+    summary, ingest_s = timed(ingest_file, lake, path, mapping=mapping)
+    return {"bytes": path.stat().st_size, "rows": rows, "write_s": round(write_s, 1), "ingest_s": round(ingest_s, 1),
+            "values": summary.readings + summary.missing, "inserted": summary.inserted, "rejected": summary.rejected,
+            "values_per_s": round((summary.readings + summary.missing) / ingest_s),
+            "mib_per_s": round(path.stat().st_size / 2**20 / ingest_s, 1),
+            "peak_rss_mib_before": before, "peak_rss_mib_after": peak_mib()}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--big-gb", type=float, default=0.0, help="also write and ingest a meter CSV of this size (GB)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="carbon-ingest-bench-") as scratch:
         work = Path(scratch)
         path = site_year(us_tw3_base_file(), 2014, work / "AMF_US-Tw3_BASE_HH_2014.csv")
@@ -76,6 +136,8 @@ def main() -> None:
                                                      installed_on=pd.Timestamp("2013-05-24").date())]))
             summary, ingest_s = timed(ingest_file, lake, path, device_id="T-US-Tw3")
             again, again_s = timed(ingest_file, lake, path, device_id="T-US-Tw3")
+            site_year_peak = peak_mib()
+            big = big_file(lake, work, args.big_gb) if args.big_gb else None
         values = summary.readings + summary.missing
         print(json.dumps({
             "file": path.name, "half_hours": len(frame), "variables": frame.shape[1],
@@ -85,7 +147,8 @@ def main() -> None:
             "values_per_s": round(values / ingest_s), "readings_per_s": round(summary.readings / ingest_s),
             "ingest_again_s": round(again_s, 3), "inserted_again": again.inserted,
             "ratio_to_pandas": round(ingest_s / pandas_s, 2),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": site_year_peak,
+            **({"big_file": big} if big else {}),
         }, indent=2))
 
 

@@ -10,6 +10,10 @@ while a publisher process (as a field gateway would be) offers, for ``--seconds`
    (default 200/s = 20,000 readings/s, the target);
 2. ``single``: ``--single-rate`` one-reading messages per second (default 3,000/s, the target).
 
+3. ``soak`` (with ``--soak-minutes``): SenML packs at ``--soak-rate`` per second for that many minutes,
+   the ingester's resident memory sampled every 15 s (memory flat over a long run: ``rss_growth_mib``
+   from the end of the first minute to the end).
+
 Each phase reports readings/s and messages/s committed (from the first publish to the last
 commit: below the offered rate when the ingester falls behind), the latency from a message's
 arrival at the ingester to the commit of its batch (p50/p95 over every message; the broker hop on
@@ -48,7 +52,7 @@ from carbonlib.security import Security  # noqa: E402
 from carbonlib.settings import load_settings  # noqa: E402
 from servers import free_port, mosquitto  # noqa: E402
 
-TOWER = "T-BENCH"  # registered by the benchmark at a demo forest site, installed in 2000 (room for years of slots)
+TOWER = "T-BENCH"  # registered by the benchmark at a demo forest site, installed in 1990 (room for decades of slots)
 METRICS = {"NEE": -3.0, "Rg": 200.0, "Tair": 15.0, "VPD": 6.0, "Ustar": 0.4}
 
 
@@ -126,12 +130,37 @@ def phase(ingester: MqttIngester, port: int, password: str, seconds: float, rate
             "peak_rss_mib_before": rss_before, "peak_rss_mib_after": peak_mib()}
 
 
+def soak(ingester: MqttIngester, port: int, password: str, minutes: float, rate: float, first_slot: int) -> dict:
+    """A long SenML phase; the ingester process's resident memory (MiB) every 15 s."""
+    import psutil
+
+    me, samples, done = psutil.Process(), [], threading.Event()
+
+    def sample() -> None:
+        started = time.monotonic()
+        while not done.wait(15):
+            samples.append((round(time.monotonic() - started), round(me.memory_info().rss / 2**20, 1)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        figures = phase(ingester, port, password, minutes * 60, rate, "senml", first_slot)
+    finally:
+        done.set()
+        sampler.join()
+    after_first_minute = [rss for at, rss in samples if at >= 60]
+    return {**figures, "rss_mib_samples": samples,
+            "rss_growth_mib": round(after_first_minute[-1] - after_first_minute[0], 1) if after_first_minute else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="publishing time of each phase (s)")
     parser.add_argument("--batch-s", type=float, default=2.0, help="the ingester's commit interval (s)")
     parser.add_argument("--senml-rate", type=float, default=200.0, help="SenML packs of 100 readings offered per s")
     parser.add_argument("--single-rate", type=float, default=3000.0, help="one-reading messages offered per s")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="length of the soak phase (0: none)")
+    parser.add_argument("--soak-rate", type=float, default=30.0, help="SenML packs of 100 readings per s in the soak")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="carbon-mqtt-bench-") as scratch:
         settings = load_settings(lake=Path(scratch) / "lake")
@@ -142,12 +171,12 @@ def main() -> None:
             with Lake.open(settings) as lake:
                 lake.append("device", pd.DataFrame([dict(device_id=TOWER, org_id="S430181-01", kind="flux_tower",
                                                          model="IRGASON", serial_no="B1", interval_s=1800,
-                                                         installed_on=date(2000, 1, 1))]))
+                                                         installed_on=date(1990, 1, 1))]))
             with mosquitto(config):
                 password = devices.broker_credentials(security).issue(TOWER)
                 secret = (devices.broker_credentials(security).folder / "ingester.secret").read_text().strip()
                 ingester = MqttIngester(settings, BrokerAddress(port=port, password=secret), batch_s=args.batch_s,
-                                        late_window=timedelta(days=3650), refresh_accounts=False)
+                                        late_window=timedelta(days=366 * 37), refresh_accounts=False)
                 stop, ready = threading.Event(), threading.Event()
                 runner = threading.Thread(target=ingester.run, args=(stop,), kwargs={"ready": ready})
                 runner.start()
@@ -156,11 +185,13 @@ def main() -> None:
                     senml = phase(ingester, port, password, args.seconds, args.senml_rate, "senml", first_slot=48)
                     singles = phase(ingester, port, password, args.seconds, args.single_rate, "single",
                                     first_slot=100_000)
+                    long_run = (soak(ingester, port, password, args.soak_minutes, args.soak_rate, first_slot=120_000)
+                                if args.soak_minutes else None)
                 finally:
                     stop.set()
                     runner.join(timeout=120)
-        print(json.dumps({"batch_s": args.batch_s, "senml_packs_of_100": senml, "one_reading_per_message": singles},
-                         indent=2))
+        print(json.dumps({"batch_s": args.batch_s, "senml_packs_of_100": senml, "one_reading_per_message": singles,
+                          **({"soak": long_run} if long_run else {})}, indent=2))
 
 
 if __name__ == "__main__":
