@@ -19,7 +19,7 @@ from ..markup import html as markup
 from ..markup import join
 from ..security import ADMIN_ROLES, BUSINESS_ROLES, PermissionDenied, Principal, SessionInvalid
 from . import auth, theme
-from .components import error_page, header, html, refused_html, set_html, table
+from .components import error_page, header, html, run_user_action, set_html, table
 from ..i18n import label
 
 
@@ -32,19 +32,9 @@ class _AdminBase:
         self.page: pn.Column | None = None
 
     def _act(self, work) -> None:
-        """Run ``work()`` (under the store lock) and show its result or the refusal."""
-        try:
-            if self.guard is not None:
-                self.guard(True)
-            with auth._lock:
-                result = work()
-            set_html(self.notice, markup('<div class="carbon-note" data-testid="done">{}</div>', result or "ok"))
-            self.reload()
-        except SessionInvalid as ended:
-            if self.page is not None:
-                self.page.objects = [error_page(f"{ended} ({label('ui_reload', self.lang)})")]
-        except (PermissionDenied, ValueError, KeyError) as refused:
-            set_html(self.notice, refused_html(str(refused)))
+        """Run ``work()`` (under the store lock) and show its result or the refusal (:func:`.components.run_user_action`)."""
+        run_user_action(self, lambda _principal: markup('<div class="carbon-note" data-testid="done">{}</div>',
+                                                        work() or "ok"), self.notice)
 
     def reload(self) -> None:
         """Redraw what the page shows after an action."""

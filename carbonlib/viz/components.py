@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import panel as pn
@@ -820,3 +820,23 @@ def warm_up_view(build, lake: Lake, rollups: rollup_data.Rollups) -> None:
 def error_page(message: str) -> pn.viewable.Viewable:
     """What a dashboard shows when the request cannot be served (no login or right, a bad parameter)."""
     return html(refused_html(message), sizing_mode="stretch_width")
+
+
+def run_user_action(view, work: Callable[[Principal | None], Markup], notice: pn.pane.HTML) -> None:
+    """A person's button on ``view`` (a page with ``guard``, ``page``, ``lang`` and ``reload()``): the session is
+    checked again (``work`` gets the principal it names, None on a page without a guard), ``work`` runs under the
+    security store's lock and its Markup goes to ``notice``, then the page reloads; a refusal is shown in
+    ``notice``, an ended session replaces the page."""
+    from . import auth
+
+    try:
+        principal = view.guard(True) if view.guard is not None else None
+        with auth._lock:
+            shown = work(principal)
+        set_html(notice, shown)
+        view.reload()
+    except SessionInvalid as ended:
+        if view.page is not None:
+            view.page.objects = [error_page(f"{ended} ({label('ui_reload', view.lang)})")]
+    except (PermissionDenied, ValueError, KeyError) as refused:
+        set_html(notice, refused_html(str(refused)))

@@ -23,11 +23,9 @@ from ..i18n import label, message
 from ..lake import Lake
 from ..lake.schema import DEVICE_EVENTS, DEVICE_KINDS, table as schema_table
 from ..markup import html as markup
-from ..security import PermissionDenied, SessionInvalid
 from . import auth
 from . import data as rollup_data
-from .components import (PAGE_ACTIONS, _ScopedView, error_page, header, html, refused_html, requested_lang,
-                         set_html, table)
+from .components import PAGE_ACTIONS, _ScopedView, header, html, requested_lang, run_user_action, table
 from .scope import Scope
 
 INTERVALS = schema_table("device").column("interval_s").allowed
@@ -133,18 +131,9 @@ class DevicesPage(_ScopedView):
 
     def _act(self, work) -> None:
         """Run ``work(security, principal)`` as the session's principal (checked again); show what happened."""
-        try:
-            principal = self.guard(True) if self.guard is not None else self.scope.principal
-            with auth._lock:
-                done = work(auth.security(), principal)
-            set_html(self.result, markup('<div class="carbon-note" data-testid="done">{}: {}</div>',
-                                         label("ui_done", self.lang), done))
-            self.reload()
-        except SessionInvalid as ended:
-            if self.page is not None:
-                self.page.objects = [error_page(f"{ended} ({label('ui_reload', self.lang)})")]
-        except (PermissionDenied, ValueError, KeyError) as refused:
-            set_html(self.result, refused_html(str(refused)))
+        run_user_action(self, lambda principal: markup(
+            '<div class="carbon-note" data-testid="done">{}: {}</div>', label("ui_done", self.lang),
+            work(auth.security(), principal or self.scope.principal)), self.result)
 
     def _register(self, security, principal) -> str:
         for field, widget in (("ui_device", self.new_id), ("ui_model", self.new_model), ("ui_serial", self.new_serial)):
