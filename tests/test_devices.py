@@ -154,12 +154,14 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
             for column in columns:
                 opened._con.execute(f"ALTER TABLE lake.{table} DROP COLUMN {column}")
         opened._con.execute("DROP TABLE lake.alert_event")  # added by version 3
+        opened._con.execute("DROP TABLE lake.activity_review")  # added by version 4
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 3
+        assert opened.schema_version == SCHEMA_VERSION == 4
         assert opened.query("SELECT count(*) AS n FROM lake.alert_event").n[0] == 0
+        assert opened.query("SELECT count(*) AS n FROM lake.activity_review").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.device_event WHERE serial_no IS NULL").n[0] == before
         assert len(registry.devices(opened)) > 0
 

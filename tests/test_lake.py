@@ -130,6 +130,15 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "entered_at": [T(2025, 2, 5, 2), T(2025, 2, 25, 2)],
         "reverses_entry_id": [None, "A-1"],
     }),
+    "activity_review": pd.DataFrame({
+        "review_id": ["A-1:r001", "A-1:r002"],
+        "entry_id": ["A-1", "A-1"],
+        "event": ["submitted", "returned"],
+        "actor": ["officer-e430121-01", "reviewer-d430121"],
+        "event_time": [T(2025, 2, 5, 2), T(2025, 2, 8, 3, 15)],
+        "comment": [None, "which meter?\nattach its photo"],
+        "related_entry_id": [None, None],
+    }),
     "emission_factor": pd.DataFrame({
         "factor_id": ["grid:national:2022", "ncv:coal"],
         "kind": ["grid", "ncv"],

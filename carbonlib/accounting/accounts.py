@@ -42,6 +42,10 @@ total); ``energy_use_tce`` (tce, inputs minus exported energy, GB/T 2589-2020 cl
 ``clinker_energy_tce``, ``paper_energy_tce`` (tce: energy use of the orgs in months with
 that output); ``clinker_energy_intensity``, ``paper_energy_intensity`` (kgce/t);
 annual only: ``cap`` (tCO2e) and ``cap_utilisation`` (share, capped orgs only);
+``pending_entry_months`` (entry-months): ledger entries awaiting review (submitted, or returned to
+their officer), counted in every month their period overlaps; a period where it is above 0 is
+**pending**: its figures leave those entries out until a reviewer approves them (never read
+as zero emissions);
 ``dq_skipped_entries`` (entries): ledger entries in force that the accounts could not use
 (an unknown fuel, a unit of the wrong dimension, a period ending before it starts: rows the
 writer refuses today but an older lake may hold).  They are left out with a
@@ -70,8 +74,9 @@ from ..lake import CATALOG
 from ..lake.sql import literal
 from . import tower_sinks, views
 
-#: acct-2.1: removals follow clause 3.2 (a sink site's own emissions are deducted from its removals)
-METHOD_VERSION = "acct-2.1"
+#: acct-2.1: removals follow clause 3.2 (a sink site's own emissions are deducted from its removals);
+#: acct-2.2: an entry's status is derived from its review steps; periods with entries awaiting review are pending
+METHOD_VERSION = "acct-2.2"
 #: Owner of the tables this package writes (``account``, ``telemetry_daily``).
 SERVICE = views.SERVICE
 GRID_SERIES = "mee_enterprise_reporting"
@@ -90,8 +95,10 @@ PRODUCTS = ("clinker", "paper")
 RATIO_ITEMS = frozenset({"cap_utilisation", *(f"{p}_energy_intensity" for p in PRODUCTS)})
 #: Additive items derived from others after roll-up.
 TOTAL_ITEMS = frozenset({"emissions_total", "removals", "net"})
+#: Basis of ``pending_entry_months`` (the entries themselves: ``carbon ledger list --status submitted``).
+PENDING_BASIS = "ledger entries awaiting review (submitted or returned), per month of their period"
 #: Tables whose changed rows make some (org, period) accounts stale (see :func:`refresh_accounts`).
-INPUT_TABLES = ("activity", "telemetry", "cap", "forest_stand", "survey_plot", "survey_tree")
+INPUT_TABLES = ("activity", "activity_review", "telemetry", "cap", "forest_stand", "survey_plot", "survey_tree")
 #: Tables a change of which invalidates every account (tree, factors, species parameters).
 GLOBAL_TABLES = ("org", "emission_factor", "gwp", "species_parameter")
 _ACCOUNT_COLUMNS = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit",
@@ -325,7 +332,23 @@ def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
             ["org_id", "month"], as_index=False).agg(value=("entry_id", "size"), basis=("entry_id", _skipped_basis))
         monthly = pd.concat([monthly, counted.assign(item="dq_skipped_entries", unit="entries",
                                                      value=counted.value.astype(float))], ignore_index=True)
-    return monthly
+    return pd.concat([monthly, _pending_monthly(lake, year, snapshot, orgs)], ignore_index=True)
+
+
+def _pending_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
+    """``pending_entry_months``: ledger entries awaiting review (derived status submitted or returned), one per
+    month of ``year`` that the entry's period overlaps, so every period they touch shows as pending."""
+    pending = lake.query(
+        f"SELECT org_id, entry_id, month(m) AS month FROM ({views.activity_status_sql(lake, snapshot)}) AS e, "
+        f"generate_series(date_trunc('month', greatest(e.period_start, make_date(?, 1, 1))), "
+        f"least(e.period_end, make_date(?, 12, 31)), INTERVAL 1 MONTH) AS g(m) "
+        f"WHERE e.status IN ('submitted', 'returned') AND e.period_start <= make_date(?, 12, 31) "
+        f"AND e.period_end >= make_date(?, 1, 1)", [year, year, year, year])
+    if orgs is not None:
+        pending = pending[pending.org_id.isin(orgs)]
+    counted = pending.groupby(["org_id", "month"], as_index=False).agg(value=("entry_id", "size"))
+    return counted.assign(item="pending_entry_months", unit="entry-months", value=counted.value.astype(float),
+                          month=counted.month.astype(int), basis=PENDING_BASIS)
 
 
 def _skipped_basis(entry_ids: pd.Series) -> str:
@@ -673,6 +696,10 @@ def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
     parts = []
     activity = lake.query(f"SELECT org_id, min(period_start) AS s, max(period_end) AS e "
                           f"FROM {_changes('activity', after + 1, upto)} GROUP BY org_id, period_start, period_end")
+    reviewed = lake.query(f"SELECT a.org_id, a.period_start AS s, a.period_end AS e "
+                          f"FROM {_changes('activity_review', after + 1, upto)} c "
+                          f"JOIN {CATALOG}.activity a USING (entry_id) GROUP BY ALL")
+    activity = pd.concat([activity, reviewed], ignore_index=True) if len(reviewed) else activity
     if len(activity):
         spans = _periods_between(activity.s, activity.e)
         parts.append(pd.DataFrame({"org_id": activity.org_id.to_numpy()[spans.row], "period": spans.period}))
@@ -718,7 +745,7 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     Reads DuckLake's change feed (``ducklake_table_changes``) of the input tables between
     the snapshot last absorbed (``lake_meta`` :data:`MARKER_KEY`) and the latest one:
 
-    * ledger rows make their org's periods overlapping the entry stale;
+    * ledger rows and their review steps make their org's periods overlapping the entry stale;
     * production-meter telemetry (clinker, paper) makes its org's month, quarter and year stale;
     * tower telemetry makes every period of that site's year stale (u* threshold and MDS use the
       whole year); other meter telemetry does not enter the accounts (energy comes from the ledger);

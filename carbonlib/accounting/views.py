@@ -68,13 +68,27 @@ def org_paths(lake: Lake, snapshot: int | None = None) -> dict[str, str]:
     return dict(zip(tree.org_id, tree.path))
 
 
-def activity_effective_sql(lake: Lake, snapshot: int | None = None) -> str:
-    """Ledger entries in force: approved entries, with reversed entries and their reversals netted out."""
-    activity = lake.relation("activity", snapshot)
+def activity_status_sql(lake: Lake, snapshot: int | None = None) -> str:
+    """Every ledger entry with its **derived** status: the newest step of its review (table ``activity_review``:
+    submitted, returned, approved, rejected, reversed, corrected), or the status it was entered with when it has
+    no step yet.  Adds ``entered_status``, ``last_step_at`` (UTC) and ``last_step_by``."""
+    activity, review = lake.relation("activity", snapshot), lake.relation("activity_review", snapshot)
     return (
-        f"SELECT a.* FROM {activity} AS a WHERE a.status = 'approved' AND a.reverses_entry_id IS NULL "
-        f"AND a.entry_id NOT IN (SELECT reverses_entry_id FROM {activity} "
-        f"WHERE reverses_entry_id IS NOT NULL AND status = 'approved') ORDER BY a.entry_id"
+        f"SELECT a.* REPLACE (coalesce(r.event, a.status) AS status), a.status AS entered_status, "
+        f"r.event_time AS last_step_at, r.actor AS last_step_by FROM {activity} AS a LEFT JOIN ("
+        f"SELECT entry_id, arg_max(event, review_id) AS event, arg_max(event_time, review_id) AS event_time, "
+        f"arg_max(actor, review_id) AS actor FROM {review} GROUP BY entry_id) AS r USING (entry_id)"
+    )
+
+
+def activity_effective_sql(lake: Lake, snapshot: int | None = None) -> str:
+    """Ledger entries in force: approved entries (derived status, :func:`activity_status_sql`), with legacy
+    reversal entries and the entries they reverse netted out.  Reversed and corrected entries are not in force."""
+    entries = activity_status_sql(lake, snapshot)
+    return (
+        f"WITH e AS ({entries}) SELECT * EXCLUDE (entered_status, last_step_at, last_step_by) FROM e "
+        f"WHERE status = 'approved' AND reverses_entry_id IS NULL AND entry_id NOT IN (SELECT reverses_entry_id "
+        f"FROM e WHERE reverses_entry_id IS NOT NULL AND status = 'approved') ORDER BY entry_id"
     )
 
 

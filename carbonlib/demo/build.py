@@ -21,6 +21,7 @@ from .. import factors
 from ..accounting import accounts, views
 from ..lake import Lake, LakeError
 from ..lake.schema import table
+from ..ledger.service import SERVICE as LEDGER
 from ..settings import Settings
 from ..security.keys import key_path
 from . import ledgers, province, signals
@@ -195,7 +196,9 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         totals, written, rejected = _telemetry(lake, orgs, devices, sizes, sc, seed, progress)
         views.refresh_telemetry_daily(lake)
         ledger = ledgers.activity_ledger(totals, orgs, sizes, sc.years)
-        lake.append("activity", ledger, source="demo")
+        entered, reviewed = ledgers.review_steps(ledger, orgs)
+        lake.append("activity", entered, source="demo")
+        lake.service_append(LEDGER, "activity_review", reviewed, source="demo")
         lake.append("cap", ledgers.caps(ledger, orgs, sc.years, np.random.default_rng([seed, 3])), source="demo")
         stands, plots, trees = ledgers.inventory(orgs, sc.years, np.random.default_rng([seed, 4]))
         lake.append("forest_stand", stands, source="demo")

@@ -50,7 +50,7 @@ def activity_ledger(totals: pd.DataFrame, orgs: pd.DataFrame, sizes: dict[str, f
             entry_id=entry, org_id=t.org_id, period_start=month.date(), period_end=end, category=category,
             activity_type=activity_type, amount=round(t.amount * k, 3), unit=unit,
             evidence_ref=f"{'INV' if category != 'process' else 'WB'}-{t.org_id[1:]}-{month:%Y%m}-{activity_type[:4].upper()}",
-            author=f"{t.org_id} data officer", status="submitted" if month == last_month and under_review else "approved",
+            author=f"officer-{t.org_id.lower()}", status="submitted" if month == last_month and under_review else "approved",
             entered_at=datetime.combine(end + timedelta(days=5), datetime.min.time()) + timedelta(hours=2),
             reverses_entry_id=None,
         ))
@@ -75,10 +75,38 @@ def activity_ledger(totals: pd.DataFrame, orgs: pd.DataFrame, sizes: dict[str, f
                 entry_id=f"A-{org.org_id}-{year}-{activity_type}", org_id=org.org_id, period_start=date(year, 1, 1),
                 period_end=date(year, 12, 31), category=category, activity_type=activity_type,
                 amount=round(per_size * sizes[org.org_id], 3), unit=unit, evidence_ref=f"ANNUAL-{org.org_id[1:]}-{year}",
-                author=f"{org.org_id} data officer", status="approved" if year < years[-1] else "submitted",
+                author=f"officer-{org.org_id.lower()}", status="approved" if year < years[-1] else "submitted",
                 entered_at=datetime(year + 1, 1, 20, 2), reverses_entry_id=None,
             )
     return ledger.sort_values("entry_id", ignore_index=True)
+
+
+#: The demo's reviewers take three days and an hour to approve an entry.
+REVIEW_DELAY = timedelta(days=3, hours=1)
+
+
+def review_steps(ledger: pd.DataFrame, orgs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ledger as entered (every entry a draft) and its review (table ``activity_review``): each entry submitted
+    by its author when entered; the ``approved`` ones approved by their county's reviewer; the first of the
+    ``submitted`` ones returned with a comment (the officer has not answered yet), the others still awaiting review."""
+    county = orgs.set_index("org_id").parent_id
+    steps = []
+
+    def step(entry, n: int, event: str, actor: str, at: datetime, comment: str | None = None) -> None:
+        steps.append(dict(review_id=f"{entry.entry_id}:r{n:03d}", entry_id=entry.entry_id, event=event, actor=actor,
+                          event_time=at, comment=comment, related_entry_id=None))
+
+    waiting = ledger[ledger.status == "submitted"].entry_id
+    returned = waiting.iloc[0] if len(waiting) else None
+    for entry in ledger.itertuples():
+        step(entry, 1, "submitted", entry.author, entry.entered_at)
+        reviewer = f"reviewer-{county[entry.org_id].lower()}"
+        if entry.status == "approved":
+            step(entry, 2, "approved", reviewer, entry.entered_at + REVIEW_DELAY)
+        elif entry.entry_id == returned:
+            step(entry, 2, "returned", reviewer, entry.entered_at + REVIEW_DELAY,
+                 "the invoice total does not match the meter reading: attach the meter photo")
+    return ledger.assign(status="draft"), pd.DataFrame(steps)
 
 
 def estimate_emissions(ledger: pd.DataFrame, year: int) -> pd.Series:

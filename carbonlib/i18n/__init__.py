@@ -346,6 +346,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'ui_alert_since': ('开始时间', 'Since'),
     'ui_alert_text': ('内容', 'What'),
     'ui_severity': ('级别', 'Severity'),
+    'ledger_draft': ('草稿', 'Draft'),
+    'ledger_submitted': ('待审核', 'Awaiting review'),
+    'ledger_returned': ('已退回', 'Returned'),
+    'ledger_approved': ('已批准', 'Approved'),
+    'ledger_rejected': ('已驳回', 'Rejected'),
+    'ledger_reversed': ('已冲销', 'Reversed'),
+    'ledger_corrected': ('已更正', 'Corrected'),
+    'pending_entry_months': ('待审核条目（条目·月）', 'Entries awaiting review (entry-months)'),
     **CLI_MESSAGES,
 }
 

@@ -46,8 +46,14 @@ def _alerts_v3(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     con.execute(TABLES["alert_event"].ddl(catalog))
 
 
+def _ledger_review_v4(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Ledger review as an event stream: the table ``activity_review``.  Existing entries keep the status they
+    were entered with (their status until a first review step), so every figure of an existing lake stays."""
+    con.execute(TABLES["activity_review"].ddl(catalog))
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
-    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3}
+    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

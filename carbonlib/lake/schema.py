@@ -42,7 +42,7 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -71,6 +71,8 @@ ACTIVITY_CATEGORIES = (
     "biomass_combustion",
 )
 ACTIVITY_STATUSES = ("draft", "submitted", "approved", "rejected")
+#: Steps of a ledger entry's review (table ``activity_review``); an entry's status is its newest step's status.
+REVIEW_EVENTS = ("submitted", "returned", "approved", "rejected", "reversed", "corrected")
 #: Units accepted in the activity ledger; each is a unit name known to carbonlib.units
 #: (a test keeps the two in step).
 ACTIVITY_UNITS = ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3", "GJ", "TJ", "MWh", "kWh", "tce")
@@ -494,6 +496,27 @@ TABLES: dict[str, Table] = {
             clause="5.1, 6.2.1",
             rules=_ACTIVITY_RULES,
             rule_from=_ACTIVITY_RULE_FROM,
+        ),
+        Table(
+            "activity_review",
+            "Review of ledger entries (clause 5.1, four-eyes): one row per step, submitted, returned with a "
+            "comment, approved, rejected, reversed, corrected by a later entry. Entries stay as entered; an "
+            "entry's status is the status its newest step names (without steps, the status it was entered with).",
+            (
+                _id("review_id", "step identifier: the entry id and the step's sequence number, e.g. 'A-1:r002'"),
+                _id("entry_id", "the ledger entry reviewed", references="activity.entry_id"),
+                _c("event", "VARCHAR", "review step (its name is the entry's status after it)", allowed=REVIEW_EVENTS),
+                _c("actor", "VARCHAR", "account that took the step"),
+                _c("event_time", "TIMESTAMP", "when the step was taken", unit="UTC"),
+                _c("comment", "VARCHAR", "reviewer's or submitter's comment (required when returning, rejecting "
+                   "or reversing)", nullable=True, max_length=TEXT_LENGTH, multiline=True),
+                _id("related_entry_id", "the other entry of a correction: on 'submitted', the entry this one "
+                    "corrects; on 'corrected', the entry that corrected it", nullable=True,
+                    references="activity.entry_id"),
+            ),
+            key=("review_id",),
+            clause="5.1, 10.1",
+            owner="ledger",
         ),
         Table(
             "emission_factor",

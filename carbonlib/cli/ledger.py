@@ -1,0 +1,127 @@
+"""``carbon ledger list|enter|submit|approve|return|reject|reverse|history``: the emission ledger and its four-eyes
+review (a face over :mod:`carbonlib.ledger`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Optional
+
+import typer
+
+from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS
+from .auth import acting
+from .common import JsonOption, LakeOption, clean_errors, say, settings_from, t, typer_app
+
+ledger_app = typer_app("help_ledger")
+
+EntryArgument = Annotated[str, typer.Argument(help=t("arg_entry_id"))]
+CommentOption = Annotated[Optional[str], typer.Option("--comment", help=t("opt_review_comment"))]
+
+
+def _choice(allowed):
+    def check(value):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(t("choose_one_of", choices=", ".join(allowed)))
+        return value
+    return check
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(t("give_date")) from None
+
+
+def _show(row) -> None:
+    from ..i18n import label
+    from .common import language
+
+    say("ledger_line", id=row.entry_id, org=row.org_id, start=row.period_start, end=row.period_end,
+        category=row.category, type=row.activity_type, amount=f"{row.amount:,.3f}".rstrip("0").rstrip("."),
+        unit=row.unit, status=label(row.status, language(), "ledger"))
+
+
+@ledger_app.command("list", help=t("help_ledger_list"))
+def listing(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option("--org", help=t("opt_org"))] = None,
+            status: Annotated[Optional[str], typer.Option("--status", help=t("opt_ledger_status"))] = None,
+            year: Annotated[Optional[int], typer.Option("--year", help=t("opt_ledger_year"))] = None,
+            as_json: JsonOption = False) -> None:
+    from ..ledger import service
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        table = service.listing(security, principal, settings, org=org, status=status, year=year)
+    if as_json:
+        typer.echo(table.to_json(orient="records", date_format="iso", force_ascii=False, indent=2))
+        return
+    for row in table.itertuples():
+        _show(row)
+    say("ledger_count", count=len(table), pending=int(table.status.isin(["submitted", "returned"]).sum()))
+
+
+@ledger_app.command("enter", help=t("help_ledger_enter"))
+def enter(
+    org: Annotated[str, typer.Option("--org", help=t("opt_ledger_org"))],
+    start: Annotated[str, typer.Option("--start", help=t("opt_period_start"))],
+    end: Annotated[str, typer.Option("--end", help=t("opt_period_end"))],
+    category: Annotated[str, typer.Option("--category", callback=_choice(ACTIVITY_CATEGORIES),
+                                          help=t("opt_ledger_category", choices=", ".join(ACTIVITY_CATEGORIES)))],
+    activity_type: Annotated[str, typer.Option("--type", help=t("opt_activity_type"))],
+    amount: Annotated[float, typer.Option("--amount", help=t("opt_amount"))],
+    unit: Annotated[str, typer.Option("--unit", callback=_choice(ACTIVITY_UNITS),
+                                      help=t("opt_ledger_unit", choices=", ".join(ACTIVITY_UNITS)))],
+    evidence: Annotated[str, typer.Option("--evidence", help=t("opt_evidence"))],
+    corrects: Annotated[Optional[str], typer.Option("--corrects", help=t("opt_corrects"))] = None,
+    draft: Annotated[bool, typer.Option("--draft", help=t("opt_draft"))] = False,
+    comment: CommentOption = None,
+    lake: LakeOption = None,
+) -> None:
+    from ..ledger import service
+
+    entry = service.NewEntry(org, _day(start), _day(end), category, activity_type, amount, unit, evidence)
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        row = service.enter(security, principal, settings, entry, submit=not draft, corrects=corrects, comment=comment)
+    _show(row)
+
+
+def _step(name: str, help_key: str):
+    def command(entry_id: EntryArgument, comment: CommentOption = None, lake: LakeOption = None) -> None:
+        from ..ledger import service
+
+        settings = settings_from(lake)
+        with acting(settings) as (security, principal), clean_errors():
+            row = getattr(service, name)(security, principal, settings, entry_id, comment=comment)
+        _show(row)
+
+    ledger_app.command(name.removesuffix("_entry"), help=t(help_key))(command)
+
+
+_step("submit", "help_ledger_submit")
+_step("approve", "help_ledger_approve")
+_step("return_entry", "help_ledger_return")
+_step("reject", "help_ledger_reject")
+_step("reverse", "help_ledger_reverse")
+
+
+@ledger_app.command("history", help=t("help_ledger_history"))
+def history(entry_id: EntryArgument, lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    from ..i18n import label
+    from ..ledger import service
+    from .common import language
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        entry, steps = service.history(security, principal, settings, entry_id)
+    if as_json:
+        typer.echo(steps.to_json(orient="records", date_format="iso", force_ascii=False, indent=2))
+        return
+    _show(entry)
+    say("ledger_entered", author=entry.author, at=f"{entry.entered_at:%Y-%m-%d %H:%M}",
+        status=label(entry.entered_status, language(), "ledger"))
+    for step in steps.itertuples():
+        say("ledger_step", at=f"{step.event_time:%Y-%m-%d %H:%M}", actor=step.actor,
+            step=label(step.event, language(), "ledger"),
+            comment=f"  {step.comment}" if isinstance(step.comment, str) else "",
+            related=f"  ({step.related_entry_id})" if isinstance(step.related_entry_id, str) else "")
