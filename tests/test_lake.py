@@ -139,6 +139,16 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "comment": [None, "which meter?\nattach its photo"],
         "related_entry_id": [None, None],
     }),
+    "activity_evidence": pd.DataFrame({
+        "entry_id": ["A-1"],
+        "sha256": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+        "filename": ["发票 INV-1.pdf"],
+        "media_type": ["application/pdf"],
+        "size_bytes": [48213],
+        "kind": ["invoice"],
+        "attached_by": ["officer-e430121-01"],
+        "attached_at": [T(2025, 2, 5, 2)],
+    }),
     "emission_factor": pd.DataFrame({
         "factor_id": ["grid:national:2022", "ncv:coal"],
         "kind": ["grid", "ncv"],

@@ -3,7 +3,10 @@ derived status, four-eyes, pending periods in the accounts, corrections and reve
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import zipfile
 from datetime import date, timedelta
 
 import pandas as pd
@@ -14,7 +17,7 @@ from carbonlib.accounting import accounts, views
 from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.lake.errors import SchemaViolation
-from carbonlib.ledger import service, workflow
+from carbonlib.ledger import evidence, service, workflow
 from carbonlib.ledger.workflow import ReviewRefused
 from carbonlib.security import PermissionDenied, Security
 from conftest import TEST_PASSWORD, copy_lake
@@ -120,7 +123,7 @@ def test_pending_then_approved_then_reversed_moves_the_figures(lake, people):
     with pytest.raises(ReviewRefused, match="is reversed: it cannot be approved"):
         service.approve(security, p["t-reviewer"], lake, entry.entry_id)
 
-    found, steps = service.history(security, p["t-officer"], lake, entry.entry_id)
+    found, steps, _files = service.history(security, p["t-officer"], lake, entry.entry_id)
     assert steps.event.tolist() == ["submitted", "approved", "reversed"]
     assert steps.actor.tolist() == ["t-officer", "t-reviewer", "t-reviewer"]
     assert steps.comment.iloc[-1] == "meter belongs to the neighbour"
@@ -188,7 +191,7 @@ def test_a_correction_replaces_the_entry_only_once_approved(lake, people):
         service.enter(security, p["t-officer-2"], lake, _heat(1300.0), corrects=first.entry_id)
     service.approve(security, p["t-reviewer"], lake, fix.entry_id)
     assert _figures(lake)["scope2_purchased_heat"] == pytest.approx(base + 0.11 * 200.0)
-    original, steps = service.history(security, p["t-officer"], lake, first.entry_id)
+    original, steps, _files = service.history(security, p["t-officer"], lake, first.entry_id)
     assert original.status == "corrected"
     assert steps.event.tolist() == ["submitted", "approved", "corrected"]
     assert steps.related_entry_id.iloc[-1] == fix.entry_id
@@ -228,6 +231,84 @@ def test_a_second_entry_for_the_same_source_and_period_is_refused(lake, people):
     assert service.enter(security, p["t-officer-2"], lake, _heat(amount=999.0)).status == "submitted"
 
 
+# ----------------------------------------------------------------------------- evidence
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def _zip_bomb() -> bytes:
+    """An XLSX-looking zip whose one sheet unpacks 150 MiB of zeros from about 150 kB."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            for _ in range(150):
+                sheet.write(b"0" * (1 << 20))
+    return out.getvalue()
+
+
+def _plain_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("invoice.txt", "hello")
+    return out.getvalue()
+
+
+def test_evidence_is_stored_by_its_hash_and_listed_with_the_entry(lake, people):
+    security, p = people
+    entry = service.enter(security, p["t-officer"], lake, _heat(), attachments=(
+        service.Attachment("invoice-2026-01.pdf", PDF), service.Attachment("meter.png", _png(), "meter_reading")))
+    _entry, _steps, files = service.history(security, p["t-reviewer"], lake, entry.entry_id)
+    assert sorted(files.media_type) == ["application/pdf", "image/png"]
+    assert set(files.attached_by) == {"t-officer"}
+    pdf = files[files.media_type == "application/pdf"].iloc[0]
+    assert pdf.sha256 == hashlib.sha256(PDF).hexdigest() and pdf.size_bytes == len(PDF)
+    stored = evidence.path_of(lake, pdf.sha256)
+    assert stored.read_bytes() == PDF and stored.stat().st_mode & 0o077 == 0  # owner only
+    row, content = service.evidence_file(security, p["t-reviewer"], lake, entry.entry_id, pdf.sha256)
+    assert content == PDF and row.filename == "invoice-2026-01.pdf"
+    stored.write_bytes(PDF + b"tampered")
+    with pytest.raises(evidence.EvidenceRefused, match="no longer matches"):
+        service.evidence_file(security, p["t-reviewer"], lake, entry.entry_id, pdf.sha256)
+    # returned for a missing photo: the officer attaches it, the same file twice counts once
+    service.return_entry(security, p["t-reviewer"], lake, entry.entry_id, comment="add the lab report")
+    listed = service.attach(security, p["t-officer"], lake, entry.entry_id,
+                            (service.Attachment("lab.csv", "NCV,GJ/t\n20.9\n".encode(), "lab_report"),
+                             service.Attachment("meter.png", _png(), "meter_reading")))
+    assert sorted(listed.filename) == ["invoice-2026-01.pdf", "lab.csv", "meter.png"]
+    service.submit(security, p["t-officer"], lake, entry.entry_id)
+    service.approve(security, p["t-reviewer"], lake, entry.entry_id)
+    with pytest.raises(ReviewRefused, match="is approved: evidence is attached while"):
+        service.attach(security, p["t-officer"], lake, entry.entry_id, (service.Attachment("late.pdf", PDF),))
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("invoice.pdf", lambda: _png(), "named .pdf but its content is image/png"),
+    ("photo.png", lambda: PDF, "named .png but its content is application/pdf"),
+    ("ledger.xlsx", _zip_bomb, "zip bomb"),
+    ("archive.zip", _plain_zip, "application/zip, not one of PDF"),
+    ("setup.pdf", lambda: b"MZ\x90\x00\x03" + bytes(200), "not one of PDF"),
+    ("scan.pdf", lambda: b"%PDF-1.4\n" + bytes(evidence.MAX_BYTES), "more than the"),
+    ("empty.csv", lambda: b"", "is empty"),
+    ("noise.csv", lambda: bytes(range(128, 256)) * 4, "unknown binary data"),
+])
+def test_bad_evidence_is_refused_by_content_and_nothing_is_written(lake, people, name, content, words):
+    security, p = people
+    counts = _counts(lake)
+    with pytest.raises(evidence.EvidenceRefused, match=words) as caught:
+        service.enter(security, p["t-officer"], lake, _heat(), attachments=(service.Attachment(name, content()),))
+    assert repr(name) in str(caught.value)
+    assert _counts(lake) == counts
+    assert not evidence.store_root(lake).exists()
+
+
 def test_review_steps_are_written_only_by_the_ledger_service(lake):
     with Lake.open(lake) as opened, pytest.raises(OwnedTableError, match="ledger service"):
         opened.append("activity_review", pd.DataFrame([dict(
@@ -260,9 +341,11 @@ def test_the_command_line_enters_reviews_and_shows_history(lake, tmp_path, monke
         assert login.exit_code == 0, login.output
 
     as_user("t-officer")
+    invoice = tmp_path / "INV-H-9.pdf"
+    invoice.write_bytes(PDF)
     entered = cli.invoke(app, ["ledger", "enter", "--org", ENTERPRISE, "--start", "2026-01-01", "--end", "2026-01-31",
                                "--category", "purchased_heat", "--type", "steam", "--amount", "1000", "--unit", "GJ",
-                               "--evidence", "INV-H-9", *where], env=env)
+                               "--evidence", "INV-H-9", "--attach", str(invoice), *where], env=env)
     assert entered.exit_code == 0 and "Awaiting review" in entered.output, entered.output
     entry_id = entered.output.split()[0]
     own = cli.invoke(app, ["ledger", "approve", entry_id, *where], env=env)
@@ -277,3 +360,4 @@ def test_the_command_line_enters_reviews_and_shows_history(lake, tmp_path, monke
     history = cli.invoke(app, ["ledger", "history", entry_id, *where], env={"CARBON_LANG": "zh"})
     assert history.exit_code == 0 and "待审核" in history.output and "已批准" in history.output
     assert "t-officer" in history.output and "checked against INV-H-9" in history.output
+    assert "INV-H-9.pdf" in history.output and hashlib.sha256(PDF).hexdigest()[:16] in history.output

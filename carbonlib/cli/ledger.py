@@ -4,11 +4,12 @@ review (a face over :mod:`carbonlib.ledger`)."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS
+from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS, EVIDENCE_KINDS
 from .auth import acting
 from .common import JsonOption, LakeOption, clean_errors, say, settings_from, t, typer_app
 
@@ -16,6 +17,8 @@ ledger_app = typer_app("help_ledger")
 
 EntryArgument = Annotated[str, typer.Argument(help=t("arg_entry_id"))]
 CommentOption = Annotated[Optional[str], typer.Option("--comment", help=t("opt_review_comment"))]
+AttachOption = Annotated[Optional[list[Path]], typer.Option("--attach", exists=True, dir_okay=False,
+                                                            help=t("opt_attach"))]
 
 
 def _choice(allowed):
@@ -75,15 +78,38 @@ def enter(
     corrects: Annotated[Optional[str], typer.Option("--corrects", help=t("opt_corrects"))] = None,
     draft: Annotated[bool, typer.Option("--draft", help=t("opt_draft"))] = False,
     comment: CommentOption = None,
+    attach: AttachOption = None,
+    kind: Annotated[str, typer.Option("--kind", callback=_choice(EVIDENCE_KINDS),
+                                      help=t("opt_evidence_kind", choices=", ".join(EVIDENCE_KINDS)))] = "invoice",
     lake: LakeOption = None,
 ) -> None:
     from ..ledger import service
 
     entry = service.NewEntry(org, _day(start), _day(end), category, activity_type, amount, unit, evidence)
+    files = tuple(service.Attachment(p.name, p.read_bytes(), kind) for p in attach or ())
     settings = settings_from(lake)
     with acting(settings) as (security, principal), clean_errors():
-        row = service.enter(security, principal, settings, entry, submit=not draft, corrects=corrects, comment=comment)
+        row = service.enter(security, principal, settings, entry, submit=not draft, corrects=corrects, comment=comment,
+                            attachments=files)
     _show(row)
+
+
+@ledger_app.command("attach", help=t("help_ledger_attach"))
+def attach_files(
+    entry_id: EntryArgument,
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help=t("arg_evidence_files"))],
+    kind: Annotated[str, typer.Option("--kind", callback=_choice(EVIDENCE_KINDS),
+                                      help=t("opt_evidence_kind", choices=", ".join(EVIDENCE_KINDS)))] = "invoice",
+    lake: LakeOption = None,
+) -> None:
+    from ..ledger import service
+
+    attachments = tuple(service.Attachment(p.name, p.read_bytes(), kind) for p in files)
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        found = service.attach(security, principal, settings, entry_id, attachments)
+    for file in found.itertuples():
+        say("ledger_evidence", name=file.filename, kind=file.kind, size=f"{file.size_bytes:,}", sha=file.sha256[:16])
 
 
 def _step(name: str, help_key: str):
@@ -113,7 +139,7 @@ def history(entry_id: EntryArgument, lake: LakeOption = None, as_json: JsonOptio
 
     settings = settings_from(lake)
     with acting(settings) as (security, principal), clean_errors():
-        entry, steps = service.history(security, principal, settings, entry_id)
+        entry, steps, files = service.history(security, principal, settings, entry_id)
     if as_json:
         typer.echo(steps.to_json(orient="records", date_format="iso", force_ascii=False, indent=2))
         return
@@ -125,3 +151,5 @@ def history(entry_id: EntryArgument, lake: LakeOption = None, as_json: JsonOptio
             step=label(step.event, language(), "ledger"),
             comment=f"  {step.comment}" if isinstance(step.comment, str) else "",
             related=f"  ({step.related_entry_id})" if isinstance(step.related_entry_id, str) else "")
+    for file in files.itertuples():
+        say("ledger_evidence", name=file.filename, kind=file.kind, size=f"{file.size_bytes:,}", sha=file.sha256[:16])

@@ -138,6 +138,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_new_password": ("新密码", "New password"),
     "ui_change_password": ("修改密码", "Change password"),
     "ui_refused": ("请求被拒绝", "Request refused"),
+    "ui_pending": ("待审核：本期有 {n} 个“条目·月”的台账尚未批准，以下数字未含这些条目，非最终数。",
+                   "Pending: {n} entry-months of ledger entries await review; the figures below leave them out and "
+                   "are not final."),
     "ui_reload": ("请刷新页面重新登录", "reload the page to log in again"),
     "ui_admin": ("账户与授权管理", "Accounts and roles"),
     "ui_audit": ("审计日志", "Audit log"),
@@ -197,6 +200,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         'Net emissions = total emissions − removals by sinks (clause 4.1); flux-tower removals are a '
                         'cross-check beside them, not part of the net'),
     'report_not_reviewed': ('（待审核）', '(awaiting review)'),
+    'report_pending_title': ('数据待审核，非最终数', 'Pending review, not final'),
+    'report_pending_line': ('本期有 {n} 个“条目·月”的台账尚未批准（已提交或被退回），上述数字未含这些条目；批准后核算自动更新。',
+                            '{n} entry-months of ledger entries in this period await review (submitted or returned); '
+                            'the figures above leave them out and will change when a reviewer approves them.'),
     'report_not_named': ('（未署名）', '(not named)'),
     'report_checksum': ('核算数据校验值 (SHA-256)', 'figures checksum (SHA-256)'),
     'report_sign_note': ('单位 tCO₂e；碳汇为正值，表示吸收；净排放 = 排放总量 − 碳汇量。', 'tCO₂e; removals are positive when carbon is taken up; net = emissions − removals.'),

@@ -567,5 +567,13 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_ledger_count": ("共 {count} 条，其中 {pending} 条待审核", "{count} entries, {pending} of them awaiting review"),
     "cli_ledger_entered": ("由 {author} 于 {at} UTC 录入（录入时状态：{status}）",
                            "entered by {author} at {at} UTC (status when entered: {status})"),
+    "cli_opt_attach": ("附上凭证文件（PDF、PNG、JPEG、XLSX 或 CSV，按内容识别；可重复）。",
+                       "Attach an evidence file (PDF, PNG, JPEG, XLSX or CSV, recognised by content; repeatable)."),
+    "cli_opt_evidence_kind": ("凭证类型：{choices}", "What the evidence shows: {choices}"),
+    "cli_help_ledger_attach": ("为草稿、待审核或被退回的条目补充凭证文件（数据填报员）。",
+                               "Attach evidence files to a draft, submitted or returned entry (data officers)."),
+    "cli_arg_evidence_files": ("凭证文件", "evidence files"),
+    "cli_ledger_evidence": ("凭证 {name}（{kind}，{size} 字节，SHA-256 {sha}…）",
+                            "evidence {name} ({kind}, {size} bytes, SHA-256 {sha}…)"),
     "cli_ledger_step": ("{at} UTC  {actor} 操作：{step}{related}{comment}", "{at} UTC  {actor}  {step}{related}{comment}"),
 }

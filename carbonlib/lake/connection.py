@@ -733,7 +733,7 @@ _OWNER_ENTRY_POINTS = {
                   "carbonlib.accounting.views.refresh_telemetry_daily",
     "reporting": "carbonlib.reporting.reports.run_batch",
     "alerts": "carbonlib.alerts.service.evaluate / acknowledge",
-    "ledger": "carbonlib.ledger.service (submit, approve, return_entry, reject, reverse)",
+    "ledger": "carbonlib.ledger.service (enter, attach, submit, approve, return_entry, reject, reverse)",
 }
 
 

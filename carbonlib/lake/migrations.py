@@ -47,9 +47,11 @@ def _alerts_v3(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
 
 
 def _ledger_review_v4(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    """Ledger review as an event stream: the table ``activity_review``.  Existing entries keep the status they
-    were entered with (their status until a first review step), so every figure of an existing lake stays."""
+    """Ledger review as an event stream (table ``activity_review``) and evidence attachments (``activity_evidence``).
+    Existing entries keep the status they were entered with (their status until a first review step), so every
+    figure of an existing lake stays."""
     con.execute(TABLES["activity_review"].ddl(catalog))
+    con.execute(TABLES["activity_evidence"].ddl(catalog))
 
 
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {

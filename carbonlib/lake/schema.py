@@ -71,6 +71,11 @@ ACTIVITY_CATEGORIES = (
     "biomass_combustion",
 )
 ACTIVITY_STATUSES = ("draft", "submitted", "approved", "rejected")
+#: What an evidence attachment of a ledger entry is (table ``activity_evidence``).
+EVIDENCE_KINDS = ("invoice", "meter_reading", "weighbridge_slip", "lab_report", "contract", "other")
+#: Media types accepted as evidence, recognised by content (:mod:`carbonlib.ledger.evidence`).
+EVIDENCE_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv")
 #: Steps of a ledger entry's review (table ``activity_review``); an entry's status is its newest step's status.
 REVIEW_EVENTS = ("submitted", "returned", "approved", "rejected", "reversed", "corrected")
 #: Units accepted in the activity ledger; each is a unit name known to carbonlib.units
@@ -516,6 +521,26 @@ TABLES: dict[str, Table] = {
             ),
             key=("review_id",),
             clause="5.1, 10.1",
+            owner="ledger",
+        ),
+        Table(
+            "activity_evidence",
+            "Evidence attached to ledger entries (invoices, meter photos, lab reports): the file is stored once, "
+            "content-addressed by its SHA-256, in the lake's evidence folder; this table says which entry it backs.",
+            (
+                _id("entry_id", "the ledger entry the file backs", references="activity.entry_id"),
+                _id("sha256", "SHA-256 of the file's bytes (64 lower-case hex digits): its name in the evidence store"),
+                _c("filename", "VARCHAR", "file name as uploaded (shown, never used as a path)", max_length=255),
+                _c("media_type", "VARCHAR", "media type recognised from the content", allowed=EVIDENCE_MEDIA_TYPES),
+                _c("size_bytes", "BIGINT", "file size", unit="bytes", min=1),
+                _c("kind", "VARCHAR", "what the file shows", allowed=EVIDENCE_KINDS),
+                _c("attached_by", "VARCHAR", "account that attached it"),
+                _c("attached_at", "TIMESTAMP", "when", unit="UTC"),
+            ),
+            key=("entry_id", "sha256"),
+            clause="5.1",
+            rules=(Rule("sha256", "length(b.sha256) <> 64 OR NOT regexp_full_match(b.sha256, '[0-9a-f]+')",
+                        "is not a SHA-256 (64 lower-case hex digits)"),),
             owner="ledger",
         ),
         Table(

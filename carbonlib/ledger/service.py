@@ -27,6 +27,7 @@ from ..lake import Lake
 from ..lake.sql import literal
 from ..security import Principal, Security
 from ..settings import Settings
+from . import evidence as evidence_store
 from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step
 
 #: Owner of table ``activity_review`` (see :attr:`carbonlib.lake.schema.Table.owner`).
@@ -46,6 +47,20 @@ class NewEntry:
     amount: float
     unit: str
     evidence_ref: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An evidence file to attach: its name as uploaded, its bytes and what it shows (``EVIDENCE_KINDS``: invoice,
+    meter_reading, weighbridge_slip, lab_report, contract, other)."""
+
+    filename: str
+    content: bytes
+    kind: str = "invoice"
+
+
+#: Statuses in which evidence may still be attached (before the entry is final or approved).
+ATTACHABLE = ("draft", "submitted", "returned")
 
 
 def _now() -> datetime:
@@ -107,13 +122,16 @@ def _pending_correction(lake: Lake, target: str) -> str | None:
 
 
 def enter(security: Security, principal: Principal, settings: Settings, entry: NewEntry, *, submit: bool = True,
-          corrects: str | None = None, comment: str | None = None) -> pd.Series:
+          corrects: str | None = None, comment: str | None = None,
+          attachments: tuple[Attachment, ...] = ()) -> pd.Series:
     """Enter ``entry`` for its enterprise as ``principal`` (a data officer there) and, with ``submit``, submit it for
     review.  ``corrects``: an approved or returned entry of the same org and category that this one replaces once
-    approved.  Refused, with nothing written: a duplicate of a live entry for the same source and period, an entry
-    the accounts could not use, or a row the lake's rules refuse (each names the field).  Returns the entry with
-    its derived status."""
+    approved.  ``attachments``: evidence files, checked by content before anything is written
+    (:mod:`carbonlib.ledger.evidence`).  Refused, with nothing written: a duplicate of a live entry for the same
+    source and period, an entry the accounts could not use, a file that is not accepted evidence, or a row the
+    lake's rules refuse (each names the field).  Returns the entry with its derived status."""
     at = _now()
+    checked = [(evidence_store.inspect(a.filename, a.content), a) for a in attachments]
     with Lake.open(settings) as lake:
         paths = views.org_paths(lake)
         with security.operation(principal, "enter_ledger", entry.org_id, paths=paths,
@@ -141,14 +159,67 @@ def enter(security: Security, principal: Principal, settings: Settings, entry: N
             row = {**asdict(entry), "entry_id": entry_id, "author": principal.username, "status": "draft",
                    "entered_at": at, "reverses_entry_id": None}
             lake.append("activity", pd.DataFrame([row]), source=f"ledger/{principal.username}")
+            _attach(lake, settings, principal, entry_id, checked, at)
             if submit:
                 step = _step_row(entry_id, 1, "submitted", principal.username, at, comment, corrects)
                 lake.service_append(SERVICE, "activity_review", pd.DataFrame([step]),
                                     source=f"ledger/{principal.username}")
             operation.detail = (f"entered {entry_id}: {entry.category} {entry.activity_type} {entry.amount:g} "
                                 f"{entry.unit}{', submitted' if submit else ''}"
-                                f"{f', correcting {corrects}' if corrects else ''}")
+                                f"{f', correcting {corrects}' if corrects else ''}"
+                                f"{f', {len(checked)} evidence file(s)' if checked else ''}")
         return _entry(lake, entry_id)
+
+
+def _attach(lake: Lake, settings: Settings, principal: Principal, entry_id: str,
+            checked: list[tuple[evidence_store.Evidence, Attachment]], at: datetime) -> None:
+    """Store the checked files and record them against ``entry_id`` (one write)."""
+    if not checked:
+        return
+    rows = []
+    for found, attachment in checked:
+        evidence_store.store(settings, found, attachment.content)
+        rows.append(dict(entry_id=entry_id, sha256=found.sha256, filename=found.filename,
+                         media_type=found.media_type, size_bytes=found.size_bytes, kind=attachment.kind,
+                         attached_by=principal.username, attached_at=at))
+    lake.service_append(SERVICE, "activity_evidence", pd.DataFrame(rows).drop_duplicates(["sha256"]),
+                        source=f"ledger/{principal.username}")
+
+
+def attach(security: Security, principal: Principal, settings: Settings, entry_id: str,
+           attachments: tuple[Attachment, ...]) -> pd.DataFrame:
+    """Attach evidence files to a draft, submitted or returned entry (a data officer of its enterprise; e.g. what
+    a reviewer asked for when returning it).  Returns the entry's evidence list."""
+    checked = [(evidence_store.inspect(a.filename, a.content), a) for a in attachments]
+    with Lake.open(settings) as lake:
+        entry = _entry(lake, entry_id)
+        paths = views.org_paths(lake)
+        with security.operation(principal, "enter_ledger", entry.org_id, paths=paths,
+                                object=f"ledger entry {entry_id}") as operation:
+            if entry.status not in ATTACHABLE:
+                raise ReviewRefused(f"entry {entry_id} is {entry.status}: evidence is attached while it is "
+                                    f"{', '.join(ATTACHABLE)}")
+            known = set(_evidence(lake, entry_id).sha256)
+            fresh = [(f, a) for f, a in checked if f.sha256 not in known]
+            _attach(lake, settings, principal, entry_id, fresh, _now())
+            operation.detail = f"attached {', '.join(f.filename for f, _ in fresh) or 'nothing new'} to {entry_id}"
+        return _evidence(lake, entry_id)
+
+
+def _evidence(lake: Lake, entry_id: str) -> pd.DataFrame:
+    return lake.query(f"SELECT * FROM {lake.relation('activity_evidence')} WHERE entry_id = ? ORDER BY attached_at, "
+                      "filename", [entry_id])
+
+
+def evidence_file(security: Security, principal: Principal, settings: Settings, entry_id: str, sha256: str
+                  ) -> tuple[pd.Series, bytes]:
+    """One evidence file of ``entry_id`` (its row and bytes, re-checked against the hash), for whoever may see the
+    entry (:func:`history`)."""
+    entry, _steps_, files = history(security, principal, settings, entry_id)
+    chosen = files[files.sha256 == sha256]
+    if chosen.empty:
+        raise ValueError(f"entry {entry_id} has no evidence {sha256[:12]}…")
+    return chosen.iloc[0], evidence_store.read(settings, sha256)
 
 
 def _take_step(security: Security, principal: Principal, settings: Settings, entry_id: str, step: str,
@@ -231,11 +302,12 @@ def listing(security: Security, principal: Principal, settings: Settings, *, org
 
 
 def history(security: Security, principal: Principal, settings: Settings, entry_id: str
-            ) -> tuple[pd.Series, pd.DataFrame]:
-    """The entry (derived status) and its review steps, oldest first, including the correction it made or got."""
+            ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """The entry (derived status), its review steps (oldest first, including the correction it made or got) and
+    its evidence files, for whoever enters or reviews the ledger or views figures on its org."""
     with Lake.open(settings, read_only=True) as lake:
         entry = _entry(lake, entry_id)
         paths = views.org_paths(lake)
         if not any(principal.may(a, entry.org_id, paths) for a in ("enter_ledger", "review_ledger")):
             security.require(principal, "view_figures", entry.org_id, paths=paths, object=f"ledger entry {entry_id}")
-        return entry, _steps(lake, entry_id)
+        return entry, _steps(lake, entry_id), _evidence(lake, entry_id)

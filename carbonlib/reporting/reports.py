@@ -467,6 +467,15 @@ def headline(values: dict[str, tuple[float, str]], lang: str) -> str:
     return f"{head}\n{rule}\n{row}"
 
 
+def pending_note(figures: pd.DataFrame, lang: str) -> str:
+    """Markdown warning that the period is pending (ledger entries await review, ``pending_entry_months`` > 0),
+    or '' when its figures are final."""
+    pending = figures.loc[figures.item == "pending_entry_months", "value"].sum()
+    if pending <= 0:
+        return ""
+    return f"\n\n> **{text('pending_title', lang)}**: {text('pending_line', lang).format(n=f'{pending:,.0f}')}"
+
+
 def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
     """The :data:`KPI_ITEMS` present in the report's figures: item -> (value, unit)."""
     figures = data.figures.set_index("item")

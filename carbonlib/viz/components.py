@@ -28,6 +28,7 @@ from ..markup import html as markup
 from . import data as rollup_data
 from . import figures, theme
 from ..i18n import LANGUAGES, label
+from ..i18n import message as i18n_message
 from .scope import Scope
 
 #: Items shown as headline KPI cards (Overview).
@@ -59,6 +60,16 @@ def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mappi
             item, theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label(item, lang), theme.format_value(figures.get(item), unit),
             "" if unit == "share" else theme.unit_symbol(unit)))
     return markup('<div class="carbon-kpis">{}</div>', Markup("").join(cards))
+
+
+def pending_notice(figures: Mapping[str, float], lang: str) -> Markup:
+    """A banner saying the period is pending (ledger entries await review: ``pending_entry_months`` > 0; its
+    ``data-pending`` carries the number), or nothing when the figures are final."""
+    pending = figures.get("pending_entry_months") or 0.0
+    if pending <= 0:
+        return Markup("")
+    return markup('<div class="carbon-pending" data-pending="{}">{}</div>', f"{pending:.0f}",
+                  i18n_message("ui_pending", lang, n=f"{pending:,.0f}"))
 
 
 def html(content: Markup = Markup(""), stylesheets: tuple[str, ...] = (), **kwargs) -> pn.pane.HTML:
@@ -287,6 +298,7 @@ class Overview(_ScopedView):
         self.up = pn.widgets.Button(name=label("ui_up", lang), width=140)
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
+        self.pending = html(sizing_mode="stretch_width")
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
         self.map = figures.RegionMap(lang, 420, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
@@ -344,6 +356,7 @@ class Overview(_ScopedView):
                                      '{} · {} · tCO2e, rounded to whole tonnes · snapshot {}</div>', org_id,
                                      self.name(org_id), period, label(self.orgs.loc[org_id, "level"], lang), org_id,
                                      snapshot))
+        set_html(self.pending, pending_notice(values, lang))
         set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang))
         self.figures = pd.DataFrame({
             "org_id": org_id, "period": period, "item": own.item, "label": [label(i, lang) for i in own.item],
@@ -377,7 +390,8 @@ class Overview(_ScopedView):
 
         self.page = pn.Column(
             html(header(label("ui_overview", lang))),
-            pn.Row(self.org_select, self.period_select, self.up, self.download), self.message, self.header, self.kpis,
+            pn.Row(self.org_select, self.period_select, self.up, self.download), self.message, self.header,
+            self.pending, self.kpis,
             pn.Row(bokeh_pane(self.children_chart), bokeh_pane(self.map), sizing_mode="stretch_width"),
             pn.Row(titled("ui_children", self.children_table), titled("ui_top_emitters", self.top_table),
                    titled("ui_sink_sites", self.sink_table), sizing_mode="stretch_width"),

@@ -48,6 +48,8 @@ CSS = """
 .carbon-kpi .kpi-unit {font-size: 12px; color: #6b7280; margin-left: 4px;}
 .carbon-header {font-family: system-ui, sans-serif; font-size: 20px; font-weight: 600;}
 .carbon-note {font-family: system-ui, sans-serif; font-size: 12px; color: #6b7280;}
+.carbon-pending {font-family: system-ui, sans-serif; color: #78350f; background: #fef3c7; padding: 8px 12px;
+  border-left: 4px solid #d97706; border-radius: 4px;}
 .carbon-refused {font-family: system-ui, sans-serif; color: #7f1d1d; background: #fee2e2; padding: 8px 12px;
                  border-radius: 6px;}
 """
@@ -70,7 +72,7 @@ def format_value(value: float | None, unit: str) -> str:
         return "–"
     if unit == "share":
         return f"{value * 100:,.1f} %"
-    if unit in ("tCO2e", "t", "MWh", "kWh", "GJ", "m3", "L"):
+    if unit in ("tCO2e", "t", "MWh", "kWh", "GJ", "m3", "L", "entries", "entry-months"):
         return f"{value:,.0f}"
     return f"{value:,.1f}"
 
