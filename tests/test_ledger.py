@@ -24,9 +24,9 @@ from conftest import TEST_PASSWORD, copy_lake
 
 ENTERPRISE = "E430121-01"  # a demo enterprise of county D430121 (city C4301)
 MONTH = "2026-01"  # after the demo's data (which ends 2025-12-31), before today
-PEOPLE = {"t-officer": [("data_officer", ENTERPRISE)], "t-officer-2": [("data_officer", ENTERPRISE)],
-          "t-reviewer": [("reviewer", "P43")], "t-far-reviewer": [("reviewer", "D430181")],
-          "t-officer-reviewer": [("data_officer", ENTERPRISE), ("reviewer", "D430121")]}
+#: People of these tests besides conftest's t-officer, t-reviewer and t-officer-reviewer.
+PEOPLE = {"t-officer-2": [("data_officer", ENTERPRISE)], "t-far-reviewer": [("reviewer", "D430181")]}
+EVERYONE = ("t-officer", "t-reviewer", "t-officer-reviewer", *PEOPLE)
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def lake(small_demo_lake, tmp_path):
 @pytest.fixture
 def people(lake):
     with Security.open(lake) as security:
-        yield security, {name: security.sessions.login(name, TEST_PASSWORD).principal for name in PEOPLE}
+        yield security, {name: security.sessions.login(name, TEST_PASSWORD).principal for name in EVERYONE}
 
 
 def _heat(amount: float = 1000.0, **kw) -> service.NewEntry:

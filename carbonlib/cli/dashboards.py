@@ -23,7 +23,7 @@ dashboards_app = typer_app("help_dashboards")
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "devices.py", "admin.py", "audit.py", "status.py")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "devices.py", "ledger.py", "admin.py", "audit.py", "status.py")
 VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help=t("opt_dashboards"))]
@@ -88,8 +88,8 @@ def panel(
     serve.lake_environment(settings.lake)
     scheme = "https" if certfile else "http"
     _print_pages(scheme, port, (("login", "login"), ("monitor", "monitor"), ("explorer", "explorer"),
-                                ("overview", "overview"), ("screen", "screen"), ("devices", "devices"), ("admin", "admin"),
-                                ("audit", "audit"),
+                                ("overview", "overview"), ("screen", "screen"), ("devices", "devices"),
+                                ("ledger", "ledger"), ("admin", "admin"), ("audit", "audit"),
                                 ("status", "status"), ("health", "health")))
     with clean_errors(), _serving(settings, "panel", port, scheme):
         serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)

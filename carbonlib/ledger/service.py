@@ -15,6 +15,7 @@ a refusal names the entry, the field or the rule, and writes nothing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import warnings
 from dataclasses import asdict, dataclass
@@ -29,6 +30,8 @@ from ..security import Principal, Security
 from ..settings import Settings
 from . import evidence as evidence_store
 from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step
+
+LOG = logging.getLogger(__name__)
 
 #: Owner of table ``activity_review`` (see :attr:`carbonlib.lake.schema.Table.owner`).
 SERVICE = "ledger"
@@ -61,6 +64,15 @@ class Attachment:
 
 #: Statuses in which evidence may still be attached (before the entry is final or approved).
 ATTACHABLE = ("draft", "submitted", "returned")
+
+
+def _refresh_accounts(lake: Lake) -> None:
+    """Bring the accounts up to date after a ledger change, so figures and pending marks follow at once (the
+    scheduler's accounts job catches up if this fails; the ledger change itself stands)."""
+    try:
+        accounts.refresh_accounts(lake)
+    except Exception as error:  # noqa: BLE001 - the review step is written; the accounts job will retry
+        LOG.warning("accounts not refreshed after a ledger change (%s); the scheduled accounts job will", error)
 
 
 def _now() -> datetime:
@@ -168,6 +180,8 @@ def enter(security: Security, principal: Principal, settings: Settings, entry: N
                                 f"{entry.unit}{', submitted' if submit else ''}"
                                 f"{f', correcting {corrects}' if corrects else ''}"
                                 f"{f', {len(checked)} evidence file(s)' if checked else ''}")
+        if submit:
+            _refresh_accounts(lake)
         return _entry(lake, entry_id)
 
 
@@ -246,6 +260,7 @@ def _take_step(security: Security, principal: Principal, settings: Settings, ent
             lake.service_append(SERVICE, "activity_review", pd.DataFrame(rows), source=f"ledger/{principal.username}")
             operation.detail = f"{step} {entry_id}" + (f" (correcting {corrects})" if len(rows) > 1 else "") + (
                 f": {comment.strip()}" if comment and comment.strip() else "")
+        _refresh_accounts(lake)
         return _entry(lake, entry_id)
 
 

@@ -48,6 +48,9 @@ CSS = """
 .carbon-kpi .kpi-unit {font-size: 12px; color: #6b7280; margin-left: 4px;}
 .carbon-header {font-family: system-ui, sans-serif; font-size: 20px; font-weight: 600;}
 .carbon-note {font-family: system-ui, sans-serif; font-size: 12px; color: #6b7280;}
+.carbon-table {border-collapse: collapse; font-family: system-ui, sans-serif; font-size: 13px; margin: 4px 0;}
+.carbon-table td {padding: 3px 10px; border-bottom: 1px solid #e5e7eb;}
+.carbon-table td.num {text-align: right; font-variant-numeric: tabular-nums; font-weight: 600;}
 .carbon-pending {font-family: system-ui, sans-serif; color: #78350f; background: #fef3c7; padding: 8px 12px;
   border-left: 4px solid #d97706; border-radius: 4px;}
 .carbon-refused {font-family: system-ui, sans-serif; color: #7f1d1d; background: #fee2e2; padding: 8px 12px;

@@ -1,0 +1,75 @@
+"""What may be entered in the ledger: activity types per category and units, and a plausibility hint.
+
+The pick-lists of the entry form and of the bulk template come from here, so an officer can only
+choose what the accounts can compute: fuels with parameters in the factor library and a GB/T 2589
+standard-coal coefficient, process factors present in the lake's ``emission_factor`` table,
+gases with an AR5 GWP, the grid, steam and hot water.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import factors
+from ..accounting import accounts, views
+from ..lake import Lake
+from ..lake.schema import CATEGORY_UNITS
+
+#: Heat carriers of purchased/exported heat (both accounted with the default heat factor, 0.11 tCO2/GJ).
+HEAT_CARRIERS = ("steam", "hot_water")
+#: Biomass fuels (memo item: tonnes, not in the total).
+BIOMASS_FUELS = ("black_liquor", "wood", "straw", "bagasse")
+#: A hint is given when an amount is this many times above (or below 1/this of) the org's median.
+HINT_RATIO = 3.0
+
+
+def fuels() -> list[str]:
+    """Fuels the accounts can compute (parameters in either factor family and a standard-coal coefficient)."""
+    known = set(factors.list_fuels("gbt2589")) | set(factors.list_fuels("ipcc_guidelines"))
+    return sorted(known & set(accounts.STANDARD_COAL))
+
+
+def activity_types(lake: Lake, category: str) -> list[str]:
+    """Activity types an entry of ``category`` may have (empty: the category cannot be entered yet)."""
+    if category in ("stationary_combustion", "mobile_combustion"):
+        return fuels()
+    if category == "process":
+        found = lake.query(f"SELECT DISTINCT subject FROM {lake.relation('emission_factor')} WHERE kind = 'process' "
+                           "ORDER BY subject")
+        return found.subject.tolist()
+    if category == "fugitive":
+        table = factors.factor_table("gwp")
+        return sorted(set(table[(table.assessment == accounts.GWP_ASSESSMENT) & (table.gas != "CO2")].gas))
+    if category in ("purchased_electricity", "exported_electricity"):
+        return ["grid"]
+    if category in ("purchased_heat", "exported_heat"):
+        return list(HEAT_CARRIERS)
+    if category == "biomass_combustion":
+        return list(BIOMASS_FUELS)
+    return []
+
+
+def units(category: str) -> tuple[str, ...]:
+    """Units an entry of ``category`` may be in (the lake's rule)."""
+    return CATEGORY_UNITS.get(category, ())
+
+
+def plausibility(lake: Lake, org_id: str, category: str, activity_type: str, unit: str, amount: float,
+                 days: int) -> tuple[float, float, int] | None:
+    """(ratio to the median, median, entries compared) when ``amount`` per day of its period is more than
+    :data:`HINT_RATIO` times above or below the median per day of the org's approved entries of the same
+    category, type and unit (last 24 of them); None when it is in line or there is no history."""
+    history = lake.query(
+        f"SELECT amount / (datediff('day', period_start, period_end) + 1) AS per_day "
+        f"FROM ({views.activity_effective_sql(lake)}) WHERE org_id = ? AND category = ? "
+        f"AND activity_type = ? AND unit = ? ORDER BY period_start DESC LIMIT 24",
+        [org_id, category, activity_type, unit])
+    if len(history) < 3 or days <= 0:
+        return None
+    median = float(pd.Series(history.per_day).median())
+    if median <= 0:
+        return None
+    ratio = (amount / days) / median
+    if 1.0 / HINT_RATIO <= ratio <= HINT_RATIO:
+        return None
+    return ratio, median * days, len(history)
