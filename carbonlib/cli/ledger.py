@@ -131,6 +131,34 @@ _step("reject", "help_ledger_reject")
 _step("reverse", "help_ledger_reverse")
 
 
+@ledger_app.command("template", help=t("help_ledger_template"))
+def template(out: Annotated[Path, typer.Argument(help=t("arg_template_out"))] = Path("ledger-template.xlsx"),
+             lake: LakeOption = None) -> None:
+    from ..lake import Lake
+    from ..ledger import bulk
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        orgs = bulk.template_orgs(principal, settings)
+        if not orgs:
+            raise PermissionError(t("ledger_no_orgs", user=principal.username))
+        with Lake.open(settings, read_only=True) as opened:
+            written = bulk.write_template(opened, orgs, out)
+    say("ledger_template_written", path=written, orgs=", ".join(orgs))
+
+
+@ledger_app.command("import", help=t("help_ledger_import"))
+def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=t("arg_ledger_file"))],
+            lake: LakeOption = None) -> None:
+    from ..ledger import bulk
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        result = bulk.import_file(security, principal, settings, file)
+    say("ledger_imported", count=result.entries, orgs=", ".join(f"{o} {n}" for o, n in result.per_org.items()),
+        first=result.first_entry, last=result.last_entry)
+
+
 @ledger_app.command("history", help=t("help_ledger_history"))
 def history(entry_id: EntryArgument, lake: LakeOption = None, as_json: JsonOption = False) -> None:
     from ..i18n import label

@@ -574,6 +574,20 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_help_ledger_attach": ("为草稿、待审核或被退回的条目补充凭证文件（数据填报员）。",
                                "Attach evidence files to a draft, submitted or returned entry (data officers)."),
     "cli_arg_evidence_files": ("凭证文件", "evidence files"),
+    "cli_help_ledger_template": ("生成批量填报模板（XLSX 含下拉选择列表，或 CSV 表头），只含您可填报的企业。",
+                                 "Write the bulk entry template (XLSX with pick-lists, or a CSV header) for the "
+                                 "enterprises you enter the ledger of."),
+    "cli_arg_template_out": ("模板文件（.xlsx 或 .csv）", "template file (.xlsx or .csv)"),
+    "cli_ledger_no_orgs": ("{user} 没有可填报台账的企业（需要数据填报员角色）", "{user} enters the ledger of no enterprise "
+                           "(that needs the data_officer role)"),
+    "cli_ledger_template_written": ("已写出模板 {path}（企业：{orgs}）", "template written to {path} (orgs: {orgs})"),
+    "cli_help_ledger_import": ("导入批量填报文件：逐行检查，全部通过才写入并提交审核，否则列出每个错误行及字段、不写入任何内容。",
+                               "Import a bulk ledger file: every row is checked; all are written and submitted for "
+                               "review, or nothing is and every bad row is listed with its line and field."),
+    "cli_arg_ledger_file": ("填报文件（由 carbon ledger template 生成的 .xlsx 或 .csv）",
+                            "ledger file (.xlsx or .csv from carbon ledger template)"),
+    "cli_ledger_imported": ("已导入并提交审核 {count} 条（{orgs}）：{first} … {last}",
+                            "imported and submitted {count} entries ({orgs}): {first} … {last}"),
     "cli_ledger_evidence": ("凭证 {name}（{kind}，{size} 字节，SHA-256 {sha}…）",
                             "evidence {name} ({kind}, {size} bytes, SHA-256 {sha}…)"),
     "cli_ledger_step": ("{at} UTC  {actor} 操作：{step}{related}{comment}", "{at} UTC  {actor}  {step}{related}{comment}"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import factors
+from .. import units as unit_conversion
 from ..accounting import accounts, views
 from ..lake import Lake
 from ..lake.schema import CATEGORY_UNITS
@@ -49,9 +50,16 @@ def activity_types(lake: Lake, category: str) -> list[str]:
     return []
 
 
-def units(category: str) -> tuple[str, ...]:
-    """Units an entry of ``category`` may be in (the lake's rule)."""
-    return CATEGORY_UNITS.get(category, ())
+def units(category: str, activity_type: str | None = None) -> tuple[str, ...]:
+    """Units an entry of ``category`` (and fuel ``activity_type``) may be in: the lake's rule for the category,
+    and for a fuel only the units of the dimension its net calorific value is given per (natural gas in Nm3,
+    diesel in t: a mass of a gas cannot be converted without its density)."""
+    allowed = CATEGORY_UNITS.get(category, ())
+    if category not in ("stationary_combustion", "mobile_combustion") or activity_type not in fuels():
+        return allowed
+    family = "gbt2589" if activity_type in factors.list_fuels("gbt2589") else "ipcc_guidelines"
+    basis = unit_conversion.split_ratio(factors.fuel_parameters(activity_type, family).ncv_unit)[1]
+    return tuple(u for u in allowed if unit_conversion.dimension(u) == unit_conversion.dimension(basis))
 
 
 def plausibility(lake: Lake, org_id: str, category: str, activity_type: str, unit: str, amount: float,

@@ -101,7 +101,8 @@ class LedgerPage(_ScopedView):
         self.enter_button = self._button("ui_submit_entry", lambda s, p: self._enter(s, p, True))
         self.draft_button = self._button("ui_save_draft", lambda s, p: self._enter(s, p, False))
         self.new_category.param.watch(lambda _: self._category_changed(), "value")
-        for widget in (self.new_org, self.new_period, self.new_type, self.new_amount, self.new_unit):
+        self.new_type.param.watch(lambda _: self._type_changed(), "value")
+        for widget in (self.new_org, self.new_period, self.new_amount, self.new_unit):
             widget.param.watch(lambda _: self._draw_preview(), "value")
         self.new_org.param.watch(lambda _: self._draw_corrects(), "value")
         self.org_select.param.watch(lambda _: self.reload(), "value")
@@ -187,11 +188,17 @@ class LedgerPage(_ScopedView):
         types = catalogue.activity_types(self.lake, category) if category else []
         self.new_type.options = types
         self.new_type.value = types[0] if types else None
-        units = list(catalogue.units(category)) if category else []
-        self.new_unit.options = units
-        self.new_unit.value = units[0] if units else None
-        self._draw_preview()
+        self._type_changed()
         self._draw_corrects()
+
+    def _type_changed(self) -> None:
+        """Units the chosen category and type may be in (a gas in Nm3, a liquid or solid fuel by mass)."""
+        category, kind = self.new_category.value, self.new_type.value
+        units = list(catalogue.units(category, kind)) if category else []
+        chosen = self.new_unit.value
+        self.new_unit.options = units
+        self.new_unit.value = chosen if chosen in units else (units[0] if units else None)
+        self._draw_preview()
 
     def _draw_corrects(self) -> None:
         """Entries of the chosen org and category that a new entry may correct (approved or returned)."""
