@@ -123,7 +123,7 @@ def test_every_bad_row_is_reported_with_line_and_field_and_nothing_is_written(la
             continue
         field, words = expected
         assert (line, field) in found and words in found[(line, field)], (line, field, found.get((line, field)))
-    assert f"line 4, org_id: you do not enter the ledger of E430121-02" in str(caught.value)
+    assert "line 4, org_id: you do not enter the ledger of E430121-02" in str(caught.value)
     assert _counts(lake) == before
     denied = security.audit.entries(actor="t-officer", action="enter_ledger", outcome="denied")
     assert denied and denied[0].org_id == "E430121-02"
