@@ -265,7 +265,7 @@ def test_notice_texts_exist_for_every_kind_in_both_languages():
     facts = {"device": "D", "silent_h": 1, "intervals": 3, "last_seen": "x", "metric": "NEE", "value": 1.0,
              "readings": 12, "since": "x", "good_pct": 50, "below_pct": 80, "hours": 1, "rejects": 9, "above": 5,
              "due": "2026-01-01", "org": "E", "year": 2026, "projected": "1", "cap": "1", "deficit": "1", "job": "j",
-             "at": "x", "detail": "d"}
+             "at": "x", "detail": "d", "months": "2026-01", "days": 5, "entries": 2}
     from carbonlib.lake.schema import ALERT_KINDS
 
     for kind in ALERT_KINDS:

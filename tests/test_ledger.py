@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 import zipfile
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -17,7 +17,8 @@ from carbonlib.accounting import accounts, views
 from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.lake.errors import SchemaViolation
-from carbonlib.ledger import evidence, service, workflow
+from carbonlib.alerts import checks
+from carbonlib.ledger import evidence, service, supervision, workflow
 from carbonlib.ledger.workflow import ReviewRefused
 from carbonlib.security import PermissionDenied, Security
 from conftest import TEST_PASSWORD, copy_lake
@@ -361,3 +362,45 @@ def test_the_command_line_enters_reviews_and_shows_history(lake, tmp_path, monke
     assert history.exit_code == 0 and "待审核" in history.output and "已批准" in history.output
     assert "t-officer" in history.output and "checked against INV-H-9" in history.output
     assert "INV-H-9.pdf" in history.output and hashlib.sha256(PDF).hexdigest()[:16] in history.output
+
+
+# ----------------------------------------------------------------------------- deadlines and supervision
+@pytest.mark.parametrize("end, day, due", [
+    (date(2025, 1, 31), 15, date(2025, 2, 15)), (date(2025, 12, 31), 15, date(2026, 1, 15)),
+    (date(2025, 1, 31), 31, date(2025, 2, 28)), (date(2024, 1, 31), 30, date(2024, 2, 29)),
+])
+def test_the_deadline_is_a_day_of_the_following_month(end, day, due):
+    assert supervision.deadline(end, day) == due
+
+
+def test_the_demos_late_submissions_are_exactly_its_annual_entries_and_corrections(small_demo_lake):
+    # The demo enters a month's entries on the 5th of the next month (before the 15th), its annual entries on
+    # 20 January (after the 15th) and its corrections 20 days after the corrected entry (the 25th): late.
+    with Lake.open(small_demo_lake, read_only=True) as opened:
+        found = supervision.submissions(opened, date(2026, 2, 1))
+    annual = found.entry_id.str.fullmatch(r"A-[^-]+-\d\d-\d{4}-.+") & ~found.entry_id.str.contains(r"-\d{6}-")
+    corrections = found.entry_id.str.endswith(("-R", "-C"))
+    assert set(found.entry_id[found.late]) == set(found.entry_id[annual | corrections])
+    assert found.late.sum() > 0 and (~found.late).sum() > 0
+    waiting = found[found.waiting_days.notna()]
+    assert set(waiting.status) == {"submitted", "returned"}
+    assert (waiting.waiting_days > 0).all()
+
+
+def test_missing_months_are_named_until_entered_and_remind_through_the_alerts(lake, people):
+    security, p = people
+    with Lake.open(lake, read_only=True) as opened:
+        before = supervision.missing(opened, date(2026, 2, 20), months=3)
+    assert set(before.month) == {date(2026, 1, 1)}  # the demo reported up to 2025-12; January was due 15 February
+    assert ENTERPRISE in set(before.org_id) and (before.days_overdue == 5).all()
+    service.enter(security, p["t-officer"], lake, _heat())
+    with Lake.open(lake, read_only=True) as opened:
+        after = supervision.missing(opened, date(2026, 2, 20), months=3)
+        context = checks.Context(opened, datetime(2026, 2, 20, 8), pd.DataFrame(columns=["status"]), "P43")
+        reminders = checks.ledger_overdue(context, deadline_day=15, months=3)
+    assert set(before.org_id) - set(after.org_id) == {ENTERPRISE}
+    assert {f.subject for f in reminders} == set(after.org_id)
+    assert all(f.facts["months"] == "2026-01" and f.facts["days"] == 5 for f in reminders)
+    view = service.supervision_view(security, p["t-reviewer"], lake, org="D430121", today=date(2026, 2, 20))
+    assert set(view["missing"].org_id) == {o for o in after.org_id if o.startswith("E430121")}
+    assert set(view["waiting"].org_id) <= {o for o in view["waiting"].org_id if "430121" in o}

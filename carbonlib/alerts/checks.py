@@ -19,6 +19,10 @@ Kinds and their parameters (:data:`PARAMETERS`, defaults shown there):
 * ``cap_overrun`` — the year-end projection of a capped org exceeds its cap after offsets
   (:func:`carbonlib.accounting.caps.cap_status`, this year as of today).
 * ``job_failed`` — the newest run of a scheduled job within ``hours`` failed (audit log).
+* ``ledger_overdue`` — an enterprise that reported in the year before has no ledger entry for a month whose
+  deadline (day ``deadline_day`` of the next month) has passed, among the newest ``months`` such months
+  (:func:`carbonlib.ledger.supervision.missing`): the reminder to its data officers.
+* ``review_waiting`` — ledger entries of an org awaiting review for more than ``days`` days.
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ PARAMETERS: dict[str, dict] = {
     "calibration_overdue": {},
     "cap_overrun": {},
     "job_failed": {"hours": 48.0},
+    "ledger_overdue": {"deadline_day": 15, "months": 3},
+    "review_waiting": {"days": 10.0},
 }
 #: The least value of each numeric parameter (a rules file giving less is refused).
-MINIMUM = {"intervals": 1, "readings": 2, "min_readings": 1, "above": 0, "hours": 0.1, "below_pct": 0.1}
+MINIMUM = {"intervals": 1, "readings": 2, "min_readings": 1, "above": 0, "hours": 0.1, "below_pct": 0.1,
+           "deadline_day": 1, "months": 1, "days": 0.1}
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,29 @@ def job_failed(context: Context, hours: float) -> list[Finding]:
             for job, entry in sorted(newest.items()) if entry.outcome == "failed"]
 
 
+def ledger_overdue(context: Context, deadline_day: int, months: int) -> list[Finding]:
+    from ..ledger import supervision
+
+    overdue = supervision.missing(context.lake, context.now.date(), deadline_day=min(int(deadline_day), 31),
+                                  months=int(months))
+    found = []
+    for org, rows in overdue.groupby("org_id", sort=True):
+        found.append(Finding(org, org, {"org": org, "months": ", ".join(f"{m:%Y-%m}" for m in rows.month),
+                                        "days": int(rows.days_overdue.max())}))
+    return found
+
+
+def review_waiting(context: Context, days: float) -> list[Finding]:
+    from ..ledger import supervision
+
+    entries = supervision.submissions(context.lake, context.now.date())
+    waiting = entries[(entries.status == "submitted") & (entries.waiting_days > days)]
+    return [Finding(org, org, {"org": org, "entries": len(rows), "days": int(rows.waiting_days.max())})
+            for org, rows in waiting.groupby("org_id", sort=True)]
+
+
 CHECKS: dict[str, Callable[..., list[Finding]]] = {
     "device_silent": device_silent, "stuck_value": stuck_value, "qc_share": qc_share, "rejects_spike": rejects_spike,
     "calibration_overdue": calibration_overdue, "cap_overrun": cap_overrun, "job_failed": job_failed,
+    "ledger_overdue": ledger_overdue, "review_waiting": review_waiting,
 }

@@ -159,6 +159,35 @@ def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, he
         first=result.first_entry, last=result.last_entry)
 
 
+@ledger_app.command("overdue", help=t("help_ledger_overdue"))
+def overdue(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option("--org", help=t("opt_org"))] = None,
+            deadline_day: Annotated[int, typer.Option("--deadline-day", min=1, max=31,
+                                                      help=t("opt_deadline_day"))] = 15,
+            today: Annotated[Optional[str], typer.Option("--today", help=t("opt_today"))] = None,
+            as_json: JsonOption = False) -> None:
+    from ..i18n import label
+    from ..ledger import service
+    from .common import language
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        found = service.supervision_view(security, principal, settings, org=org, deadline_day=deadline_day,
+                                         today=_day(today) if today else None)
+    if as_json:
+        typer.echo("{" + ", ".join(f'"{k}": {v.to_json(orient="records", date_format="iso", force_ascii=False)}'
+                                   for k, v in found.items()) + "}")
+        return
+    for row in found["missing"].itertuples():
+        say("ledger_missing", org=row.org_id, month=f"{row.month:%Y-%m}", deadline=row.deadline, days=row.days_overdue)
+    for row in found["waiting"].itertuples():
+        say("ledger_waiting", id=row.entry_id, org=row.org_id, status=label(row.status, language(), "ledger"),
+            days=f"{row.waiting_days:.0f}")
+    for row in found["late"].itertuples():
+        say("ledger_late", id=row.entry_id, org=row.org_id, deadline=row.deadline,
+            at=f"{row.submitted_at:%Y-%m-%d}")
+    say("ledger_overdue_count", missing=len(found["missing"]), waiting=len(found["waiting"]), late=len(found["late"]))
+
+
 @ledger_app.command("history", help=t("help_ledger_history"))
 def history(entry_id: EntryArgument, lake: LakeOption = None, as_json: JsonOption = False) -> None:
     from ..i18n import label

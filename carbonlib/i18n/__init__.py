@@ -302,6 +302,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'alert_rejects_spike': ('近 {hours} 小时有 {rejects} 条遥测记录被拒收，超过 {above} 条', '{rejects} telemetry records rejected in the last {hours} h, more than {above}'),
     'alert_calibration_overdue': ('设备 {device} 校准已过期（应于 {due} 前校准）', 'Device {device} is overdue for calibration (due {due})'),
     'alert_cap_overrun': ('{org} {year} 年预计排放 {projected} tCO2e，超出配额 {cap} tCO2e，抵销后缺口 {deficit} tCO2e', '{org}: projected {year} emissions of {projected} tCO2e exceed the cap of {cap} tCO2e; deficit after offsets {deficit} tCO2e'),
+    'alert_ledger_overdue': ('{org} 的排放台账逾期未报：{months}（最长逾期 {days} 天），请数据填报员尽快录入并提交',
+                             '{org} has not entered its ledger for {months} (overdue by up to {days} days): its data '
+                             'officers should enter and submit them'),
+    'alert_review_waiting': ('{org} 有 {entries} 条台账待审核，最长已等待 {days} 天', '{org} has {entries} ledger entries '
+                             'awaiting review, the oldest for {days} days'),
     'alert_job_failed': ('定时任务 {job} 于 {at} UTC 运行失败：{detail}', 'Scheduled job {job} failed at {at} UTC: {detail}'),
     'alert_subject_opened': ('【{severity}】碳汇平台告警：{text}', '[{severity}] Carbon platform alert: {text}'),
     'alert_subject_escalated': ('【升级·{severity}】{minutes} 分钟未确认：{text}', '[Escalated · {severity}] unacknowledged for {minutes} min: {text}'),

@@ -53,7 +53,7 @@ DEVICE_KINDS = ("flux_tower", "electricity_meter", "heat_meter", "gas_meter", "f
 DEVICE_EVENTS = ("stocked", "installed", "calibrated", "repaired", "replaced", "removed", "lost", "retired", "scrapped")
 #: Alert rule kinds (carbonlib.alerts.checks), severities, lifecycle steps and the state each leaves.
 ALERT_KINDS = ("device_silent", "stuck_value", "qc_share", "rejects_spike", "calibration_overdue", "cap_overrun",
-               "job_failed")
+               "job_failed", "ledger_overdue", "review_waiting")
 ALERT_SEVERITIES = ("warning", "critical")
 ALERT_EVENTS = ("opened", "escalated", "acknowledged", "cleared")
 ALERT_STATES = ("active", "acknowledged", "cleared")

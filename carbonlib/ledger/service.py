@@ -29,6 +29,7 @@ from ..lake.sql import literal
 from ..security import Principal, Security
 from ..settings import Settings
 from . import evidence as evidence_store
+from . import supervision
 from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step
 
 LOG = logging.getLogger(__name__)
@@ -326,3 +327,27 @@ def history(security: Security, principal: Principal, settings: Settings, entry_
         if not any(principal.may(a, entry.org_id, paths) for a in ("enter_ledger", "review_ledger")):
             security.require(principal, "view_figures", entry.org_id, paths=paths, object=f"ledger entry {entry_id}")
         return entry, _steps(lake, entry_id), _evidence(lake, entry_id)
+
+
+def supervision_view(security: Security, principal: Principal, settings: Settings, *, org: str | None = None,
+                     today: date | None = None, deadline_day: int = supervision.DEADLINE_DAY,
+                     months: int = 3) -> dict[str, pd.DataFrame]:
+    """What a supervisor looks at (clause 10.1) for the orgs ``principal`` sees figures of (``org``: that subtree):
+    ``missing`` months past their deadline (:func:`carbonlib.ledger.supervision.missing`), ``late`` submissions,
+    entries ``waiting`` for a reviewer or returned to their officer with the days waited."""
+    today = today or _now().date()
+    with Lake.open(settings, read_only=True) as lake:
+        paths = views.org_paths(lake)
+        if org is not None:
+            security.require(principal, "view_figures", org, paths=paths)
+        missing = supervision.missing(lake, today, deadline_day=deadline_day, months=months)
+        entries = supervision.submissions(lake, today, deadline_day=deadline_day)
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        keep = [principal.may("view_figures", o, paths) and (org is None or org in paths.get(o, "").split("/"))
+                for o in frame.org_id]
+        return frame[keep].reset_index(drop=True)
+
+    late = entries[entries.late].sort_values(["org_id", "period_start", "entry_id"])
+    waiting = entries[entries.waiting_days.notna()].sort_values("waiting_days", ascending=False)
+    return {"missing": mine(missing), "late": mine(late), "waiting": mine(waiting)}
