@@ -362,6 +362,12 @@ def test_the_command_line_enters_reviews_and_shows_history(lake, tmp_path, monke
     assert history.exit_code == 0 and "待审核" in history.output and "已批准" in history.output
     assert "t-officer" in history.output and "checked against INV-H-9" in history.output
     assert "INV-H-9.pdf" in history.output and hashlib.sha256(PDF).hexdigest()[:16] in history.output
+    supervised = cli.invoke(app, ["ledger", "overdue", "--org", "D430121", "--today", "2026-02-20", *where], env=env)
+    assert supervised.exit_code == 0, supervised.output
+    assert "missing  E430121-02  2026-01 (due 2026-02-15, 5 days overdue)" in supervised.output
+    assert f"missing  {ENTERPRISE}" not in supervised.output  # its January entry is in
+    found = json.loads(cli.invoke(app, ["ledger", "overdue", "--json", "--today", "2026-02-20", *where], env=env).output)
+    assert set(found) == {"missing", "late", "waiting"} and found["late"]
 
 
 # ----------------------------------------------------------------------------- deadlines and supervision
