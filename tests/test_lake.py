@@ -129,6 +129,9 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "status": ["approved", "submitted"],
         "entered_at": [T(2025, 2, 5, 2), T(2025, 2, 25, 2)],
         "reverses_entry_id": [None, "A-1"],
+        "ncv": [None, None],
+        "carbon_content": [None, None],
+        "oxidation": [None, None],
     }),
     "activity_review": pd.DataFrame({
         "review_id": ["A-1:r001", "A-1:r002"],

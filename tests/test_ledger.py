@@ -232,6 +232,34 @@ def test_a_second_entry_for_the_same_source_and_period_is_refused(lake, people):
     assert service.enter(security, p["t-officer-2"], lake, _heat(amount=999.0)).status == "submitted"
 
 
+def test_measured_fuel_parameters_override_the_defaults_with_their_lab_report(lake, people):
+    """Diesel, 10 t, measured NCV 43.0 GJ/t, carbon content 20.0 tC/TJ, oxidation 0.99 (GB/T 32150 B.1):
+    10 x 43.0 x 20.0e-3 x 0.99 x 44/12 = 31.218 tCO2, against the defaults (GB/T 2589 NCV 42.652 GJ/t,
+    20.2 tC/TJ, 0.98): 10 x 42.652 x 20.2e-3 x 0.98 x 44/12 = 30.9571... tCO2."""
+    security, p = people
+    diesel = dict(category="mobile_combustion", activity_type="diesel", amount=10.0, unit="t")
+    with Lake.open(lake, read_only=True) as opened:
+        default = service.preview(opened, _heat(**diesel))
+        measured = service.preview(opened, _heat(**diesel, ncv=43.0, carbon_content=20.0, oxidation=0.99))
+    co2 = lambda f: float(f.set_index("item").value["scope1_mobile_combustion"])  # noqa: E731
+    assert co2(default) == pytest.approx(10 * 42.652 * 20.2e-3 * 0.98 * 44 / 12, rel=1e-9)
+    assert co2(measured) == pytest.approx(10 * 43.0 * 20.0e-3 * 0.99 * 44 / 12, rel=1e-9)
+    assert "measured" in measured.set_index("item").basis["scope1_mobile_combustion"]
+    with pytest.raises(ValueError, match="ncv: measured ncv, carbon_content, oxidation need their evidence"):
+        service.enter(security, p["t-officer"], lake, _heat(**diesel, ncv=43.0, carbon_content=20.0, oxidation=0.99))
+    with pytest.raises(SchemaViolation, match="carbon_content"):
+        service.enter(security, p["t-officer"], lake, _heat(**diesel, carbon_content=99.0),
+                      attachments=(service.Attachment("lab.pdf", PDF, "lab_report"),))
+    with pytest.raises(SchemaViolation, match="only combustion entries carry one"):
+        service.enter(security, p["t-officer"], lake, _heat(ncv=40.0),
+                      attachments=(service.Attachment("lab.pdf", PDF, "lab_report"),))
+    entry = service.enter(security, p["t-officer"], lake, _heat(**diesel, ncv=43.0, carbon_content=20.0, oxidation=0.99),
+                          attachments=(service.Attachment("lab.pdf", PDF, "lab_report"),))
+    base = _figures(lake).get("scope1_mobile_combustion", 0.0)
+    service.approve(security, p["t-reviewer"], lake, entry.entry_id)
+    assert _figures(lake)["scope1_mobile_combustion"] - base == pytest.approx(31.218, abs=1e-9)
+
+
 # ----------------------------------------------------------------------------- evidence
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

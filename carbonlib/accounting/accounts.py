@@ -262,8 +262,16 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
     amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
     if category in _COMBUSTION:
         family = _fuel_family(activity_type)
-        add(g, _COMBUSTION[category], emissions.fuel_combustion(amount, unit, activity_type, family=family),
-            "tCO2e", f"fuel={family}")
+        measured = _measured(g)
+        default = g[~measured]
+        if len(default):
+            add(default, _COMBUSTION[category], emissions.fuel_combustion(
+                default.amount.to_numpy(dtype=float), unit, activity_type, family=family), "tCO2e", f"fuel={family}")
+        for row in g[measured].itertuples(index=False):  # lab-measured parameters override the defaults one by one
+            given = {k: float(getattr(row, k)) for k in _MEASURED if pd.notna(getattr(row, k))}
+            add(pd.DataFrame([row._asdict()]), _COMBUSTION[category], emissions.fuel_combustion(
+                float(row.amount), unit, activity_type, family=family, **given), "tCO2e",
+                f"fuel={family}+measured")
         add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
     elif category == "process":
         if activity_type not in process_factors:
@@ -293,6 +301,16 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
         add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
     elif category == "waste":
         raise ValueError("waste is not accounted by this method version (no waste emission factors in the library)")
+
+
+#: Fuel parameters an entry may carry as measured (columns of table ``activity``; :func:`emissions.fuel_combustion`).
+_MEASURED = ("ncv", "carbon_content", "oxidation")
+
+
+def _measured(g: pd.DataFrame) -> pd.Series:
+    """Rows of ``g`` with at least one measured fuel parameter (older lakes and batches have none)."""
+    present = [g[k].notna() for k in _MEASURED if k in g]
+    return pd.concat(present, axis=1).any(axis=1) if present else pd.Series(False, index=g.index)
 
 
 def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:

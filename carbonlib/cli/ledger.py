@@ -78,6 +78,9 @@ def enter(
     corrects: Annotated[Optional[str], typer.Option("--corrects", help=t("opt_corrects"))] = None,
     draft: Annotated[bool, typer.Option("--draft", help=t("opt_draft"))] = False,
     comment: CommentOption = None,
+    ncv: Annotated[Optional[float], typer.Option("--ncv", help=t("opt_ncv"))] = None,
+    carbon_content: Annotated[Optional[float], typer.Option("--carbon-content", help=t("opt_carbon_content"))] = None,
+    oxidation: Annotated[Optional[float], typer.Option("--oxidation", help=t("opt_oxidation"))] = None,
     attach: AttachOption = None,
     kind: Annotated[str, typer.Option("--kind", callback=_choice(EVIDENCE_KINDS),
                                       help=t("opt_evidence_kind", choices=", ".join(EVIDENCE_KINDS)))] = "invoice",
@@ -85,7 +88,8 @@ def enter(
 ) -> None:
     from ..ledger import service
 
-    entry = service.NewEntry(org, _day(start), _day(end), category, activity_type, amount, unit, evidence)
+    entry = service.NewEntry(org, _day(start), _day(end), category, activity_type, amount, unit, evidence,
+                             ncv=ncv, carbon_content=carbon_content, oxidation=oxidation)
     files = tuple(service.Attachment(p.name, p.read_bytes(), kind) for p in attach or ())
     settings = settings_from(lake)
     with acting(settings) as (security, principal), clean_errors():

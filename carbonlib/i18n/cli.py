@@ -599,6 +599,11 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_ledger_late": ("迟报      {id}  {org}  截止 {deadline}，提交于 {at}", "late     {id}  {org}  due {deadline}, submitted {at}"),
     "cli_ledger_overdue_count": ("逾期未报 {missing} 个月份，等待中 {waiting} 条，迟报 {late} 条",
                                  "{missing} months missing, {waiting} entries waiting, {late} submitted late"),
+    "cli_opt_ncv": ("实测低位发热量（该燃料缺省值的单位，GJ/t 或 GJ/万Nm3），需附检测报告。",
+                    "Measured net calorific value (in the fuel's default unit, GJ/t or GJ/10^4 Nm3); needs the lab "
+                    "report attached (--attach … --kind lab_report)."),
+    "cli_opt_carbon_content": ("实测单位热值含碳量（tC/TJ），需附检测报告。", "Measured carbon content per unit heat (tC/TJ); needs the lab report."),
+    "cli_opt_oxidation": ("实测碳氧化率（0–1），需附检测报告。", "Measured carbon oxidation rate (0-1); needs the lab report."),
     "cli_ledger_evidence": ("凭证 {name}（{kind}，{size} 字节，SHA-256 {sha}…）",
                             "evidence {name} ({kind}, {size} bytes, SHA-256 {sha}…)"),
     "cli_ledger_step": ("{at} UTC  {actor} 操作：{step}{related}{comment}", "{at} UTC  {actor}  {step}{related}{comment}"),

@@ -47,11 +47,16 @@ def _alerts_v3(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
 
 
 def _ledger_review_v4(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    """Ledger review as an event stream (table ``activity_review``) and evidence attachments (``activity_evidence``).
+    """Ledger review as an event stream (table ``activity_review``), evidence attachments (``activity_evidence``)
+    and measured fuel parameters of an entry (``activity.ncv``, ``carbon_content``, ``oxidation``).
     Existing entries keep the status they were entered with (their status until a first review step), so every
     figure of an existing lake stays."""
     con.execute(TABLES["activity_review"].ddl(catalog))
     con.execute(TABLES["activity_evidence"].ddl(catalog))
+    for added in ("activity ADD COLUMN IF NOT EXISTS ncv DOUBLE",
+                  "activity ADD COLUMN IF NOT EXISTS carbon_content DOUBLE",
+                  "activity ADD COLUMN IF NOT EXISTS oxidation DOUBLE"):
+        con.execute(f"ALTER TABLE {ident(catalog)}.{added}")
 
 
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {

@@ -320,6 +320,15 @@ _ACTIVITY_RULES = (
                               "OR o.activity_type <> b.activity_type OR o.unit <> b.unit)",
          "names an entry of another org, category, activity type or unit"),
     Rule("reverses_entry_id", "b.reverses_entry_id = b.entry_id", "is the entry itself"),
+    *(Rule(field, f"b.{field} IS NOT NULL AND b.category NOT IN ('stationary_combustion', 'mobile_combustion')",
+           "is a measured fuel parameter: only combustion entries carry one")
+      for field in ("ncv", "carbon_content", "oxidation")),
+    Rule("ncv", "b.ncv IS NOT NULL AND (b.ncv <= 0 OR b.ncv > 1000)",
+         "is not a plausible NCV (GJ/t: 5-60; GJ/10^4 Nm3: 100-900)"),
+    Rule("carbon_content", "b.carbon_content IS NOT NULL AND (b.carbon_content < 5 OR b.carbon_content > 40)",
+         "is not a plausible carbon content (tC/TJ: natural gas 15.3, diesel 20.2, coal 26-27)"),
+    Rule("oxidation", "b.oxidation IS NOT NULL AND (b.oxidation <= 0 OR b.oxidation > 1)",
+         "is not a share above 0 and at most 1"),
     Rule("reverses_entry_id", "b.reverses_entry_id IS NOT NULL AND (SELECT count(DISTINCT r.entry_id) FROM "
                               "(SELECT entry_id, reverses_entry_id FROM {catalog}.activity UNION ALL "
                               "SELECT entry_id, reverses_entry_id FROM {batch}) r "
@@ -496,6 +505,13 @@ TABLES: dict[str, Table] = {
                 _c("entered_at", "TIMESTAMP", "when it was entered", unit="UTC"),
                 _id("reverses_entry_id", "entry this one reverses (corrections): same org, category, type and unit; "
                     "an entry is reversed once", nullable=True, references="activity.entry_id"),
+                _c("ncv", "DOUBLE", "measured net calorific value of the fuel (lab report attached), in the unit of "
+                   "the fuel's default NCV (GJ/t, or GJ/10^4 Nm3 for gases); overrides the default", nullable=True,
+                   since=4),
+                _c("carbon_content", "DOUBLE", "measured carbon content per unit heat, tC/TJ; overrides the default",
+                   unit="tC/TJ", nullable=True, since=4),
+                _c("oxidation", "DOUBLE", "measured carbon oxidation rate (a share); overrides the default",
+                   nullable=True, since=4),
             ),
             key=("entry_id",),
             clause="5.1, 6.2.1",

@@ -41,7 +41,9 @@ SERVICE = "ledger"
 @dataclass(frozen=True)
 class NewEntry:
     """One ledger entry as a data officer enters it: ``amount`` in ``unit`` (one the category allows, e.g. t, Nm3,
-    MWh, GJ) over the period ``period_start``..``period_end`` (dates, at most a year, not in the future)."""
+    MWh, GJ) over the period ``period_start``..``period_end`` (dates, at most a year, not in the future).  A fuel
+    may carry measured parameters that override the defaults (``ncv`` in the fuel's default NCV unit, GJ/t or
+    GJ/10^4 Nm3; ``carbon_content`` in tC/TJ; ``oxidation`` as a share), each backed by a lab report attached."""
 
     org_id: str
     period_start: date
@@ -51,6 +53,9 @@ class NewEntry:
     amount: float
     unit: str
     evidence_ref: str
+    ncv: float | None = None
+    carbon_content: float | None = None
+    oxidation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,10 @@ def enter(security: Security, principal: Principal, settings: Settings, entry: N
                 other = _pending_correction(lake, corrects)
                 if other:
                     raise ReviewRefused(f"corrects: entry {other} already corrects {corrects} and awaits review")
+            measured = [k for k in ("ncv", "carbon_content", "oxidation") if getattr(entry, k) is not None]
+            if measured and not any(a.kind == "lab_report" for _, a in checked):
+                raise ValueError(f"{measured[0]}: measured {', '.join(measured)} need their evidence: attach the lab "
+                                 "report (evidence kind lab_report)")
             duplicate = _live_duplicate(lake, entry, corrects)
             if duplicate:
                 raise ValueError(f"period_start: entry {duplicate} already stands for {entry.org_id} {entry.category} "

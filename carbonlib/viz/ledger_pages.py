@@ -94,6 +94,8 @@ class LedgerPage(_ScopedView):
         self.new_unit = pn.widgets.Select(name=label("ui_unit", lang), width=120)
         self.new_voucher = pn.widgets.TextInput(name=label("ui_voucher", lang), width=200, placeholder="INV-2026-0001")
         self.new_corrects = pn.widgets.Select(name=label("ui_corrects", lang), width=360)
+        self.new_measured = {key: pn.widgets.FloatInput(name=label(f"ui_measured_{key}", lang), value=None, start=0.0,
+                                                        width=190) for key in ("ncv", "carbon_content", "oxidation")}
         self.new_files = pn.widgets.FileInput(multiple=True, accept=".pdf,.png,.jpg,.jpeg,.xlsx,.csv,.txt")
         self.new_kind = pn.widgets.Select(name=label("ui_evidence_kind", lang), width=180,
                                           options={label(f"evidence_{k}", lang): k for k in EVIDENCE_KINDS})
@@ -102,7 +104,7 @@ class LedgerPage(_ScopedView):
         self.draft_button = self._button("ui_save_draft", lambda s, p: self._enter(s, p, False))
         self.new_category.param.watch(lambda _: self._category_changed(), "value")
         self.new_type.param.watch(lambda _: self._type_changed(), "value")
-        for widget in (self.new_org, self.new_period, self.new_amount, self.new_unit):
+        for widget in (self.new_org, self.new_period, self.new_amount, self.new_unit, *self.new_measured.values()):
             widget.param.watch(lambda _: self._draw_preview(), "value")
         self.new_org.param.watch(lambda _: self._draw_corrects(), "value")
         self.org_select.param.watch(lambda _: self.reload(), "value")
@@ -224,8 +226,10 @@ class LedgerPage(_ScopedView):
         if self.new_org.value not in self.enters:
             raise ValueError(message("ui_required", lang, field=label("ui_org", lang)))
         start, end = parse_period(self.new_period.value)
+        measured = {k: float(w.value) for k, w in self.new_measured.items() if w.value is not None and w.value == w.value}
         return service.NewEntry(self.new_org.value, start, end, self.new_category.value, self.new_type.value,
-                                float(self.new_amount.value), self.new_unit.value, self.new_voucher.value.strip() or "-")
+                                float(self.new_amount.value), self.new_unit.value, self.new_voucher.value.strip() or "-",
+                                **measured)
 
     def _draw_preview(self) -> None:
         """The figures the entry would add, with the factors used, and a hint when the amount is unusual."""
@@ -310,7 +314,7 @@ class LedgerPage(_ScopedView):
                       html(header(label("ui_new_entry", lang))),
                       pn.Row(self.new_org, self.new_period, self.new_category, self.new_type),
                       pn.Row(self.new_amount, self.new_unit, self.new_voucher, self.new_corrects),
-                      pn.Row(self.new_kind, self.new_files), self.preview,
+                      pn.Row(*self.new_measured.values()), pn.Row(self.new_kind, self.new_files), self.preview,
                       pn.Row(self.enter_button, self.draft_button)]
         self.page = pn.Column(*parts, sizing_mode="stretch_width")
         return self.page
