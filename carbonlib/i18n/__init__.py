@@ -390,9 +390,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'ui_plausibility': ('提示：该活动量约为本企业近 {n} 条同类条目中位数的 {ratio} 倍（同期中位数 {median} {unit}），请核对单位和数值。',
                         'Check: this amount is {ratio}× the median of your last {n} entries of this kind ({median} {unit} '
                         'for the same length of period); check the unit and the value.'),
-    'ui_measured_ncv': ('实测低位发热量（可选，附检测报告）', 'Measured NCV (optional, with lab report)'),
-    'ui_measured_carbon_content': ('实测含碳量 tC/TJ（可选）', 'Measured carbon content tC/TJ (optional)'),
-    'ui_measured_oxidation': ('实测碳氧化率（可选）', 'Measured oxidation rate (optional)'),
+    'ui_measured_ncv': ('实测低位发热量', 'Measured NCV'),
+    'ui_measured_carbon_content': ('实测含碳量 tC/TJ', 'Measured C content tC/TJ'),
+    'ui_measured_oxidation': ('实测碳氧化率', 'Measured oxidation'),
+    'ui_measured_note': ('实测燃料参数（可选，须附检测报告）将替代缺省值', 'Measured fuel parameters (optional, with the lab '
+                         'report attached) replace the defaults'),
     'ui_submit_entry': ('录入并提交审核', 'Enter and submit'),
     'ui_save_draft': ('保存草稿', 'Save as draft'),
     'category_stationary_combustion': ('固定源燃烧', 'Stationary combustion'),

@@ -166,11 +166,12 @@ class LedgerPage(_ScopedView):
             label("ui_actor", lang): [entry.author, *steps.actor],
             label("ui_comment", lang): ["", *(c if isinstance(c, str) else "" for c in steps.comment)],
             label("ui_related_entry", lang): ["", *(r if isinstance(r, str) else "" for r in steps.related_entry_id)]})
-        self.files.value = pd.DataFrame({
-            label("ui_evidence", lang): files.filename, label("ui_evidence_kind", lang):
-                [label(f"evidence_{k}", lang) for k in files.kind],
-            label("ui_size", lang): [f"{b / 1024:,.1f} KiB" for b in files.size_bytes],
-            "SHA-256": files.sha256.str[:16] + "…", label("ui_actor", lang): files.attached_by})
+        shown = pd.DataFrame({  # text columns: a table keeps the column types of its first value
+            label("ui_evidence", lang): files.filename.astype(str), label("ui_evidence_kind", lang):
+                pd.Series([label(f"evidence_{k}", lang) for k in files.kind], dtype=object),
+            label("ui_size", lang): pd.Series([_size(b) for b in files.size_bytes], dtype=object),
+            "SHA-256": files.sha256.str[:16] + "…", label("ui_actor", lang): files.attached_by.astype(str)})
+        self.files.value = shown if len(shown) else pd.DataFrame()
         self.file_choice.options = {f"{f.filename} ({f.sha256[:8]})": f.sha256 for f in files.itertuples()}
         self._name_download()
 
@@ -314,6 +315,7 @@ class LedgerPage(_ScopedView):
                       html(header(label("ui_new_entry", lang))),
                       pn.Row(self.new_org, self.new_period, self.new_category, self.new_type),
                       pn.Row(self.new_amount, self.new_unit, self.new_voucher, self.new_corrects),
+                      html(markup('<div class="carbon-note">{}</div>', label("ui_measured_note", lang))),
                       pn.Row(*self.new_measured.values()), pn.Row(self.new_kind, self.new_files), self.preview,
                       pn.Row(self.enter_button, self.draft_button)]
         self.page = pn.Column(*parts, sizing_mode="stretch_width")
@@ -327,6 +329,11 @@ def _period_text(start, end) -> str:
     if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31) and start.year == end.year:
         return f"{start:%Y}"
     return f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes:,} B" if size_bytes < 1024 else f"{size_bytes / 1024:,.1f} KiB" if size_bytes < 1024 ** 2 \
+        else f"{size_bytes / 1024 ** 2:,.1f} MiB"
 
 
 def _step_text(at, by) -> str:
