@@ -79,3 +79,24 @@ def open_lake(settings: Settings, **kw):
 
     with clean_errors():
         return Lake.open(settings, **kw)
+
+
+def choice(allowed):
+    """A Typer callback refusing a value outside ``allowed`` (None passes), with the choices in the message."""
+    def check(value):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(t("choose_one_of", choices=", ".join(allowed)))
+        return value
+    return check
+
+
+def iso_date(value: str | None):
+    """``value`` (YYYY-MM-DD) as a date (None passes), or a usage error asking for one."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(t("give_date")) from None

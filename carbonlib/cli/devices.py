@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
 
 from ..lake.schema import DEVICE_EVENTS, DEVICE_KINDS
 from .auth import acting
-from .common import JsonOption, LakeOption, clean_errors, say, settings_from, t, typer_app
+from .common import JsonOption, LakeOption, choice, clean_errors, iso_date, say, settings_from, t, typer_app
 
 devices_app = typer_app("help_devices")
 
 DeviceArgument = Annotated[str, typer.Argument(help=t("arg_device_id"))]
-
-
-def _choice(allowed):
-    def check(value):
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(t("choose_one_of", choices=", ".join(allowed)))
-        return value
-    return check
-
-
-def _day(value: Optional[str]) -> Optional[date]:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(t("give_date")) from None
 
 
 def _moment(value: Optional[str]) -> Optional[datetime]:
@@ -76,7 +59,7 @@ def listing(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option(
 def register(
     device_id: DeviceArgument,
     org: Annotated[str, typer.Option("--org", help=t("opt_device_org"))],
-    kind: Annotated[str, typer.Option("--kind", callback=_choice(DEVICE_KINDS),
+    kind: Annotated[str, typer.Option("--kind", callback=choice(DEVICE_KINDS),
                                       help=t("opt_device_kind", kinds=", ".join(DEVICE_KINDS)))],
     model: Annotated[str, typer.Option("--model", help=t("opt_device_model"))],
     serial: Annotated[str, typer.Option("--serial", help=t("opt_device_serial"))],
@@ -93,7 +76,7 @@ def register(
 
     settings = settings_from(lake)
     device = service.NewDevice(device_id, org, kind, model, serial, interval_s, vendor, latitude, longitude,
-                               _day(calibration_due))
+                               iso_date(calibration_due))
     with acting(settings) as (security, principal), clean_errors():
         row = service.register(security, principal, settings, device, installed_at=_moment(installed_at),
                                stocked=stocked)
@@ -103,7 +86,7 @@ def register(
 @devices_app.command("event", help=t("help_devices_event"))
 def event(
     device_id: DeviceArgument,
-    event_type: Annotated[str, typer.Argument(callback=_choice(DEVICE_EVENTS),
+    event_type: Annotated[str, typer.Argument(callback=choice(DEVICE_EVENTS),
                                               help=t("arg_device_event", events=", ".join(DEVICE_EVENTS)))],
     at: Annotated[Optional[str], typer.Option("--at", help=t("opt_event_at"))] = None,
     serial: Annotated[Optional[str], typer.Option("--serial", help=t("opt_event_serial"))] = None,
@@ -117,7 +100,7 @@ def event(
     settings = settings_from(lake)
     with acting(settings) as (security, principal), clean_errors():
         row = service.record_event(security, principal, settings, device_id, event_type, at=_moment(at),
-                                   serial_no=serial, model=model, calibration_due=_day(calibration_due), note=note)
+                                   serial_no=serial, model=model, calibration_due=iso_date(calibration_due), note=note)
     _show(row)
 
 

@@ -3,7 +3,6 @@ review (a face over :mod:`carbonlib.ledger`)."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +10,7 @@ import typer
 
 from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS, EVIDENCE_KINDS
 from .auth import acting
-from .common import JsonOption, LakeOption, clean_errors, say, settings_from, t, typer_app
+from .common import JsonOption, LakeOption, choice, clean_errors, iso_date, say, settings_from, t, typer_app
 
 ledger_app = typer_app("help_ledger")
 
@@ -19,21 +18,6 @@ EntryArgument = Annotated[str, typer.Argument(help=t("arg_entry_id"))]
 CommentOption = Annotated[Optional[str], typer.Option("--comment", help=t("opt_review_comment"))]
 AttachOption = Annotated[Optional[list[Path]], typer.Option("--attach", exists=True, dir_okay=False,
                                                             help=t("opt_attach"))]
-
-
-def _choice(allowed):
-    def check(value):
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(t("choose_one_of", choices=", ".join(allowed)))
-        return value
-    return check
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(t("give_date")) from None
 
 
 def _show(row) -> None:
@@ -68,11 +52,11 @@ def enter(
     org: Annotated[str, typer.Option("--org", help=t("opt_ledger_org"))],
     start: Annotated[str, typer.Option("--start", help=t("opt_period_start"))],
     end: Annotated[str, typer.Option("--end", help=t("opt_period_end"))],
-    category: Annotated[str, typer.Option("--category", callback=_choice(ACTIVITY_CATEGORIES),
+    category: Annotated[str, typer.Option("--category", callback=choice(ACTIVITY_CATEGORIES),
                                           help=t("opt_ledger_category", choices=", ".join(ACTIVITY_CATEGORIES)))],
     activity_type: Annotated[str, typer.Option("--type", help=t("opt_activity_type"))],
     amount: Annotated[float, typer.Option("--amount", help=t("opt_amount"))],
-    unit: Annotated[str, typer.Option("--unit", callback=_choice(ACTIVITY_UNITS),
+    unit: Annotated[str, typer.Option("--unit", callback=choice(ACTIVITY_UNITS),
                                       help=t("opt_ledger_unit", choices=", ".join(ACTIVITY_UNITS)))],
     evidence: Annotated[str, typer.Option("--evidence", help=t("opt_evidence"))],
     corrects: Annotated[Optional[str], typer.Option("--corrects", help=t("opt_corrects"))] = None,
@@ -82,13 +66,13 @@ def enter(
     carbon_content: Annotated[Optional[float], typer.Option("--carbon-content", help=t("opt_carbon_content"))] = None,
     oxidation: Annotated[Optional[float], typer.Option("--oxidation", help=t("opt_oxidation"))] = None,
     attach: AttachOption = None,
-    kind: Annotated[str, typer.Option("--kind", callback=_choice(EVIDENCE_KINDS),
+    kind: Annotated[str, typer.Option("--kind", callback=choice(EVIDENCE_KINDS),
                                       help=t("opt_evidence_kind", choices=", ".join(EVIDENCE_KINDS)))] = "invoice",
     lake: LakeOption = None,
 ) -> None:
     from ..ledger import service
 
-    entry = service.NewEntry(org, _day(start), _day(end), category, activity_type, amount, unit, evidence,
+    entry = service.NewEntry(org, iso_date(start), iso_date(end), category, activity_type, amount, unit, evidence,
                              ncv=ncv, carbon_content=carbon_content, oxidation=oxidation)
     files = tuple(service.Attachment(p.name, p.read_bytes(), kind) for p in attach or ())
     settings = settings_from(lake)
@@ -102,7 +86,7 @@ def enter(
 def attach_files(
     entry_id: EntryArgument,
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help=t("arg_evidence_files"))],
-    kind: Annotated[str, typer.Option("--kind", callback=_choice(EVIDENCE_KINDS),
+    kind: Annotated[str, typer.Option("--kind", callback=choice(EVIDENCE_KINDS),
                                       help=t("opt_evidence_kind", choices=", ".join(EVIDENCE_KINDS)))] = "invoice",
     lake: LakeOption = None,
 ) -> None:
@@ -176,7 +160,7 @@ def overdue(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option(
     settings = settings_from(lake)
     with acting(settings) as (security, principal), clean_errors():
         found = service.supervision_view(security, principal, settings, org=org, deadline_day=deadline_day,
-                                         today=_day(today) if today else None)
+                                         today=iso_date(today) if today else None)
     if as_json:
         typer.echo("{" + ", ".join(f'"{k}": {v.to_json(orient="records", date_format="iso", force_ascii=False)}'
                                    for k, v in found.items()) + "}")

@@ -854,3 +854,19 @@ def run_user_action(view, work: Callable[[Principal | None], Markup], notice: pn
             view.page.objects = [error_page(f"{ended} ({label('ui_reload', view.lang)})")]
     except (PermissionDenied, ValueError, KeyError) as refused:
         set_html(notice, refused_html(str(refused)))
+
+
+def action_button(view, key: str, work: Callable, notice: pn.pane.HTML, width: int = 180) -> pn.widgets.Button:
+    """A button labelled ``key`` on ``view`` (a page with ``scope``, ``lang``, ``guard``, ``page``, ``reload()``)
+    that runs ``work(security, principal)`` through :func:`run_user_action` as the session's principal and shows
+    "Done: <what work returned>" (``data-testid=done``) or the refusal in ``notice``."""
+    from . import auth
+
+    def act(_event) -> None:
+        run_user_action(view, lambda principal: markup(
+            '<div class="carbon-note" data-testid="done">{}: {}</div>', label("ui_done", view.lang),
+            work(auth.security(), principal or view.scope.principal)), notice)
+
+    button = pn.widgets.Button(name=label(key, view.lang), width=width)
+    button.on_click(act)
+    return button

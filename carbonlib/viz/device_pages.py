@@ -22,10 +22,8 @@ from ..devices import service as device_service
 from ..i18n import label, message
 from ..lake import Lake
 from ..lake.schema import DEVICE_EVENTS, DEVICE_KINDS, table as schema_table
-from ..markup import html as markup
-from . import auth
 from . import data as rollup_data
-from .components import PAGE_ACTIONS, _ScopedView, header, html, requested_lang, run_user_action, table
+from .components import PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, table
 from .scope import Scope
 
 INTERVALS = schema_table("device").column("interval_s").allowed
@@ -125,15 +123,7 @@ class DevicesPage(_ScopedView):
 
     # ------------------------------------------------------------------------------------------ actions
     def _button(self, key: str, work) -> pn.widgets.Button:
-        button = pn.widgets.Button(name=label(key, self.lang), width=180)
-        button.on_click(lambda _event: self._act(work))
-        return button
-
-    def _act(self, work) -> None:
-        """Run ``work(security, principal)`` as the session's principal (checked again); show what happened."""
-        run_user_action(self, lambda principal: markup(
-            '<div class="carbon-note" data-testid="done">{}: {}</div>', label("ui_done", self.lang),
-            work(auth.security(), principal or self.scope.principal)), self.result)
+        return action_button(self, key, work, self.result, width=180)
 
     def _register(self, security, principal) -> str:
         for field, widget in (("ui_device", self.new_id), ("ui_model", self.new_model), ("ui_serial", self.new_serial)):

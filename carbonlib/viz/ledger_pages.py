@@ -28,7 +28,8 @@ from ..markup import html as markup
 from ..reporting.reports import period_bounds
 from . import auth
 from . import data as rollup_data
-from .components import PAGE_ACTIONS, _ScopedView, header, html, requested_lang, run_user_action, set_html, table
+from .components import (PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html,
+                         table)
 from .scope import Scope
 from .theme import format_value
 
@@ -256,14 +257,7 @@ class LedgerPage(_ScopedView):
 
     # ------------------------------------------------------------------------------------------ actions
     def _button(self, key: str, work) -> pn.widgets.Button:
-        button = pn.widgets.Button(name=label(key, self.lang), width=170)
-        button.on_click(lambda _event: self._act(work))
-        return button
-
-    def _act(self, work) -> None:
-        run_user_action(self, lambda principal: markup(
-            '<div class="carbon-note" data-testid="done">{}: {}</div>', label("ui_done", self.lang),
-            work(auth.security(), principal or self.scope.principal)), self.result)
+        return action_button(self, key, work, self.result, width=170)
 
     def _uploads(self, widget: pn.widgets.FileInput, kind: str) -> tuple[service.Attachment, ...]:
         values, names = widget.value, widget.filename
