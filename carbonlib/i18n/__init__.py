@@ -138,7 +138,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_new_password": ("新密码", "New password"),
     "ui_change_password": ("修改密码", "Change password"),
     "ui_refused": ("请求被拒绝", "Request refused"),
-    "ui_pending": ("待审核：本期有 {n} 个“条目·月”的台账尚未批准，以下数字未含这些条目，非最终数。",
+    "ui_pending": ("尚待审批：本期有 {n} 个“条目·月”的台账尚未批准，以下数字未含这些条目，非最终数。",
                    "Pending: {n} entry-months of ledger entries await review; the figures below leave them out and "
                    "are not final."),
     "ui_reload": ("请刷新页面重新登录", "reload the page to log in again"),
@@ -200,7 +200,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         'Net emissions = total emissions − removals by sinks (clause 4.1); flux-tower removals are a '
                         'cross-check beside them, not part of the net'),
     'report_not_reviewed': ('（待审核）', '(awaiting review)'),
-    'report_pending_title': ('数据待审核，非最终数', 'Pending review, not final'),
+    'report_pending_title': ('台账尚待审批，非最终数', 'Pending review, not final'),
     'report_pending_line': ('本期有 {n} 个“条目·月”的台账尚未批准（已提交或被退回），上述数字未含这些条目；批准后核算自动更新。',
                             '{n} entry-months of ledger entries in this period await review (submitted or returned); '
                             'the figures above leave them out and will change when a reviewer approves them.'),
@@ -428,7 +428,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'ledger_rejected': ('已驳回', 'Rejected'),
     'ledger_reversed': ('已冲销', 'Reversed'),
     'ledger_corrected': ('已更正', 'Corrected'),
-    'pending_entry_months': ('待审核条目（条目·月）', 'Entries awaiting review (entry-months)'),
+    'pending_entry_months': ('待审批台账条目（条目·月）', 'Entries awaiting review (entry-months)'),
     **CLI_MESSAGES,
 }
 
