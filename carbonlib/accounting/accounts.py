@@ -71,6 +71,7 @@ import pandas as pd
 from .. import emissions, factors, sinks, units
 from ..lake import Lake, WriteResult
 from ..lake import CATALOG
+from ..lake.schema import PENDING_STATUSES
 from ..lake.sql import literal
 from . import tower_sinks, views
 
@@ -326,6 +327,12 @@ def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
     return x[["org_id", "month", "item", "unit", "value", "basis"]]
 
 
+def process_factors(lake: Lake, snapshot: int | None = None) -> dict[str, float]:
+    """Process emission factors of the lake's ``emission_factor`` table: subject -> value (tCO2/t)."""
+    return lake.query(f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process' "
+                      "ORDER BY subject").set_index("subject")["value"].to_dict()
+
+
 def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     entries = views.activity_effective(lake, snapshot)
     reversed_dates = pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)
@@ -335,10 +342,7 @@ def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
                       & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
     if orgs is not None:
         entries = entries[entries.org_id.isin(orgs)]
-    process = lake.query(
-        f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process'"
-    ).set_index("subject")["value"].to_dict()
-    figures, left_out = entry_emissions(entries, process, year)
+    figures, left_out = entry_emissions(entries, process_factors(lake, snapshot), year)
     monthly = _spread_over_months(figures, year)
     left_out = pd.concat([*skipped, left_out], ignore_index=True) if skipped else left_out
     starts = pd.to_datetime(left_out.period_start)
@@ -360,7 +364,8 @@ def _pending_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None
         f"SELECT org_id, entry_id, month(m) AS month FROM ({views.activity_status_sql(lake, snapshot)}) AS e, "
         f"generate_series(date_trunc('month', greatest(e.period_start, make_date(?, 1, 1))), "
         f"least(e.period_end, make_date(?, 12, 31)), INTERVAL 1 MONTH) AS g(m) "
-        f"WHERE e.status IN ('submitted', 'returned') AND e.period_start <= make_date(?, 12, 31) "
+        f"WHERE e.status IN ({', '.join(literal(s) for s in PENDING_STATUSES)}) "
+        f"AND e.period_start <= make_date(?, 12, 31) "
         f"AND e.period_end >= make_date(?, 1, 1)", [year, year, year, year])
     if orgs is not None:
         pending = pending[pending.org_id.isin(orgs)]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS, EVIDENCE_KINDS
+from ..lake.schema import ACTIVITY_CATEGORIES, ACTIVITY_UNITS, EVIDENCE_KINDS, PENDING_STATUSES
 from .auth import acting
 from .common import JsonOption, LakeOption, choice, clean_errors, iso_date, say, settings_from, t, typer_app
 
@@ -44,7 +44,7 @@ def listing(lake: LakeOption = None, org: Annotated[Optional[str], typer.Option(
         return
     for row in table.itertuples():
         _show(row)
-    say("ledger_count", count=len(table), pending=int(table.status.isin(["submitted", "returned"]).sum()))
+    say("ledger_count", count=len(table), pending=int(table.status.isin(PENDING_STATUSES).sum()))
 
 
 @ledger_app.command("enter", help=t("help_ledger_enter"))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import emissions, factors
+from ..ledger.workflow import review_id
 
 #: metric -> (category, activity type, ledger unit, factor from metric unit to ledger unit)
 LEDGER_MAP = {
@@ -93,7 +94,7 @@ def review_steps(ledger: pd.DataFrame, orgs: pd.DataFrame) -> tuple[pd.DataFrame
     steps = []
 
     def step(entry, n: int, event: str, actor: str, at: datetime, comment: str | None = None) -> None:
-        steps.append(dict(review_id=f"{entry.entry_id}:r{n:03d}", entry_id=entry.entry_id, event=event, actor=actor,
+        steps.append(dict(review_id=review_id(entry.entry_id, n), entry_id=entry.entry_id, event=event, actor=actor,
                           event_time=at, comment=comment, related_entry_id=None))
 
     waiting = ledger[ledger.status == "submitted"].entry_id

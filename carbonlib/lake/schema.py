@@ -78,6 +78,8 @@ EVIDENCE_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg",
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv")
 #: Steps of a ledger entry's review (table ``activity_review``); an entry's status is its newest step's status.
 REVIEW_EVENTS = ("submitted", "returned", "approved", "rejected", "reversed", "corrected")
+#: Derived statuses of entries awaiting a reviewer or their officer: the periods they touch are pending.
+PENDING_STATUSES = ("submitted", "returned")
 #: Units accepted in the activity ledger; each is a unit name known to carbonlib.units
 #: (a test keeps the two in step).
 ACTIVITY_UNITS = ("t", "kg", "10^4 t", "m3", "L", "Nm3", "10^4 Nm3", "GJ", "TJ", "MWh", "kWh", "tce")

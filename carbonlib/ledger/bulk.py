@@ -33,7 +33,7 @@ from ..security import Principal, Security
 from ..settings import Settings
 from . import catalogue
 from .service import SERVICE, _refresh_accounts
-from .workflow import LIVE_STATUSES
+from .workflow import LIVE_STATUSES, review_id
 
 #: Template columns, in order.
 COLUMNS = ("org_id", "period", "category", "activity_type", "amount", "unit", "evidence_ref", "comment")
@@ -82,7 +82,8 @@ class ImportResult:
 # ---------------------------------------------------------------------------------------------- template
 def _lists(lake: Lake, orgs: list[str]) -> dict[str, list[str]]:
     types = sorted({t for c in ACTIVITY_CATEGORIES for t in catalogue.activity_types(lake, c)})
-    categories = [c for c in ACTIVITY_CATEGORIES if catalogue.activity_types(lake, c)]
+    allowed = {c: set(catalogue.activity_types(lake, c)) for c in ACTIVITY_CATEGORIES}
+    categories = [c for c in ACTIVITY_CATEGORIES if allowed[c]]
     units = sorted({u for c in categories for u in CATEGORY_UNITS[c]})
     return {"org_id": orgs, "category": categories, "activity_type": types, "unit": units}
 
@@ -201,10 +202,10 @@ def check_rows(lake: Lake, rows: pd.DataFrame, may_enter: set[str], today: date)
     ok_period, start, end = _periods(rows.period)
     bad(~ok_period, "period", lambda v: f"{v!r} is not a month (2026-01) or a year (2026)")
     bad(ok_period & (start > pd.Timestamp(today)), "period", lambda v: f"{v} lies in the future")
-    categories = [c for c in ACTIVITY_CATEGORIES if catalogue.activity_types(lake, c)]
+    allowed = {c: set(catalogue.activity_types(lake, c)) for c in ACTIVITY_CATEGORIES}
+    categories = [c for c in ACTIVITY_CATEGORIES if allowed[c]]
     bad(~rows.category.isin(categories), "category",
         lambda v: f"{v!r} is not one of {', '.join(categories)}" + (" (waste is not accounted yet)" if v == "waste" else ""))
-    allowed = {c: set(catalogue.activity_types(lake, c)) for c in categories}
     type_ok = pd.Series([t in allowed.get(c, ()) for c, t in zip(rows.category, rows.activity_type)], index=rows.index)
     bad(rows.category.isin(categories) & ~type_ok, "activity_type",
         lambda v: f"{v!r} is not an activity type of its category (see the lists sheet of the template)")
@@ -235,8 +236,7 @@ def check_rows(lake: Lake, rows: pd.DataFrame, may_enter: set[str], today: date)
                                                     "(enter a correction of it instead)"))
     computable = entries[~entries.line.isin({p.line for p in problems})]
     if len(computable):
-        process = lake.query(f"SELECT subject, value FROM {lake.relation('emission_factor')} WHERE kind = 'process'"
-                             ).set_index("subject")["value"].to_dict()
+        process = accounts.process_factors(lake)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", accounts.LedgerEntrySkipped)
             for year, part in computable.groupby(pd.to_datetime(computable.period_start).dt.year):
@@ -279,7 +279,7 @@ def import_file(security: Security, principal: Principal, settings: Settings, pa
             "unit": entries.unit.to_numpy(), "evidence_ref": entries.evidence_ref.to_numpy(),
             "author": principal.username, "status": "draft", "entered_at": at, "reverses_entry_id": None})
         steps = pd.DataFrame({
-            "review_id": [f"{i}:r001" for i in ids], "entry_id": ids, "event": "submitted",
+            "review_id": [review_id(i, 1) for i in ids], "entry_id": ids, "event": "submitted",
             "actor": principal.username, "event_time": at,
             "comment": entries.comment.where(entries.comment != "", None).to_numpy(), "related_entry_id": None})
         source = f"ledger-import/{principal.username}/{path.name}"

@@ -35,9 +35,7 @@ def activity_types(lake: Lake, category: str) -> list[str]:
     if category in ("stationary_combustion", "mobile_combustion"):
         return fuels()
     if category == "process":
-        found = lake.query(f"SELECT DISTINCT subject FROM {lake.relation('emission_factor')} WHERE kind = 'process' "
-                           "ORDER BY subject")
-        return found.subject.tolist()
+        return list(accounts.process_factors(lake))
     if category == "fugitive":
         table = factors.factor_table("gwp")
         return sorted(set(table[(table.assessment == accounts.GWP_ASSESSMENT) & (table.gas != "CO2")].gas))

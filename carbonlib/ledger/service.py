@@ -30,7 +30,7 @@ from ..security import Principal, Security
 from ..settings import Settings
 from . import evidence as evidence_store
 from . import supervision
-from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step
+from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step, review_id
 
 LOG = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _steps(lake: Lake, entry_id: str) -> pd.DataFrame:
 
 def _step_row(entry_id: str, sequence: int, step: str, actor: str, at: datetime, comment: str | None,
               related: str | None = None) -> dict:
-    return dict(review_id=f"{entry_id}:r{sequence:03d}", entry_id=entry_id, event=step, actor=actor, event_time=at,
+    return dict(review_id=review_id(entry_id, sequence), entry_id=entry_id, event=step, actor=actor, event_time=at,
                 comment=(comment or "").strip() or None, related_entry_id=related)
 
 
@@ -107,12 +107,10 @@ def preview(lake: Lake, entry: NewEntry) -> pd.DataFrame:
     """The account items ``entry`` would add (item, value, unit, basis: tCO2e with the factor family or grid
     factor used, energy in tce), computed as the accounts will.  Raises ValueError naming the field when the
     accounts could not use the entry (an unknown fuel, a unit of the wrong dimension, waste)."""
-    process = lake.query(f"SELECT subject, value FROM {lake.relation('emission_factor')} WHERE kind = 'process'"
-                         ).set_index("subject")["value"].to_dict()
     row = pd.DataFrame([{**asdict(entry), "entry_id": "preview"}])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", accounts.LedgerEntrySkipped)
-        figures, left_out = accounts.entry_emissions(row, process, entry.period_start.year)
+        figures, left_out = accounts.entry_emissions(row, accounts.process_factors(lake), entry.period_start.year)
     if len(left_out):
         raise ValueError(f"activity_type/unit: the accounts cannot use this entry ({left_out.reason.iloc[0]}); "
                          "nothing was written")

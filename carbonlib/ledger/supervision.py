@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..accounting import views
 from ..lake import Lake
+from ..lake.schema import PENDING_STATUSES
 
 #: Default day of the following month by which a month's entries are due.
 DEADLINE_DAY = 15
@@ -41,7 +42,7 @@ def submissions(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY) ->
     out.loc[never, "submitted_at"] = out.loc[never, "entered_at"]
     out["deadline"] = [deadline(pd.Timestamp(e).date(), deadline_day) for e in out.period_end]
     out["late"] = out.submitted_at.notna() & (pd.to_datetime(out.submitted_at).dt.date > out.deadline)
-    waiting = out.status.isin(["submitted", "returned"])
+    waiting = out.status.isin(PENDING_STATUSES)
     since = pd.to_datetime(out.last_step_at.where(out.last_step_at.notna(), out.entered_at))
     out["waiting_days"] = ((pd.Timestamp(today) - since).dt.total_seconds() / 86400.0).where(waiting)
     return out.reset_index(drop=True)

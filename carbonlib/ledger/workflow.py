@@ -35,8 +35,12 @@ NEEDS_COMMENT = frozenset({"returned", "rejected", "reversed"})
 FOUR_EYES = frozenset({"approved", "returned", "rejected", "reversed"})
 #: statuses whose entry still stands for its source and period (a second entry for them is a duplicate)
 LIVE_STATUSES = ("draft", "submitted", "returned", "approved")
-#: statuses awaiting a reviewer or the officer: the periods they touch are pending
-PENDING_STATUSES = ("submitted", "returned")
+
+
+def review_id(entry_id: str, sequence: int) -> str:
+    """Identifier of the ``sequence``-th review step of ``entry_id`` (1-based): two people taking the same step at
+    once write the same id, and the lake's key refuses the second."""
+    return f"{entry_id}:r{sequence:03d}"
 
 
 class ReviewRefused(ValueError):
