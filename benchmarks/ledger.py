@@ -48,7 +48,7 @@ PASSWORD = "Bench-ledger-2364!"
 def _rows(lake: Lake, orgs: list[str], n: int) -> pd.DataFrame:
     """``n`` distinct entries: months of 2012-2023 and of 2026 (the demo's years left alone), every fuel, heat
     carrier and fugitive gas the accounts compute, cycling over the orgs."""
-    kinds = [(c, t, catalogue.units(c, t)[0]) for c in ("stationary_combustion", "purchased_heat", "fugitive")
+    kinds = [(c, t, catalogue.units(lake, c, t)[0]) for c in ("stationary_combustion", "purchased_heat", "fugitive")
              for t in catalogue.activity_types(lake, c)]
     months = [f"{y}-{m:02d}" for y in range(2012, 2024) for m in range(1, 13)] + [f"2026-{m:02d}" for m in range(1, 12)]
     if n > len(orgs) * len(months) * len(kinds):

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Factor", "FuelParameters", "SpeciesParameters", "factor_table", "fuel_parameters",
-    "grid_factor", "gwp", "heat_factor", "heat_parameter", "list_fuels", "species_parameters",
+    "grid_factor", "gwp", "heat_factor", "heat_parameter", "lake_rows", "list_fuels", "species_parameters",
 ]
 
 FUEL_FAMILIES = ("gbt2589", "ipcc_guidelines")
@@ -61,6 +61,8 @@ _TABLES = {
     "grid": "data/factors/grid.csv",
     "heat": "data/factors/heat.csv",
     "gwp": "data/factors/gwp.csv",
+    "process": "data/factors/process.csv",
+    "waste": "data/factors/waste.csv",
     "species_parameters": "data/species_parameters.csv",
 }
 
@@ -87,7 +89,7 @@ def factor_table(name: str) -> pd.DataFrame:
 
     Parameters
     ----------
-    name : {"fuels", "grid", "heat", "gwp", "species_parameters"}
+    name : {"fuels", "grid", "heat", "gwp", "process", "waste", "species_parameters"}
         Table name.
 
     Returns
@@ -104,6 +106,41 @@ def factor_table(name: str) -> pd.DataFrame:
         frame = pd.read_csv(handle)
     frame["verified"] = frame["verified"].astype(bool)
     return frame
+
+
+def lake_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The packaged coefficients as rows of the lake's ``emission_factor`` and ``gwp`` tables (a new lake is
+    seeded with them; the accounts then read the lake's rows, which an operator may supersede).
+
+    ``factor_id`` is ``<kind>:<subject>:<series>`` (``grid:<region>:<series>:<data year>`` for grid factors);
+    ``effective_year`` is empty: the packaged rows apply to every year until a later row supersedes them.
+    """
+    import pandas as pd
+
+    rows = []
+
+    def add(kind: str, subject: str, series: str, value: float, unit: str, source: str, verified: bool,
+            data_year: int | None = None, factor_id: str | None = None) -> None:
+        rows.append(dict(factor_id=factor_id or f"{kind}:{subject}:{series}", kind=kind, subject=subject,
+                         series=series, data_year=data_year, value=float(value), unit=unit, source=source,
+                         verified=bool(verified), effective_year=None))
+
+    for f in factor_table("fuels").itertuples():
+        for kind, value, unit in (("ncv", f.ncv, f.ncv_unit), ("carbon_content", f.carbon_content, f.cc_unit),
+                                  ("oxidation", f.oxidation, "1")):
+            add(kind, f.fuel, f.family, value, unit, f.source, f.verified)
+    for g in factor_table("grid").itertuples():
+        add("grid", g.region, g.series, g.value, g.unit, f"{g.source} (published {g.publication})", g.verified,
+            data_year=int(g.data_year), factor_id=f"grid:{g.region}:{g.series}:{g.data_year}")
+    for h in factor_table("heat").itertuples():
+        add("heat", h.parameter, "default", h.value, h.unit, h.source, h.verified, factor_id=f"heat:{h.parameter}")
+    for p in factor_table("process").itertuples():
+        add("process", p.process, "default", p.value, p.unit, p.source, p.verified, factor_id=f"process:{p.process}")
+    for w in factor_table("waste").itertuples():
+        add(w.kind, w.waste, w.series, w.value, w.unit, w.source, w.verified)
+    emission_factor = pd.DataFrame(rows).astype({"data_year": "Int32", "effective_year": "Int32"})
+    gwp_rows = factor_table("gwp")[["gas", "assessment", "value", "source"]]
+    return emission_factor, gwp_rows.reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -162,9 +162,11 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "unit": ["tCO2/MWh", "GJ/t"],
         "source": ["MEE 2024", "GB/T 2589"],
         "verified": [True, False],
+        "effective_year": [None, 2026],
     }),
-    "gwp": pd.DataFrame({
-        "gas": ["CH4", "N2O"], "assessment": ["AR5", "AR6"], "value": [28.0, 273.0], "source": ["IPCC AR5", "IPCC AR6"],
+    "gwp": pd.DataFrame({  # gases the package does not seed (a new lake holds the packaged GWPs)
+        "gas": ["HFC-41", "HFC-365mfc"], "assessment": ["AR5", "AR6"], "value": [116.0, 914.0],
+        "source": ["IPCC AR5", "IPCC AR6"],
     }),
     "species_parameter": pd.DataFrame({
         "species_group": ["chinese_fir", "bamboo"],

@@ -210,7 +210,8 @@ def test_a_correction_replaces_the_entry_only_once_approved(lake, people):
     (dict(period_end=date(2025, 12, 1)), "period_end", "is before period_start"),
     (dict(category="stationary_combustion", activity_type="unobtainium", unit="t"), "activity_type",
      "cannot use this entry"),
-    (dict(category="waste", activity_type="municipal_solid_waste", unit="t"), "activity_type", "waste is not accounted"),
+    (dict(category="waste", activity_type="municipal_solid_waste", unit="t"), "activity_type",
+     "no waste_carbon_content factor for waste 'municipal_solid_waste'"),
 ])
 def test_bad_entries_are_refused_naming_the_field(lake, people, change, field, words):
     security, p = people

@@ -56,8 +56,9 @@ def test_the_xlsx_template_has_pick_lists_from_what_the_accounts_compute(lake, o
     assert [c.value for c in book["ledger"][1]] == list(bulk.COLUMNS)
     lists = {col[0].value: [c.value for c in col[1:] if c.value] for col in book["lists"].iter_cols()}
     assert lists["org_id"] == [ENTERPRISE]
-    assert "waste" not in lists["category"] and "purchased_heat" in lists["category"]
-    assert {"diesel", "natural_gas", "grid", "steam", "SF6", "clinker"} <= set(lists["activity_type"])
+    assert {"waste", "purchased_heat"} <= set(lists["category"])
+    assert {"diesel", "raw_coal", "natural_gas", "grid", "steam", "SF6", "clinker", "msw",
+            "hazardous_waste"} <= set(lists["activity_type"])
     formulas = {str(v.sqref): v.formula1 for v in book["ledger"].data_validations.dataValidation}
     assert formulas["A2:A5001"] == "=lists!$A$2:$A$2" and formulas["E2:E5001"] == "0"
     assert (tmp_path / "t.csv").exists() is False
@@ -97,7 +98,7 @@ def test_every_bad_row_is_reported_with_line_and_field_and_nothing_is_written(la
         6: (_good(period="Jan 2026"), ("period", "is not a month")),
         7: (_good(period=future), ("period", "lies in the future")),
         8: (_good(category="heat"), ("category", "is not one of")),
-        9: (_good(category="waste", activity_type="msw", unit="t"), ("category", "waste is not accounted yet")),
+        9: (_good(category="waste", activity_type="tyres", unit="t"), ("activity_type", "is not an activity type of its")),
         10: (_good(activity_type="diesel"), ("activity_type", "is not an activity type of its category")),
         11: (_good(unit="kWh"), ("unit", "is not a unit of its category")),
         12: (_good(amount="lots"), ("amount", "is not a number")),

@@ -142,6 +142,8 @@ def test_enter_review_approve_reverse_and_the_overview_follows(page, panel_url, 
     page.goto(f"{panel_url}/ledger?org={ENTERPRISE}&lang=zh", timeout=FIRST_PAINT_MS)
     page.get_by_role("button", name="录入并提交审核").wait_for(timeout=FIRST_PAINT_MS)
     page.locator(".tabulator-cell", has_text="待审核").first.wait_for(timeout=30_000)
+    # the supervision section (clause 10.1): the findings counted for the selected enterprise
+    expect(page.locator("[data-testid=supervision]").first).to_contain_text("逾期提交的条目", timeout=30_000)
     _shot(page, "ledger_zh")
 
     with Security.open(ledger_lake) as security:

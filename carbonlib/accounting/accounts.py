@@ -68,27 +68,30 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .. import emissions, factors, sinks, units
+from .. import emissions, sinks, units
 from ..lake import Lake, WriteResult
 from ..lake import CATALOG
 from ..lake.schema import PENDING_STATUSES
 from ..lake.sql import literal
-from . import tower_sinks, views
+from . import factor_library, tower_sinks, views
+from .factor_library import FactorLibrary
 
 #: acct-2.1: removals follow clause 3.2 (a sink site's own emissions are deducted from its removals);
-#: acct-2.2: an entry's status is derived from its review steps; periods with entries awaiting review are pending
-METHOD_VERSION = "acct-2.2"
+#: acct-2.2: an entry's status is derived from its review steps; periods with entries awaiting review are pending;
+#: acct-2.3: the factors are the lake's rows (factor library) and every figure names them; waste incineration;
+#: natural gas to standard coal as oil-field gas, like its NCV
+METHOD_VERSION = "acct-2.3"
 #: Owner of the tables this package writes (``account``, ``telemetry_daily``).
 SERVICE = views.SERVICE
-GRID_SERIES = "mee_enterprise_reporting"
-GWP_ASSESSMENT = "AR5"
+GRID_SERIES = factor_library.GRID_SERIES
+GWP_ASSESSMENT = factor_library.GWP_ASSESSMENT
 #: lake_meta key holding the last snapshot whose changes the accounts have absorbed.
 MARKER_KEY = f"accounts_snapshot/{METHOD_VERSION}"
 
 _COMBUSTION = {"stationary_combustion": "scope1_stationary_combustion", "mobile_combustion": "scope1_mobile_combustion"}
 #: Items whose sum minus :data:`EXPORT_ITEMS` is emissions_total (tCO2e).
 SOURCE_ITEMS = ("scope1_stationary_combustion", "scope1_mobile_combustion", "scope1_process", "scope1_fugitive",
-                 "scope2_purchased_electricity", "scope2_purchased_heat")
+                 "scope1_waste_incineration", "scope2_purchased_electricity", "scope2_purchased_heat")
 EXPORT_ITEMS = ("exported_electricity", "exported_heat")
 #: Metered outputs (telemetry metric, t per interval) that energy intensity is expressed per.
 PRODUCTS = ("clinker", "paper")
@@ -130,7 +133,7 @@ STANDARD_COAL: dict[str, StandardCoal] = {
     "kerosene": StandardCoal(1.4714, "kg", "煤油"),
     "diesel": StandardCoal(1.4571, "kg", "柴油"),
     "lpg": StandardCoal(1.7143, "kg", "液化石油气"),
-    "natural_gas": StandardCoal(1.2143, "Nm3", "天然气"),
+    "natural_gas": StandardCoal(1.3300, "Nm3", "天然气 (油田天然气, 38 931 kJ/m3, as its NCV)"),
     "electricity": StandardCoal(0.1229, "kWh", "电力 (当量值)"),
     "heat": StandardCoal(0.03412, "MJ", "热力"),
 }
@@ -187,20 +190,6 @@ def _month_of_period(periods: list[Period]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------- ledger
-def grid_factor_for(year: int) -> factors.Factor:
-    """The enterprise-reporting grid factor of ``year``, or of the latest earlier year published."""
-    for data_year in range(year, year - 10, -1):
-        try:
-            return factors.grid_factor(data_year, series=GRID_SERIES)
-        except (KeyError, ValueError):
-            continue
-    raise ValueError(f"no {GRID_SERIES} grid factor within ten years before {year}")
-
-
-def _fuel_family(fuel: str) -> str:
-    return "gbt2589" if fuel in factors.list_fuels("gbt2589") else "ipcc_guidelines"
-
-
 def _tce(amount: np.ndarray, unit: str, carrier: str, entry_id: str) -> np.ndarray:
     """Standard coal (tce) of ``amount`` ``unit`` of ``carrier`` (GB/T 2589-2020 coefficients)."""
     if carrier not in STANDARD_COAL:
@@ -223,16 +212,16 @@ def _skipped(entries: pd.DataFrame, reason: str) -> pd.DataFrame:
     return entries[["entry_id", "org_id", "period_start", "period_end"]].assign(reason=reason)
 
 
-def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], year: int
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def entry_emissions(entries: pd.DataFrame, library: FactorLibrary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per ledger entry and account item: org_id, period_start, period_end, item, value, unit, basis.
 
-    Vectorised per (category, activity type, unit).  Emissions in tCO2e (fuel: GB/T 32150 B.1
-    with the GB/T 2589 or IPCC family; electricity: MEE grid factor of ``year`` or the latest
-    earlier one; heat: 0.11 tCO2/GJ; fugitive: GWP100 AR5); ``energy_use_tce`` per GB/T 2589.
-    Entries that cannot be converted (unknown fuel or factor, a unit of the wrong dimension)
-    are returned apart, with the reason (entry_id, org_id, period_start, period_end, reason),
-    and a :class:`LedgerEntrySkipped` warning: one bad entry never stops the others.
+    Vectorised per (category, activity type, unit), with the factor rows of ``library`` (the lake's rows in
+    force in its year; each figure's basis names them as ``ef=<factor_id>``).  Emissions in tCO2e (fuel:
+    GB/T 32150 B.1; electricity: the MEE grid factor; heat: the heat factor; fugitive: GWP100 AR5; waste
+    incineration: IPCC 2006 Vol. 5 Eq. 5.1 with CH4 and N2O); ``energy_use_tce`` per GB/T 2589.
+    Entries that cannot be converted (unknown fuel or factor, a unit of the wrong dimension) are returned
+    apart, with the reason (entry_id, org_id, period_start, period_end, reason), and a
+    :class:`LedgerEntrySkipped` warning: one bad entry never stops the others.
     """
     frames, skipped = [], []
 
@@ -244,7 +233,7 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
     for (category, activity_type, unit), g in entries.groupby(["category", "activity_type", "unit"], sort=True):
         done = len(frames)
         try:
-            _group_emissions(g, category, activity_type, unit, process_factors, year, add)
+            _group_emissions(g, category, activity_type, unit, library, add)
         except (ValueError, KeyError) as error:
             del frames[done:]
             reason = f"{category} of {activity_type!r} in {unit!r}: {str(error).strip(chr(34) + chr(39))}"
@@ -256,52 +245,63 @@ def entry_emissions(entries: pd.DataFrame, process_factors: dict[str, float], ye
     return figures, left_out
 
 
-def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: str, process_factors: dict[str, float],
-                     year: int, add) -> None:
-    """Figures of the entries ``g`` of one category, activity type and unit (see :func:`entry_emissions`); the grid
-    factor is looked up only for electricity entries (a year without any is accounted without one)."""
+def _bases(*rows: factor_library.FactorRow, note: str = "") -> str:
+    return "; ".join([*(r.basis for r in rows), *([note] if note else [])])
+
+
+def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: str, library: FactorLibrary,
+                     add) -> None:
+    """Figures of the entries ``g`` of one category, activity type and unit (see :func:`entry_emissions`); a factor
+    is looked up only for the categories that need it (a year without a grid factor is accounted without one)."""
     amount, first = g.amount.to_numpy(dtype=float), g.entry_id.iloc[0]
     if category in _COMBUSTION:
-        family = _fuel_family(activity_type)
+        ncv, cc, ox = library.fuel(activity_type)
         measured = _measured(g)
         default = g[~measured]
         if len(default):
             add(default, _COMBUSTION[category], emissions.fuel_combustion(
-                default.amount.to_numpy(dtype=float), unit, activity_type, family=family), "tCO2e", f"fuel={family}")
+                default.amount.to_numpy(dtype=float), unit, ncv=ncv.value, ncv_unit=ncv.unit,
+                carbon_content=cc.value, oxidation=ox.value), "tCO2e", _bases(ncv, cc, ox))
         for row in g[measured].itertuples(index=False):  # lab-measured parameters override the defaults one by one
             given = {k: float(getattr(row, k)) for k in _MEASURED if pd.notna(getattr(row, k))}
+            used = [r for k, r in zip(_MEASURED, (ncv, cc, ox)) if k not in given]
             add(pd.DataFrame([row._asdict()]), _COMBUSTION[category], emissions.fuel_combustion(
-                float(row.amount), unit, activity_type, family=family, **given), "tCO2e",
-                f"fuel={family}+measured")
+                float(row.amount), unit, ncv=given.get("ncv", ncv.value), ncv_unit=ncv.unit,
+                carbon_content=given.get("carbon_content", cc.value), oxidation=given.get("oxidation", ox.value)),
+                "tCO2e", _bases(*used, note=f"measured {', '.join(given)} ({activity_type})"))
         add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
     elif category == "process":
-        if activity_type not in process_factors:
-            raise ValueError(f"no process factor for {activity_type!r} in table emission_factor (add a row with "
-                             f"kind 'process' and subject {activity_type!r})")
-        add(g, "scope1_process", emissions.process_emission(amount, process_factors[activity_type]), "tCO2e",
-            f"process={activity_type}")
+        factor = library.process(activity_type)
+        add(g, "scope1_process", emissions.process_emission(amount, factor.value), "tCO2e", _bases(factor))
     elif category == "fugitive":
-        add(g, "scope1_fugitive", emissions.non_co2(units.convert(amount, unit, "t"), activity_type, GWP_ASSESSMENT),
-            "tCO2e", f"gwp={GWP_ASSESSMENT}")
+        gwp = library.gwp(activity_type)
+        add(g, "scope1_fugitive", np.asarray(units.convert(amount, unit, "t"), dtype=float) * gwp.value, "tCO2e",
+            _bases(gwp))
     elif category in ("purchased_electricity", "exported_electricity"):
         mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
         sign = 1.0 if category == "purchased_electricity" else -1.0
         item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
-        grid = grid_factor_for(year)
-        add(g, item, mwh * float(grid), "tCO2e", f"grid={GRID_SERIES}:{grid.data_year}")
+        grid = library.grid()
+        add(g, item, mwh * grid.value, "tCO2e", _bases(grid))
         add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
         if sign > 0:
             add(g, "purchased_electricity_mwh", mwh, "MWh", "")
     elif category in ("purchased_heat", "exported_heat"):
         gj = np.asarray(units.convert(amount, unit, "GJ"), dtype=float)
         sign = 1.0 if category == "purchased_heat" else -1.0
-        add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", emissions.purchased_heat(gj), "tCO2e",
-            "heat=default")
+        heat = library.heat()
+        add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", gj * heat.value, "tCO2e", _bases(heat))
         add(g, "energy_use_tce", sign * _tce(gj, "GJ", "heat", first), "tce", _TCE_BASIS)
     elif category == "biomass_combustion":
         add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
     elif category == "waste":
-        raise ValueError("waste is not accounted by this method version (no waste emission factors in the library)")
+        rows = library.waste(activity_type)
+        ch4, n2o = library.gwp("CH4"), library.gwp("N2O")
+        tonnes = np.asarray(units.convert(amount, unit, "t"), dtype=float)
+        add(g, "scope1_waste_incineration", emissions.waste_incineration(
+            tonnes, carbon_content=rows["waste_carbon_content"].value, fossil_fraction=rows["waste_fossil_fraction"].value,
+            burnout=rows["waste_burnout"].value, ch4_per_t=rows["waste_ch4"].value, n2o_per_t=rows["waste_n2o"].value,
+            gwp_ch4=ch4.value, gwp_n2o=n2o.value), "tCO2e", _bases(*rows.values(), ch4, n2o))
 
 
 #: Fuel parameters an entry may carry as measured (columns of table ``activity``; :func:`emissions.fuel_combustion`).
@@ -327,12 +327,6 @@ def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
     return x[["org_id", "month", "item", "unit", "value", "basis"]]
 
 
-def process_factors(lake: Lake, snapshot: int | None = None) -> dict[str, float]:
-    """Process emission factors of the lake's ``emission_factor`` table: subject -> value (tCO2/t)."""
-    return lake.query(f"SELECT subject, value FROM {lake.relation('emission_factor', snapshot)} WHERE kind = 'process' "
-                      "ORDER BY subject").set_index("subject")["value"].to_dict()
-
-
 def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     entries = views.activity_effective(lake, snapshot)
     reversed_dates = pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)
@@ -342,7 +336,7 @@ def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
                       & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
     if orgs is not None:
         entries = entries[entries.org_id.isin(orgs)]
-    figures, left_out = entry_emissions(entries, process_factors(lake, snapshot), year)
+    figures, left_out = entry_emissions(entries, FactorLibrary.of_lake(lake, year, snapshot))
     monthly = _spread_over_months(figures, year)
     left_out = pd.concat([*skipped, left_out], ignore_index=True) if skipped else left_out
     starts = pd.to_datetime(left_out.period_start)

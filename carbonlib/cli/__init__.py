@@ -25,6 +25,7 @@ from .health import health
 from .ingest import ingest_app
 from .demo import demo_app
 from .devices import devices_app
+from .factors import factors_app
 from .lake import lake_app, schema
 from .ledger import ledger_app
 from .reports import pipelines_app, reports_app
@@ -54,6 +55,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(devices_app, name="devices")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(factors_app, name="factors")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

@@ -16,11 +16,13 @@ lake_app = typer_app("help_lake")
 
 @lake_app.command("init", help=t("help_lake_init"))
 def lake_init(lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None) -> None:
+    from ..accounting import factor_library
     from ..lake import Lake, LakeError
 
     try:
         with Lake.create(settings_from(lake, catalog, data_path)) as created:
             say("lake_created", version=created.schema_version, catalog=created.settings.catalog_display)
+            say("factors_seeded", count=factor_library.seed(created))
     except LakeError as error:
         fail(error)
 
@@ -145,8 +147,11 @@ def lake_migrate(lake: LakeOption = None, catalog: CatalogOption = None, data_pa
     catalog_file = Path(settings.catalog_uri.removeprefix("sqlite:"))
     if settings.is_embedded and catalog_file.is_file():
         use_wal(catalog_file)  # before this process opens the catalog through DuckDB
+    from ..accounting import factor_library
+
     with open_lake(settings, migrate=True) as opened:
         say("lake_migrated", version=opened.schema_version)
+        say("factors_seeded", count=factor_library.seed(opened))
 
 
 def schema(

@@ -18,7 +18,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from .. import factors
-from ..accounting import accounts, views
+from ..accounting import accounts, factor_library, views
 from ..lake import Lake, LakeError
 from ..lake.schema import table
 from ..ledger.service import SERVICE as LEDGER
@@ -46,26 +46,10 @@ class BuildReport:
 
 
 def _reference_tables(lake: Lake) -> None:
+    factor_library.seed(lake)
     species = factors.factor_table("species_parameters").rename(columns={"latin": "latin_name"})
     species["volume_based"] = species["volume_based"].astype(bool)
     lake.append("species_parameter", species[table("species_parameter").column_names], source="carbonlib/data")
-    lake.append("gwp", factors.factor_table("gwp")[["gas", "assessment", "value", "source"]], source="carbonlib/data")
-    rows = []
-    for f in factors.factor_table("fuels").itertuples():
-        for kind, value, unit in (("ncv", f.ncv, f.ncv_unit), ("carbon_content", f.carbon_content, f.cc_unit), ("oxidation", f.oxidation, "1")):
-            rows.append(dict(factor_id=f"{kind}:{f.fuel}:{f.family}", kind=kind, subject=f.fuel, series=f.family,
-                             data_year=None, value=value, unit=unit, source=f.source, verified=f.verified))
-    for g in factors.factor_table("grid").itertuples():
-        rows.append(dict(factor_id=f"grid:{g.region}:{g.series}:{g.data_year}", kind="grid", subject=g.region, series=g.series,
-                         data_year=g.data_year, value=g.value, unit=g.unit, source=f"{g.source} (published {g.publication})",
-                         verified=g.verified))
-    for h in factors.factor_table("heat").itertuples():
-        rows.append(dict(factor_id=f"heat:{h.parameter}", kind="heat", subject=h.parameter, series="default",
-                         data_year=None, value=h.value, unit=h.unit, source=h.source, verified=h.verified))
-    rows.append(dict(factor_id="process:clinker", kind="process", subject="clinker", series="CSI",
-                     data_year=None, value=ledgers.CLINKER_PROCESS_FACTOR, unit="tCO2/t",
-                     source="WBCSD CSI Cement CO2 and Energy Protocol v3.1 (2011): default 525 kgCO2/t clinker", verified=True))
-    lake.append("emission_factor", pd.DataFrame(rows), source="carbonlib/data")
 
 
 def _telemetry(lake: Lake, orgs: pd.DataFrame, devices: pd.DataFrame, sizes: dict[str, float], sc: province.Scale,

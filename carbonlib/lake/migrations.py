@@ -59,8 +59,14 @@ def _ledger_review_v4(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         con.execute(f"ALTER TABLE {ident(catalog)}.{added}")
 
 
+def _factor_library_v5(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Factor library: ``emission_factor.effective_year`` (the accounts now read the lake's factor rows; the
+    accounting layer seeds the packaged ones, see ``carbonlib.accounting.factor_library.seed``)."""
+    con.execute(f"ALTER TABLE {ident(catalog)}.emission_factor ADD COLUMN IF NOT EXISTS effective_year INTEGER")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
-    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4}
+    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

@@ -42,7 +42,7 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -116,10 +116,14 @@ LEVEL_RANK = {"province": 0, "city": 1, "county": 2, "enterprise": 3, "site": 3}
 #: The kinds of node each level may be.
 LEVEL_KINDS = {"province": ("government",), "city": ("government",), "county": ("government",),
                "enterprise": ("enterprise",), "site": ("forest", "wetland", "urban_green")}
-EMISSION_FACTOR_KINDS = ("ncv", "carbon_content", "oxidation", "grid", "heat", "process")
+EMISSION_FACTOR_KINDS = ("ncv", "carbon_content", "oxidation", "grid", "heat", "process",
+                         "waste_carbon_content", "waste_fossil_fraction", "waste_burnout", "waste_ch4", "waste_n2o")
+#: Factor kinds that are shares (at most 1).
+SHARE_FACTOR_KINDS = ("oxidation", "waste_carbon_content", "waste_fossil_fraction", "waste_burnout")
 PROJECT_STATUSES = ("initiated", "validated", "registered", "monitoring", "verified", "closed")
 CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel")
 GWP_ASSESSMENTS = ("SAR", "AR4", "AR5", "AR6")
+REPORT_KINDS = ("monthly", "annual", "disclosure", "supervision")
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,13 @@ _ACTIVITY_RULE_FROM = ("{rows} AS b LEFT JOIN (SELECT DISTINCT entry_id, org_id,
                        "FROM (SELECT entry_id, org_id, amount, unit, category, activity_type FROM {catalog}.activity "
                        "UNION ALL SELECT entry_id, org_id, amount, unit, category, activity_type FROM {batch})) AS o "
                        "ON o.entry_id = b.reverses_entry_id")
+
+_FACTOR_KEY = "kind, subject, series, data_year, effective_year"
+_FACTOR_RULE_FROM = (f"{{rows}} AS b LEFT JOIN (SELECT {_FACTOR_KEY}, count(DISTINCT factor_id) AS n FROM "
+                     f"(SELECT factor_id, {_FACTOR_KEY} FROM {{catalog}}.emission_factor UNION ALL "
+                     f"SELECT factor_id, {_FACTOR_KEY} FROM {{batch}}) GROUP BY ALL) AS o ON o.kind = b.kind "
+                     "AND o.subject = b.subject AND o.series = b.series AND o.data_year IS NOT DISTINCT FROM "
+                     "b.data_year AND o.effective_year IS NOT DISTINCT FROM b.effective_year")
 
 
 TABLES: dict[str, Table] = {
@@ -574,10 +585,18 @@ TABLES: dict[str, Table] = {
                 _c("unit", "VARCHAR", "unit of value"),
                 _c("source", "VARCHAR", "citation of the primary source", max_length=TEXT_LENGTH),
                 _c("verified", "BOOLEAN", "traced to the primary source"),
+                _c("effective_year", "INTEGER", "first accounting year the row is used for (empty: every year); for "
+                   "the same kind, subject and series the accounts use the row of the latest data_year, then of the "
+                   "latest effective_year, in force in the year accounted", nullable=True, since=5),
             ),
             key=("factor_id",),
             clause="6.2.3",
-            rules=(Rule("value", "b.kind = 'oxidation' AND b.value > 1", "is an oxidation rate: a share of at most 1"),),
+            rules=(Rule("value", f"b.kind IN ({_in(SHARE_FACTOR_KINDS)}) AND b.value > 1",
+                        "is a share (oxidation rate, carbon content, fossil fraction, burnout): at most 1"),
+                   Rule("effective_year", "o.n > 1",
+                        "gives a second row for the same kind, subject, series, data_year and effective_year "
+                        "(the accounts could not tell which to use): give the new row a later effective_year"),),
+            rule_from=_FACTOR_RULE_FROM,
         ),
         Table(
             "gwp",
@@ -738,7 +757,7 @@ TABLES: dict[str, Table] = {
             "Report notebook runs (papermill): what ran for which org, period and snapshot, and where the outputs are.",
             (
                 _id("run_id", "run identifier"),
-                _c("kind", "VARCHAR", "report kind", allowed=("monthly", "annual", "disclosure")),
+                _c("kind", "VARCHAR", "report kind", allowed=REPORT_KINDS),
                 _org_ref("organisation reported on"),
                 _c("period", "VARCHAR", "period label"),
                 _c("snapshot_id", "BIGINT", "lake snapshot the report read"),

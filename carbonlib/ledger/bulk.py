@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..accounting import accounts, views
+from ..accounting.factor_library import FactorLibrary
 from ..i18n import label
 from ..lake import Lake
 from ..lake.schema import ACTIVITY_AMOUNT_LIMITS, ACTIVITY_CATEGORIES, CATEGORY_UNITS
@@ -205,7 +206,7 @@ def check_rows(lake: Lake, rows: pd.DataFrame, may_enter: set[str], today: date)
     allowed = {c: set(catalogue.activity_types(lake, c)) for c in ACTIVITY_CATEGORIES}
     categories = [c for c in ACTIVITY_CATEGORIES if allowed[c]]
     bad(~rows.category.isin(categories), "category",
-        lambda v: f"{v!r} is not one of {', '.join(categories)}" + (" (waste is not accounted yet)" if v == "waste" else ""))
+        lambda v: f"{v!r} is not one of {', '.join(categories)}")
     type_ok = pd.Series([t in allowed.get(c, ()) for c, t in zip(rows.category, rows.activity_type)], index=rows.index)
     bad(rows.category.isin(categories) & ~type_ok, "activity_type",
         lambda v: f"{v!r} is not an activity type of its category (see the lists sheet of the template)")
@@ -236,11 +237,11 @@ def check_rows(lake: Lake, rows: pd.DataFrame, may_enter: set[str], today: date)
                                                     "(enter a correction of it instead)"))
     computable = entries[~entries.line.isin({p.line for p in problems})]
     if len(computable):
-        process = accounts.process_factors(lake)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", accounts.LedgerEntrySkipped)
             for year, part in computable.groupby(pd.to_datetime(computable.period_start).dt.year):
-                _, left_out = accounts.entry_emissions(part.assign(entry_id=part.line.astype(str)), process, int(year))
+                _, left_out = accounts.entry_emissions(part.assign(entry_id=part.line.astype(str)),
+                                                      FactorLibrary.of_lake(lake, int(year)))
                 for line, reason in zip(left_out.entry_id, left_out.reason):
                     problems.append(BadRow(int(line), "activity_type", f"the accounts cannot use it ({reason})"))
     problems.sort(key=lambda p: (p.line, COLUMNS.index(p.field) if p.field in COLUMNS else 99))

@@ -1,18 +1,21 @@
 """What may be entered in the ledger: activity types per category and units, and a plausibility hint.
 
 The pick-lists of the entry form and of the bulk template come from here, so an officer can only
-choose what the accounts can compute: fuels with parameters in the factor library and a GB/T 2589
-standard-coal coefficient, process factors present in the lake's ``emission_factor`` table,
-gases with an AR5 GWP, the grid, steam and hot water.
+choose what the accounts can compute with the lake's factor library
+(:mod:`carbonlib.accounting.factor_library`) in force this year: fuels with all three combustion
+parameters and a GB/T 2589 standard-coal coefficient, process factors, gases with an AR5 GWP, waste
+types with every incineration parameter, the grid, steam and hot water.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .. import factors
+from datetime import date
+
 from .. import units as unit_conversion
 from ..accounting import accounts, views
+from ..accounting.factor_library import FactorLibrary
 from ..lake import Lake
 from ..lake.schema import CATEGORY_UNITS
 
@@ -24,21 +27,26 @@ BIOMASS_FUELS = ("black_liquor", "wood", "straw", "bagasse")
 HINT_RATIO = 3.0
 
 
-def fuels() -> list[str]:
-    """Fuels the accounts can compute (parameters in either factor family and a standard-coal coefficient)."""
-    known = set(factors.list_fuels("gbt2589")) | set(factors.list_fuels("ipcc_guidelines"))
-    return sorted(known & set(accounts.STANDARD_COAL))
+def library(lake: Lake, year: int | None = None) -> FactorLibrary:
+    """The lake's factor library in force in ``year`` (default: this year)."""
+    return FactorLibrary.of_lake(lake, year or date.today().year)
+
+
+def fuels(lake: Lake) -> list[str]:
+    """Fuels the accounts can compute (all three parameters in the lake and a standard-coal coefficient)."""
+    return [f for f in library(lake).fuels() if f in accounts.STANDARD_COAL]
 
 
 def activity_types(lake: Lake, category: str) -> list[str]:
-    """Activity types an entry of ``category`` may have (empty: the category cannot be entered yet)."""
+    """Activity types an entry of ``category`` may have (empty: the category cannot be entered)."""
     if category in ("stationary_combustion", "mobile_combustion"):
-        return fuels()
+        return fuels(lake)
     if category == "process":
-        return list(accounts.process_factors(lake))
+        return library(lake).processes()
     if category == "fugitive":
-        table = factors.factor_table("gwp")
-        return sorted(set(table[(table.assessment == accounts.GWP_ASSESSMENT) & (table.gas != "CO2")].gas))
+        return library(lake).gases()
+    if category == "waste":
+        return library(lake).wastes()
     if category in ("purchased_electricity", "exported_electricity"):
         return ["grid"]
     if category in ("purchased_heat", "exported_heat"):
@@ -48,15 +56,14 @@ def activity_types(lake: Lake, category: str) -> list[str]:
     return []
 
 
-def units(category: str, activity_type: str | None = None) -> tuple[str, ...]:
+def units(lake: Lake, category: str, activity_type: str | None = None) -> tuple[str, ...]:
     """Units an entry of ``category`` (and fuel ``activity_type``) may be in: the lake's rule for the category,
     and for a fuel only the units of the dimension its net calorific value is given per (natural gas in Nm3,
     diesel in t: a mass of a gas cannot be converted without its density)."""
     allowed = CATEGORY_UNITS.get(category, ())
-    if category not in ("stationary_combustion", "mobile_combustion") or activity_type not in fuels():
+    if category not in ("stationary_combustion", "mobile_combustion") or activity_type not in fuels(lake):
         return allowed
-    family = "gbt2589" if activity_type in factors.list_fuels("gbt2589") else "ipcc_guidelines"
-    basis = unit_conversion.split_ratio(factors.fuel_parameters(activity_type, family).ncv_unit)[1]
+    basis = unit_conversion.split_ratio(library(lake).fuel(activity_type)[0].unit)[1]
     return tuple(u for u in allowed if unit_conversion.dimension(u) == unit_conversion.dimension(basis))
 
 

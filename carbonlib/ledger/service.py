@@ -24,6 +24,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from ..accounting import accounts, views
+from ..accounting.factor_library import FactorLibrary
 from ..lake import Lake
 from ..lake.sql import literal
 from ..security import Principal, Security
@@ -104,13 +105,13 @@ def _step_row(entry_id: str, sequence: int, step: str, actor: str, at: datetime,
 
 
 def preview(lake: Lake, entry: NewEntry) -> pd.DataFrame:
-    """The account items ``entry`` would add (item, value, unit, basis: tCO2e with the factor family or grid
-    factor used, energy in tce), computed as the accounts will.  Raises ValueError naming the field when the
-    accounts could not use the entry (an unknown fuel, a unit of the wrong dimension, waste)."""
+    """The account items ``entry`` would add (item, value, unit, basis: tCO2e with the factor rows used as
+    ``ef=<factor_id>``, energy in tce), computed as the accounts will.  Raises ValueError naming the field when
+    the accounts could not use the entry (an unknown fuel, a unit of the wrong dimension, a missing factor)."""
     row = pd.DataFrame([{**asdict(entry), "entry_id": "preview"}])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", accounts.LedgerEntrySkipped)
-        figures, left_out = accounts.entry_emissions(row, accounts.process_factors(lake), entry.period_start.year)
+        figures, left_out = accounts.entry_emissions(row, FactorLibrary.of_lake(lake, entry.period_start.year))
     if len(left_out):
         raise ValueError(f"activity_type/unit: the accounts cannot use this entry ({left_out.reason.iloc[0]}); "
                          "nothing was written")

@@ -10,6 +10,7 @@ is *missing* when its deadline has passed and the enterprise has no entry coveri
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -30,13 +31,14 @@ def deadline(period_end: date, day: int = DEADLINE_DAY) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
-def submissions(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY) -> pd.DataFrame:
-    """Every entry with: status, ``submitted_at`` (its first submission; entries without review steps count as
-    submitted when entered), ``deadline``, ``late``, ``waiting_days`` (since the newest step, for entries awaiting
-    a reviewer or returned to their officer; else NaN)."""
-    entries = lake.query(views.activity_status_sql(lake))
-    first = lake.query(f"SELECT entry_id, min(event_time) AS submitted_at FROM {lake.relation('activity_review')} "
-                       "WHERE event = 'submitted' GROUP BY entry_id")
+def submissions(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY,
+                snapshot: int | None = None) -> pd.DataFrame:
+    """Every entry (as of ``snapshot``, default latest) with: status, ``submitted_at`` (its first submission;
+    entries without review steps count as submitted when entered), ``deadline``, ``late``, ``waiting_days``
+    (since the newest step, for entries awaiting a reviewer or returned to their officer; else NaN)."""
+    entries = lake.query(views.activity_status_sql(lake, snapshot))
+    first = lake.query(f"SELECT entry_id, min(event_time) AS submitted_at FROM "
+                       f"{lake.relation('activity_review', snapshot)} WHERE event = 'submitted' GROUP BY entry_id")
     out = entries.merge(first, on="entry_id", how="left")
     never = out.submitted_at.isna() & (out.entered_status != "draft")
     out.loc[never, "submitted_at"] = out.loc[never, "entered_at"]
@@ -48,11 +50,13 @@ def submissions(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY) ->
     return out.reset_index(drop=True)
 
 
-def missing(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY, months: int = 3) -> pd.DataFrame:
+def missing(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY, months: int = 3,
+            snapshot: int | None = None) -> pd.DataFrame:
     """Months (of the ``months`` newest whose deadline has passed) that an enterprise reporting in the twelve
-    months before has no entry for: org_id, month (first day), deadline, days_overdue."""
-    entries = lake.query(f"SELECT e.org_id, e.period_start, e.period_end FROM ({views.activity_status_sql(lake)}) e "
-                         f"JOIN {lake.relation('org')} o USING (org_id) WHERE o.level = 'enterprise' "
+    months before has no entry for (as of ``snapshot``): org_id, month (first day), deadline, days_overdue."""
+    entries = lake.query(f"SELECT e.org_id, e.period_start, e.period_end FROM "
+                         f"({views.activity_status_sql(lake, snapshot)}) e "
+                         f"JOIN {lake.relation('org', snapshot)} o USING (org_id) WHERE o.level = 'enterprise' "
                          "AND e.status NOT IN ('rejected', 'draft') AND e.reverses_entry_id IS NULL")
     last_due = pd.Timestamp(today).to_period("M") - 1
     while deadline((last_due.to_timestamp() + pd.offsets.MonthEnd(0)).date(), deadline_day) >= today:
@@ -70,3 +74,59 @@ def missing(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY, months
                 rows.append(dict(org_id=org, month=month.to_timestamp().date(), deadline=due,
                                  days_overdue=(today - due).days))
     return pd.DataFrame(rows, columns=["org_id", "month", "deadline", "days_overdue"])
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a supervisory inspection (clause 10.1) of an org's ledger finds for the twelve months ending with
+    ``period`` (a month), as of ``as_of`` (the UTC day of the lake snapshot read, so a re-run finds the same).
+
+    ``late``: entries first submitted after their deadline (entry_id, org_id, period_start, period_end,
+    category, activity_type, submitted_at, deadline, days_late); ``pending``: entries awaiting a reviewer or
+    returned to their officer (… status, waiting_days, last_step_by, comment); ``missing``: months an enterprise
+    reporting before has no entry for (org_id, month, deadline, days_overdue).
+    """
+
+    org_id: str
+    period: str
+    as_of: date
+    snapshot: int
+    late: pd.DataFrame
+    pending: pd.DataFrame
+    missing: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per finding: late, pending (awaiting review), returned, missing months (finding, count)."""
+        returned = int((self.pending.status == "returned").sum())
+        return pd.DataFrame({"finding": ["late", "awaiting_review", "returned", "missing_months"],
+                             "count": [len(self.late), len(self.pending) - returned, returned, len(self.missing)]})
+
+
+def inspect(lake: Lake, org_id: str, period: str, snapshot: int, *, deadline_day: int = DEADLINE_DAY) -> Inspection:
+    """The :class:`Inspection` of ``org_id`` and its subtree for the twelve months ending with month ``period``
+    ('YYYY-MM'), read as of ``snapshot``."""
+    month = pd.Period(period, freq="M")
+    first, last = (month - 11).to_timestamp(), month.to_timestamp(how="end").normalize()
+    times = lake.snapshots()
+    as_of = pd.Timestamp(times.loc[times.snapshot_id == snapshot, "snapshot_time"].iloc[0]).date()
+    paths = views.org_paths(lake, snapshot)
+    if org_id not in paths:
+        raise ValueError(f"org {org_id!r} is not in the lake at snapshot {snapshot}")
+    scope = {o for o, path in paths.items() if org_id in path.split("/")}
+    entries = submissions(lake, as_of, deadline_day=deadline_day, snapshot=snapshot)
+    ends = pd.to_datetime(entries.period_end)
+    entries = entries[entries.org_id.isin(scope) & (ends >= first) & (ends <= last)]
+    entries = entries.sort_values(["org_id", "period_start", "entry_id"], ignore_index=True)
+    late = entries[entries.late].assign(
+        days_late=lambda x: [(pd.Timestamp(s).date() - d).days for s, d in zip(x.submitted_at, x.deadline)])
+    comments = lake.query(f"SELECT entry_id, arg_max(comment, review_id) AS comment FROM "
+                          f"{lake.relation('activity_review', snapshot)} GROUP BY entry_id")
+    pending = entries[entries.status.isin(PENDING_STATUSES)].merge(comments, on="entry_id", how="left")
+    gaps = missing(lake, as_of, deadline_day=deadline_day, months=12, snapshot=snapshot)
+    months = pd.to_datetime(gaps.month)
+    gaps = gaps[gaps.org_id.isin(scope) & (months >= first) & (months <= last)].reset_index(drop=True)
+    columns = ["entry_id", "org_id", "period_start", "period_end", "category", "activity_type"]
+    return Inspection(org_id, period, as_of, snapshot,
+                      late[[*columns, "submitted_at", "deadline", "days_late"]].reset_index(drop=True),
+                      pending[[*columns, "status", "waiting_days", "last_step_by", "comment"]].reset_index(drop=True),
+                      gaps)

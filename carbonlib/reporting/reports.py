@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..accounting import accounts, views
+from ..accounting import accounts, factor_library, views
 from ..lake import CATALOG, Lake
 from ..lake.integrity import sha256_file
 from ..markup import md_text
@@ -54,6 +54,7 @@ NOTEBOOKS = {
     "monthly": REPO_ROOT / "notebooks" / "reports" / "monthly_account.ipynb",
     "annual": REPO_ROOT / "notebooks" / "reports" / "annual_account.ipynb",
     "disclosure": REPO_ROOT / "notebooks" / "reports" / "disclosure.ipynb",
+    "supervision": REPO_ROOT / "notebooks" / "reports" / "supervision.ipynb",
 }
 KERNEL = "python3"
 #: Papermill engine of :func:`_run_share`'s warm kernels.
@@ -67,6 +68,7 @@ SERVICE = "reporting"
 ITEM_ORDER = (
     "emissions_total", "removals", "net", "cap", "cap_utilisation",
     "scope1_stationary_combustion", "scope1_mobile_combustion", "scope1_process", "scope1_fugitive",
+    "scope1_waste_incineration",
     "scope2_purchased_electricity", "scope2_purchased_heat", "exported_electricity", "exported_heat",
     "removals_inventory", "removals_flux", "purchased_electricity_mwh", "memo_biomass_fuel_t",
 )
@@ -94,7 +96,8 @@ def period_bounds(period: str) -> tuple[date, date]:
 
 #: The period labels each report kind covers (a "monthly" report of a whole year is refused).
 KIND_PERIODS = {"monthly": ("YYYY-MM", r"\d{4}-\d{2}"), "annual": ("YYYY", r"\d{4}"),
-                "disclosure": ("YYYY, YYYYQn or YYYY-MM", r"\d{4}(Q\d|-\d{2})?")}
+                "disclosure": ("YYYY, YYYYQn or YYYY-MM", r"\d{4}(Q\d|-\d{2})?"),
+                "supervision": ("YYYY-MM", r"\d{4}-\d{2}")}
 
 
 def check_period(kind: str, period: str) -> None:
@@ -365,7 +368,9 @@ def collect(lake: Lake, org_id: str, period: str, snapshot: int | None = None, *
         "method_version": accounts.METHOD_VERSION,
         "accounts_snapshot": sorted(int(s) for s in figures.snapshot_id.unique()),
         "report_snapshot": snapshot,
-        "bases": sorted({b.strip() for basis in figures.basis.dropna() for b in basis.split(";") if b.strip()}),
+        "bases": sorted({b.strip() for basis in figures.basis.dropna() for b in basis.split(";")
+                         if b.strip() and not b.strip().startswith(factor_library.BASIS_PREFIX)}),
+        "factors": factor_library.rows_named(lake, figures.basis, snapshot),
     }
     return ReportData(org, period, snapshot, figures, trend(lake, org_id, period, snapshot, trend_periods),
                       children(lake, org, period, snapshot), cap_status(lake, org_id, period, snapshot),
@@ -483,7 +488,7 @@ def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
 
 
 #: Table columns of free text that may wrap; every other cell keeps to one line (numbers, names, statuses).
-WRAPPED_COLUMNS = ("basis", "reason")
+WRAPPED_COLUMNS = ("basis", "reason", "comment")
 
 
 def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
@@ -507,7 +512,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
             header += f" ({unit_symbol(unit)})" if unit == "tCO2e" else ""
         out[header] = shown
     short = [header for header, column in zip(out.columns, columns) if column not in WRAPPED_COLUMNS]
-    return out.style.hide(axis="index").set_properties(subset=short, **{"white-space": "nowrap"})
+    return out.style.format(escape="html").hide(axis="index").set_properties(subset=short, **{"white-space": "nowrap"})
 
 
 def children_view(table: pd.DataFrame, lang: str):
@@ -565,11 +570,16 @@ def notes_markdown(data: ReportData, lang: str) -> str:
     """Method and source notes: the removals and net rules in words, method version, snapshots, factor bases
     (clause 6.1: methods cite their sources)."""
     bases = "\n".join(f"- {md_text(b)}" for b in data.notes["bases"]) or "-"
+    used = data.notes.get("factors", pd.DataFrame())
+    factor_lines = "\n".join(
+        f"- `{f.factor_id}`: {f.value:g} {md_text(f.unit)}; {md_text(f.source)}"
+        + ("" if f.verified else f" ({text('unverified', lang)})") for f in used.itertuples()) or "-"
     return (f"- {text('removals_rule', lang)}\n"
             f"- {text('net_rule', lang)}\n"
             f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
             f"- {text('snapshot', lang)}: `{data.notes['report_snapshot']}`\n"
             f"- {text('accounts_snapshot', lang)}: `{', '.join(map(str, data.notes['accounts_snapshot']))}`\n"
+            f"- {text('factors_used', lang)}:\n\n{factor_lines}\n\n"
             f"- {text('bases', lang)}:\n\n{bases}")
 
 
@@ -586,7 +596,8 @@ def quality_markdown(data: ReportData, lang: str) -> str:
 def report_tables(data: ReportData) -> dict[str, pd.DataFrame]:
     """The tables a report exports (sheet name -> table); ``figures`` first."""
     return {"figures": data.figures, "trend": data.trend, "children": data.children, "caps": data.caps,
-            "data_quality": data.quality, "rejected": data.rejects}
+            "data_quality": data.quality, "rejected": data.rejects,
+            "factors": data.notes.get("factors", pd.DataFrame(columns=["factor_id", "value", "unit", "source"]))}
 
 
 # --------------------------------------------------------------------------- exports
@@ -732,10 +743,13 @@ class BatchResult:
 
 
 def default_orgs(lake: Lake, kind: str, snapshot: int) -> list[str]:
-    """Every org for monthly/annual reports; enterprises and regions (not sites) for disclosure."""
+    """Every org for monthly/annual reports; enterprises and regions (not sites) for disclosure; enterprises
+    for supervision (one inspection report per enterprise, clause 10.1)."""
     tree = views.org_tree(lake, snapshot)
     if kind == "disclosure":
         tree = tree[tree.level != "site"]
+    if kind == "supervision":
+        tree = tree[tree.level == "enterprise"]
     return list(tree.org_id)
 
 

@@ -23,9 +23,10 @@ from ..accounting import views
 from ..i18n import label, message
 from ..lake import Lake
 from ..lake.schema import ACTIVITY_CATEGORIES, EVIDENCE_KINDS
-from ..ledger import catalogue, service
+from ..ledger import catalogue, service, supervision
 from ..markup import html as markup
 from ..reporting.reports import period_bounds
+from ..reporting.reports import text as reports_text
 from . import auth
 from . import data as rollup_data
 from .components import (PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html,
@@ -62,6 +63,10 @@ class LedgerPage(_ScopedView):
                        and self.orgs.loc[o, "level"] in ("enterprise", "site")]
         self.reviews = any(principal.may("review_ledger", o, scope.paths) for o in self.tree.org_id)
         self.result = html(sizing_mode="stretch_width")
+        self.supervision_counts = html(sizing_mode="stretch_width")
+        self.late_table = table(lang, height=180)
+        self.waiting_table = table(lang, height=180)
+        self.missing_table = table(lang, height=150)
         self._focus: str | None = None  # the entry to show after the next reload (one just entered)
         self.status = pn.widgets.Select(name=label("ui_status", lang), width=200, value="submitted" if self.reviews
                                         else "", options={label("ui_all", lang): "",
@@ -119,13 +124,12 @@ class LedgerPage(_ScopedView):
     def reload(self) -> None:
         """Read the ledger of the selected subtree again (after every action)."""
         lang = self.lang
-        inside = set(self.inside(self.selected_org()).org_id)
-        everything = self.lake.query(f"SELECT * FROM ({views.activity_status_sql(self.lake)}) "
-                                     "ORDER BY period_start DESC, org_id, entry_id")
-        found = everything[everything.org_id.isin(inside)]
-        if self.status.value:
-            found = found[found.status == self.status.value]
-        self.entries = found.head(MAX_ROWS).reset_index(drop=True)
+        inside = sorted(self.inside(self.selected_org()).org_id)
+        status = " AND status = ?" if self.status.value else ""
+        self.entries = self.lake.query(  # the subtree and status filtered in SQL: only the rows shown are read
+            f"SELECT * FROM ({views.activity_status_sql(self.lake)}) WHERE org_id IN (SELECT unnest(?)){status} "
+            f"ORDER BY period_start DESC, org_id, entry_id LIMIT {int(MAX_ROWS)}",
+            [inside, *([self.status.value] if self.status.value else [])])
         e = self.entries
         self.table.value = pd.DataFrame({
             label("ui_entry", lang): e.entry_id, label("ui_org_code", lang): e.org_id,
@@ -142,6 +146,34 @@ class LedgerPage(_ScopedView):
         self.entry.value = chosen if chosen in ids else next(iter(e.entry_id), None)
         self._draw_entry()
         self._draw_corrects()
+        self._draw_supervision()
+
+    def _draw_supervision(self) -> None:
+        """What supervision looks at (clause 10.1) in the selected subtree over the twelve months ending with the
+        last complete month: late submissions, entries waiting (and for how long), months not reported."""
+        lang = self.lang
+        month = str(pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M") - 1)
+        found = supervision.inspect(self.lake, self.selected_org(), month, self.lake.snapshot_id())
+        counts = dict(zip(*found.summary().to_dict("list").values()))
+        set_html(self.supervision_counts, markup(
+            '<div class="carbon-note" data-testid="supervision">{}</div>',
+            "; ".join(f"{reports_text(k, lang)}: {v}" for k, v in counts.items())
+            + f" ({reports_text('supervision_as_of', lang).format(day=found.as_of, deadline=supervision.DEADLINE_DAY, snapshot=found.snapshot)})"))
+        self.late_table.value = pd.DataFrame({
+            label("ui_entry", lang): found.late.entry_id, label("ui_org_code", lang): found.late.org_id,
+            label("ui_period", lang): [_period_text(a, b) for a, b in zip(found.late.period_start, found.late.period_end)],
+            reports_text("deadline", lang): [f"{d:%Y-%m-%d}" for d in found.late.deadline],
+            reports_text("days_late", lang): found.late.days_late})
+        waiting = found.pending.sort_values("waiting_days", ascending=False)
+        self.waiting_table.value = pd.DataFrame({
+            label("ui_entry", lang): waiting.entry_id, label("ui_org_code", lang): waiting.org_id,
+            label("ui_status", lang): [label(v, lang, "ledger") for v in waiting.status],
+            reports_text("waiting_days", lang): waiting.waiting_days.round(0).astype("Int64"),
+            reports_text("comment", lang): waiting.comment.fillna("")})
+        self.missing_table.value = pd.DataFrame({
+            label("ui_org_code", lang): found.missing.org_id,
+            reports_text("month", lang): [f"{pd.Timestamp(m):%Y-%m}" for m in found.missing.month],
+            reports_text("days_overdue", lang): found.missing.days_overdue})
 
     def _row_clicked(self, event) -> None:
         if 0 <= event.row < len(self.entries) and self.checked():
@@ -198,7 +230,7 @@ class LedgerPage(_ScopedView):
     def _type_changed(self) -> None:
         """Units the chosen category and type may be in (a gas in Nm3, a liquid or solid fuel by mass)."""
         category, kind = self.new_category.value, self.new_type.value
-        units = list(catalogue.units(category, kind)) if category else []
+        units = list(catalogue.units(self.lake, category, kind)) if category else []
         chosen = self.new_unit.value
         self.new_unit.options = units
         self.new_unit.value = chosen if chosen in units else (units[0] if units else None)
@@ -312,6 +344,10 @@ class LedgerPage(_ScopedView):
                       html(markup('<div class="carbon-note">{}</div>', label("ui_measured_note", lang))),
                       pn.Row(*self.new_measured.values()), pn.Row(self.new_kind, self.new_files), self.preview,
                       pn.Row(self.enter_button, self.draft_button)]
+        parts += [html(header(label("ui_supervision", lang))), self.supervision_counts,
+                  html(header(reports_text("section_late", lang))), self.late_table,
+                  html(header(reports_text("section_pending", lang))), self.waiting_table,
+                  html(header(reports_text("section_missing", lang))), self.missing_table]
         self.page = pn.Column(*parts, sizing_mode="stretch_width")
         return self.page
 
