@@ -21,7 +21,7 @@ from carbonlib.settings import Settings, load_settings
 from carbonlib.accounting.views import VIEWS
 
 #: Entries allowed to read as an empty DataFrame from the small demo lake.
-MAY_BE_EMPTY = {"report_run", "alert_event", "activity_evidence"}  # logs of report batches and alerts, empty until one ran; evidence files, which the demo does not attach
+MAY_BE_EMPTY = {"report_run", "alert_event", "activity_evidence", "cap_request", "cap_decision"}  # logs of report batches and alerts, empty until one ran; evidence files, which the demo does not attach
 
 ALL_NAMES = sorted(set(TABLES) | set(VIEWS))
 

@@ -196,6 +196,17 @@ SAMPLES: dict[str, pd.DataFrame] = {
     "cap": pd.DataFrame({
         "org_id": ["E430121-01"], "year": [2025], "cap_tco2e": [1.5e6], "source": ["allocation notice"],
     }),
+    "cap_request": pd.DataFrame({
+        "request_id": ["CR-E430121-01-2025-a1b2c3", "CR-E430121-01-2025-d4e5f6"], "org_id": ["E430121-01"] * 2,
+        "year": [2025, 2025], "kind": ["extra_allowance", "allocation_adjustment"], "amount_tco2e": [1000.0, -200.0],
+        "reason": ["second kiln line\ncommissioned in June", "production data corrected"],
+        "evidence_ref": ["DRC-2025-118", "DRC-2025-200"], "requested_by": ["officer-e430121-01", "reviewer-p43"],
+        "requested_at": [T(2025, 7, 1, 2), T(2025, 8, 1, 3)],
+    }),
+    "cap_decision": pd.DataFrame({
+        "request_id": ["CR-E430121-01-2025-a1b2c3"], "decision": ["granted"], "amount_tco2e": [800.0],
+        "decided_by": ["reviewer-d430121"], "decided_at": [T(2025, 7, 9, 2)], "comment": ["the line ran from July"],
+    }),
     "credit_project": pd.DataFrame({
         "project_id": ["PRJ-1"], "org_id": ["S430121-01"], "name_zh": ["碳汇造林项目"], "name_en": ["Afforestation project"],
         "project_type": ["afforestation"], "methodology": ["CCER-14-001-V01"], "status": ["registered"],

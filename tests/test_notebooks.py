@@ -26,7 +26,8 @@ def _rel(path: Path) -> str:
 
 
 def test_the_report_notebooks_are_discovered():
-    assert {"reports/monthly_account.ipynb", "reports/annual_account.ipynb", "reports/disclosure.ipynb"} <= {
+    assert {"reports/monthly_account.ipynb", "reports/annual_account.ipynb", "reports/disclosure.ipynb",
+            "reports/supervision.ipynb"} <= {
         _rel(p) for p in NOTEBOOKS}
 
 

@@ -102,7 +102,8 @@ TOTAL_ITEMS = frozenset({"emissions_total", "removals", "net"})
 #: Basis of ``pending_entry_months`` (the entries themselves: ``carbon ledger list --status submitted``).
 PENDING_BASIS = "ledger entries awaiting review (submitted or returned), per month of their period"
 #: Tables whose changed rows make some (org, period) accounts stale (see :func:`refresh_accounts`).
-INPUT_TABLES = ("activity", "activity_review", "telemetry", "cap", "forest_stand", "survey_plot", "survey_tree")
+INPUT_TABLES = ("activity", "activity_review", "telemetry", "cap", "cap_decision", "forest_stand", "survey_plot",
+                "survey_tree")
 #: Tables a change of which invalidates every account (tree, factors, species parameters).
 GLOBAL_TABLES = ("org", "emission_factor", "gwp", "species_parameter")
 _ACCOUNT_COLUMNS = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit",
@@ -545,6 +546,23 @@ def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
     return pd.concat([rolled, *added], ignore_index=True)
 
 
+def _caps(lake: Lake, year: int, snapshot: int) -> pd.DataFrame:
+    """Caps of ``year`` (org_id, cap_tco2e, source): the allocation (table ``cap``) plus the allocation
+    adjustments and extra allowances granted on request (clause 6.2.2, :mod:`carbonlib.accounting.cap_requests`);
+    the source names the granted requests."""
+    caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
+    granted = lake.query(
+        f"SELECT r.org_id, sum(d.amount_tco2e) AS granted, string_agg(r.request_id, ', ' ORDER BY r.request_id) "
+        f"AS ids FROM {lake.relation('cap_request', snapshot)} r JOIN {lake.relation('cap_decision', snapshot)} d "
+        "USING (request_id) WHERE r.year = ? AND d.decision = 'granted' "
+        "AND r.kind IN ('allocation_adjustment', 'extra_allowance') GROUP BY r.org_id", [int(year)])
+    caps = caps.merge(granted, on="org_id", how="left")
+    changed = caps.granted.notna()
+    caps["cap_tco2e"] = caps.cap_tco2e + caps.granted.fillna(0.0)
+    caps["source"] = caps.source.where(~changed, caps.source + "; granted on request " + caps.ids.fillna(""))
+    return caps[["org_id", "cap_tco2e", "source"]]
+
+
 def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
              pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Account rows for ``year``: every org and period, or only ``pairs`` (org_id, period; closed under ancestors).
@@ -561,7 +579,7 @@ def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
     orgs = set(pairs.org_id) if incremental else None
     sites = set(tree[tree.level == "site"].org_id)
     own = _to_periods(_own_monthly(lake, year, snapshot, orgs, sites), periods)
-    caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
+    caps = _caps(lake, year, snapshot)
     own = pd.concat([own, pd.DataFrame({"org_id": caps.org_id, "period": str(year), "item": "cap", "unit": "tCO2e",
                                         "value": caps.cap_tco2e, "basis": caps.source})], ignore_index=True)
     own = own.merge(pairs, on=["org_id", "period"])
@@ -731,7 +749,9 @@ def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
         e = telemetry.e.where(~telemetry.tower, telemetry.e.dt.to_period("Y").dt.end_time)
         spans = _periods_between(s, e)
         parts.append(pd.DataFrame({"org_id": telemetry.org_id.to_numpy()[spans.row], "period": spans.period}))
-    caps = lake.query(f"SELECT DISTINCT org_id, CAST(year AS VARCHAR) AS period FROM {_changes('cap', after + 1, upto)}")
+    caps = lake.query(f"SELECT DISTINCT org_id, CAST(year AS VARCHAR) AS period FROM {_changes('cap', after + 1, upto)} "
+                      f"UNION SELECT DISTINCT r.org_id, CAST(r.year AS VARCHAR) FROM "
+                      f"{_changes('cap_decision', after + 1, upto)} d JOIN {CATALOG}.cap_request r USING (request_id)")
     parts.append(caps)
     inventory = lake.query(
         f"SELECT DISTINCT s.org_id, year(c.survey_date) AS y FROM {_changes('survey_plot', after + 1, upto)} c "

@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 import typer
 
 from .auth import acting
-from .common import CatalogOption, DataOption, JsonOption, LakeOption, clean_errors, open_lake, say, settings_from, t, typer_app
+from ..lake.schema import CAP_REQUEST_KINDS
+from .common import (CatalogOption, DataOption, JsonOption, LakeOption, choice, clean_errors, open_lake, say,
+                     settings_from, t, typer_app)
 
 accounts_app = typer_app("help_accounts")
 
@@ -80,3 +82,54 @@ def _cap_line(row: dict) -> str:
              shortfall=row["shortfall"], allowed=row["offset_allowed"], limit=row["offset_limit"],
              retired=row["credits_retired"], used=row["offset_used"], deficit=row["deficit"]) \
         + (t("cap_buy") if row["deficit"] > 0 else "")
+
+
+@accounts_app.command("cap-request", help=t("help_cap_request"))
+def cap_request(
+    org: Annotated[str, typer.Option("--org", help=t("opt_cap_request_org"))],
+    year: Annotated[int, typer.Option("--year", help=t("opt_cap_year"))],
+    kind: Annotated[str, typer.Option("--kind", callback=choice(CAP_REQUEST_KINDS),
+                                      help=t("opt_cap_kind", choices=", ".join(CAP_REQUEST_KINDS)))],
+    amount: Annotated[float, typer.Option("--amount", help=t("opt_cap_amount"))],
+    reason: Annotated[str, typer.Option("--reason", help=t("opt_cap_reason"))],
+    evidence: Annotated[str, typer.Option("--evidence", help=t("opt_cap_evidence"))],
+    lake: LakeOption = None,
+) -> None:
+    from ..accounting import cap_requests
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        row = cap_requests.request(security, principal, settings,
+                                   cap_requests.CapRequest(org, year, kind, amount, reason, evidence))
+    say("cap_requested", id=row.name, kind=row.kind, amount=f"{row.amount_tco2e:+,.1f}", org=row.org_id, year=row.year)
+
+
+@accounts_app.command("cap-decide", help=t("help_cap_decide"))
+def cap_decide(
+    request_id: Annotated[str, typer.Argument(help=t("arg_cap_request"))],
+    comment: Annotated[str, typer.Option("--comment", help=t("opt_cap_comment"))],
+    grant: Annotated[bool, typer.Option("--grant/--refuse", help=t("opt_cap_grant"))] = True,
+    amount: Annotated[Optional[float], typer.Option("--amount", help=t("opt_cap_granted"))] = None,
+    lake: LakeOption = None,
+) -> None:
+    from ..accounting import cap_requests
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        row = cap_requests.decide(security, principal, settings, request_id, grant=grant, comment=comment,
+                                  amount_tco2e=amount)
+    say("cap_decided", id=row.name, decision=row.decision, amount=f"{row.granted_tco2e:+,.1f}")
+
+
+@accounts_app.command("cap-requests", help=t("help_cap_requests"))
+def cap_requests_list(lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    from ..accounting import cap_requests
+
+    with open_lake(settings_from(lake), read_only=True) as opened, clean_errors():
+        found = cap_requests.requests(opened)
+    if as_json:
+        typer.echo(found.to_json(orient="records", date_format="iso", force_ascii=False, indent=2))
+        return
+    for row in found.itertuples():
+        say("cap_request_line", id=row.request_id, org=row.org_id, year=row.year, kind=row.kind,
+            amount=f"{row.amount_tco2e:+,.1f}", decision=row.decision if isinstance(row.decision, str) else "-")

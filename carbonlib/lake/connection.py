@@ -734,6 +734,7 @@ _OWNER_ENTRY_POINTS = {
     "reporting": "carbonlib.reporting.reports.run_batch",
     "alerts": "carbonlib.alerts.service.evaluate / acknowledge",
     "ledger": "carbonlib.ledger.service (enter, attach, submit, approve, return_entry, reject, reverse)",
+    "caps": "carbonlib.accounting.cap_requests (request, decide)",
 }
 
 

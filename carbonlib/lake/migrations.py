@@ -61,8 +61,11 @@ def _ledger_review_v4(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
 
 def _factor_library_v5(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     """Factor library: ``emission_factor.effective_year`` (the accounts now read the lake's factor rows; the
-    accounting layer seeds the packaged ones, see ``carbonlib.accounting.factor_library.seed``)."""
+    accounting layer seeds the packaged ones, see ``carbonlib.accounting.factor_library.seed``); cap requests
+    and their decisions (clause 6.2.2: ``cap_request``, ``cap_decision``)."""
     con.execute(f"ALTER TABLE {ident(catalog)}.emission_factor ADD COLUMN IF NOT EXISTS effective_year INTEGER")
+    con.execute(TABLES["cap_request"].ddl(catalog))
+    con.execute(TABLES["cap_decision"].ddl(catalog))
 
 
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {

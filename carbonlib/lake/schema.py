@@ -124,6 +124,10 @@ PROJECT_STATUSES = ("initiated", "validated", "registered", "monitoring", "verif
 CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel")
 GWP_ASSESSMENTS = ("SAR", "AR4", "AR5", "AR6")
 REPORT_KINDS = ("monthly", "annual", "disclosure", "supervision")
+#: Clause 6.2.2 requests about a cap: a regulator's adjustment of the allocation, an enterprise's application
+#: for extra allowance, or for offsetting with credits.
+CAP_REQUEST_KINDS = ("allocation_adjustment", "extra_allowance", "offset")
+CAP_DECISIONS = ("granted", "refused")
 
 
 @dataclass(frozen=True)
@@ -682,6 +686,47 @@ TABLES: dict[str, Table] = {
             ),
             key=("org_id", "year"),
             clause="6.2.2",
+        ),
+        Table(
+            "cap_request",
+            "Requests about a cap (clause 6.2.2): a regulator's allocation adjustment, an enterprise's application "
+            "for extra allowance or for offsetting with credits; decided once, by another person (cap_decision).",
+            (
+                _id("request_id", "request identifier"),
+                _org_ref("capped organisation"),
+                _c("year", "INTEGER", "compliance year", min=2000, max=2100),
+                _c("kind", "VARCHAR", "what is asked", allowed=CAP_REQUEST_KINDS),
+                _c("amount_tco2e", "DOUBLE", "amount asked (an allocation adjustment may be negative)", unit="tCO2e"),
+                _c("reason", "VARCHAR", "why (new production line, allocation error, …)", max_length=TEXT_LENGTH,
+                   multiline=True),
+                _c("evidence_ref", "VARCHAR", "supporting document (approval, contract, registry retirement)"),
+                _c("requested_by", "VARCHAR", "account that made the request"),
+                _c("requested_at", "TIMESTAMP", "when", unit="UTC"),
+            ),
+            key=("request_id",),
+            clause="6.2.2",
+            rules=(Rule("amount_tco2e", "b.amount_tco2e = 0", "is zero: ask for an amount"),
+                   Rule("amount_tco2e", "b.amount_tco2e < 0 AND b.kind <> 'allocation_adjustment'",
+                        "is negative: only an allocation adjustment may lower a cap")),
+            owner="caps",
+        ),
+        Table(
+            "cap_decision",
+            "The decision on a cap request (clause 6.2.2): granted (with the amount granted) or refused, with a "
+            "comment; one per request, never by the person who asked (four-eyes).  Granted allocation adjustments "
+            "and extra allowances change the cap the accounts use.",
+            (
+                _id("request_id", "the request decided", references="cap_request.request_id"),
+                _c("decision", "VARCHAR", "outcome", allowed=CAP_DECISIONS),
+                _c("amount_tco2e", "DOUBLE", "amount granted (at most the amount asked; 0 when refused)",
+                   unit="tCO2e"),
+                _c("decided_by", "VARCHAR", "account that decided"),
+                _c("decided_at", "TIMESTAMP", "when", unit="UTC"),
+                _c("comment", "VARCHAR", "the decision's grounds", max_length=TEXT_LENGTH, multiline=True),
+            ),
+            key=("request_id",),
+            clause="6.2.2",
+            owner="caps",
         ),
         Table(
             "credit_project",

@@ -125,11 +125,10 @@ class LedgerPage(_ScopedView):
         """Read the ledger of the selected subtree again (after every action)."""
         lang = self.lang
         inside = sorted(self.inside(self.selected_org()).org_id)
-        status = " AND status = ?" if self.status.value else ""
         self.entries = self.lake.query(  # the subtree and status filtered in SQL: only the rows shown are read
-            f"SELECT * FROM ({views.activity_status_sql(self.lake)}) WHERE org_id IN (SELECT unnest(?)){status} "
-            f"ORDER BY period_start DESC, org_id, entry_id LIMIT {int(MAX_ROWS)}",
-            [inside, *([self.status.value] if self.status.value else [])])
+            f"SELECT * FROM ({views.activity_status_sql(self.lake)}) WHERE org_id IN (SELECT unnest(?)) "
+            f"AND (? = '' OR status = ?) ORDER BY period_start DESC, org_id, entry_id LIMIT {int(MAX_ROWS)}",
+            [inside, self.status.value or "", self.status.value or ""])
         e = self.entries
         self.table.value = pd.DataFrame({
             label("ui_entry", lang): e.entry_id, label("ui_org_code", lang): e.org_id,
