@@ -76,6 +76,18 @@ def copy_lake(settings: Settings, target) -> Settings:
     return lake_settings(target)
 
 
+def copy_lake_with_people(settings: Settings, target, people: dict[str, list[tuple[str, str]]]) -> Settings:
+    """:func:`copy_lake`, then provision ``people`` (username -> business grants) in the copy's security store
+    (password :data:`TEST_PASSWORD`, no change needed)."""
+    from carbonlib.security import Security
+
+    copied = copy_lake(settings, target)
+    with Security.open(copied) as security:
+        for username, grants in people.items():
+            security.provision(username, username, grants=grants, password=TEST_PASSWORD, must_change=False)
+    return copied
+
+
 def provision_test_users(settings: Settings) -> dict[str, str]:
     """The test accounts in the lake's security store (password :data:`TEST_PASSWORD`, no change needed);
     returns the administrators' TOTP secrets."""

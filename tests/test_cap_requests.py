@@ -13,7 +13,7 @@ from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.lake.errors import SchemaViolation
 from carbonlib.security import PermissionDenied, Security
-from conftest import TEST_PASSWORD, copy_lake
+from conftest import TEST_PASSWORD, copy_lake_with_people
 
 CAPPED = "E430121-02"  # a capped demo enterprise (cap for 2025)
 PEOPLE = {"t-officer-02": [("data_officer", CAPPED)], "t-reviewer-2": [("reviewer", "D430121")]}
@@ -21,11 +21,7 @@ PEOPLE = {"t-officer-02": [("data_officer", CAPPED)], "t-reviewer-2": [("reviewe
 
 @pytest.fixture
 def lake(small_demo_lake, tmp_path):
-    settings = copy_lake(small_demo_lake, tmp_path / "lake")
-    with Security.open(settings) as security:
-        for username, grants in PEOPLE.items():
-            security.provision(username, username, grants=grants, password=TEST_PASSWORD, must_change=False)
-    return settings
+    return copy_lake_with_people(small_demo_lake, tmp_path / "lake", PEOPLE)
 
 
 @pytest.fixture

@@ -155,13 +155,22 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
                 opened._con.execute(f"ALTER TABLE lake.{table} DROP COLUMN {column}")
         opened._con.execute("DROP TABLE lake.alert_event")  # added by version 3
         opened._con.execute("DROP TABLE lake.activity_review")  # added by version 4
+        opened._con.execute("DROP TABLE lake.cap_request")  # added by version 5
+        opened._con.execute("DROP TABLE lake.cap_decision")
+        opened._con.execute("DELETE FROM lake.emission_factor WHERE subject IN ('raw_coal', 'msw')")
+        opened._con.execute("ALTER TABLE lake.emission_factor DROP COLUMN effective_year")
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
+    assert "packaged factor rows added" in result.output  # raw coal and the MSW parameters a newer carbonlib ships
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 4
+        assert opened.schema_version == SCHEMA_VERSION == 5
         assert opened.query("SELECT count(*) AS n FROM lake.alert_event").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.activity_review").n[0] == 0
+        assert opened.query("SELECT count(*) AS n FROM lake.cap_request").n[0] == 0
+        factors = opened.read("emission_factor")
+        assert {"ncv:raw_coal:gbt2589", "waste_n2o:msw:ipcc2006"} <= set(factors.factor_id)
+        assert factors.effective_year.isna().all()
         assert opened.query("SELECT count(*) AS n FROM lake.device_event WHERE serial_no IS NULL").n[0] == before
         assert len(registry.devices(opened)) > 0
 

@@ -182,3 +182,11 @@ def test_a_waste_entry_is_accounted_with_the_lake_factors(lake, people):
             ENTERPRISE, date(2026, 2, 1), date(2026, 2, 28), "waste", "hazardous_waste", 10.0, "t", "WB-8"))
     # 10 t x 0.01 x 0.90 x 0.97 x 44/12 + 10 x 1e-4 x 265 + 10 x 2e-7 x 28 = 0.3201 + 0.265 + 0.000056
     assert preview.set_index("item").loc["scope1_waste_incineration", "value"] == pytest.approx(0.585156)
+
+
+def test_accounting_a_lake_without_any_factor_row_seeds_the_packaged_ones_first(empty_lake):
+    with Lake.open(empty_lake) as lake:
+        assert lake.read("emission_factor").empty  # Lake.create, unlike carbon lake init, seeds nothing
+        with pytest.raises(ValueError, match="nothing to account"):
+            accounts.build_accounts(lake)
+        assert "grid:national:mee_enterprise_reporting:2022" in set(lake.read("emission_factor").factor_id)

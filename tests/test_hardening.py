@@ -23,7 +23,7 @@ from conftest import lake_settings
 from test_lake import SAMPLES, write_samples
 from typer.testing import CliRunner
 
-from carbonlib.accounting import accounts
+from carbonlib.accounting import accounts, factor_library
 from carbonlib.cli import app
 from carbonlib.lake import (
     CATALOG,
@@ -348,6 +348,7 @@ def test_echoed_values_are_cut_in_messages(samples):
 def test_a_bad_legacy_ledger_row_is_skipped_with_a_named_warning_not_every_account(samples):
     with Lake.open(samples) as lake:
         write_samples(lake, ["activity"])
+        factor_library.seed(lake)  # the samples' two factor rows are not a library: add the packaged one
         legacy_insert(lake, "activity", ENTRY | {"entry_id": "A-BAD-DIESEL", "category": "mobile_combustion",
                                                  "activity_type": "diesel", "unit": "MWh", "amount": 5.0,
                                                  "status": "approved"})

@@ -21,7 +21,7 @@ from carbonlib.alerts import checks
 from carbonlib.ledger import evidence, service, supervision, workflow
 from carbonlib.ledger.workflow import ReviewRefused
 from carbonlib.security import PermissionDenied, Security
-from conftest import TEST_PASSWORD, copy_lake
+from conftest import TEST_PASSWORD, copy_lake_with_people
 
 ENTERPRISE = "E430121-01"  # a demo enterprise of county D430121 (city C4301)
 MONTH = "2026-01"  # after the demo's data (which ends 2025-12-31), before today
@@ -32,11 +32,7 @@ EVERYONE = ("t-officer", "t-reviewer", "t-officer-reviewer", *PEOPLE)
 
 @pytest.fixture
 def lake(small_demo_lake, tmp_path):
-    settings = copy_lake(small_demo_lake, tmp_path / "lake")
-    with Security.open(settings) as security:
-        for username, grants in PEOPLE.items():
-            security.provision(username, username, grants=grants, password=TEST_PASSWORD, must_change=False)
-    return settings
+    return copy_lake_with_people(small_demo_lake, tmp_path / "lake", PEOPLE)
 
 
 @pytest.fixture

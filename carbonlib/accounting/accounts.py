@@ -659,10 +659,18 @@ def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool 
     nothing; changed figures replace the old ones in one transaction, and items that no
     longer exist are deleted.  When every year with data was built (months included), the
     snapshot computed from is recorded in ``lake_meta`` (:data:`MARKER_KEY`), so that
-    :func:`refresh_accounts` can continue incrementally from it.
+    :func:`refresh_accounts` can continue incrementally from it.  A lake without any factor row (made
+    with ``Lake.create`` rather than ``carbon lake init``) is first seeded with the packaged factors.
     """
     lake.require_intact()
+    _seed_an_empty_library(lake)
     return _build(lake, years, monthly)[0]
+
+
+def _seed_an_empty_library(lake: Lake) -> None:
+    """Seed the packaged factors when the lake has no factor row at all (nothing could be accounted)."""
+    if not lake.query(f"SELECT count(*) AS n FROM {CATALOG}.emission_factor").n[0]:
+        factor_library.seed(lake)
 
 
 def account_figures(lake: Lake, org_id: str, period: str, *, snapshot: int | None = None,
@@ -790,13 +798,14 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
       accounted year stale;
     * a change of ``org``, ``emission_factor``, ``gwp`` or ``species_parameter`` (or no marker
       yet, or snapshots since the marker expired by lake maintenance: the feed is no longer
-      whole) rebuilds everything.
+      whole) rebuilds everything (a lake without any factor row is first seeded, as in :func:`build_accounts`).
 
     Stale pairs are closed under ancestors, recomputed (unaffected children contribute
     their materialised figures) and written; figures that come out identical keep their
     snapshot_id and computed_at.  Without new data nothing is written, not even a snapshot.
     """
     lake.require_intact()
+    _seed_an_empty_library(lake)
     upto = lake.snapshot_id()
     after = _marker(lake)
     expired = after is not None and upto > after and not lake.history_complete(after, upto)

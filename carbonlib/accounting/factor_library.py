@@ -119,13 +119,17 @@ class FactorLibrary:
 
     def fuels(self) -> list[str]:
         """Fuels with all three combustion parameters in one family."""
+        return self._complete("ncv", self.fuel)
+
+    def _complete(self, kind: str, look_up) -> list[str]:
+        """Subjects of ``kind`` for which ``look_up(subject)`` finds every row it needs."""
         found = []
-        for fuel in sorted({s for s, _ in self._subjects("ncv").index}):
+        for subject in sorted({s for s, _ in self._subjects(kind).index}):
             try:
-                self.fuel(fuel)
+                look_up(subject)
             except FactorMissing:
                 continue
-            found.append(fuel)
+            found.append(subject)
         return found
 
     def grid(self) -> FactorRow:
@@ -177,14 +181,7 @@ class FactorLibrary:
 
     def wastes(self) -> list[str]:
         """Waste types with every incineration parameter in force."""
-        found = []
-        for waste in sorted({s for s, _ in self._subjects("waste_carbon_content").index}):
-            try:
-                self.waste(waste)
-            except FactorMissing:
-                continue
-            found.append(waste)
-        return found
+        return self._complete("waste_carbon_content", self.waste)
 
 
 def seed(lake: Lake) -> int:
