@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -31,7 +31,7 @@ def deadline(period_end: date, day: int = DEADLINE_DAY) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
-def submissions(lake: Lake, today: date, *, deadline_day: int = DEADLINE_DAY,
+def submissions(lake: Lake, today: date | datetime, *, deadline_day: int = DEADLINE_DAY,
                 snapshot: int | None = None) -> pd.DataFrame:
     """Every entry (as of ``snapshot``, default latest) with: status, ``submitted_at`` (its first submission;
     entries without review steps count as submitted when entered), ``deadline``, ``late``, ``waiting_days``
@@ -108,12 +108,14 @@ def inspect(lake: Lake, org_id: str, period: str, snapshot: int, *, deadline_day
     month = pd.Period(period, freq="M")
     first, last = (month - 11).to_timestamp(), month.to_timestamp(how="end").normalize()
     times = lake.snapshots()
-    as_of = pd.Timestamp(times.loc[times.snapshot_id == snapshot, "snapshot_time"].iloc[0]).date()
+    at = pd.Timestamp(times.loc[times.snapshot_id == snapshot, "snapshot_time"].iloc[0])
+    at = at.tz_convert("UTC").tz_localize(None) if at.tzinfo else at  # the snapshot's moment, UTC
+    as_of = at.date()
     paths = views.org_paths(lake, snapshot)
     if org_id not in paths:
         raise ValueError(f"org {org_id!r} is not in the lake at snapshot {snapshot}")
     scope = {o for o, path in paths.items() if org_id in path.split("/")}
-    entries = submissions(lake, as_of, deadline_day=deadline_day, snapshot=snapshot)
+    entries = submissions(lake, at, deadline_day=deadline_day, snapshot=snapshot)  # days waited until the snapshot
     ends = pd.to_datetime(entries.period_end)
     entries = entries[entries.org_id.isin(scope) & (ends >= first) & (ends <= last)]
     entries = entries.sort_values(["org_id", "period_start", "entry_id"], ignore_index=True)
