@@ -82,8 +82,8 @@ class ImportResult:
 
 # ---------------------------------------------------------------------------------------------- template
 def _lists(lake: Lake, orgs: list[str]) -> dict[str, list[str]]:
-    types = sorted({t for c in ACTIVITY_CATEGORIES for t in catalogue.activity_types(lake, c)})
     allowed = {c: set(catalogue.activity_types(lake, c)) for c in ACTIVITY_CATEGORIES}
+    types = sorted(set().union(*allowed.values()))
     categories = [c for c in ACTIVITY_CATEGORIES if allowed[c]]
     units = sorted({u for c in categories for u in CATEGORY_UNITS[c]})
     return {"org_id": orgs, "category": categories, "activity_type": types, "unit": units}

@@ -15,7 +15,7 @@ from datetime import date
 
 from .. import units as unit_conversion
 from ..accounting import accounts, views
-from ..accounting.factor_library import FactorLibrary
+from ..accounting.factor_library import FactorLibrary, FactorMissing
 from ..lake import Lake
 from ..lake.schema import CATEGORY_UNITS
 
@@ -61,9 +61,13 @@ def units(lake: Lake, category: str, activity_type: str | None = None) -> tuple[
     and for a fuel only the units of the dimension its net calorific value is given per (natural gas in Nm3,
     diesel in t: a mass of a gas cannot be converted without its density)."""
     allowed = CATEGORY_UNITS.get(category, ())
-    if category not in ("stationary_combustion", "mobile_combustion") or activity_type not in fuels(lake):
+    if category not in ("stationary_combustion", "mobile_combustion") or activity_type not in accounts.STANDARD_COAL:
         return allowed
-    basis = unit_conversion.split_ratio(library(lake).fuel(activity_type)[0].unit)[1]
+    try:
+        ncv = library(lake).fuel(activity_type)[0]  # one read of the library, not one per question
+    except FactorMissing:
+        return allowed
+    basis = unit_conversion.split_ratio(ncv.unit)[1]
     return tuple(u for u in allowed if unit_conversion.dimension(u) == unit_conversion.dimension(basis))
 
 
