@@ -25,6 +25,10 @@ security_store
     The security store: users, grants, sessions and the audit log (``CARBON_SECURITY_STORE``).
     Default an SQLite file in ``<lake>-security/`` next to the lake folder (owner-only); a
     PostgreSQL store is written ``postgres:dbname=carbon_security host=127.0.0.1 ...``.
+registry_store
+    The credit registry's system of record: serial blocks, transfers, pledges, retirements and
+    its verifiable log (``CARBON_REGISTRY_STORE``).  Default an SQLite file in
+    ``<lake>-registry/`` next to the lake folder; PostgreSQL written as for ``security_store``.
 lock_timeout_s
     How long a write waits for the catalog when another process holds it (a long commit, a
     reader holding a transaction) before it gives up with a clear error
@@ -55,7 +59,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _ENV_PREFIX = "CARBON_"
-_TEXT_FIELDS = ("lake", "catalog", "data_path", "security_store", "memory_limit")
+_TEXT_FIELDS = ("lake", "catalog", "data_path", "security_store", "registry_store", "memory_limit")
 _NUMBER_FIELDS = ("lock_timeout_s",)
 _COUNT_FIELDS = ("threads",)
 _FIELDS = _TEXT_FIELDS + _NUMBER_FIELDS + _COUNT_FIELDS
@@ -108,6 +112,7 @@ class Settings:
     catalog: str | None = None
     data_path: str | None = None
     security_store: str | None = None
+    registry_store: str | None = None
     lock_timeout_s: float = 120.0
     memory_limit: str | None = None
     threads: int | None = None
@@ -168,7 +173,7 @@ def _checked(name: str, value: object, source: str) -> object:
         return Path(value)
     if name == "memory_limit" and not _MEMORY.match(value):
         raise SettingsError(f"{source}: memory_limit {value[:40]!r} must be a size such as '1GiB', '512MB' or '60%'")
-    if name in ("catalog", "security_store") and not value.startswith(_CATALOG_SCHEMES):
+    if name in ("catalog", "security_store", "registry_store") and not value.startswith(_CATALOG_SCHEMES):
         raise SettingsError(f"{source}: {name} {mask_secrets(value)[:60]!r} must start with one of "
                             f"{list(_CATALOG_SCHEMES)} (e.g. 'sqlite:/data/lake/catalog.sqlite' or "
                             "'postgres:dbname=carbon host=127.0.0.1')")
@@ -213,7 +218,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     """The ``CARBON_*`` variables under which a child process (a report kernel, a batch worker) resolves these same
     settings: a catalog URI with its password travels in the environment, never in a notebook's parameters."""
     values = {"lake": str(Path(settings.lake).resolve()), "catalog": settings.catalog, "data_path": settings.data_path,
-              "security_store": settings.security_store, "memory_limit": settings.memory_limit,
+              "security_store": settings.security_store,
+              "registry_store": settings.registry_store, "memory_limit": settings.memory_limit,
               "threads": settings.threads, "lock_timeout_s": settings.lock_timeout_s}
     return {_ENV_PREFIX + name.upper(): str(value) for name, value in values.items() if value is not None}
 

@@ -65,14 +65,16 @@ TEST_USERS = {
 
 
 def copy_lake(settings: Settings, target) -> Settings:
-    """A copy of a lake and of its security store (``<lake>-security``, kept next to the lake)."""
+    """A copy of a lake, its security store and its credit registry (``<lake>-security``, ``<lake>-registry``,
+    kept next to the lake)."""
     import shutil
     from pathlib import Path
 
     shutil.copytree(settings.lake, target)
-    security = Path(settings.lake).with_name(Path(settings.lake).name + "-security")
-    if security.is_dir():
-        shutil.copytree(security, Path(target).with_name(Path(target).name + "-security"))
+    for suffix in ("-security", "-registry"):
+        beside = Path(settings.lake).with_name(Path(settings.lake).name + suffix)
+        if beside.is_dir():
+            shutil.copytree(beside, Path(target).with_name(Path(target).name + suffix))
     return lake_settings(target)
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from carbonlib.lake import Lake, LakeError
 from carbonlib.ops import backup, service
+from carbonlib.registry import Registry
+from carbonlib.registry.publish import mirror
 from carbonlib.security import PermissionDenied, Security
 from conftest import TEST_PASSWORD, copy_lake, lake_settings
 
@@ -79,8 +81,11 @@ def test_restore_drill_back_up_destroy_restore_equal_checksums_and_the_same_pinn
     assert 0 < incremental.new_bytes < full.new_bytes / 3
     assert backup.verify(repository, backup.load_key(key_file)).ok
 
+    with Registry.open(lake, create=False) as registry:
+        units_before = registry.reconcile()
     shutil.rmtree(lake.lake)
     shutil.rmtree(lake.lake.with_name(lake.lake.name + "-security"))
+    shutil.rmtree(lake.lake.with_name(lake.lake.name + "-registry"))
     restored = backup.restore(repository, backup.load_key(key_file), lake.lake, full.backup_id)
     assert restored.snapshot_id == full.snapshot_id and restored.set_aside == []
     # the newer backup's checksums moved on from the first by the rows changed; a restore recomputes them in full
@@ -92,6 +97,9 @@ def test_restore_drill_back_up_destroy_restore_equal_checksums_and_the_same_pinn
     with Security.open(lake) as reopened:
         assert reopened.audit.verify().ok  # the audit log came back intact with its keys
     assert oct((lake.lake.with_name(lake.lake.name + "-security") / "audit.key").stat().st_mode & 0o777) == "0o600"
+    with Registry.open(lake, create=False) as registry, Lake.open(lake) as opened:  # the credit registry too
+        assert registry.verify().ok and registry.reconcile().equals(units_before)
+        assert mirror(opened, registry) == 0  # the lake's mirror and the registry came back together
     again = reports.run_batch(lake, "annual", "2025", orgs=["E430121-02"], out_dir=tmp_path / "r2", snapshot=snapshot,
                               workers=1, progress=False, force=True)
     assert (Path(again.records[0].html_path).parent / "figures.csv").read_bytes() == figures_before
@@ -190,7 +198,7 @@ def test_restore_never_merges_and_force_sets_the_old_folders_aside(lake, key_fil
     marker = lake.lake / "operator-notes.txt"
     marker.write_text("kept")
     result = backup.restore(repository, key, lake.lake, force=True)
-    assert len(result.set_aside) == 2 and all(p.is_dir() for p in result.set_aside)
+    assert len(result.set_aside) == 3 and all(p.is_dir() for p in result.set_aside)  # lake, security, registry
     assert (result.set_aside[0] / "operator-notes.txt").read_text() == "kept"
     assert not (lake.lake / "operator-notes.txt").exists()
     with Lake.open(lake_settings(lake.lake), read_only=True) as opened:

@@ -46,7 +46,7 @@ CORRUPTED = "corrupted"
 
 @dataclass
 class Case:
-    surface: str  # writer, cli, files, pages
+    surface: str  # writer, cli, files, pages, registry
     name: str
     run: Callable[[Path], str | None]  # returns the refusal text, or None when nothing was refused
 
@@ -204,13 +204,27 @@ case("writer", "emission_factor: oxidation above 1")(lambda d: _append(d, "emiss
 case("writer", "gwp: negative")(lambda d: _append(d, "gwp", [{"gas": "SF6", "assessment": "AR5", "value": -23500.0, "source": "x"}]))
 case("writer", "gwp: zero")(lambda d: _append(d, "gwp", [{"gas": "SF6", "assessment": "AR6", "value": 0.0, "source": "x"}]))
 case("writer", "cap: negative")(lambda d: _append(d, "cap", [{"org_id": "E430121-01", "year": 2030, "cap_tco2e": -1.0, "source": "x"}]))
-case("writer", "credit_event: quantity differs from the serial range")(lambda d: _append(d, "credit_event", [dict(
+case("writer", "credit_event: written around the registry")(lambda d: _append(d, "credit_event", [dict(
     event_id="EV-X", project_id="PRJ-430121-02", event_type="retire", event_time=datetime(2025, 3, 1), vintage=2024,
     serial_start=1, serial_end=10, quantity_tco2e=1_000_000.0, from_account="ACC-X", to_account=None, prev_hash="",
     hash="h")]))
-case("writer", "credit_event: serial range backwards")(lambda d: _append(d, "credit_event", [dict(
-    event_id="EV-Y", project_id="PRJ-430121-02", event_type="issue", event_time=datetime(2025, 3, 1), vintage=2024,
-    serial_start=10, serial_end=1, quantity_tco2e=-8.0, from_account=None, to_account="ACC-X", prev_hash="", hash="h")]))
+
+
+def _registry(lake_dir: Path, operation) -> str | None:
+    from carbonlib.registry import Registry, RegistryRefused
+
+    with Registry.open(lake_settings(lake_dir)) as registry:
+        try:
+            operation(registry)
+        except RegistryRefused as error:
+            return str(error)
+    return None
+
+
+case("registry", "retire a million never-issued credits")(lambda d: _registry(d, lambda r: r.retire(
+    "E430121-02", "PRJ-430121-02", 2025, 1_000_000, beneficiary="E430121-02", purpose="voluntary")))
+case("registry", "issue over serials issued already")(lambda d: _registry(d, lambda r: r.issue(
+    "PRJ-430121-02", 2025, 100, proponent="S430121-02", verification_ref="V-NEW", serial_start=50)))
 case("writer", "forest_stand: unknown species")(lambda d: _append(d, "forest_stand", [dict(
     stand_id="ST-X", org_id="S430121-01", species_group="unobtainium", area_ha=3.0, origin="planted", established_year=2000)]))
 case("writer", "unknown table")(lambda d: _append(d, "secrets", [{"a": 1}]))
@@ -303,8 +317,8 @@ def _security_file(damage: str) -> Callable[[Path], str | None]:
         import os
 
         copy = lake_dir.parent / f"secured-{damage.replace(' ', '-')}"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.rmtree(copy.with_name(copy.name + "-security"), ignore_errors=True)
+        for folder in (copy, copy.with_name(copy.name + "-security"), copy.with_name(copy.name + "-registry")):
+            shutil.rmtree(folder, ignore_errors=True)
         copy_lake(lake_settings(lake_dir), copy)
         folder = copy.with_name(copy.name + "-security")
         if damage == "service key readable by others":
@@ -331,8 +345,8 @@ def _damage(kind: str, command: tuple[str, ...]) -> Callable[[Path], str | None]
     """Damage a copy of the lake and run a command on it (the copy is the input; the real lake stays intact)."""
     def run(lake_dir: Path) -> str | None:
         copy = lake_dir.parent / f"damaged-{kind}"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.rmtree(copy.with_name(copy.name + "-security"), ignore_errors=True)
+        for folder in (copy, copy.with_name(copy.name + "-security"), copy.with_name(copy.name + "-registry")):
+            shutil.rmtree(folder, ignore_errors=True)
         copy_lake(lake_settings(lake_dir), copy)
         victim = max((copy / "data").rglob("*.parquet"), key=lambda p: p.stat().st_size)
         if kind == "truncated":
@@ -427,7 +441,7 @@ def corpus_lake(small_demo_lake, tmp_path_factory):
 
 def test_the_corpus_is_large_and_spans_every_surface():
     counts = Counter(c.surface for c in CASES)
-    assert len(CASES) >= 80 and set(counts) == {"writer", "cli", "files", "pages"}, counts
+    assert len(CASES) >= 80 and set(counts) == {"writer", "cli", "files", "pages", "registry"}, counts
     assert len({(c.surface, c.name) for c in CASES}) == len(CASES), "case names must be unique"
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import date, datetime
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -11,11 +10,13 @@ from typer.testing import CliRunner
 
 from carbonlib.accounting import caps
 from carbonlib.cli.accounts import accounts_app
-from carbonlib.demo.ledgers import _hash_event
 from carbonlib.lake import Lake
-from carbonlib.settings import load_settings
+from carbonlib.registry import Registry
+from carbonlib.registry.publish import mirror
+from conftest import copy_lake
 
 YEAR = 2025
+PROJECT = "PRJ-430121-02"  # a demo project: the test's credits come from it
 
 
 # ------------------------------------------------------------------------------ pure rules
@@ -62,18 +63,14 @@ def test_shortfall_above_the_limit_leaves_a_deficit():
 
 
 # ------------------------------------------------------------------------------- on a lake
-def _cap_and_credits(lake: Lake, org_id: str, cap: float, retired: float) -> None:
-    """Give ``org_id`` a 2025 cap and retire ``retired`` credits from ACC-<org_id> in 2026 (hash-chained)."""
+def _cap_and_credits(lake: Lake, org_id: str, cap: float, retired: int) -> None:
+    """Give ``org_id`` a 2025 cap, and ``retired`` credits retired in the registry for compliance with it."""
     lake.append("cap", pd.DataFrame([dict(org_id=org_id, year=YEAR, cap_tco2e=cap, source="test allocation")]))
-    last = lake.query("SELECT * FROM credit_event ORDER BY event_time DESC, event_id DESC LIMIT 1").iloc[0]
-    serial = int(lake.query("SELECT max(serial_end) AS s FROM credit_event").s[0]) + 1
-    event = dict(event_id=f"TEST-R-{org_id}", project_id=last.project_id, event_type="retire",
-                 event_time=datetime(YEAR + 1, 3, 1, 8), vintage=YEAR, serial_start=serial,
-                 serial_end=serial + int(retired) - 1, quantity_tco2e=float(retired), from_account=f"ACC-{org_id}",
-                 to_account=None)
-    event["prev_hash"] = last.hash
-    event["hash"] = _hash_event(event, last.hash)
-    lake.append("credit_event", pd.DataFrame([event]))
+    with Registry.open(lake.settings) as book:
+        book.open_accounts(org_id)
+        book.issue(PROJECT, YEAR, retired, proponent=org_id, verification_ref=f"TEST-V-{org_id}", buffer_share=0)
+        book.retire(org_id, PROJECT, YEAR, retired, beneficiary=org_id, purpose="compliance", cap_year=YEAR)
+        mirror(lake, book)
 
 
 def _ytd(lake: Lake, org_id: str) -> float:
@@ -85,9 +82,7 @@ def _ytd(lake: Lake, org_id: str) -> float:
 
 @pytest.fixture
 def capped_lake(small_demo_lake, tmp_path):
-    copy = tmp_path / "lake"
-    shutil.copytree(small_demo_lake.lake, copy)
-    return load_settings(lake=copy)
+    return copy_lake(small_demo_lake, tmp_path / "lake")
 
 
 def test_cap_status_on_the_demo_lake_offsets_then_leaves_a_deficit(capped_lake):

@@ -8,8 +8,6 @@ from the same true energy flows as the meters.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +16,7 @@ from carbonlib import boundaries
 from carbonlib.demo import DEFAULT_SEED, build_demo
 from carbonlib.lake import Lake
 from carbonlib.lake.schema import TABLES
+from carbonlib.registry import Registry
 from carbonlib.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -245,37 +244,22 @@ def test_forest_inventory_has_two_survey_dates_per_plot(demo):
     assert len(trees) == 2 * len(dates), "every plot survey has measured trees"
 
 
-def _event_hash(event: dict, prev: str) -> str:
-    """SHA-256 over prev_hash and the event's fields joined by '|' (as carbonlib/demo/ledgers.py)."""
-    fields = "|".join(str(event[k]) for k in ("event_id", "project_id", "event_type", "event_time", "vintage",
-                                              "serial_start", "serial_end", "quantity_tco2e", "from_account",
-                                              "to_account"))
-    return hashlib.sha256((prev + "|" + fields).encode()).hexdigest()
-
-
-def test_credit_event_hash_chain_verifies(demo):
-    def python(value):  # as the demo hashed them: datetime, int, float, None
-        if pd.isna(value):
-            return None
-        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else getattr(value, "item", lambda: value)()
-
-    events = [{k: python(v) for k, v in row.items()} for row in demo.query("SELECT * FROM credit_event").to_dict("records")]
-    assert events
-    by_prev = {e["prev_hash"]: e for e in events}
-    assert len(by_prev) == len(events), "two events claim the same predecessor: the chain forks"
-    chain, prev = [], ""
-    while prev in by_prev:
-        event = by_prev[prev]
-        assert event["hash"] == _event_hash(event, prev), f"hash of {event['event_id']} does not verify"
-        chain.append(event)
-        prev = event["hash"]
-    assert len(chain) == len(events), "the hash chain does not link every event"
-    # a tampered quantity breaks the chain
-    tampered = dict(chain[0], quantity_tco2e=chain[0]["quantity_tco2e"] + 1)
-    assert _event_hash(tampered, "") != chain[0]["hash"]
-    # serial ranges: issues do not overlap and transfers/retirements stay inside their issue
-    issues = [e for e in chain if e["event_type"] == "issue"]
-    spans = sorted((e["serial_start"], e["serial_end"]) for e in issues)
+def test_the_demo_registry_verifies_and_the_lake_mirrors_its_log(small_demo_lake, demo):
+    """The demo's credits go through the registry (issue with buffer, transfer, compliance retirement); every
+    ``credit_event`` row carries its transaction's leaf hash and the leaf before it, and the units reconcile."""
+    with Registry.open(small_demo_lake, create=False) as registry:
+        assert registry.verify().ok
+        table = registry.reconcile()
+        leaves = {body["seq"]: leaf for body, leaf in registry.log_rows()}
+    assert table.ok.all() and (table.buffer > 0).all() and (table.retired > 0).all()
+    events = demo.query("SELECT * FROM credit_event ORDER BY op_seq, event_id")
+    assert set(events.event_type) == {"issue", "transfer", "retire"}
+    assert all(row.hash == leaves[row.op_seq] and row.prev_hash == leaves.get(row.op_seq - 1, "")
+               for row in events.itertuples())
+    retired = events[events.event_type == "retire"]
+    assert (retired.purpose == "compliance").all() and (retired.cap_year == retired.vintage).all()
+    assert (retired.event_time.dt.year == retired.cap_year + 1).all()  # surrendered in the following year
+    # serial ranges: issues do not overlap, and each row's quantity is its range's length
+    spans = sorted(zip(events[events.event_type == "issue"].serial_start, events[events.event_type == "issue"].serial_end))
     assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
-    for e in chain:
-        assert e["serial_end"] - e["serial_start"] + 1 == e["quantity_tco2e"], e["event_id"]
+    assert (events.serial_end - events.serial_start + 1 == events.quantity_tco2e).all()

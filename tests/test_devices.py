@@ -159,12 +159,19 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
         opened._con.execute("DROP TABLE lake.cap_decision")
         opened._con.execute("DELETE FROM lake.emission_factor WHERE subject IN ('raw_coal', 'msw')")
         opened._con.execute("ALTER TABLE lake.emission_factor DROP COLUMN effective_year")
+        # retired in September 2026 (the demo retires at build time): the old convention reads cap year 2025
+        opened._con.execute("UPDATE lake.credit_event SET event_time = TIMESTAMP '2026-09-30 08:00:00' "
+                            "WHERE event_type = 'retire'")
+        retirements = opened.query("SELECT event_id, purpose, cap_year, beneficiary FROM lake.credit_event "
+                                   "WHERE event_type = 'retire' ORDER BY event_id")
+        for column in ("op_seq", "purpose", "cap_year", "beneficiary", "price_cny"):  # added by version 6
+            opened._con.execute(f"ALTER TABLE lake.credit_event DROP COLUMN {column}")
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     assert "packaged factor rows added" in result.output  # raw coal and the MSW parameters a newer carbonlib ships
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 5
+        assert opened.schema_version == SCHEMA_VERSION == 6
         assert opened.query("SELECT count(*) AS n FROM lake.alert_event").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.activity_review").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.cap_request").n[0] == 0
@@ -173,6 +180,10 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
         assert factors.effective_year.isna().all()
         assert opened.query("SELECT count(*) AS n FROM lake.device_event WHERE serial_no IS NULL").n[0] == before
         assert len(registry.devices(opened)) > 0
+        # the demo's buyers retired for their 2025 caps: what the migration reads from the old convention
+        migrated = opened.query("SELECT event_id, purpose, cap_year, beneficiary FROM lake.credit_event "
+                                "WHERE event_type = 'retire' ORDER BY event_id")
+        assert len(retirements) and migrated.equals(retirements.astype(migrated.dtypes.to_dict()))
 
 
 def test_the_command_line_registers_records_and_lists(lake, tmp_path, monkeypatch):

@@ -221,7 +221,9 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "event_time": [T(2026, 4, 15, 8), T(2026, 9, 30, 8)], "vintage": [2025, 2025],
         "serial_start": np.array([1, 1], dtype=np.int64), "serial_end": np.array([4000, 1000], dtype=np.int64),
         "quantity_tco2e": [4000.0, 1000.0], "from_account": [None, "ACC-B"], "to_account": ["ACC-A", None],
-        "prev_hash": ["", "abc"], "hash": ["abc", "def"],
+        "prev_hash": ["", "abc"], "hash": ["abc", "def"], "op_seq": np.array([0, 1], dtype=np.int64),
+        "purpose": [None, "compliance"], "cap_year": pd.array([None, 2025], dtype="Int32"), "beneficiary": [None, "B"],
+        "price_cny": [None, 58.0],
     }),
     "carbon_price": pd.DataFrame({
         "market": ["CEA", "CCER"], "day": [D(2025, 1, 2), D(2025, 1, 2)], "close_cny": [97.5, 80.1], "volume_t": [1e5, 2e3],

@@ -57,6 +57,9 @@ FRAGMENTS = {
     "viz/data.py": {"daily"},
     "security/audit.py": {"conditions", "where"},  # conditions: constant "column = ?" texts, values bound
     "security/store.py": {"serial"},  # the primary-key clause of the store's dialect
+    "registry/store.py": {"serial"},  # the same
+    # free: a constant condition; conditions: constant "column = ?" texts (values bound); where: built from them
+    "registry/book.py": {"free", "conditions", "where"},
 }
 
 

@@ -10,9 +10,9 @@ registry (``credit_event``).
   the previous year's emissions (seasonal share), when the previous year has all twelve
   monthly figures and a positive share; otherwise YTD scaled by days (days in the year /
   days covered).  A complete year projects to its actual total.
-* **Offsets** (:func:`assess_cap`): credits retired from the org's registry account
-  ``ACC-<org_id>`` in the year after the compliance year (the surrender period; the demo
-  registry retires vintage-Y credits in Y+1) may cover the shortfall up to ``offset_limit``
+* **Offsets** (:func:`assess_cap`): credits the registry retired for compliance with the org's
+  cap of the year (purpose ``compliance``, the org as beneficiary, that cap year; see
+  :mod:`carbonlib.registry.service`) may cover the shortfall up to ``offset_limit``
   (default 5 %) of the verified, here projected, emissions: "重点排放单位每年可以使用国家核证自愿
   减排量抵销碳排放配额的清缴，抵销比例不得超过应清缴碳排放配额的5%" (MEE, 碳排放权交易管理办法
   （试行）2020, Article 29).  What the limit or the credits do not cover is the deficit: the
@@ -137,10 +137,11 @@ def _monthly(lake: Lake, org_id: str, year: int, snapshot: int | None) -> pd.Ser
 
 
 def credits_retired(lake: Lake, org_id: str, year: int, snapshot: int | None = None) -> float:
-    """Credits (tCO2e) retired from ``ACC-<org_id>`` during year+1, the surrender period of ``year``."""
+    """Credits (tCO2e) retired in the registry for compliance with ``org_id``'s cap of ``year`` (purpose
+    compliance, beneficiary ``org_id``, cap year ``year``), whenever they were retired."""
     rows = lake.read("credit_event", columns=["quantity_tco2e"], snapshot=snapshot,
-                     where="event_type = 'retire' AND from_account = ? AND year(event_time) = ?",
-                     params=[f"ACC-{org_id}", year + 1])
+                     where="event_type = 'retire' AND purpose = 'compliance' AND beneficiary = ? AND cap_year = ?",
+                     params=[org_id, year])
     return float(rows.quantity_tco2e.sum())
 
 

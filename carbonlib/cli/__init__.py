@@ -3,7 +3,8 @@
 One module per verb group, each a thin Typer app over one capability: :mod:`.demo`,
 :mod:`.lake` (and ``carbon schema``), :mod:`.accounts`, :mod:`.reports` (reports and
 pipelines), :mod:`.dashboards`, :mod:`.security` (``login``, ``security``, ``audit``) and
-:mod:`.backup`, :mod:`.health`, :mod:`.ingest`, :mod:`.devices`, :mod:`.alerts` and :mod:`.ledger`;
+:mod:`.backup`, :mod:`.health`, :mod:`.ingest`, :mod:`.devices`, :mod:`.alerts`, :mod:`.ledger`,
+:mod:`.factors` and :mod:`.registry`;
 :mod:`.auth` resolves who runs a command.
 
 Exit codes: 0 success, 1 the operation failed (message says what and the fix),
@@ -28,6 +29,7 @@ from .devices import devices_app
 from .factors import factors_app
 from .lake import lake_app, schema
 from .ledger import ledger_app
+from .registry import registry_app
 from .reports import pipelines_app, reports_app
 from .security import audit_app, login, logout, password, security_app, whoami
 
@@ -56,6 +58,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(factors_app, name="factors")
+app.add_typer(registry_app, name="registry")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

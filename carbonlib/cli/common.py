@@ -65,10 +65,11 @@ def clean_errors() -> Iterator[None]:
     """Turn the library's refusals (lake, settings, backups, bad values, missing files) into ``error: …`` and exit 1."""
     from ..lake import LakeError
     from ..ops.backup import BackupError
+    from ..security.store import StoreError
 
     try:
         yield
-    except (LakeError, SettingsError, BackupError, ValueError, FileNotFoundError, FileExistsError,
+    except (LakeError, SettingsError, BackupError, StoreError, ValueError, FileNotFoundError, FileExistsError,
             PermissionError) as error:
         fail(error)
 

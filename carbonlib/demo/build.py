@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ from ..accounting import accounts, factor_library, views
 from ..lake import Lake, LakeError
 from ..lake.schema import table
 from ..ledger.service import SERVICE as LEDGER
+from ..registry import Registry
+from ..registry import store as registry_store
+from ..registry.publish import mirror
 from ..settings import Settings
 from ..security.keys import key_path
 from . import ledgers, province, signals
@@ -148,6 +152,35 @@ def _replace_demo_lake(settings: Settings) -> str | None:
     return f"demo lake ({scale}, seed {seed})"
 
 
+def _registry(settings: Settings, lake: Lake, operations: list[tuple[datetime, str, dict]], seed: int) -> None:
+    """Run the demo's registry operations (:func:`carbonlib.demo.ledgers.credit_registry`) in a new registry
+    store and mirror them to the lake.  A registry store the demo made before (for a lake since deleted or
+    replaced) is replaced; any other is refused, naming it."""
+    folder = registry_store.folder(settings)
+    if folder.exists():
+        with Registry.open(settings) as old:
+            with old.store.transaction() as tx:
+                marked = tx.one("SELECT value FROM meta WHERE key = 'demo_seed'")
+        if marked is None:
+            raise FileExistsError(f"a registry store that the demo did not make exists at {folder}; refusing to "
+                                  "replace it. Fix: choose another --lake, or move that folder away.")
+        shutil.rmtree(folder)
+    ids = np.random.default_rng([seed, 7])
+    with Registry.open(settings) as registry:
+        with registry.store.transaction() as tx:
+            tx.run("INSERT INTO meta VALUES ('demo_seed', ?)", [str(seed)])
+        registry.new_id = lambda: ids.bytes(6).hex()
+        for at, method, arguments in operations:
+            registry.clock = lambda: at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if method == "transfer":
+                transfer = registry.request_transfer(**arguments, requested_by="demo")
+                registry.clock = lambda: (at + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                registry.accept_transfer(transfer["transfer_id"], arguments["to_org"])
+            else:
+                getattr(registry, method)(**arguments)
+        mirror(lake, registry)
+
+
 def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEED, *, force: bool = False,
                progress: bool = True, with_accounts: bool = True) -> BuildReport:
     """Create a lake at ``settings`` and fill it with the demo province.
@@ -188,10 +221,10 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         lake.append("forest_stand", stands, source="demo")
         lake.append("survey_plot", plots, source="demo")
         lake.append("survey_tree", trees, source="demo")
-        projects, p_events, c_events = ledgers.credit_registry(orgs, sc.years, np.random.default_rng([seed, 5]))
+        projects, p_events, operations = ledgers.credit_registry(orgs, sc.years, np.random.default_rng([seed, 5]))
         lake.append("credit_project", projects, source="demo")
         lake.append("project_event", p_events, source="demo")
-        lake.append("credit_event", c_events, source="demo")
+        _registry(settings, lake, operations, seed)
         lake.append("carbon_price", ledgers.carbon_prices(sc.years, np.random.default_rng([seed, 6])), source="demo")
         if with_accounts:
             accounts.build_accounts(lake, list(sc.years))

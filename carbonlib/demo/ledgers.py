@@ -7,7 +7,6 @@ totals each month.  A few entries are corrected by reversal, as clause 5.1 requi
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -199,21 +198,18 @@ def inventory(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generat
     return pd.DataFrame(stands), pd.DataFrame(plots), pd.DataFrame(trees)
 
 
-def _hash_event(event: dict, prev: str) -> str:
-    fields = "|".join(str(event[k]) for k in ("event_id", "project_id", "event_type", "event_time", "vintage",
-                                              "serial_start", "serial_end", "quantity_tco2e", "from_account", "to_account"))
-    return hashlib.sha256((prev + "|" + fields).encode()).hexdigest()
-
-
-def credit_registry(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A few CCER-style projects at forest sites, their lifecycle and a hash-chained registry."""
+def credit_registry(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generator
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[datetime, str, dict]]]:
+    """A few CCER-style projects at forest sites, their lifecycle (a monitoring report and its verification
+    per vintage) and the registry operations that follow: (UTC time, method of
+    :class:`carbonlib.registry.book.Registry` or ``transfer`` for a request and its acceptance, keyword
+    arguments), in time order."""
     sites = orgs[(orgs.level == "site") & (orgs.kind == "forest")].head(3)
     buyers = orgs[orgs.industry.isin(["cement", "power"])].org_id.tolist()
     kinds = [("afforestation", "CCER-14-001-V01", "碳汇造林项目", "Afforestation"),
              ("forest_management", "CCER-14-002-V01", "森林经营碳汇项目", "Forest management"),
              ("afforestation", "CCER-14-001-V01", "碳汇造林项目", "Afforestation")]
-    projects, project_events, credit_events = [], [], []
-    serial, prev = 1, ""
+    projects, project_events, operations = [], [], []
     first = years[0] - 2
     for i, site in enumerate(sites.itertuples()):
         kind, method, zh, en = kinds[i % len(kinds)]
@@ -223,32 +219,35 @@ def credit_registry(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.G
         projects.append(dict(project_id=pid, org_id=site.org_id, name_zh=f"{site.name_zh}{zh}", name_en=f"{site.name_en} {en} project",
                              project_type=kind, methodology=method, status=status, crediting_start=date(first, 1, 1),
                              crediting_end=date(first + 19, 12, 31), estimated_annual_tco2e=annual))
-        steps = ["initiated", "validated", "registered"] + (["monitoring_report", "verified"] if status == "verified" else [])
-        for k, step in enumerate(steps):
+        for k, step in enumerate(["initiated", "validated", "registered"]):
             project_events.append(dict(event_id=f"{pid}-E{k + 1}", project_id=pid, event_type=step,
                                        event_date=date(first, 3, 1) + timedelta(days=120 * k), actor="validation body VB-07" if k else site.org_id,
                                        note=None if k != 1 else "monitoring plan checked: plots, flux tower, data traceability"))
         if status != "verified":
             continue
         for vintage in years:
+            project_events.append(dict(event_id=f"{pid}-M{vintage}", project_id=pid, event_type="monitoring_report",
+                                       event_date=date(vintage + 1, 2, 1), actor=site.org_id,
+                                       note=f"removals of {vintage} by inventory, flux tower cross-check"))
+            project_events.append(dict(event_id=f"{pid}-V{vintage}", project_id=pid, event_type="verified",
+                                       event_date=date(vintage + 1, 3, 15), actor="verification body VB-07", note=None))
             quantity = int(annual * rng.uniform(0.8, 1.0))
-            issue = dict(event_id=f"{pid}-I{vintage}", project_id=pid, event_type="issue", event_time=datetime(vintage + 1, 4, 15, 8),
-                         vintage=vintage, serial_start=serial, serial_end=serial + quantity - 1, quantity_tco2e=float(quantity),
-                         from_account=None, to_account=f"ACC-{site.org_id}")
-            sold = quantity // 2
+            held = quantity - int(np.floor(quantity * 0.2 + 0.5))
             buyer = buyers[(i + vintage) % len(buyers)] if buyers else site.org_id
-            transfer = dict(event_id=f"{pid}-T{vintage}", project_id=pid, event_type="transfer", event_time=datetime(vintage + 1, 6, 1, 8),
-                            vintage=vintage, serial_start=serial, serial_end=serial + sold - 1, quantity_tco2e=float(sold),
-                            from_account=f"ACC-{site.org_id}", to_account=f"ACC-{buyer}")
-            retire = dict(event_id=f"{pid}-R{vintage}", project_id=pid, event_type="retire", event_time=datetime(vintage + 1, 9, 30, 8),
-                          vintage=vintage, serial_start=serial, serial_end=serial + sold // 2 - 1, quantity_tco2e=float(sold // 2),
-                          from_account=f"ACC-{buyer}", to_account=None)
-            for event in (issue, transfer, retire):
-                event["prev_hash"] = prev
-                event["hash"] = prev = _hash_event(event, prev)
-                credit_events.append(event)
-            serial += quantity
-    return pd.DataFrame(projects), pd.DataFrame(project_events), pd.DataFrame(credit_events)
+            sold = held // 2
+            issued = datetime(vintage + 1, 4, 15, 2)
+            operations += [(issued, "open_accounts", dict(org_id=site.org_id)),
+                           (issued, "issue", dict(project_id=pid, vintage=vintage, quantity=quantity,
+                                                  proponent=site.org_id, verification_ref=f"{pid}-V{vintage}")),
+                           (issued, "open_accounts", dict(org_id=buyer)),
+                           (datetime(vintage + 1, 6, 1, 2), "transfer",
+                            dict(from_org=site.org_id, to_org=buyer, project_id=pid, vintage=vintage, quantity=sold,
+                                 price_cny=float(round(rng.uniform(40, 90), 2)))),
+                           (datetime(vintage + 1, 9, 30, 2), "retire",
+                            dict(org_id=buyer, project_id=pid, vintage=vintage, quantity=sold // 2, beneficiary=buyer,
+                                 purpose="compliance", cap_year=vintage))]
+    operations.sort(key=lambda operation: operation[0])  # stable: the order within one moment stays
+    return pd.DataFrame(projects), pd.DataFrame(project_events), operations
 
 
 def carbon_prices(years: tuple[int, ...], rng: np.random.Generator) -> pd.DataFrame:

@@ -735,6 +735,8 @@ _OWNER_ENTRY_POINTS = {
     "alerts": "carbonlib.alerts.service.evaluate / acknowledge",
     "ledger": "carbonlib.ledger.service (enter, attach, submit, approve, return_entry, reject, reverse)",
     "caps": "carbonlib.accounting.cap_requests (request, decide)",
+    "registry": "carbonlib.registry.service (issue, transfer, retire, pledge, cancel, reverse) and "
+                "carbonlib.registry.publish.mirror",
 }
 
 

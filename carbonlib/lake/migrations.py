@@ -68,8 +68,21 @@ def _factor_library_v5(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     con.execute(TABLES["cap_decision"].ddl(catalog))
 
 
+def _registry_v6(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """The credit registry: ``credit_event`` becomes the published mirror of the registry's store, written only
+    by the registry (owner), with the transaction's log number, a retirement's purpose, cap year and
+    beneficiary, and a sale's price.  Existing rows keep their values; a retirement of the old convention
+    (retired in the year after the cap year, from the beneficiary's holding account ``ACC-<org>``) gets purpose
+    compliance, that cap year and that org as beneficiary."""
+    for added in ("op_seq BIGINT", "purpose VARCHAR", "cap_year INTEGER", "beneficiary VARCHAR", "price_cny DOUBLE"):
+        con.execute(f"ALTER TABLE {ident(catalog)}.credit_event ADD COLUMN IF NOT EXISTS {added}")
+    con.execute(f"UPDATE {ident(catalog)}.credit_event SET purpose = 'compliance', cap_year = year(event_time) - 1, "
+                "beneficiary = substr(from_account, 5) WHERE event_type = 'retire' AND purpose IS NULL")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
-    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5}
+    1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5,
+    6: _registry_v6}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

@@ -42,7 +42,7 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -121,7 +121,8 @@ EMISSION_FACTOR_KINDS = ("ncv", "carbon_content", "oxidation", "grid", "heat", "
 #: Factor kinds that are shares (at most 1).
 SHARE_FACTOR_KINDS = ("oxidation", "waste_carbon_content", "waste_fossil_fraction", "waste_burnout")
 PROJECT_STATUSES = ("initiated", "validated", "registered", "monitoring", "verified", "closed")
-CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel")
+CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel", "pledge", "release")
+RETIREMENT_PURPOSES = ("compliance", "voluntary")
 GWP_ASSESSMENTS = ("SAR", "AR4", "AR5", "AR6")
 REPORT_KINDS = ("monthly", "annual", "disclosure", "supervision")
 #: Clause 6.2.2 requests about a cap: a regulator's adjustment of the allocation, an enterprise's application
@@ -763,9 +764,11 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "credit_event",
-            "Credit registry events with serial ranges and a hash chain (clause 5.2).",
+            "The credit registry's published mirror (clause 5.2): one row per serial range an operation moved.  "
+            "The registry's own store is the system of record (``carbonlib.registry``); each row names the registry "
+            "transaction (``op_seq``, its leaf in the registry's verifiable log) it comes from.",
             (
-                _id("event_id", "event identifier"),
+                _id("event_id", "event identifier (the registry transaction's id, and the range's number)"),
                 _id("project_id", "project the credits come from", references="credit_project.project_id"),
                 _c("event_type", "VARCHAR", "registry operation", allowed=CREDIT_EVENTS),
                 _c("event_time", "TIMESTAMP", "when", unit="UTC"),
@@ -776,14 +779,27 @@ TABLES: dict[str, Table] = {
                    min=0.0),
                 _id("from_account", "debited account", nullable=True),
                 _id("to_account", "credited account", nullable=True),
-                _c("prev_hash", "VARCHAR", "hash of the previous event ('' for the first)", blank_ok=True),
-                _c("hash", "VARCHAR", "SHA-256 of this event's fields and prev_hash"),
+                _c("prev_hash", "VARCHAR", "leaf hash of the registry transaction before ('' for the first)",
+                   blank_ok=True),
+                _c("hash", "VARCHAR", "RFC 6962 leaf hash of the registry transaction (hex)"),
+                _c("op_seq", "BIGINT", "the transaction's number in the registry log (NULL: written before schema 6)",
+                   min=0, nullable=True, since=6),
+                _c("purpose", "VARCHAR", "of a retirement: compliance (offsets a cap) or voluntary",
+                   allowed=RETIREMENT_PURPOSES, nullable=True, since=6),
+                _c("cap_year", "INTEGER", "of a compliance retirement: the cap year it offsets", min=2000, max=2100,
+                   nullable=True, since=6),
+                _c("beneficiary", "VARCHAR", "of a retirement: on whose behalf", nullable=True, since=6),
+                _c("price_cny", "DOUBLE", "of a transfer that is a sale: price agreed", unit="CNY/tCO2e", min=0.0,
+                   nullable=True, since=6),
             ),
             key=("event_id",),
             clause="5.2",
             rules=(Rule("serial_end", "b.serial_end < b.serial_start", "is before serial_start"),
                    Rule("quantity_tco2e", "b.quantity_tco2e <> b.serial_end - b.serial_start + 1",
-                        "does not equal the length of the serial range (serial_end - serial_start + 1)")),
+                        "does not equal the length of the serial range (serial_end - serial_start + 1)"),
+                   Rule("cap_year", "(b.purpose = 'compliance') <> (b.cap_year IS NOT NULL)",
+                        "is required for a compliance retirement and only for it")),
+            owner="registry",
         ),
         Table(
             "carbon_price",

@@ -4,7 +4,7 @@
 A backup is a consistent copy of one lake snapshot: the embedded catalog (copied with SQLite's
 online backup API, so writers may go on), every Parquet file that catalog references, the other
 files of the lake folder (pipeline state, evidence), the security store (accounts, audit log,
-keys) and the settings file.  It goes into a **repository** folder:
+keys), the credit registry's store (its system of record and signing key) and the settings file.  It goes into a **repository** folder:
 
 * ``config.json``: format and the id of the key (``sha256(key)[:16]``), so a wrong key is named
   before anything is decrypted;
@@ -43,6 +43,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..registry.store import location as registry_location
+from ..security.store import Location as StoreLocation
+from ..security.store import location as security_location
 from ..settings import Settings
 from .storage import BackupError, open_storage
 
@@ -96,7 +99,7 @@ def key_id(key: bytes) -> str:
 # ---------------------------------------------------------------------------------------------- records
 @dataclass
 class Entry:
-    """One file of a backup: its role (catalog, data, lake, security, config), its path inside that role's
+    """One file of a backup: its role (catalog, data, lake, security, registry, config), its path inside that role's
     folder, SHA-256 and size of the whole file, the objects (chunks) holding it in order, and its permission
     bits (an owner-only key file is restored owner-only)."""
 
@@ -306,7 +309,8 @@ def create(settings: Settings, repository: Location, key: bytes, *, progress: bo
         files = [("catalog", "catalog.sqlite", catalog_copy)]
         files += [("data", path, Path(settings.data_uri) / path) for path in copied.data_files]
         files += _lake_folder_files(settings)
-        files += _security_files(settings, Path(scratch))
+        files += _store_files(security_location(settings), "security", Path(scratch))
+        files += _store_files(registry_location(settings), "registry", Path(scratch))
         config = _config_file()
         if config:
             files.append(("config", config.name, config))
@@ -428,23 +432,21 @@ def _lake_folder_files(settings: Settings) -> list[tuple[str, str, Path]]:
     return found
 
 
-def _security_files(settings: Settings, scratch: Path) -> list[tuple[str, str, Path]]:
-    """The security store (a consistent copy of its database) and the other files of its folder (keys)."""
-    from ..security.store import location
-
-    where = location(settings)
+def _store_files(where: StoreLocation, role: str, scratch: Path) -> list[tuple[str, str, Path]]:
+    """A store (the security store, the credit registry): a consistent copy of its database and the other files
+    of its folder (keys), under ``role``."""
     if where.dialect != "sqlite":
-        raise BackupError(f"the security store is in PostgreSQL ({where.display}); carbon backup copies an SQLite store. "
+        raise BackupError(f"the {role} store is in PostgreSQL ({where.display}); carbon backup copies an SQLite store. "
                           "Fix: back it up with pg_dump")
     if not where.path.is_file():
         return []
-    copy = scratch / "security.sqlite"
+    copy = scratch / f"{role}.sqlite"
     _copy_sqlite(where.path, copy)
-    found = [("security", where.path.name, copy)]
+    found = [(role, where.path.name, copy)]
     skipped = {where.path.name + suffix for suffix in ("", "-wal", "-shm", "-journal")}
     for path in sorted(where.path.parent.rglob("*")):
         if path.is_file() and str(path.relative_to(where.path.parent)) not in skipped:
-            found.append(("security", str(path.relative_to(where.path.parent)), path))
+            found.append((role, str(path.relative_to(where.path.parent)), path))
     return found
 
 
@@ -484,7 +486,8 @@ def verify(repository: Location, key: bytes, backup_id: str | None = None) -> Ve
 # ---------------------------------------------------------------------------------------------- restore
 def restore(repository: Location, key: bytes, lake: Path, backup_id: str = "latest", *, force: bool = False,
             progress: bool = False) -> RestoreResult:
-    """Rebuild the lake of one backup in folder ``lake`` (and its security store in ``<lake>-security``).
+    """Rebuild the lake of one backup in folder ``lake`` (its security store in ``<lake>-security``, its credit
+    registry in ``<lake>-registry``).
 
     The folders must be empty or absent; ``force`` moves existing ones aside to ``<name>.replaced-<time>``
     (never merged, never deleted).  The lake is built in a temporary folder next to ``lake`` and moved
@@ -499,13 +502,15 @@ def restore(repository: Location, key: bytes, lake: Path, backup_id: str = "late
     manifest = repo.manifest(backup_id)
     lake = Path(lake).resolve()
     security = lake.parent / f"{lake.name}-security"
-    occupied = [folder for folder in (lake, security) if folder.exists() and any(folder.iterdir())]
+    registry = lake.parent / f"{lake.name}-registry"
+    occupied = [folder for folder in (lake, security, registry) if folder.exists() and any(folder.iterdir())]
     if occupied and not force:
         raise BackupError(f"not empty: {', '.join(map(str, occupied))}; a restore never merges into a lake. "
                           "Fix: restore into a new folder, or add --force to move the existing folders aside")
     building = lake.parent / f".{lake.name}.restoring-{secrets.token_hex(4)}"
     roots = {"catalog": building / "lake", "data": building / "lake" / "data", "lake": building / "lake",
-             "security": building / "security", "config": building / "lake" / "restored-config"}
+             "security": building / "security", "registry": building / "registry",
+             "config": building / "lake" / "restored-config"}
     written = 0
     try:
         with tqdm(total=len(manifest.entries), desc="restore", unit="file", disable=not progress) as bar:
@@ -533,14 +538,15 @@ def restore(repository: Location, key: bytes, lake: Path, backup_id: str = "late
                               "nothing was put in place")
         set_aside = []
         stamp = f"{_now():%Y%m%dT%H%M%SZ}"
-        for folder in (lake, security):
+        for folder in (lake, security, registry):
             if folder.exists():
                 aside = folder.with_name(f"{folder.name}.replaced-{stamp}")
                 folder.rename(aside)
                 set_aside.append(aside)
         roots["lake"].rename(lake)
-        if roots["security"].exists():
-            roots["security"].rename(security)
+        for role, folder in (("security", security), ("registry", registry)):
+            if roots[role].exists():
+                roots[role].rename(folder)
         _record_paths(lake / "catalog.sqlite", str((lake / "data").resolve()) + "/",
                       [e.path for e in manifest.entries if e.role == "data"])
     finally:

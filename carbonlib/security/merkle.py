@@ -15,7 +15,7 @@ and meant for any other verifiable log (the credit registry).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 LEAF_PREFIX = b"\x00"
@@ -160,3 +160,61 @@ class Frontier:
     @classmethod
     def from_json(cls, data: dict) -> "Frontier":
         return cls(int(data["size"]), [bytes.fromhex(n) for n in data["nodes"]])
+
+
+# ---------------------------------------------------------------------------- proofs from stored nodes
+#: ``node(level, index)``: the stored root of the perfect subtree over leaves
+#: ``[index * 2**level, (index + 1) * 2**level)`` (level 0: the leaf hashes).
+NodeReader = Callable[[int, int], bytes]
+
+
+def perfect_nodes(size: int, leaf: bytes, frontier: Frontier) -> list[tuple[int, int, bytes]]:
+    """The perfect-subtree roots that appending ``leaf`` as leaf number ``size`` completes, as
+    ``(level, index, hash)`` rows to store (the leaf itself at level 0); ``frontier`` is the log's
+    frontier *before* the append and is not changed."""
+    rows = [(0, size, leaf)]
+    node, index, level = leaf, size, 0
+    nodes = list(frontier.nodes)
+    while index & 1:
+        node = node_hash(nodes.pop(), node)
+        index, level = index >> 1, level + 1
+        rows.append((level, index, node))
+    return rows
+
+
+def stored_root(node: NodeReader, start: int, size: int) -> bytes:
+    """MTH of the ``size`` leaves from ``start`` (``start`` a multiple of the split below) from stored nodes."""
+    if size & (size - 1) == 0:
+        level = size.bit_length() - 1
+        return node(level, start >> level)
+    k = _split(size)
+    return node_hash(stored_root(node, start, k), stored_root(node, start + k, size - k))
+
+
+def stored_inclusion_proof(node: NodeReader, index: int, size: int, start: int = 0) -> list[bytes]:
+    """:func:`inclusion_proof` of leaf ``index`` in the tree of the first ``size`` leaves, from stored nodes:
+    O(log² n) node reads instead of O(n) hashes."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
+    if size == 1:
+        return []
+    k = _split(size)
+    if index < k:
+        return stored_inclusion_proof(node, index, k, start) + [stored_root(node, start + k, size - k)]
+    return stored_inclusion_proof(node, index - k, size - k, start + k) + [stored_root(node, start, k)]
+
+
+def stored_consistency_proof(node: NodeReader, old_size: int, new_size: int) -> list[bytes]:
+    """:func:`consistency_proof` from tree size ``old_size`` to ``new_size``, from stored nodes."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
+    return _stored_subproof(node, old_size, 0, new_size, True)
+
+
+def _stored_subproof(node: NodeReader, m: int, start: int, n: int, complete: bool) -> list[bytes]:
+    if m == n:
+        return [] if complete else [stored_root(node, start, n)]
+    k = _split(n)
+    if m <= k:
+        return _stored_subproof(node, m, start, k, complete) + [stored_root(node, start + k, n - k)]
+    return _stored_subproof(node, m - k, start + k, n - k, False) + [stored_root(node, start, k)]

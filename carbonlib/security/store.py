@@ -131,7 +131,17 @@ def location(settings: Settings) -> Location:
 
 
 class Store:
-    """A connection to the security store; use :meth:`transaction` for every read and write."""
+    """A connection to the security store; use :meth:`transaction` for every read and write.
+
+    Another capability's transactional store (the credit registry's) subclasses it with its own
+    ``label``, ``create_fix``, ``schema_version`` and ``migrations``.
+    """
+
+    label = "security store"
+    create_fix = ("run `carbon security init` (or `carbon demo build`) to create it with the first "
+                  "administrators.")
+    schema_version = SCHEMA_VERSION
+    migrations = MIGRATIONS
 
     def __init__(self, where: Location, connection):
         self.location = where
@@ -142,12 +152,15 @@ class Store:
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False) -> "Store":
         """Open the store of ``settings`` (``create``: make it, owner-only, when missing) and migrate it."""
-        where = location(settings)
+        return cls.connect(location(settings), create=create)
+
+    @classmethod
+    def connect(cls, where: Location, *, create: bool = False) -> "Store":
+        """Open the store at ``where`` (``create``: make an SQLite file, owner-only, when missing) and migrate it."""
         if where.dialect == "sqlite":
             if not where.path.is_file():
                 if not create:
-                    raise StoreError(f"no security store at {where.display}. Fix: run `carbon security init` "
-                                     "(or `carbon demo build`) to create it with the first administrators.")
+                    raise StoreError(f"no {cls.label} at {where.display}. Fix: {cls.create_fix}")
                 where.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 os.chmod(where.path.parent, stat.S_IRWXU)
                 where.path.touch(mode=0o600)
@@ -158,15 +171,15 @@ class Store:
                 connection.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.DatabaseError as error:
                 connection.close()
-                raise StoreError(f"{where.display} is not a security store ({error}). Fix: restore it from a backup, "
-                                 "or create a new one with `carbon security init` in an empty folder.") from None
+                raise StoreError(f"{where.display} is not a {cls.label} ({error}). Fix: restore it from a backup, "
+                                 f"or {cls.create_fix}") from None
         else:
             import psycopg
 
             try:
                 connection = psycopg.connect(where.dsn, autocommit=True)
             except psycopg.Error as error:
-                raise StoreError(f"cannot reach the security store {where.display}: "
+                raise StoreError(f"cannot reach the {cls.label} {where.display}: "
                                  f"{mask_secrets(str(error)).splitlines()[0]}") from None
         store = cls(where, connection)
         store._migrate()
@@ -190,14 +203,14 @@ class Store:
                                                        if self.location.dialect == "sqlite" else
                                                        "information_schema.tables WHERE table_name = 'meta'"))[0]
             version = int(tx.one("SELECT value FROM meta WHERE key = 'schema_version'")[0]) if exists else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"the security store {self.location.display} has schema version {version}, newer "
-                                 f"than this carbonlib ({SCHEMA_VERSION}). Fix: upgrade carbonlib.")
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[step](lambda sql: tx.run(sql), self.location.dialect)
-            if version < SCHEMA_VERSION:
+            if version > self.schema_version:
+                raise StoreError(f"the {self.label} {self.location.display} has schema version {version}, newer "
+                                 f"than this carbonlib ({self.schema_version}). Fix: upgrade carbonlib.")
+            for step in range(version + 1, self.schema_version + 1):
+                self.migrations[step](lambda sql: tx.run(sql), self.location.dialect)
+            if version < self.schema_version:
                 tx.run("DELETE FROM meta WHERE key = 'schema_version'")
-                tx.run("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+                tx.run("INSERT INTO meta VALUES ('schema_version', ?)", [str(self.schema_version)])
 
     # ------------------------------------------------------------------ transactions
     @contextmanager

@@ -1,0 +1,246 @@
+"""``carbon registry …``: the credit registry (a face over :mod:`carbonlib.registry`).
+
+Operations run as the logged-in registry operator and are audited; ``serial``, ``summary`` and
+``verify --published`` need no login (the public observer's view and the third party's check).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..registry.book import REVERSAL_CAUSES
+from ..registry.store import PURPOSES
+from .auth import acting
+from .common import JsonOption, LakeOption, choice, clean_errors, fail, say, settings_from, t, typer_app
+
+registry_app = typer_app("help_registry")
+
+ProjectOption = Annotated[str, typer.Option("--project", help=t("opt_registry_project"))]
+VintageOption = Annotated[int, typer.Option("--vintage", help=t("opt_registry_vintage"))]
+QuantityOption = Annotated[int, typer.Option("--quantity", help=t("opt_registry_quantity"))]
+SerialsOption = Annotated[Optional[str], typer.Option("--serials", help=t("opt_registry_serials"))]
+
+
+def _serials(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, _, last = text.partition("-")
+    try:
+        return int(first), int(last)
+    except ValueError:
+        raise typer.BadParameter(t("registry_serials_form"), param_hint="--serials") from None
+
+
+def _run(lake: Path | None, operation, *args, **kw) -> None:
+    """Run service ``operation`` as the logged-in principal and print what the log recorded."""
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        done = operation(security, principal, settings, *args, **kw)
+    say("registry_done", kind=done["kind"], id=done["op_id"], seq=done["seq"],
+        quantity=f"{done['quantity']:,}" if "quantity" in done else "-")
+
+
+@registry_app.command("open-account", help=t("help_registry_open"))
+def open_account(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.open_accounts, org)
+
+
+@registry_app.command("issue", help=t("help_registry_issue"))
+def issue(project: ProjectOption, vintage: VintageOption, quantity: QuantityOption,
+          verification: Annotated[str, typer.Option("--verification", help=t("opt_registry_verification"))],
+          buffer_share: Annotated[Optional[float], typer.Option("--buffer-share", help=t("opt_registry_buffer"))] = None,
+          lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.issue, project, vintage, quantity, verification_ref=verification, buffer_share=buffer_share)
+
+
+@registry_app.command("transfer", help=t("help_registry_transfer"))
+def transfer(source: Annotated[str, typer.Argument(help=t("arg_registry_org"))],
+             target: Annotated[str, typer.Argument(help=t("arg_registry_to"))],
+             project: ProjectOption, vintage: VintageOption, quantity: QuantityOption,
+             price: Annotated[Optional[float], typer.Option("--price", help=t("opt_registry_price"))] = None,
+             serials: SerialsOption = None, lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.request_transfer, source, target, project, vintage, quantity, price_cny=price,
+         serial_range=_serials(serials))
+
+
+@registry_app.command("accept", help=t("help_registry_accept"))
+def accept(transfer_id: Annotated[str, typer.Argument(help=t("arg_registry_transfer"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.accept_transfer, transfer_id)
+
+
+@registry_app.command("reject", help=t("help_registry_reject"))
+def reject(transfer_id: Annotated[str, typer.Argument(help=t("arg_registry_transfer"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.reject_transfer, transfer_id)
+
+
+@registry_app.command("withdraw", help=t("help_registry_withdraw"))
+def withdraw(transfer_id: Annotated[str, typer.Argument(help=t("arg_registry_transfer"))],
+             lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.cancel_transfer, transfer_id)
+
+
+@registry_app.command("retire", help=t("help_registry_retire"))
+def retire(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], project: ProjectOption,
+           vintage: VintageOption, quantity: QuantityOption,
+           beneficiary: Annotated[str, typer.Option("--beneficiary", help=t("opt_registry_beneficiary"))],
+           purpose: Annotated[str, typer.Option("--purpose", callback=choice(PURPOSES),
+                                                help=t("opt_registry_purpose", choices=", ".join(PURPOSES)))],
+           cap_year: Annotated[Optional[int], typer.Option("--cap-year", help=t("opt_registry_cap_year"))] = None,
+           serials: SerialsOption = None, lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.retire, org, project, vintage, quantity, beneficiary=beneficiary, purpose=purpose,
+         cap_year=cap_year, serial_range=_serials(serials))
+
+
+@registry_app.command("pledge", help=t("help_registry_pledge"))
+def pledge(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], project: ProjectOption,
+           vintage: VintageOption, quantity: QuantityOption,
+           pledgee: Annotated[str, typer.Option("--pledgee", help=t("opt_registry_pledgee"))],
+           lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.pledge, org, project, vintage, quantity, pledgee=pledgee)
+
+
+@registry_app.command("release", help=t("help_registry_release"))
+def release(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))],
+            pledge_id: Annotated[str, typer.Argument(help=t("arg_registry_pledge"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.release, org, pledge_id)
+
+
+@registry_app.command("cancel", help=t("help_registry_cancel"))
+def cancel(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], project: ProjectOption,
+           vintage: VintageOption, quantity: QuantityOption,
+           reason: Annotated[str, typer.Option("--reason", help=t("opt_registry_reason"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.cancel, org, project, vintage, quantity, reason=reason)
+
+
+@registry_app.command("reversal", help=t("help_registry_reversal"))
+def reversal(project: Annotated[str, typer.Argument(help=t("opt_registry_project"))], quantity: QuantityOption,
+             cause: Annotated[str, typer.Option("--cause", callback=choice(REVERSAL_CAUSES),
+                                                help=t("opt_registry_cause", choices=", ".join(REVERSAL_CAUSES)))],
+             note: Annotated[str, typer.Option("--note", help=t("opt_registry_note"))] = "",
+             lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.report_reversal, project, quantity, cause=cause, note=note)
+
+
+@registry_app.command("balances", help=t("help_registry_balances"))
+def balances(org: Annotated[Optional[str], typer.Option("--org", help=t("opt_registry_org_filter"))] = None,
+             lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    from ..accounting import views
+    from ..lake import Lake
+    from ..registry import Registry
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        with Lake.open(settings, read_only=True) as opened:
+            paths = views.org_paths(opened)
+        with Registry.open(settings, create=False) as registry:
+            found = registry.balances(org)
+        allowed = [o for o in found.org_id.unique() if principal.may("view_figures", o, paths)
+                   or principal.may("operate_registry", o, paths)]
+        if org and org not in allowed:
+            security.require(principal, "view_figures", org, paths=paths, object=f"registry balances of {org}")
+        found = found[found.org_id.isin(allowed)]
+    if as_json:
+        typer.echo(found.to_json(orient="records", force_ascii=False, indent=2))
+        return
+    for row in found.itertuples():
+        say("registry_balance_line", account=row.account_id, project=row.project_id, vintage=row.vintage,
+            state=row.state, quantity=f"{row.quantity:,}", reserved=f"{row.reserved:,}" if row.reserved else "")
+
+
+@registry_app.command("serial", help=t("help_registry_serial"))
+def serial(number: Annotated[int, typer.Argument(help=t("arg_registry_serial"))], lake: LakeOption = None,
+           as_json: JsonOption = False) -> None:
+    from ..registry import Registry
+
+    with clean_errors(), Registry.open(settings_from(lake), create=False) as registry:
+        found = registry.lookup(number)
+    block = found["block"]
+    public = [{k: v for k, v in step.items() if k in ("seq", "kind", "at", "quantity", "purpose", "cap_year", "beneficiary")}
+              for step in found["history"]]
+    if as_json:
+        typer.echo(json.dumps({"serial": number, "block": block.label, "state": block.state, "history": public},
+                              ensure_ascii=False, indent=2))
+        return
+    say("registry_serial", serial=number, block=block.label, state=block.state)
+    for step in public:
+        say("registry_history_line", at=step["at"], kind=step["kind"], seq=step["seq"], quantity=f"{step['quantity']:,}")
+
+
+@registry_app.command("summary", help=t("help_registry_summary"))
+def summary(lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    from ..registry import Registry
+    from ..registry.publish import public_summary
+
+    with clean_errors(), Registry.open(settings_from(lake), create=False) as registry:
+        table = public_summary(registry)
+    if as_json:
+        typer.echo(table.to_json(orient="records", indent=2))
+        return
+    for row in table.itertuples():
+        say("registry_summary_line", project=row.project_id, vintage=row.vintage, issued=f"{row.issued:,}",
+            outstanding=f"{row.outstanding:,}", retired=f"{row.retired:,}", cancelled=f"{row.cancelled:,}",
+            buffer=f"{row.buffer:,}")
+
+
+@registry_app.command("publish", help=t("help_registry_publish"))
+def publish(out: Annotated[Path, typer.Option("--out", help=t("opt_registry_out"))], lake: LakeOption = None) -> None:
+    from ..lake import Lake
+    from ..registry import Registry
+    from ..registry.publish import mirror, publish_files
+
+    settings = settings_from(lake)
+    with clean_errors(), Registry.open(settings, create=False) as registry:
+        with Lake.open(settings) as opened:
+            mirrored = mirror(opened, registry)
+        written = publish_files(registry, out)
+    say("registry_published", folder=written["folder"], size=written["tree_size"], checkpoints=written["checkpoints"],
+        retirements=written["retirements"], mirrored=mirrored)
+
+
+@registry_app.command("verify", help=t("help_registry_verify"))
+def verify(published: Annotated[Optional[Path], typer.Option("--published", help=t("opt_registry_published"))] = None,
+           lake: LakeOption = None) -> None:
+    if published is not None:
+        from ..registry.verify import verify_folder
+
+        result = verify_folder(published)
+        for failure in result.failures:
+            typer.secho(failure, fg=typer.colors.RED, err=True)
+        say("registry_published_checked", checkpoints=result.checkpoints, proofs=result.consistency_proofs,
+            retirements=result.retirements)
+        if not result.ok:
+            fail(t("registry_verify_failed", count=len(result.failures)))
+        return
+    from ..registry import Registry
+
+    with clean_errors(), Registry.open(settings_from(lake), create=False) as registry:
+        check = registry.verify()
+    if not check.ok:
+        fail(check.problem)
+    say("registry_verified", transactions=check.transactions, checkpoints=check.checkpoints)

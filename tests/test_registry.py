@@ -1,0 +1,441 @@
+"""The credit registry (issue 13): serial blocks, operations and their invariants, the verifiable log,
+published files a third party checks, the lake mirror and the caps' use of compliance retirements."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from carbonlib.accounting import caps
+from carbonlib.cli import app
+from carbonlib.lake import Lake, OwnedTableError
+from carbonlib.registry import Registry, RegistryRefused
+from carbonlib.registry import service
+from carbonlib.registry.publish import MirrorMismatch, mirror, publish_files
+from carbonlib.registry.store import folder as registry_folder
+from carbonlib.registry.verify import verify_folder, verify_retirement
+from carbonlib.security import PermissionDenied, Security
+from carbonlib.security import merkle
+from conftest import TEST_PASSWORD, copy_lake_with_people, lake_settings
+
+
+# ------------------------------------------------------------------------------- merkle proofs from stored nodes
+def test_stored_node_proofs_equal_rfc6962_proofs_for_every_size_and_leaf():
+    """The registry reads proofs from stored perfect-subtree nodes; they must equal the RFC 6962 PATH and PROOF
+    computed from all leaves (``inclusion_proof`` / ``consistency_proof``, themselves checked against
+    RFC 9162's verification algorithms in test_security)."""
+    for size in range(1, 40):
+        leaves = [merkle.leaf_hash(f"leaf {i}".encode()) for i in range(size)]
+        nodes, frontier = {}, merkle.Frontier()
+        for i, leaf in enumerate(leaves):
+            nodes.update({(level, index): h for level, index, h in merkle.perfect_nodes(i, leaf, frontier)})
+            frontier.append(leaf)
+        node = lambda level, index: nodes[(level, index)]  # noqa: E731
+        assert merkle.stored_root(node, 0, size) == merkle.root(leaves)
+        for index in range(size):
+            proof = merkle.stored_inclusion_proof(node, index, size)
+            assert proof == merkle.inclusion_proof(leaves, index)
+            assert merkle.verify_inclusion(leaves[index], index, size, proof, merkle.root(leaves))
+        for old in range(1, size + 1):
+            proof = merkle.stored_consistency_proof(node, old, size)
+            assert proof == merkle.consistency_proof(leaves, old)
+            assert merkle.verify_consistency(old, size, merkle.root(leaves[:old]), merkle.root(leaves), proof)
+
+
+# ------------------------------------------------------------------------------- the book on its own
+@pytest.fixture
+def registry(tmp_path):
+    """A registry (no lake needed) with accounts A, B, C; 1000 credits of P1/2024 issued to A (100 to the buffer);
+    a pending transfer A -> B of 100, a live pledge of 100 and a released one, 50 retired."""
+    settings = lake_settings(tmp_path / "lake")
+    with Registry.open(settings) as book:
+        for org in ("A", "B", "C"):
+            book.open_accounts(org)
+        book.issue("P1", 2024, 1000, proponent="A", verification_ref="P1-V2024", buffer_share=0.1)
+        book.request_transfer("A", "B", "P1", 2024, 100, requested_by="alice")
+        book.pledge("A", "P1", 2024, 100, pledgee="Bank")
+        released = book.pledge("A", "P1", 2024, 10, pledgee="Bank")
+        book.release(released["pledge_id"], "A")
+        book.retire("A", "P1", 2024, 50, beneficiary="A", purpose="voluntary")
+        book.released_pledge = released["pledge_id"]
+        yield book
+
+
+def _state(book: Registry) -> tuple:
+    with book.store.transaction() as tx:
+        return tuple(tx.rows(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608 - constant table names
+                     for table in ("blocks", "transfers", "pledges", "retirements", "batches", "log", "accounts"))
+
+
+def _pending(book: Registry) -> str:
+    return book.transfers("requested").transfer_id.iloc[0]
+
+
+def _reserved_range(book: Registry) -> tuple[int, int]:
+    blocks = book.blocks(account="ACC-A")
+    row = blocks[blocks.reserved_by.notna()].iloc[0]
+    return int(row.serial_start), int(row.serial_end)
+
+
+def _retired_range(book: Registry) -> tuple[int, int]:
+    row = book.blocks(account="RET-A").iloc[0]
+    return int(row.serial_start), int(row.serial_end)
+
+
+def _retire_range(book: Registry, serials: tuple[int, int]) -> dict:
+    return book.retire("A", "P1", 2024, serials[1] - serials[0] + 1, beneficiary="A", purpose="voluntary",
+                       serial_range=serials)
+
+
+BAD = {
+    "issue over serials already issued": (lambda b: b.issue("P2", 2024, 10, proponent="A", verification_ref="X1",
+                                                            serial_start=5), "overlap block"),
+    "issue the same verification twice": (lambda b: b.issue("P1", 2024, 10, proponent="A",
+                                                            verification_ref="P1-V2024"), "issued already"),
+    "issue a negative quantity": (lambda b: b.issue("P1", 2025, -5, proponent="A", verification_ref="X2"), "positive"),
+    "issue zero credits": (lambda b: b.issue("P1", 2025, 0, proponent="A", verification_ref="X3"), "positive"),
+    "issue a fractional quantity": (lambda b: b.issue("P1", 2025, 10.5, proponent="A", verification_ref="X4"),
+                                    "whole number"),
+    "issue NaN credits": (lambda b: b.issue("P1", 2025, float("nan"), proponent="A", verification_ref="X5"),
+                          "whole number"),
+    "issue a quantity given as text": (lambda b: b.issue("P1", 2025, "100", proponent="A", verification_ref="X6"),
+                                       "not a number"),
+    "issue a quantity given as a boolean": (lambda b: b.issue("P1", 2025, True, proponent="A", verification_ref="X7"),
+                                            "not a number"),
+    "issue above the per-operation limit": (lambda b: b.issue("P1", 2025, 10**13, proponent="A",
+                                                              verification_ref="X8"), "limit"),
+    "issue with the whole of it to the buffer": (lambda b: b.issue("P1", 2025, 10, proponent="A", verification_ref="X9",
+                                                                   buffer_share=1.0), "buffer_share"),
+    "issue a vintage out of range": (lambda b: b.issue("P1", 1999, 10, proponent="A", verification_ref="X10"),
+                                     "vintage"),
+    "issue to an org without accounts": (lambda b: b.issue("P1", 2025, 10, proponent="Z", verification_ref="X11"),
+                                         "no registry account"),
+    "retire more than held": (lambda b: b.retire("A", "P1", 2024, 10**6, beneficiary="A", purpose="voluntary"),
+                              "free to move, not"),
+    "retire units retired already": (lambda b: _retire_range(b, _retired_range(b)), "only 0 of them"),
+    "retire units a transfer reserves": (lambda b: _retire_range(b, _reserved_range(b)), "only 0 of them"),
+    "transfer more than is free (pledged units)": (lambda b: b.request_transfer("A", "C", "P1", 2024, 700),
+                                                   "100 pledged"),
+    "transfer to oneself": (lambda b: b.request_transfer("A", "A", "P1", 2024, 10), "another organisation"),
+    "transfer to an org without accounts": (lambda b: b.request_transfer("A", "Z", "P1", 2024, 10), "no registry account"),
+    "transfer at a negative price": (lambda b: b.request_transfer("A", "B", "P1", 2024, 10, price_cny=-3.0), "price"),
+    "transfer a serial range of another length": (lambda b: b.request_transfer("A", "B", "P1", 2024, 10,
+                                                                               serial_range=(300, 400)),
+                                                  "equals the range's length"),
+    "accept by an account that is not the recipient": (lambda b: b.accept_transfer(_pending(b), "C"),
+                                                       "only by the recipient"),
+    "accept by the holder itself": (lambda b: b.accept_transfer(_pending(b), "A"), "only by the recipient"),
+    "withdraw by the recipient": (lambda b: b.cancel_transfer(_pending(b), "B"), "only by the holder"),
+    "accept a transfer that does not exist": (lambda b: b.accept_transfer("TRF-000000000000", "B"), "no transfer"),
+    "compliance retirement without a cap year": (lambda b: b.retire("A", "P1", 2024, 1, beneficiary="A",
+                                                                    purpose="compliance"), "cap_year"),
+    "voluntary retirement with a cap year": (lambda b: b.retire("A", "P1", 2024, 1, beneficiary="A",
+                                                                purpose="voluntary", cap_year=2024), "only a compliance"),
+    "retirement for an unknown purpose": (lambda b: b.retire("A", "P1", 2024, 1, beneficiary="A", purpose="gift"),
+                                          "purpose"),
+    "retirement without a beneficiary": (lambda b: b.retire("A", "P1", 2024, 1, beneficiary="  ", purpose="voluntary"),
+                                         "beneficiary"),
+    "pledge without a pledgee": (lambda b: b.pledge("A", "P1", 2024, 1, pledgee=""), "pledgee"),
+    "pledge more than is free": (lambda b: b.pledge("A", "P1", 2024, 5000, pledgee="Bank"), "free to move"),
+    "release a pledge that does not exist": (lambda b: b.release("PLG-000000000000", "A"), "no pledge"),
+    "release another org's pledge": (lambda b: b.release(b.released_pledge, "B"), "released already|not an account"),
+    "release a pledge twice": (lambda b: b.release(b.released_pledge, "A"), "released already"),
+    "cancel without a reason": (lambda b: b.cancel("A", "P1", 2024, 1, reason=""), "reason"),
+    "cancel more than held": (lambda b: b.cancel("A", "P1", 2024, 10**6, reason="error"), "free to move"),
+    "reversal beyond the buffer": (lambda b: b.reverse("P1", 5000, proponent="A", cause="fire"), "fewer than"),
+    "reversal of an unknown cause": (lambda b: b.reverse("P1", 5, proponent="A", cause="aliens"), "cause"),
+    "look up a serial never issued": (lambda b: b.lookup(10**9), "never issued"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_every_invariant_holds_against_bad_operations(registry, case):
+    attempt, message = BAD[case]
+    before = _state(registry)
+    with pytest.raises(RegistryRefused, match=message):
+        attempt(registry)
+    assert _state(registry) == before, "a refused operation changed the registry"
+    assert registry.reconcile().ok.all() and registry.verify().ok
+
+
+def test_the_fixture_state_reconciles_by_state(registry):
+    """Hand-derived: 1000 issued with a 10 % buffer -> 900 held, 100 buffer; pledged 100 (and 10 released);
+    50 retired; the pending transfer's 100 are held and reserved."""
+    row = registry.reconcile().iloc[0]
+    assert (row.issued, row.held, row.pledged, row.retired, row.cancelled, row.buffer) == (1000, 750, 100, 50, 0, 100)
+    held = registry.balances("A").set_index("state")
+    assert held.loc["held", "reserved"] == 100
+    assert registry.overlaps() == []
+
+
+def test_a_partial_operation_splits_a_block_and_serials_stay_contiguous(registry):
+    blocks = registry.blocks(project_id="P1").sort_values("serial_start")
+    assert blocks.serial_start.iloc[0] == 1 and blocks.serial_end.iloc[-1] == 1000
+    assert (blocks.serial_start.iloc[1:].to_numpy() == blocks.serial_end.iloc[:-1].to_numpy() + 1).all()
+    assert (blocks.quantity == blocks.serial_end - blocks.serial_start + 1).all()
+    found = registry.lookup(int(blocks[blocks.state == "retired"].serial_start.iloc[0]))
+    assert found["block"].state == "retired" and [s["kind"] for s in found["history"]][-1] == "retire"
+
+
+def test_two_concurrent_transfers_of_the_same_block_exactly_one_succeeds(registry, tmp_path):
+    """Two connections (as two server processes would have) ask for the same 700 free units at once."""
+    settings = lake_settings(tmp_path / "lake")
+    free = int(registry.balances("A").set_index("state").loc["held", "quantity"]) - 100  # minus the reserved
+    barrier, outcomes = threading.Barrier(2), []
+
+    def transfer(target: str) -> None:
+        with Registry.open(settings) as own:
+            barrier.wait()
+            try:
+                own.request_transfer("A", target, "P1", 2024, free)
+                outcomes.append("ok")
+            except RegistryRefused as refused:
+                outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=transfer, args=(org,)) for org in ("B", "C")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[-1] == "ok" and outcomes.count("ok") == 1, outcomes
+    assert "free to move" in next(o for o in outcomes if o != "ok")
+    assert registry.reconcile().ok.all()
+
+
+# ------------------------------------------------------------------------------- the log: tampering and publication
+def _sql(settings, statement: str, params=()) -> None:
+    with sqlite3.connect(registry_folder(settings) / "registry.sqlite") as db:
+        db.execute(statement, params)
+
+
+def test_tampering_with_the_store_is_detected_and_named(registry, tmp_path):
+    settings = lake_settings(tmp_path / "lake")
+    assert registry.verify().ok
+    copy = tmp_path / "copy"
+    shutil.copytree(registry_folder(settings), copy)
+
+    retire = registry.retirements().iloc[0]
+    body = registry.log_rows(int(retire.op_seq) - 1)[0][0]
+    body["quantity"] = 5  # a retirement edited to look smaller
+    _sql(settings, "UPDATE log SET body = ? WHERE seq = ?", [json.dumps(body, sort_keys=True, separators=(",", ":")),
+                                                             int(retire.op_seq)])
+    check = registry.verify()
+    assert not check.ok and check.first_bad_seq == int(retire.op_seq) and "was edited" in check.problem
+
+    shutil.rmtree(registry_folder(settings))
+    shutil.copytree(copy, registry_folder(settings))
+    _sql(settings, "UPDATE blocks SET state = 'held', account_id = 'ACC-A' WHERE state = 'retired'")
+    with Registry.open(settings) as reopened:
+        check = reopened.verify()
+    assert not check.ok and "do not match the log" in check.problem and "P1 vintage 2024" in check.problem
+
+    shutil.rmtree(registry_folder(settings))
+    shutil.copytree(copy, registry_folder(settings))
+    _sql(settings, "DELETE FROM log WHERE seq = 3")
+    with Registry.open(settings) as reopened:
+        check = reopened.verify()
+    assert not check.ok and "transaction 3 was deleted" in check.problem
+
+
+def test_published_files_verify_alone_and_fail_when_tampered(registry, tmp_path):
+    first = publish_files(registry, tmp_path / "public")
+    registry.retire("A", "P1", 2024, 25, beneficiary="Hunan Airport Group", purpose="voluntary")
+    second = publish_files(registry, tmp_path / "public")
+    assert second["tree_size"] > first["tree_size"] and second["checkpoints"] == 2 and second["retirements"] == 2
+    published = tmp_path / "public"
+    result = verify_folder(published)
+    assert result.ok and result.consistency_proofs == 1 and result.retirements == 2, result.failures
+    newest = registry.retirements().iloc[-1]
+    facts = verify_retirement(published, newest.retirement_id)
+    assert facts["beneficiary"] == "Hunan Airport Group" and facts["quantity"] == 25
+    summary = pd.read_csv(published / "summary.csv")
+    assert "account_id" not in summary.columns and summary.retired.iloc[0] == 75
+
+    damages = {
+        newest.retirement_id: lambda folder: _edit_json(
+            folder / "retirements" / f"{newest.retirement_id}.json",
+            lambda d: d.update(leaf=d["leaf"].replace('"quantity":25', '"quantity":2500'))),
+        "checkpoints.json": lambda folder: _edit_json(folder / "checkpoints.json",
+                                                      lambda d: d[0].update(root_hash="00" * 32)),
+        "does not extend": lambda folder: _edit_json(next((folder / "consistency").glob("*.json")),
+                                                     lambda d: d.update(proof=d["proof"][::-1] + ["00" * 32])),
+    }
+    for named, damage in damages.items():
+        tampered = tmp_path / "tampered"
+        shutil.rmtree(tampered, ignore_errors=True)
+        shutil.copytree(published, tampered)
+        damage(tampered)
+        result = verify_folder(tampered)
+        assert not result.ok and any(named in failure for failure in result.failures), result.failures
+
+
+def _edit_json(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+# ------------------------------------------------------------------------------- the service on the demo lake
+OPERATORS = {"t-registry-province": [("registry_operator", "P43")],
+             "t-registry-county": [("registry_operator", "D430281")]}
+PROJECT, SITE, BUYER = "PRJ-430281-02", "S430281-02", "E430281-01"
+
+
+@pytest.fixture
+def lake(small_demo_lake, tmp_path):
+    copied = copy_lake_with_people(small_demo_lake, tmp_path / "lake", OPERATORS)
+    with Lake.open(copied) as opened:  # the registered project's 2025 monitoring report, verified
+        opened.append("project_event", pd.DataFrame([
+            dict(event_id=f"{PROJECT}-M2025", project_id=PROJECT, event_type="monitoring_report",
+                 event_date=pd.Timestamp("2026-02-01").date(), actor=SITE, note="removals 2025"),
+            dict(event_id=f"{PROJECT}-V2025", project_id=PROJECT, event_type="verified",
+                 event_date=pd.Timestamp("2026-03-20").date(), actor="VB-07", note=None)]))
+    return copied
+
+
+@pytest.fixture
+def people(lake):
+    with Security.open(lake) as security:
+        yield security, {n: security.sessions.login(n, TEST_PASSWORD).principal for n in (*OPERATORS, "t-officer")}
+
+
+def _figures(settings) -> pd.Series:
+    with Registry.open(settings) as book:
+        table = book.reconcile().set_index("project_id")
+        assert table.ok.all(), table
+        return table.loc[PROJECT]
+
+
+def test_full_registry_lifecycle_through_the_service(lake, people):
+    """registered project -> verified report -> issued with buffer -> transfer requested and accepted (four-eyes)
+    -> part retired for a cap year (the cap status counts it) -> pledged -> released -> reversal cancels buffer;
+    the reconciliation holds at every step and the lake mirrors every ownership change."""
+    security, p = people
+    province, county = p["t-registry-province"], p["t-registry-county"]
+    with pytest.raises(RegistryRefused, match="not a 'verified' event"):
+        service.issue(security, province, lake, PROJECT, 2025, 5000, verification_ref=f"{PROJECT}-M2025")
+    issued = service.issue(security, province, lake, PROJECT, 2025, 5000, verification_ref=f"{PROJECT}-V2025",
+                           buffer_share=0.2)
+    assert issued["quantity"] == 5000 and _figures(lake)[["issued", "held", "buffer"]].tolist() == [5000, 4000, 1000]
+    with pytest.raises(RegistryRefused, match="issued already"):
+        service.issue(security, province, lake, PROJECT, 2025, 10, verification_ref=f"{PROJECT}-V2025")
+
+    service.open_accounts(security, county, lake, BUYER)
+    requested = service.request_transfer(security, province, lake, SITE, BUYER, PROJECT, 2025, 2000, price_cny=61.5)
+    with pytest.raises(RegistryRefused, match="four-eyes"):
+        service.accept_transfer(security, province, lake, requested["transfer_id"])
+    with pytest.raises(PermissionDenied):  # a data officer is no registry operator
+        service.accept_transfer(security, p["t-officer"], lake, requested["transfer_id"])
+    service.accept_transfer(security, county, lake, requested["transfer_id"])
+
+    with Lake.open(lake, read_only=True) as opened:
+        before = caps.cap_status(opened, BUYER, 2025).credits_retired
+    service.retire(security, county, lake, BUYER, PROJECT, 2025, 500, beneficiary=BUYER, purpose="compliance",
+                   cap_year=2025)
+    with Lake.open(lake, read_only=True) as opened:
+        assert caps.cap_status(opened, BUYER, 2025).credits_retired == before + 500
+    with pytest.raises(RegistryRefused, match="has no cap for 2031"):
+        service.retire(security, county, lake, BUYER, PROJECT, 2025, 1, beneficiary=BUYER, purpose="compliance",
+                       cap_year=2031)
+
+    pledged = service.pledge(security, county, lake, BUYER, PROJECT, 2025, 1000, pledgee="Bank of Changsha")
+    with pytest.raises(RegistryRefused, match="1,000 pledged"):
+        service.request_transfer(security, county, lake, BUYER, SITE, PROJECT, 2025, 600)
+    assert _figures(lake)[["held", "pledged", "retired"]].tolist() == [2500, 1000, 500]
+    service.release(security, county, lake, BUYER, pledged["pledge_id"])
+    service.report_reversal(security, province, lake, PROJECT, 300, cause="fire", note="12 ha burnt in compartment 7")
+    final = _figures(lake)
+    assert final[["issued", "held", "pledged", "retired", "cancelled", "buffer"]].tolist() == [5000, 3500, 0, 500, 300, 700]
+
+    with Lake.open(lake, read_only=True) as opened:
+        mirrored = opened.read("credit_event", where="project_id = ?", params=[PROJECT])
+    assert set(mirrored.event_type) == {"issue", "transfer", "retire", "pledge", "release", "cancel"}
+    assert mirrored[mirrored.event_type == "transfer"].price_cny.iloc[0] == 61.5
+    with Registry.open(lake) as book:
+        assert book.verify().ok
+        assert mirror_is_complete(lake, book)
+    audit = security.audit.entries(action="operate_registry", limit=200)
+    failed = [e for e in audit if e.outcome == "failed"]
+    assert any("four-eyes" in e.detail for e in failed) and any("issued already" in e.detail for e in failed)
+    assert any(e.outcome == "denied" for e in audit)
+
+
+def mirror_is_complete(settings, book: Registry) -> bool:
+    with Lake.open(settings) as opened:
+        return mirror(opened, book) == 0
+
+
+def test_service_refusals_name_the_project_and_are_audited(lake, people):
+    security, p = people
+    province = p["t-registry-province"]
+    with pytest.raises(RegistryRefused, match="no project 'PRJ-NOPE'"):
+        service.issue(security, province, lake, "PRJ-NOPE", 2025, 10, verification_ref="V")
+    with pytest.raises(RegistryRefused, match="outside PRJ-430281-02's crediting period"):
+        service.issue(security, province, lake, PROJECT, 2050, 10, verification_ref=f"{PROJECT}-V2025")
+    with pytest.raises(RegistryRefused, match="not an organisation"):
+        service.open_accounts(security, province, lake, "E999999-99")
+    with pytest.raises(PermissionDenied):  # the county operator's subtree does not hold this project's site
+        service.issue(security, p["t-registry-county"], lake, "PRJ-430121-02", 2025, 10, verification_ref="x")
+    failed = security.audit.entries(action="operate_registry", outcome="failed")
+    assert {"no project 'PRJ-NOPE'" in e.detail for e in failed} >= {True}
+    assert any("crediting period" in e.detail for e in failed)
+
+
+def test_the_lake_refuses_credit_events_written_around_the_registry(lake):
+    """The writer once took a retirement of a million never-issued credits with a made-up hash."""
+    forged = pd.DataFrame([dict(event_id="EV-FORGED", project_id=PROJECT, event_type="retire",
+                                event_time=pd.Timestamp("2026-03-01"), vintage=2025, serial_start=1,
+                                serial_end=1_000_000, quantity_tco2e=1_000_000.0, from_account="ACC-X",
+                                to_account=None, prev_hash="", hash="made-up")])
+    with Lake.open(lake) as opened, pytest.raises(OwnedTableError, match="registry"):
+        opened.append("credit_event", forged)
+
+
+def test_a_lake_with_another_registrys_mirror_is_refused(lake, tmp_path):
+    shutil.rmtree(registry_folder(lake))  # the lake's own registry is lost; a new, empty one is opened
+    with Registry.open(lake) as fresh, Lake.open(lake) as opened:
+        fresh.open_accounts(SITE)
+        with pytest.raises(MirrorMismatch, match="were not published by"):
+            mirror(opened, fresh)
+
+
+def test_cli_operations_serial_search_and_third_party_verification(lake, people, tmp_path, monkeypatch):
+    security, _ = people
+    token = security.sessions.login("t-registry-province", TEST_PASSWORD).token
+    session = tmp_path / "session"
+    session.write_text(token)
+    monkeypatch.setenv("CARBON_SESSION_FILE", str(session))
+    runner = CliRunner()
+    where = ["--lake", str(lake.lake)]
+    done = runner.invoke(app, ["registry", "issue", "--project", PROJECT, "--vintage", "2025", "--quantity", "800",
+                               "--verification", f"{PROJECT}-V2025", *where])
+    assert done.exit_code == 0 and "issue done" in done.output, done.output
+    bad = runner.invoke(app, ["registry", "retire", SITE, "--project", PROJECT, "--vintage", "2025", "--quantity",
+                              "1.5", "--beneficiary", "x", "--purpose", "voluntary", *where])
+    assert bad.exit_code == 2 and "--quantity" in bad.output  # a whole number is asked for
+    over = runner.invoke(app, ["registry", "retire", SITE, "--project", PROJECT, "--vintage", "2025", "--quantity",
+                               "5000", "--beneficiary", "x", "--purpose", "voluntary", *where])
+    assert over.exit_code == 1 and "free to move, not 5,000" in over.output
+    retired = runner.invoke(app, ["registry", "retire", SITE, "--project", PROJECT, "--vintage", "2025", "--quantity",
+                                  "40", "--beneficiary", "Changsha Metro", "--purpose", "voluntary", *where])
+    assert retired.exit_code == 0, retired.output
+    with Registry.open(lake) as book:
+        first_serial = int(book.blocks(project_id=PROJECT).serial_start.min())
+    found = runner.invoke(app, ["registry", "serial", str(first_serial), "--json", *where])
+    assert found.exit_code == 0 and json.loads(found.output)["state"] == "retired"
+    assert "ACC-" not in found.output  # the public view shows no account
+    out = tmp_path / "public"
+    assert runner.invoke(app, ["registry", "publish", "--out", str(out), *where]).exit_code == 0
+    checked = runner.invoke(app, ["registry", "verify", "--published", str(out)])
+    assert checked.exit_code == 0 and "retirement inclusion proofs" in checked.output, checked.output
+    assert runner.invoke(app, ["registry", "verify", *where]).exit_code == 0
+    retirement = next(f for f in (out / "retirements").glob("*.json") if "Changsha Metro" in f.read_text())
+    _edit_json(retirement, lambda d: d.update(leaf=d["leaf"].replace("Changsha Metro", "Somebody Else")))
+    tampered = runner.invoke(app, ["registry", "verify", "--published", str(out)])
+    assert tampered.exit_code == 1 and retirement.stem in tampered.output
