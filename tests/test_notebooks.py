@@ -77,3 +77,27 @@ def test_the_tour_runs_from_its_own_folder_without_a_lake_parameter(small_demo_l
                         progress_bar=False, cwd=str(folder))
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert not [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_the_registry_verifier_fails_on_a_tampered_copy(small_demo_lake, tmp_path):
+    """Issue 13: the verifier notebook proves a retirement and the checkpoints' consistency (run above on the
+    demo's published files) and fails, naming the file, on a copy where one retirement was edited."""
+    import json
+    import shutil
+
+    import papermill as pm
+
+    from carbonlib.registry.publish import public_folder
+
+    copy = tmp_path / "published"
+    shutil.copytree(public_folder(small_demo_lake), copy)
+    victim = sorted((copy / "retirements").glob("*.json"))[0]
+    item = json.loads(victim.read_text())
+    facts = json.loads(item["leaf"])
+    item["leaf"] = item["leaf"].replace(f'"quantity":{facts["quantity"]}', f'"quantity":{facts["quantity"] * 10}')
+    victim.write_text(json.dumps(item))
+    notebook = ROOT / "notebooks" / "explore" / "registry_verifier.ipynb"
+    with pytest.raises(pm.PapermillExecutionError, match=victim.name):
+        pm.execute_notebook(notebook, tmp_path / "out.ipynb", parameters={"published": str(copy)},
+                            kernel_name="python3", progress_bar=False, cwd=str(notebook.parent))

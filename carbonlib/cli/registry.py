@@ -209,16 +209,17 @@ def summary(lake: LakeOption = None, as_json: JsonOption = False) -> None:
 
 
 @registry_app.command("publish", help=t("help_registry_publish"))
-def publish(out: Annotated[Path, typer.Option("--out", help=t("opt_registry_out"))], lake: LakeOption = None) -> None:
+def publish(out: Annotated[Optional[Path], typer.Option("--out", help=t("opt_registry_out"))] = None,
+            lake: LakeOption = None) -> None:
     from ..lake import Lake
     from ..registry import Registry
-    from ..registry.publish import mirror, publish_files
+    from ..registry.publish import mirror, public_folder, publish_files
 
     settings = settings_from(lake)
     with clean_errors(), Registry.open(settings, create=False) as registry:
         with Lake.open(settings) as opened:
             mirrored = mirror(opened, registry)
-        written = publish_files(registry, out)
+        written = publish_files(registry, out or public_folder(settings))
     say("registry_published", folder=written["folder"], size=written["tree_size"], checkpoints=written["checkpoints"],
         retirements=written["retirements"], mirrored=mirrored)
 

@@ -25,7 +25,7 @@ from ..lake.schema import table
 from ..ledger.service import SERVICE as LEDGER
 from ..registry import Registry
 from ..registry import store as registry_store
-from ..registry.publish import mirror
+from ..registry.publish import mirror, public_folder, publish_files
 from ..settings import Settings
 from ..security.keys import key_path
 from . import ledgers, province, signals
@@ -154,7 +154,8 @@ def _replace_demo_lake(settings: Settings) -> str | None:
 
 def _registry(settings: Settings, lake: Lake, operations: list[tuple[datetime, str, dict]], seed: int) -> None:
     """Run the demo's registry operations (:func:`carbonlib.demo.ledgers.credit_registry`) in a new registry
-    store and mirror them to the lake.  A registry store the demo made before (for a lake since deleted or
+    store, mirror them to the lake and publish the registry's verifiable files twice (after the issuances of the
+    first year and at the end: two checkpoints, so a consistency proof between them).  A registry store the demo made before (for a lake since deleted or
     replaced) is replaced; any other is refused, naming it."""
     folder = registry_store.folder(settings)
     if folder.exists():
@@ -170,7 +171,10 @@ def _registry(settings: Settings, lake: Lake, operations: list[tuple[datetime, s
         with registry.store.transaction() as tx:
             tx.run("INSERT INTO meta VALUES ('demo_seed', ?)", [str(seed)])
         registry.new_id = lambda: ids.bytes(6).hex()
-        for at, method, arguments in operations:
+        first_transfer = next(k for k, (_, method, _) in enumerate(operations) if method == "transfer")
+        for k, (at, method, arguments) in enumerate(operations):
+            if k == first_transfer:
+                publish_files(registry, public_folder(settings))
             registry.clock = lambda: at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             if method == "transfer":
                 transfer = registry.request_transfer(**arguments, requested_by="demo")
@@ -179,6 +183,7 @@ def _registry(settings: Settings, lake: Lake, operations: list[tuple[datetime, s
             else:
                 getattr(registry, method)(**arguments)
         mirror(lake, registry)
+        publish_files(registry, public_folder(settings))
 
 
 def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEED, *, force: bool = False,

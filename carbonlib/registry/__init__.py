@@ -8,6 +8,7 @@ pool, a verifiable log and what it publishes.
 * :mod:`.store`, :mod:`.serials`: where it is kept and how serials are written.
 """
 
+from . import log
 from .book import Registry, RegistryRefused
 
 __all__ = ["Registry", "RegistryRefused"]

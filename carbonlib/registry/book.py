@@ -209,15 +209,16 @@ class Registry:
         not reserved) in ``account``: the lowest serials first, or exactly ``serial_range``; a block taken in
         part is split.  RegistryRefused, saying what the account holds, when there are not enough."""
         free = "AND reserved_by IS NULL" if state == "held" else ""
-        rows = tx.rows(f"SELECT {_BLOCK} FROM blocks WHERE account_id = ? AND project_id = ? AND vintage = ? "
-                       f"AND state = ? {free} ORDER BY serial_start", [account, project_id, int(vintage), state])
-        blocks = [Block(*row) for row in rows]
+        where = f"account_id = ? AND project_id = ? AND vintage = ? AND state = ? {free}"
+        params = [account, project_id, int(vintage), state]
         if serial_range is not None:
             first, last = (int(whole_quantity(v, "serial")) for v in serial_range)
             if last < first or last - first + 1 != quantity:
                 raise RegistryRefused(f"serials {first}-{last} hold {last - first + 1} credits, not the quantity "
                                       f"{quantity}; the quantity equals the range's length")
-            inside = [b for b in blocks if b.serial_end >= first and b.serial_start <= last]
+            inside = [Block(*row) for row in tx.rows(
+                f"SELECT {_BLOCK} FROM blocks WHERE {where} AND serial_end >= ? AND serial_start <= ? "
+                "ORDER BY serial_start", [*params, first, last])]
             covered = sum(min(b.serial_end, last) - max(b.serial_start, first) + 1 for b in inside)
             if covered != quantity:
                 raise RegistryRefused(f"serials {first}-{last}: only {covered} of them are {state} and free to "
@@ -231,10 +232,17 @@ class Registry:
                     block = Block(**{**block.__dict__, "serial_end": last})
                 taken.append(block)
             return taken
-        available = sum(b.quantity for b in blocks)
+        available = tx.one(f"SELECT coalesce(sum(serial_end - serial_start + 1), 0) FROM blocks WHERE {where}", params)[0]
         if available < quantity:
             raise RegistryRefused(f"{account} has {available:,} {state} credits of {project_id} vintage {vintage} free "
                                   f"to move, not {quantity:,}" + self._why(tx, account, project_id, vintage))
+        blocks, covered = [], 0
+        while covered < quantity:  # the lowest serials, a page at a time (most operations need one block)
+            after = blocks[-1].serial_start if blocks else -1
+            page = [Block(*row) for row in tx.rows(f"SELECT {_BLOCK} FROM blocks WHERE {where} AND serial_start > ? "
+                                                   "ORDER BY serial_start LIMIT 16", [*params, after])]
+            blocks += page
+            covered += sum(b.quantity for b in page)
         taken, needed = [], quantity
         for block in blocks:
             if needed == 0:

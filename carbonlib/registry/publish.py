@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..lake import Lake
+from ..settings import Settings
 from . import log
 from .book import Registry
 
@@ -81,6 +82,11 @@ def mirror(lake: Lake, registry: Registry) -> int:
         return 0
     lake.service_append(SERVICE, "credit_event", frame, source="registry")
     return len(frame)
+
+
+def public_folder(settings: Settings) -> Path:
+    """Where the registry's public files go by default: ``<lake>/public/registry/``."""
+    return Path(settings.lake).resolve() / "public" / "registry"
 
 
 def publish_files(registry: Registry, folder: Path) -> dict:

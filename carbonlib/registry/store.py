@@ -65,7 +65,7 @@ def _create_v1(run: Callable[[str], None], dialect: str) -> None:
         CHECK (serial_end >= serial_start),
         CHECK (reserved_by IS NULL OR state = 'held'),
         CHECK ((pledge_id IS NULL) = (state <> 'pledged')))""")
-    run("CREATE INDEX blocks_holding ON blocks (account_id, project_id, vintage, state)")
+    run("CREATE INDEX blocks_holding ON blocks (account_id, project_id, vintage, state, serial_start)")
     run("CREATE INDEX blocks_reserved ON blocks (reserved_by)")
     run(f"""CREATE TABLE transfers (
         transfer_id TEXT PRIMARY KEY, from_account TEXT NOT NULL REFERENCES accounts (account_id),
