@@ -281,6 +281,34 @@ def test_disclosure_shows_public_totals_only(page, voila_url, figures):
     _shot(page, "disclosure_changsha")
 
 
+@pytest.mark.parametrize("lang, retired, searched", [("en", "compliance offset", "retired"), ("zh", "履约抵销", "已注销")])
+def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, voila_url, dash_lake, lang, retired,
+                                                                        searched):
+    """Issue 13, public observer view: the summary by project and vintage, the retirements and the trades of the
+    demo registry, and a serial search giving the unit's state and history; no account or holder anywhere."""
+    from carbonlib.registry import Registry
+
+    with Registry.open(dash_lake, create=False) as registry:
+        summary = registry.reconcile()
+        retired_serial = int(registry.blocks().query("state == 'retired'").serial_start.iloc[0])
+    page.goto(f"{voila_url}/registry_public.ipynb?lang={lang}", timeout=FIRST_PAINT_MS)
+    page.locator("[data-tree-size]").first.wait_for(timeout=FIRST_PAINT_MS)
+    page.locator(".tabulator-cell", has_text=retired).first.wait_for(timeout=30_000)
+    text = _page_text(page)
+    assert f"{summary.issued.iloc[0]:,}".replace(",", "") in text.replace(",", "")
+    page.get_by_role("textbox").first.fill(str(retired_serial))
+    page.get_by_role("button").first.click()
+    found = page.locator(f"[data-state=retired]", has_text=searched).first
+    found.wait_for(timeout=30_000)
+    assert f"{retired_serial:012d}" in found.inner_text()
+    text = _page_text(page)
+    assert "ACC-" not in text and "RET-" not in text and "BUF-" not in text
+    page.get_by_role("textbox").first.fill("12x")
+    page.get_by_role("button").first.click()
+    page.locator("[data-testid=serial-refused]").first.wait_for(timeout=30_000)
+    _shot(page, f"registry_public_{lang}")
+
+
 # ----------------------------------------------------------------------------- Panel
 def test_monitor_shows_a_new_reading_and_an_outage_alert_without_reload(page, panel_url, dash_lake, tmp_path):
     _login(page, panel_url, "t-province", "/monitor?lang=en&refresh=1")
@@ -452,6 +480,7 @@ def test_panel_stops_with_its_command(dash_lake):
 #: Pages in both languages, as the public or a manager sees them: (server, user, path, a selector shown when ready).
 OFFLINE_PAGES = [
     ("voila", None, "/voila/render/disclosure.ipynb?lang=zh", "[data-item=net] .kpi-number"),
+    ("voila", None, "/voila/render/registry_public.ipynb?lang=en", "[data-tree-size]"),
     ("voila", "t-province", "/voila/render/overview.ipynb?org=P43&period=2025&lang=en", "[data-item=net] .kpi-number"),
     ("panel", None, "/login?lang=zh", "input[name=username]"),
     ("panel", "t-province", "/monitor?lang=en", ".tabulator-row"),

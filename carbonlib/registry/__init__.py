@@ -11,4 +11,4 @@ pool, a verifiable log and what it publishes.
 from . import log
 from .book import Registry, RegistryRefused
 
-__all__ = ["Registry", "RegistryRefused"]
+__all__ = ["Registry", "RegistryRefused", "log"]
