@@ -57,7 +57,7 @@ def test_every_message_the_command_line_uses_is_in_the_catalogue_and_every_one_t
     called = {f"cli_{key}" for key in re.findall(r"""\b(?:t|say|typer_app)\(["']([a-z_]*[a-z])["']""", source)}
     quoted = {f"cli_{key}" for key in re.findall(r"""["']([a-z_]+)["']""", source)}
     dynamic = {f"cli_status_{s}" for s in ("ok", "skipped", "failed")} | {
-        f"cli_page_{page}" for page in re.findall(r'\("([a-z]+)", "[a-z/.]+"\)', source)} | {
+        f"cli_page_{page}" for page in re.findall(r'\("([a-z]+)", "[a-z_/.]+"\)', source)} | {
         key for key in CLI_KEYS if key.startswith("cli_col_")}  # table headers: run on a real lake below
     assert len(called) > 100, "the pattern no longer finds the messages in the sources"
     assert called - CLI_KEYS == set(), "used but missing from carbonlib/i18n/cli.py"

@@ -298,7 +298,7 @@ def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, v
     assert f"{summary.issued.iloc[0]:,}".replace(",", "") in text.replace(",", "")
     page.get_by_role("textbox").first.fill(str(retired_serial))
     page.get_by_role("button").first.click()
-    found = page.locator(f"[data-state=retired]", has_text=searched).first
+    found = page.locator("[data-state=retired]", has_text=searched).first
     found.wait_for(timeout=30_000)
     assert f"{retired_serial:012d}" in found.inner_text()
     text = _page_text(page)

@@ -23,8 +23,9 @@ dashboards_app = typer_app("help_dashboards")
 
 HOST = "127.0.0.1"
 DEFAULT_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "devices.py", "ledger.py", "admin.py", "audit.py", "status.py")
-VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb")
+PANEL_APPS = ("monitor.py", "explorer.py", "overview.py", "screen.py", "devices.py", "ledger.py", "registry.py", "admin.py",
+              "audit.py", "status.py")
+VOILA_NOTEBOOKS = ("overview.ipynb", "disclosure.ipynb", "registry_public.ipynb")
 
 FolderOption = Annotated[Path, typer.Option("--dashboards", help=t("opt_dashboards"))]
 CertOption = Annotated[Optional[Path], typer.Option("--certfile", help=t("opt_certfile"))]
@@ -67,7 +68,8 @@ def voila(
     serve.lake_environment(settings.lake)
     scheme = "https" if certfile else "http"
     _print_pages(scheme, port, (("login", "login"), ("overview", "voila/render/overview.ipynb"),
-                                ("disclosure", "voila/render/disclosure.ipynb"), ("health", "health")))
+                                ("disclosure", "voila/render/disclosure.ipynb"),
+                                ("credits", "voila/render/registry_public.ipynb"), ("health", "health")))
     with clean_errors(), _serving(settings, "voila", port, scheme):
         serve.serve_voila(folder, port, pool_size, HOST, certfile=certfile, keyfile=keyfile)
 
@@ -89,7 +91,7 @@ def panel(
     scheme = "https" if certfile else "http"
     _print_pages(scheme, port, (("login", "login"), ("monitor", "monitor"), ("explorer", "explorer"),
                                 ("overview", "overview"), ("screen", "screen"), ("devices", "devices"),
-                                ("ledger", "ledger"), ("admin", "admin"), ("audit", "audit"),
+                                ("ledger", "ledger"), ("registry", "registry"), ("admin", "admin"), ("audit", "audit"),
                                 ("status", "status"), ("health", "health")))
     with clean_errors(), _serving(settings, "panel", port, scheme):
         serve.serve_panel([folder / app for app in PANEL_APPS], port, HOST, certfile=certfile, keyfile=keyfile)

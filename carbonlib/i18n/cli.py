@@ -265,6 +265,8 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_page_screen": ("大屏", "screen"),
     "cli_page_devices": ("设备", "devices"),
     "cli_page_ledger": ("排放台账", "ledger"),
+    "cli_page_registry": ("碳信用登记簿", "registry"),
+    "cli_page_credits": ("碳信用登记簿（公开）", "credit registry (public)"),
     "cli_page_admin": ("账户", "accounts"),
     "cli_page_audit": ("审计", "audit"),
     "cli_page_status": ("平台状态", "platform status"),

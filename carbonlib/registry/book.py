@@ -519,6 +519,13 @@ class Registry:
         return pd.DataFrame(rows, columns=["retirement_id", "account_id", "project_id", "vintage", "quantity",
                                            "beneficiary", "purpose", "cap_year", "retired_at", "op_seq"])
 
+    def pledges(self) -> pd.DataFrame:
+        """Every pledge (live ones have no ``released_at``)."""
+        with self.store.transaction() as tx:
+            rows = tx.rows("SELECT * FROM pledges ORDER BY pledged_at")
+        return pd.DataFrame(rows, columns=["pledge_id", "account_id", "pledgee", "project_id", "vintage", "quantity",
+                                           "pledged_at", "released_at"])
+
     def transfers(self, status: str | None = None) -> pd.DataFrame:
         """Transfers (all, or those of ``status``), newest first."""
         where, params = ("WHERE status = ?", [status]) if status else ("", [])

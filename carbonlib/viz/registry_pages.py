@@ -1,6 +1,12 @@
-"""The credit registry's public observer view (Voila, ``registry_public.ipynb``; clauses 5.2, 5.4, 6.1.3).
+"""The credit registry's pages: the operators' page (Panel, ``/registry``) and the public observer view (Voila,
+``registry_public.ipynb``); clauses 5.2, 5.3, 5.4, 6.1.3.
 
-Open to anyone, like the disclosure: credits issued, outstanding, retired, cancelled and in the buffer per
+The operators' page shows the projects of the selected subtree with their lifecycle, the balances and pending
+transfers, and forms for every operation; each button calls :mod:`carbonlib.registry.service` as the logged-in
+principal (session checked again first), which authorises and audits it: a refusal is shown, nothing is
+half-written.
+
+The public observer view is open to anyone, like the disclosure: credits issued, outstanding, retired, cancelled and in the buffer per
 project and vintage; every retirement (beneficiary, purpose, cap year: retirements are public claims); the
 prices of recorded trades (market information); a serial-number search giving the unit's block, state and
 history; the latest signed checkpoint of the registry's log, to check with ``carbon registry verify
@@ -18,11 +24,14 @@ from ..i18n import label, message
 from ..lake import Lake
 from ..markup import Markup
 from ..markup import html as markup
+from ..lake.schema import RETIREMENT_PURPOSES
 from ..registry import Registry, RegistryRefused, log
+from ..registry import service as registry_service
+from ..registry.book import DEFAULT_BUFFER_SHARE, REVERSAL_CAUSES
 from ..registry.publish import public_summary
 from ..security import StoreError
 from . import data as rollup_data
-from .components import PAGE_ACTIONS, header, html, requested_lang, set_html, table
+from .components import PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html, table
 from .scope import Scope
 
 #: What a serial search shows of each step of a unit's history (no account).
@@ -82,7 +91,8 @@ class RegistryObserver:
         }).iloc[::-1]
         trades = self.lake.read("credit_event", columns=["event_time", "project_id", "vintage", "quantity_tco2e",
                                                          "price_cny"],
-                                where="event_type = 'transfer' AND price_cny IS NOT NULL").sort_values("event_time")
+                                where="event_type = 'transfer' AND price_cny IS NOT NULL"
+                                ).sort_values("event_time", ignore_index=True)
         self.trades.value = pd.DataFrame({
             label("ui_registry_date", lang): trades.event_time.dt.strftime("%Y-%m-%d"),
             label("ui_registry_project", lang): trades.project_id.map(lambda p: project.get(p, p)),
@@ -136,3 +146,218 @@ def registry_public_page(lake: Lake, scope: Scope | None, args: Mapping[str, str
 
 
 PAGE_ACTIONS[registry_public_page] = None
+
+
+class RegistryPage(_ScopedView):
+    """The registry operators' page (see module doc) for the selected org's subtree."""
+
+    def __init__(self, lake: Lake, scope: Scope, org: str | None = None, lang: str = "zh",
+                 rollups: rollup_data.Rollups | None = None):
+        org_id, refused = scope.clamp(org)
+        super().__init__(lake, rollups or rollup_data.rollups(lake), scope.tree, org_id, lang, refused)
+        self.scope = scope
+        self.result = html(sizing_mode="stretch_width")
+        self.projects = table(lang, pagination="local", page_size=10)
+        self.history = table(lang, pagination="local", page_size=10)
+        self.balances = table(lang, pagination="local", page_size=15)
+        self.pending = table(lang, pagination="local", page_size=10)
+        everyone = rollups.tree if rollups is not None else scope.tree
+        leaves = everyone[everyone.level.isin(["enterprise", "site"])]
+        recipients = {f"{n} ({o})": o for o, n in zip(leaves.org_id, leaves[f"name_{lang}"])}
+
+        def select(key: str, width: int = 260, **kw) -> pn.widgets.Select:
+            return pn.widgets.Select(name=label(key, lang), width=width, **kw)
+
+        def number(key: str, value=None, width: int = 130, **kw) -> pn.widgets.IntInput:
+            return pn.widgets.IntInput(name=label(key, lang), value=value, width=width, **kw)
+
+        def text(key: str, width: int = 220, **kw) -> pn.widgets.TextInput:
+            return pn.widgets.TextInput(name=label(key, lang), width=width, **kw)
+
+        self.project = select("ui_registry_project", 360)
+        self.verification = select("ui_registry_verification", 220)
+        self.vintage = number("ui_registry_vintage", 2025, start=2000, end=2100, width=100)
+        self.quantity = number("ui_registry_quantity", 100, start=1)
+        self.buffer = pn.widgets.FloatInput(name=label("ui_registry_buffer_share", lang), value=DEFAULT_BUFFER_SHARE,
+                                            start=0.0, end=0.95, step=0.05, width=130)
+        self.holder = select("ui_registry_holder", 320)
+        self.recipient = select("ui_registry_recipient", 320, options=recipients)
+        self.price = pn.widgets.FloatInput(name=label("ui_registry_price", lang), value=None, start=0.0, width=150)
+        self.beneficiary = text("ui_registry_beneficiary")
+        self.purpose = select("ui_registry_purpose", 160,
+                              options={label(f"ui_registry_{p}", lang): p for p in RETIREMENT_PURPOSES})
+        self.cap_year = number("ui_registry_cap_year", None, start=2000, end=2100, width=110)
+        self.pledgee = text("ui_registry_pledgee")
+        self.reason = text("ui_registry_reason", 300)
+        self.cause = select("ui_registry_cause", 160,
+                            options={label(f"ui_registry_cause_{c}", lang): c for c in REVERSAL_CAUSES})
+        self.transfer = select("ui_registry_transfer", 420)
+        self.pledge_choice = select("ui_registry_pledge", 420)
+        self.buttons = {key: action_button(self, f"ui_registry_do_{key}", work, self.result, width=150) for key, work in (
+            ("open", self._open), ("issue", self._issue), ("request", self._request), ("accept", self._accept), ("reject", self._reject),
+            ("withdraw", self._withdraw), ("retire", self._retire), ("pledge", self._pledge),
+            ("release", self._release), ("cancel", self._cancel), ("reversal", self._reversal))}
+        self.org_select.param.watch(lambda _: self.reload(), "value")
+        self.project.param.watch(lambda _: self._draw_project(), "value")
+        self.reload()
+
+    # ------------------------------------------------------------------------------------------ drawing
+    def reload(self) -> None:
+        """Read the subtree's projects, balances and pending transfers again (after every action)."""
+        lang = self.lang
+        subtree = self.inside(self.selected_org())
+        inside = set(subtree.org_id)
+        leaves = subtree[subtree.level.isin(["enterprise", "site"])]
+        keep = self.holder.value
+        self.holder.options = {f"{self.name(o)} ({o})": o for o in leaves.org_id}
+        self.holder.value = keep if keep in inside else next(iter(self.holder.options.values()), None)
+        try:
+            with Registry.open(self.lake.settings, create=False) as registry:
+                balances, transfers = registry.balances(), registry.transfers("requested")
+                pledges = registry.pledges()
+        except StoreError:
+            balances = transfers = pledges = pd.DataFrame(columns=["org_id", "from_account", "to_account", "project_id",
+                                                                   "account_id", "released_at"])
+        balances = balances[balances.org_id.isin(inside)].reset_index(drop=True)
+        projects = self.lake.read("credit_project")  # the subtree's own projects and those whose credits it holds
+        self._projects = projects[projects.org_id.isin(inside) | projects.project_id.isin(set(balances.project_id))
+                                  ].reset_index(drop=True)
+        keep = self.project.value
+        self.project.options = {f"{n} ({p})": p for p, n in zip(self._projects.project_id, self._projects[f"name_{lang}"])}
+        self.project.value = keep if keep in set(self._projects.project_id) else next(iter(self.project.options.values()),
+                                                                                      None)
+        self.projects.value = pd.DataFrame({
+            label("ui_registry_project", lang): self._projects.project_id,
+            label("ui_name", lang): self._projects[f"name_{lang}"],
+            label("ui_registry_status", lang): self._projects.status,
+            label("ui_org_code", lang): self._projects.org_id,
+            label("ui_registry_crediting", lang): [f"{a:%Y} – {b:%Y}" for a, b in zip(
+                pd.to_datetime(self._projects.crediting_start), pd.to_datetime(self._projects.crediting_end))]})
+        self.balances.value = pd.DataFrame({
+            label("ui_registry_account", lang): balances.account_id, label("ui_registry_project", lang): balances.project_id,
+            label("ui_registry_vintage", lang): balances.vintage.astype(str),
+            label("ui_registry_state", lang): [label(f"ui_registry_state_{s}", lang) for s in balances.state],
+            label("ui_registry_quantity", lang): balances.quantity, label("ui_registry_reserved", lang): balances.reserved})
+        mine = transfers[transfers.from_account.str[4:].isin(inside) | transfers.to_account.str[4:].isin(inside)
+                         ].reset_index(drop=True)
+        self.pending.value = pd.DataFrame({
+            label("ui_registry_transfer", lang): mine.transfer_id, label("ui_registry_holder", lang): mine.from_account,
+            label("ui_registry_recipient", lang): mine.to_account, label("ui_registry_project", lang): mine.project_id,
+            label("ui_registry_vintage", lang): mine.vintage.astype(str) if len(mine) else [],
+            label("ui_registry_quantity", lang): mine.quantity, label("ui_registry_price", lang): mine.price_cny})
+        self.transfer.options = {f"{t} · {f} → {to} · {q:,}": t for t, f, to, q in zip(
+            mine.transfer_id, mine.from_account, mine.to_account, mine.quantity)}
+        live = pledges[pledges.released_at.isna() & pledges.account_id.str[4:].isin(inside)]
+        self.pledge_choice.options = {f"{p} · {a} · {q:,} → {g}": p for p, a, q, g in zip(
+            live.pledge_id, live.account_id, live.quantity, live.pledgee)}
+        self._draw_project()
+
+    def _draw_project(self) -> None:
+        lang, project = self.lang, self.project.value
+        events = self.lake.read("project_event", where="project_id = ?", params=[project or ""]
+                                ).sort_values("event_date", ignore_index=True)
+        self.history.value = pd.DataFrame({
+            label("ui_registry_date", lang): events.event_date.astype(str), label("ui_event", lang): events.event_type,
+            label("ui_actor", lang): events.actor, label("ui_note", lang): events.note.fillna("")})
+        verified = events[events.event_type == "verified"].event_id
+        self.verification.options = list(verified)[::-1]
+        self.verification.value = next(iter(self.verification.options), None)
+
+    # ------------------------------------------------------------------------------------------ actions
+    def _done(self, done: dict) -> str:
+        quantity = f" · {done['quantity']:,}" if "quantity" in done else ""
+        return f"{label('ui_registry_step_' + done['kind'], self.lang)} · {done['op_id']}{quantity}"
+
+    def _units(self) -> tuple:
+        if self.project.value is None or self.quantity.value is None:
+            raise ValueError(message("ui_required", self.lang, field=label("ui_registry_quantity", self.lang)))
+        return self.project.value, int(self.vintage.value), int(self.quantity.value)
+
+    def _open(self, security, principal) -> str:
+        done = registry_service.open_accounts(security, principal, self.lake.settings, self.holder.value)
+        return f"{label('ui_registry_step_open_accounts', self.lang)} · {', '.join(done['accounts'])}"
+
+    def _issue(self, security, principal) -> str:
+        project, vintage, quantity = self._units()
+        return self._done(registry_service.issue(security, principal, self.lake.settings, project, vintage, quantity,
+                                                 verification_ref=self.verification.value or "",
+                                                 buffer_share=float(self.buffer.value or 0.0)))
+
+    def _request(self, security, principal) -> str:
+        project, vintage, quantity = self._units()
+        return self._done(registry_service.request_transfer(security, principal, self.lake.settings, self.holder.value,
+                                                            self.recipient.value, project, vintage, quantity,
+                                                            price_cny=self.price.value))
+
+    def _decide(self, security, principal, decide) -> str:
+        if not self.transfer.value:
+            raise ValueError(message("ui_required", self.lang, field=label("ui_registry_transfer", self.lang)))
+        return self._done(decide(security, principal, self.lake.settings, self.transfer.value))
+
+    def _accept(self, security, principal) -> str:
+        return self._decide(security, principal, registry_service.accept_transfer)
+
+    def _reject(self, security, principal) -> str:
+        return self._decide(security, principal, registry_service.reject_transfer)
+
+    def _withdraw(self, security, principal) -> str:
+        return self._decide(security, principal, registry_service.cancel_transfer)
+
+    def _retire(self, security, principal) -> str:
+        project, vintage, quantity = self._units()
+        cap_year = int(self.cap_year.value) if self.cap_year.value is not None else None
+        return self._done(registry_service.retire(security, principal, self.lake.settings, self.holder.value, project,
+                                                  vintage, quantity, beneficiary=self.beneficiary.value,
+                                                  purpose=self.purpose.value, cap_year=cap_year))
+
+    def _pledge(self, security, principal) -> str:
+        project, vintage, quantity = self._units()
+        return self._done(registry_service.pledge(security, principal, self.lake.settings, self.holder.value, project,
+                                                  vintage, quantity, pledgee=self.pledgee.value))
+
+    def _release(self, security, principal) -> str:
+        if not self.pledge_choice.value:
+            raise ValueError(message("ui_required", self.lang, field=label("ui_registry_pledge", self.lang)))
+        holder = self.pledge_choice.labels[self.pledge_choice.values.index(self.pledge_choice.value)].split(" · ")[1][4:]
+        return self._done(registry_service.release(security, principal, self.lake.settings, holder,
+                                                   self.pledge_choice.value))
+
+    def _cancel(self, security, principal) -> str:
+        project, vintage, quantity = self._units()
+        return self._done(registry_service.cancel(security, principal, self.lake.settings, self.holder.value, project,
+                                                  vintage, quantity, reason=self.reason.value))
+
+    def _reversal(self, security, principal) -> str:
+        project, _, quantity = self._units()
+        return self._done(registry_service.report_reversal(security, principal, self.lake.settings, project, quantity,
+                                                           cause=self.cause.value, note=self.reason.value))
+
+    def layout(self) -> pn.viewable.Viewable:
+        """The whole page."""
+        lang, b = self.lang, self.buttons
+        self.page = pn.Column(
+            html(header(label("ui_registry_page", lang))), self.org_select, self.message, self.result,
+            html(header(label("ui_registry_projects", lang))), self.projects, self.project, self.history,
+            html(header(label("ui_registry_balances", lang))), self.balances,
+            html(header(label("ui_registry_units", lang))),
+            pn.Row(self.vintage, self.quantity),
+            pn.Row(self.verification, self.buffer, b["issue"]),
+            pn.Row(self.holder, b["open"]),
+            pn.Row(self.recipient, self.price, b["request"]),
+            pn.Row(self.beneficiary, self.purpose, self.cap_year, b["retire"]),
+            pn.Row(self.pledgee, b["pledge"], self.reason, b["cancel"]),
+            pn.Row(self.cause, b["reversal"]),
+            html(header(label("ui_registry_pending", lang))), self.pending,
+            pn.Row(self.transfer, b["accept"], b["reject"], b["withdraw"]),
+            pn.Row(self.pledge_choice, b["release"]),
+            sizing_mode="stretch_width")
+        return self.page
+
+
+def registry_page(lake: Lake, scope: Scope | None, args: Mapping[str, str],
+                  rollups: rollup_data.Rollups) -> RegistryPage:
+    """The registry operators' page for a request (``org``, ``lang``)."""
+    return RegistryPage(lake, scope, args.get("org"), requested_lang(args), rollups)
+
+
+PAGE_ACTIONS[registry_page] = "operate_registry"
