@@ -122,6 +122,12 @@ def table(lang: str, **kwargs) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(pd.DataFrame(), **{**options, **kwargs})
 
 
+def text_table(columns: dict) -> pd.DataFrame:
+    """A table of text columns (format numbers first): a Tabulator keeps the column types of its first value, so a
+    table first shown empty (float columns) would show later text as NaN."""
+    return pd.DataFrame({name: pd.Series(list(values), dtype=object) for name, values in columns.items()})
+
+
 def csv_download(frame_getter, filename: str, lang: str, before=None) -> pn.widgets.FileDownload:
     """A button that downloads the DataFrame returned by ``frame_getter()`` as UTF-8 CSV.
 

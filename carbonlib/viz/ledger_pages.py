@@ -29,7 +29,7 @@ from ..reporting.reports import period_bounds
 from ..reporting.reports import text as reports_text
 from . import auth
 from . import data as rollup_data
-from .components import (PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html,
+from .components import (PAGE_ACTIONS, text_table, _ScopedView, action_button, header, html, requested_lang, set_html,
                          table)
 from .scope import Scope
 from .theme import format_value
@@ -130,7 +130,7 @@ class LedgerPage(_ScopedView):
             f"AND (? = '' OR status = ?) ORDER BY period_start DESC, org_id, entry_id LIMIT {int(MAX_ROWS)}",
             [inside, self.status.value or "", self.status.value or ""])
         e = self.entries
-        self.table.value = _text_table({
+        self.table.value = text_table({
             label("ui_entry", lang): e.entry_id, label("ui_org_code", lang): e.org_id,
             label("ui_period", lang): [_period_text(s, t) for s, t in zip(e.period_start, e.period_end)],
             label("ui_category", lang): [label(f"category_{c}", lang) for c in e.category],
@@ -158,18 +158,18 @@ class LedgerPage(_ScopedView):
             '<div class="carbon-note" data-testid="supervision">{}</div>',
             "; ".join(f"{reports_text(k, lang)}: {v}" for k, v in counts.items())
             + f" ({reports_text('supervision_as_of', lang).format(day=found.as_of, deadline=supervision.DEADLINE_DAY, snapshot=found.snapshot)})"))
-        self.late_table.value = _text_table({
+        self.late_table.value = text_table({
             label("ui_entry", lang): found.late.entry_id, label("ui_org_code", lang): found.late.org_id,
             label("ui_period", lang): [_period_text(a, b) for a, b in zip(found.late.period_start, found.late.period_end)],
             reports_text("deadline", lang): [f"{d:%Y-%m-%d}" for d in found.late.deadline],
             reports_text("days_late", lang): [f"{int(d):,}" for d in found.late.days_late]})
         waiting = found.pending.sort_values("waiting_days", ascending=False)
-        self.waiting_table.value = _text_table({
+        self.waiting_table.value = text_table({
             label("ui_entry", lang): waiting.entry_id, label("ui_org_code", lang): waiting.org_id,
             label("ui_status", lang): [label(v, lang, "ledger") for v in waiting.status],
             reports_text("waiting_days", lang): [f"{d:,.0f}" for d in waiting.waiting_days],
             reports_text("comment", lang): waiting.comment.fillna("")})
-        self.missing_table.value = _text_table({
+        self.missing_table.value = text_table({
             label("ui_org_code", lang): found.missing.org_id,
             reports_text("month", lang): [f"{pd.Timestamp(m):%Y-%m}" for m in found.missing.month],
             reports_text("days_overdue", lang): [f"{int(d):,}" for d in found.missing.days_overdue]})
@@ -349,12 +349,6 @@ class LedgerPage(_ScopedView):
                   html(header(reports_text("section_missing", lang))), self.missing_table]
         self.page = pn.Column(*parts, sizing_mode="stretch_width")
         return self.page
-
-
-def _text_table(columns: dict) -> pd.DataFrame:
-    """A table of text columns: a Tabulator keeps the column types of its first value, so a table first shown
-    empty (float columns) would show later text as NaN."""
-    return pd.DataFrame({name: pd.Series(list(values), dtype=object) for name, values in columns.items()})
 
 
 def _period_text(start, end) -> str:

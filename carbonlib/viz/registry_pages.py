@@ -31,11 +31,17 @@ from ..registry.book import DEFAULT_BUFFER_SHARE, REVERSAL_CAUSES
 from ..registry.publish import public_summary
 from ..security import StoreError
 from . import data as rollup_data
-from .components import PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html, table
+from .components import (PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html, table,
+                         text_table)
 from .scope import Scope
 
 #: What a serial search shows of each step of a unit's history (no account).
 PUBLIC_STEP = ("at", "kind", "quantity", "purpose", "cap_year", "beneficiary")
+
+
+def _count(value) -> str:
+    """A whole number of credits with thousands separators (tables hold text: see ``text_table``)."""
+    return f"{int(value):,}"
 
 
 class RegistryObserver:
@@ -75,29 +81,29 @@ class RegistryObserver:
             retired = registry.retirements()
             points = log.checkpoints(registry.store)
         project = {p: f"{names.loc[p, f'name_{lang}']} ({p})" if p in names.index else p for p in summary.project_id}
-        self.summary.value = pd.DataFrame({
+        self.summary.value = text_table({
             label("ui_registry_project", lang): summary.project_id.map(project),
             label("ui_registry_vintage", lang): summary.vintage.astype(str),
-            **{label(f"ui_registry_{c}", lang): summary[c] for c in ("issued", "outstanding", "retired", "cancelled",
+            **{label(f"ui_registry_{c}", lang): summary[c].map(_count) for c in ("issued", "outstanding", "retired", "cancelled",
                                                                      "buffer")}})
-        self.retirements.value = pd.DataFrame({
+        self.retirements.value = text_table({
             label("ui_registry_date", lang): retired.retired_at.str[:10],
             label("ui_registry_project", lang): retired.project_id.map(lambda p: project.get(p, p)),
             label("ui_registry_vintage", lang): retired.vintage.astype(str),
-            label("ui_registry_quantity", lang): retired.quantity,
+            label("ui_registry_quantity", lang): retired.quantity.map(_count),
             label("ui_registry_beneficiary", lang): retired.beneficiary.map(lambda b: orgs.get(b, b)),
             label("ui_registry_purpose", lang): retired.purpose.map(lambda p: label(f"ui_registry_{p}", lang)),
             label("ui_registry_cap_year", lang): retired.cap_year.map(lambda y: "" if pd.isna(y) else str(int(y))),
-        }).iloc[::-1]
+        }).iloc[::-1].reset_index(drop=True)
         trades = self.lake.read("credit_event", columns=["event_time", "project_id", "vintage", "quantity_tco2e",
                                                          "price_cny"],
                                 where="event_type = 'transfer' AND price_cny IS NOT NULL"
                                 ).sort_values("event_time", ignore_index=True)
-        self.trades.value = pd.DataFrame({
+        self.trades.value = text_table({
             label("ui_registry_date", lang): trades.event_time.dt.strftime("%Y-%m-%d"),
             label("ui_registry_project", lang): trades.project_id.map(lambda p: project.get(p, p)),
             label("ui_registry_vintage", lang): trades.vintage.astype(str),
-            label("ui_registry_quantity", lang): trades.quantity_tco2e.astype("int64"),
+            label("ui_registry_quantity", lang): trades.quantity_tco2e.map(_count),
             label("ui_registry_price", lang): trades.price_cny.map(lambda v: f"{v:,.2f}"),
         })
         if points:
@@ -215,9 +221,12 @@ class RegistryPage(_ScopedView):
             with Registry.open(self.lake.settings, create=False) as registry:
                 balances, transfers = registry.balances(), registry.transfers("requested")
                 pledges = registry.pledges()
-        except StoreError:
-            balances = transfers = pledges = pd.DataFrame(columns=["org_id", "from_account", "to_account", "project_id",
-                                                                   "account_id", "released_at"])
+        except StoreError:  # no registry yet: nothing issued
+            balances = pd.DataFrame(columns=["org_id", "account_id", "project_id", "vintage", "state", "quantity",
+                                             "reserved"])
+            transfers = pd.DataFrame(columns=["transfer_id", "from_account", "to_account", "project_id", "vintage",
+                                              "quantity", "price_cny"], dtype=object)
+            pledges = pd.DataFrame(columns=["pledge_id", "account_id", "pledgee", "quantity", "released_at"], dtype=object)
         balances = balances[balances.org_id.isin(inside)].reset_index(drop=True)
         projects = self.lake.read("credit_project")  # the subtree's own projects and those whose credits it holds
         self._projects = projects[projects.org_id.isin(inside) | projects.project_id.isin(set(balances.project_id))
@@ -226,25 +235,27 @@ class RegistryPage(_ScopedView):
         self.project.options = {f"{n} ({p})": p for p, n in zip(self._projects.project_id, self._projects[f"name_{lang}"])}
         self.project.value = keep if keep in set(self._projects.project_id) else next(iter(self.project.options.values()),
                                                                                       None)
-        self.projects.value = pd.DataFrame({
+        self.projects.value = text_table({
             label("ui_registry_project", lang): self._projects.project_id,
             label("ui_name", lang): self._projects[f"name_{lang}"],
             label("ui_registry_status", lang): self._projects.status,
             label("ui_org_code", lang): self._projects.org_id,
             label("ui_registry_crediting", lang): [f"{a:%Y} – {b:%Y}" for a, b in zip(
                 pd.to_datetime(self._projects.crediting_start), pd.to_datetime(self._projects.crediting_end))]})
-        self.balances.value = pd.DataFrame({
+        self.balances.value = text_table({
             label("ui_registry_account", lang): balances.account_id, label("ui_registry_project", lang): balances.project_id,
             label("ui_registry_vintage", lang): balances.vintage.astype(str),
             label("ui_registry_state", lang): [label(f"ui_registry_state_{s}", lang) for s in balances.state],
-            label("ui_registry_quantity", lang): balances.quantity, label("ui_registry_reserved", lang): balances.reserved})
+            label("ui_registry_quantity", lang): balances.quantity.map(_count),
+            label("ui_registry_reserved", lang): balances.reserved.map(_count)})
         mine = transfers[transfers.from_account.str[4:].isin(inside) | transfers.to_account.str[4:].isin(inside)
                          ].reset_index(drop=True)
-        self.pending.value = pd.DataFrame({
+        self.pending.value = text_table({
             label("ui_registry_transfer", lang): mine.transfer_id, label("ui_registry_holder", lang): mine.from_account,
             label("ui_registry_recipient", lang): mine.to_account, label("ui_registry_project", lang): mine.project_id,
-            label("ui_registry_vintage", lang): mine.vintage.astype(str) if len(mine) else [],
-            label("ui_registry_quantity", lang): mine.quantity, label("ui_registry_price", lang): mine.price_cny})
+            label("ui_registry_vintage", lang): mine.vintage.astype(str),
+            label("ui_registry_quantity", lang): mine.quantity.map(_count),
+            label("ui_registry_price", lang): mine.price_cny.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")})
         self.transfer.options = {f"{t} · {f} → {to} · {q:,}": t for t, f, to, q in zip(
             mine.transfer_id, mine.from_account, mine.to_account, mine.quantity)}
         live = pledges[pledges.released_at.isna() & pledges.account_id.str[4:].isin(inside)]
@@ -256,7 +267,7 @@ class RegistryPage(_ScopedView):
         lang, project = self.lang, self.project.value
         events = self.lake.read("project_event", where="project_id = ?", params=[project or ""]
                                 ).sort_values("event_date", ignore_index=True)
-        self.history.value = pd.DataFrame({
+        self.history.value = text_table({
             label("ui_registry_date", lang): events.event_date.astype(str), label("ui_event", lang): events.event_type,
             label("ui_actor", lang): events.actor, label("ui_note", lang): events.note.fillna("")})
         verified = events[events.event_type == "verified"].event_id
