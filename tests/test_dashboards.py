@@ -281,9 +281,10 @@ def test_disclosure_shows_public_totals_only(page, voila_url, figures):
     _shot(page, "disclosure_changsha")
 
 
-@pytest.mark.parametrize("lang, retired, searched", [("en", "compliance offset", "retired"), ("zh", "履约抵销", "已注销")])
+@pytest.mark.parametrize("lang, retired, searched, search", [("en", "compliance offset", "retired", "Search"),
+                                                             ("zh", "履约抵销", "已注销", "查询")])
 def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, voila_url, dash_lake, lang, retired,
-                                                                        searched):
+                                                                        searched, search):
     """Issue 13, public observer view: the summary by project and vintage, the retirements and the trades of the
     demo registry, and a serial search giving the unit's state and history; no account or holder anywhere."""
     from carbonlib.registry import Registry
@@ -297,14 +298,14 @@ def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, v
     text = _page_text(page)
     assert f"{summary.issued.iloc[0]:,}".replace(",", "") in text.replace(",", "")
     page.get_by_role("textbox").first.fill(str(retired_serial))
-    page.get_by_role("button").first.click()
+    page.get_by_role("button", name=search).click()
     found = page.locator("[data-state=retired]", has_text=searched).first
     found.wait_for(timeout=30_000)
     assert f"{retired_serial:012d}" in found.inner_text()
     text = _page_text(page)
     assert "ACC-" not in text and "RET-" not in text and "BUF-" not in text
     page.get_by_role("textbox").first.fill("12x")
-    page.get_by_role("button").first.click()
+    page.get_by_role("button", name=search).click()
     page.locator("[data-testid=serial-refused]").first.wait_for(timeout=30_000)
     _shot(page, f"registry_public_{lang}")
 
