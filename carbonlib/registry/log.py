@@ -20,6 +20,7 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 
+from ..security import audit
 from ..security import keys as signing
 from ..security.merkle import (Frontier, leaf_hash, perfect_nodes, stored_consistency_proof,
                                stored_inclusion_proof)
@@ -34,19 +35,10 @@ def canonical(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """A signed ``(tree_size, root_hash)`` of the registry log."""
+class Checkpoint(audit.Checkpoint):
+    """A signed ``(tree_size, root_hash)`` of the registry log (its own format line)."""
 
-    tree_size: int
-    root_hash: str
-    at: str
-    key_id: str
-    signature: str
-
-    def message(self) -> bytes:
-        """The signed bytes: format line, tree size, root (hex) and time, one per line."""
-        return f"{CHECKPOINT_FORMAT}\n{self.tree_size}\n{self.root_hash}\n{self.at}\n".encode()
+    FORMAT = CHECKPOINT_FORMAT
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..security import keys
-from ..security.store import Location, Store
+from ..security.store import Location, Store, store_location
 from ..settings import Settings
 
 ACCOUNT_KINDS = {"holding": "ACC", "retirement": "RET", "cancellation": "CAN", "buffer": "BUF"}
@@ -111,12 +111,7 @@ class RegistryStore(Store):
 
 def location(settings: Settings) -> Location:
     """``settings.registry_store`` or ``<lake>-registry/registry.sqlite`` next to the lake folder."""
-    uri = settings.registry_store
-    if uri and uri.startswith("postgres:"):
-        return Location("postgres", dsn=uri.removeprefix("postgres:"))
-    if uri:
-        return Location("sqlite", path=Path(uri.removeprefix("sqlite:")))
-    return Location("sqlite", path=folder(settings) / "registry.sqlite")
+    return store_location(settings.registry_store, folder(settings) / "registry.sqlite")
 
 
 def folder(settings: Settings) -> Path:

@@ -29,6 +29,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 from datetime import datetime
 from pathlib import Path
 
@@ -80,14 +81,20 @@ def _canonical(values: tuple) -> bytes:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A signed ``(tree_size, root_hash)`` of a log; subclasses of another log change ``FORMAT`` (the first line
+    of the signed text), so a signature of one log never passes for the other's."""
+
     tree_size: int
     root_hash: str
     at: str
     key_id: str
     signature: str
 
+    FORMAT: ClassVar[str] = CHECKPOINT_FORMAT
+
     def message(self) -> bytes:
-        return f"{CHECKPOINT_FORMAT}\n{self.tree_size}\n{self.root_hash}\n{self.at}\n".encode()
+        """The signed bytes: format line, tree size, root (hex) and time, one per line."""
+        return f"{self.FORMAT}\n{self.tree_size}\n{self.root_hash}\n{self.at}\n".encode()
 
 
 @dataclass(frozen=True)

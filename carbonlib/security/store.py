@@ -121,13 +121,17 @@ class Location:
 
 def location(settings: Settings) -> Location:
     """The store of ``settings``: ``settings.security_store`` or the default folder next to the lake."""
-    uri = settings.security_store
+    lake = Path(settings.lake).resolve()
+    return store_location(settings.security_store, lake.parent / f"{lake.name}-security" / "security.sqlite")
+
+
+def store_location(uri: str | None, default: Path) -> Location:
+    """Where a store is: ``uri`` (``postgres:…`` or ``sqlite:PATH``), else the SQLite file ``default``."""
     if uri and uri.startswith("postgres:"):
         return Location("postgres", dsn=uri.removeprefix("postgres:"))
     if uri:
         return Location("sqlite", path=Path(uri.removeprefix("sqlite:")))
-    lake = Path(settings.lake).resolve()
-    return Location("sqlite", path=lake.parent / f"{lake.name}-security" / "security.sqlite")
+    return Location("sqlite", path=default)
 
 
 class Store:
