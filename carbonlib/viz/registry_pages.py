@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import pandas as pd
 import panel as pn
 
-from ..i18n import label, message
+from ..i18n import MESSAGES, label, message
 from ..lake import Lake
 from ..markup import Markup
 from ..markup import html as markup
@@ -37,6 +37,12 @@ from .scope import Scope
 
 #: What a serial search shows of each step of a unit's history (no account).
 PUBLIC_STEP = ("at", "kind", "quantity", "purpose", "cap_year", "beneficiary")
+
+
+def _project_word(word: str, lang: str) -> str:
+    """A project status or lifecycle event in ``lang`` (an event type the catalogue does not know: as written)."""
+    key = f"ui_project_{word}"
+    return label(key, lang) if key in MESSAGES else word
 
 
 def _count(value) -> str:
@@ -238,7 +244,7 @@ class RegistryPage(_ScopedView):
         self.projects.value = text_table({
             label("ui_registry_project", lang): self._projects.project_id,
             label("ui_name", lang): self._projects[f"name_{lang}"],
-            label("ui_registry_status", lang): self._projects.status,
+            label("ui_registry_status", lang): [_project_word(v, lang) for v in self._projects.status],
             label("ui_org_code", lang): self._projects.org_id,
             label("ui_registry_crediting", lang): [f"{a:%Y} – {b:%Y}" for a, b in zip(
                 pd.to_datetime(self._projects.crediting_start), pd.to_datetime(self._projects.crediting_end))]})
@@ -268,7 +274,8 @@ class RegistryPage(_ScopedView):
         events = self.lake.read("project_event", where="project_id = ?", params=[project or ""]
                                 ).sort_values("event_date", ignore_index=True)
         self.history.value = text_table({
-            label("ui_registry_date", lang): events.event_date.astype(str), label("ui_event", lang): events.event_type,
+            label("ui_registry_date", lang): events.event_date.astype(str),
+            label("ui_event", lang): [_project_word(v, lang) for v in events.event_type],
             label("ui_actor", lang): events.actor, label("ui_note", lang): events.note.fillna("")})
         verified = events[events.event_type == "verified"].event_id
         self.verification.options = list(verified)[::-1]
