@@ -7,6 +7,7 @@ import json
 import shutil
 import sqlite3
 import threading
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ from carbonlib.accounting import caps
 from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.registry import Registry, RegistryRefused
-from carbonlib.registry import service
+from carbonlib.registry import projects, service
 from carbonlib.registry.publish import MirrorMismatch, mirror, publish_files
 from carbonlib.registry.store import folder as registry_folder
 from carbonlib.registry.verify import verify_folder, verify_retirement
@@ -289,13 +290,15 @@ PROJECT, SITE, BUYER = "PRJ-430281-02", "S430281-02", "E430281-01"
 
 @pytest.fixture
 def lake(small_demo_lake, tmp_path):
+    """A copy of the demo lake with two registry operators; the registered project's 2025 monitoring report and
+    its verification recorded through the lifecycle service."""
     copied = copy_lake_with_people(small_demo_lake, tmp_path / "lake", OPERATORS)
-    with Lake.open(copied) as opened:  # the registered project's 2025 monitoring report, verified
-        opened.append("project_event", pd.DataFrame([
-            dict(event_id=f"{PROJECT}-M2025", project_id=PROJECT, event_type="monitoring_report",
-                 event_date=pd.Timestamp("2026-02-01").date(), actor=SITE, note="removals 2025"),
-            dict(event_id=f"{PROJECT}-V2025", project_id=PROJECT, event_type="verified",
-                 event_date=pd.Timestamp("2026-03-20").date(), actor="VB-07", note=None)]))
+    with Security.open(copied) as security:
+        operator = security.sessions.login("t-registry-province", TEST_PASSWORD).principal
+        projects.record_step(security, operator, copied, PROJECT, "monitoring_report", body=SITE,
+                             on=date(2026, 2, 1), vintage=2025, note="removals 2025 by inventory")
+        projects.record_step(security, operator, copied, PROJECT, "verified", body="VB-07", on=date(2026, 3, 20),
+                             vintage=2025)
     return copied
 
 
@@ -435,7 +438,70 @@ def test_cli_operations_serial_search_and_third_party_verification(lake, people,
     checked = runner.invoke(app, ["registry", "verify", "--published", str(out)])
     assert checked.exit_code == 0 and "retirement inclusion proofs" in checked.output, checked.output
     assert runner.invoke(app, ["registry", "verify", *where]).exit_code == 0
+    step = runner.invoke(app, ["registry", "project-step", PROJECT, "post_evaluated", "--body", "VB-09", "--on",
+                               "2026-06-01", "--met", "boundary_as_registered", "--met", "no_such_item", *where])
+    assert step.exit_code == 2  # an item that is on no checklist
+    step = runner.invoke(app, ["registry", "project-step", PROJECT, "post_evaluated", "--body", "VB-09", "--on",
+                               "2026-06-01", "--met", "boundary_as_registered", *where])
+    assert step.exit_code == 1 and "not met: monitoring_plan_followed" in step.output
+    met = [arg for item in projects.CHECKLISTS["post_evaluated"] for arg in ("--met", item)]
+    step = runner.invoke(app, ["registry", "project-step", PROJECT, "post_evaluated", "--body", "VB-09", "--on",
+                               "2026-06-01", *met, *where])
+    assert step.exit_code == 0 and "post_evaluated recorded" in step.output, step.output
     retirement = next(f for f in (out / "retirements").glob("*.json") if "Changsha Metro" in f.read_text())
     _edit_json(retirement, lambda d: d.update(leaf=d["leaf"].replace("Changsha Metro", "Somebody Else")))
     tampered = runner.invoke(app, ["registry", "verify", "--published", str(out)])
     assert tampered.exit_code == 1 and retirement.stem in tampered.output
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_a_project_goes_from_initiation_to_acceptance_in_order(lake, people):
+    """Clause 5.3: initiated -> validated -> registered -> monitoring report -> verified -> issued ->
+    post-evaluated -> accepted, each step in order, by an independent body where it must be, with its checklist."""
+    security, p = people
+    province = p["t-registry-province"]
+    new = projects.NewProject("PRJ-430281-01", "S430281-01", "醴陵城市绿地碳汇项目", "Liling urban green project",
+                              "afforestation", "CCER-14-001-V01", date(2024, 1, 1), date(2043, 12, 31), 800.0)
+    projects.initiate(security, province, lake, new, on=date(2024, 1, 10))
+    step = lambda name, on, **kw: projects.record_step(security, province, lake, new.project_id, name,  # noqa: E731
+                                                       on=on, **kw)
+    with pytest.raises(RegistryRefused, match="'registered' cannot follow it \\(possible now: validated\\)"):
+        step("registered", date(2024, 2, 1), body="VB-07")
+    with pytest.raises(RegistryRefused, match="independent of the proponent"):
+        step("validated", date(2024, 2, 1), body="S430281-01")
+    step("validated", date(2024, 2, 1), body="VB-07", note="design and monitoring plan", document=("plan.pdf", PDF))
+    with pytest.raises(RegistryRefused, match="not after the previous step"):
+        step("registered", date(2024, 1, 15), body="registry")
+    step("registered", date(2024, 3, 1), body="provincial registry")
+    with pytest.raises(RegistryRefused, match="'verified' cannot follow"):
+        step("verified", date(2025, 3, 1), body="VB-07", vintage=2024)
+    with pytest.raises(RegistryRefused, match="outside the crediting period"):
+        step("monitoring_report", date(2025, 2, 1), body="S430281-01", vintage=2023)
+    step("monitoring_report", date(2025, 2, 1), body="S430281-01", vintage=2024, document=("report.pdf", PDF))
+    with pytest.raises(RegistryRefused, match="no monitoring report of 2025"):
+        step("verified", date(2025, 3, 1), body="VB-07", vintage=2025)
+    step("verified", date(2025, 3, 1), body="VB-07", vintage=2024)
+    issued = service.issue(security, province, lake, new.project_id, 2024, 700,
+                           verification_ref=f"{new.project_id}-V2024")
+    assert issued["quantity"] == 700
+    with pytest.raises(RegistryRefused, match="not met: no_unresolved_reversal"):
+        step("post_evaluated", date(2025, 9, 1), body="VB-09",
+             checklist={item: True for item in projects.CHECKLISTS["post_evaluated"][:-1]})
+    step("post_evaluated", date(2025, 9, 1), body="VB-09",
+         checklist={item: True for item in projects.CHECKLISTS["post_evaluated"]})
+    step("accepted", date(2025, 10, 1), body="provincial forestry bureau",
+         checklist={item: True for item in projects.CHECKLISTS["accepted"]})
+    with Lake.open(lake, read_only=True) as opened:
+        history = projects.lifecycle(opened, new.project_id)
+        assert projects.status(opened, new.project_id) == "accepted"
+    assert list(history.event_type) == ["initiated", "validated", "registered", "monitoring_report", "verified",
+                                        "post_evaluated", "accepted"]
+    documented = history[history.note.fillna("").str.contains("sha256:")]
+    assert len(documented) == 2  # the plan and the report, stored once by content
+    sha = documented.note.iloc[0].split("sha256:")[1].rstrip("]")
+    from carbonlib.ledger import evidence
+    assert evidence.read(lake, sha) == PDF
+    failed = security.audit.entries(action="operate_registry", outcome="failed", limit=50)
+    assert sum("cannot follow" in e.detail for e in failed) == 2 and any("checklist" in e.detail for e in failed)

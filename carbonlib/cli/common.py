@@ -83,9 +83,11 @@ def open_lake(settings: Settings, **kw):
 
 
 def choice(allowed):
-    """A Typer callback refusing a value outside ``allowed`` (None passes), with the choices in the message."""
+    """A Typer callback refusing a value outside ``allowed`` (None passes; each value of a repeated option is
+    checked), with the choices in the message."""
     def check(value):
-        if value is not None and value not in allowed:
+        values = value if isinstance(value, list) else [value]
+        if any(v is not None and v not in allowed for v in values):
             raise typer.BadParameter(t("choose_one_of", choices=", ".join(allowed)))
         return value
     return check

@@ -13,9 +13,13 @@ from typing import Annotated, Optional
 import typer
 
 from ..registry.book import REVERSAL_CAUSES
+from ..registry.projects import CHECKLISTS, NEXT_STEPS
 from ..registry.store import PURPOSES
 from .auth import acting
-from .common import JsonOption, LakeOption, choice, clean_errors, fail, say, settings_from, t, typer_app
+from .common import JsonOption, LakeOption, choice, clean_errors, fail, iso_date, say, settings_from, t, typer_app
+
+STEPS = tuple(sorted({step for steps in NEXT_STEPS.values() for step in steps} - {"initiated"}))
+CHECKLIST_ITEMS = tuple(item for items in CHECKLISTS.values() for item in items)
 
 registry_app = typer_app("help_registry")
 
@@ -145,6 +149,57 @@ def reversal(project: Annotated[str, typer.Argument(help=t("opt_registry_project
     from ..registry import service
 
     _run(lake, service.report_reversal, project, quantity, cause=cause, note=note)
+
+
+def _document(path: Path | None) -> tuple[str, bytes] | None:
+    return None if path is None else (path.name, path.read_bytes())
+
+
+@registry_app.command("project-init", help=t("help_registry_project_init"))
+def project_init(project: Annotated[str, typer.Argument(help=t("opt_registry_project"))],
+                 org: Annotated[str, typer.Option("--org", help=t("opt_registry_proponent"))],
+                 name_zh: Annotated[str, typer.Option("--name-zh", help=t("opt_registry_name_zh"))],
+                 name_en: Annotated[str, typer.Option("--name-en", help=t("opt_registry_name_en"))],
+                 project_type: Annotated[str, typer.Option("--type", help=t("opt_registry_type"))],
+                 methodology: Annotated[str, typer.Option("--methodology", help=t("opt_registry_methodology"))],
+                 start: Annotated[str, typer.Option("--start", help=t("opt_registry_crediting_start"))],
+                 end: Annotated[str, typer.Option("--end", help=t("opt_registry_crediting_end"))],
+                 estimate: Annotated[float, typer.Option("--estimate", help=t("opt_registry_estimate"))],
+                 on: Annotated[Optional[str], typer.Option("--on", help=t("opt_registry_on"))] = None,
+                 document: Annotated[Optional[Path], typer.Option("--document", help=t("opt_registry_document"))] = None,
+                 lake: LakeOption = None) -> None:
+    from ..registry import projects
+
+    settings = settings_from(lake)
+    new = projects.NewProject(project, org, name_zh, name_en, project_type, methodology, iso_date(start), iso_date(end),
+                              estimate)
+    with acting(settings) as (security, principal), clean_errors():
+        row = projects.initiate(security, principal, settings, new, on=iso_date(on), document=_document(document))
+    say("registry_step_done", project=project, step=row.event_type, id=row.name)
+
+
+@registry_app.command("project-step", help=t("help_registry_project_step"))
+def project_step(project: Annotated[str, typer.Argument(help=t("opt_registry_project"))],
+                 step: Annotated[str, typer.Argument(callback=choice(STEPS),
+                                                     help=t("arg_registry_step", choices=", ".join(STEPS)))],
+                 body: Annotated[str, typer.Option("--body", help=t("opt_registry_body"))],
+                 on: Annotated[Optional[str], typer.Option("--on", help=t("opt_registry_on"))] = None,
+                 vintage: Annotated[Optional[int], typer.Option("--vintage", help=t("opt_registry_vintage"))] = None,
+                 met: Annotated[Optional[list[str]], typer.Option("--met", callback=choice(CHECKLIST_ITEMS),
+                                                                  help=t("opt_registry_met"))] = None,
+                 note: Annotated[str, typer.Option("--note", help=t("opt_registry_note"))] = "",
+                 document: Annotated[Optional[Path], typer.Option("--document", help=t("opt_registry_document"))] = None,
+                 lake: LakeOption = None) -> None:
+    from datetime import date
+
+    from ..registry import projects
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        row = projects.record_step(security, principal, settings, project, step, body=body, on=iso_date(on) or date.today(),
+                                   vintage=vintage, note=note, checklist={item: True for item in met or ()},
+                                   document=_document(document))
+    say("registry_step_done", project=project, step=row.event_type, id=row.name)
 
 
 @registry_app.command("balances", help=t("help_registry_balances"))

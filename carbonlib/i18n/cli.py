@@ -735,6 +735,28 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                                        "checked {checkpoints} checkpoints, {proofs} consistency proofs, {retirements} "
                                        "retirement inclusion proofs"),
     "cli_registry_verify_failed": ("{count} 项核验未通过（见上）", "{count} checks failed (see above)"),
+    "cli_help_registry_project_init": ("立项：录入一个碳信用项目及其立项事件（第 5.3 条）。",
+                                       "Initiate a credit project: enter it with its 'initiated' step (clause 5.3)."),
+    "cli_help_registry_project_step": ("记录项目生命周期的下一步：审定、登记、监测报告、核证、后评价、验收（须按顺序，独立机构执行）。",
+                                       "Record a project's next lifecycle step: validated, registered, monitoring "
+                                       "report, verified, post-evaluated, accepted (in order; by an independent body)."),
+    "cli_arg_registry_step": ("步骤：{choices}", "Step: {choices}"),
+    "cli_opt_registry_proponent": ("项目业主机构编号。", "Proponent organisation id."),
+    "cli_opt_registry_name_zh": ("中文名称。", "Chinese name."),
+    "cli_opt_registry_name_en": ("英文名称。", "English name."),
+    "cli_opt_registry_type": ("项目类型，如 afforestation、forest_management。", "Project type, e.g. afforestation, forest_management."),
+    "cli_opt_registry_methodology": ("方法学编号，如 CCER-14-001-V01。", "Methodology, e.g. CCER-14-001-V01."),
+    "cli_opt_registry_crediting_start": ("计入期开始日期。", "Crediting period start (YYYY-MM-DD)."),
+    "cli_opt_registry_crediting_end": ("计入期结束日期。", "Crediting period end (YYYY-MM-DD)."),
+    "cli_opt_registry_estimate": ("预计年减排量（tCO2e/年）。", "Ex-ante estimate (tCO2e/yr)."),
+    "cli_opt_registry_on": ("该步骤的日期（默认今天）。", "Date of the step (default today)."),
+    "cli_opt_registry_body": ("执行该步骤的机构（审定、核证、后评价、验收须独立于业主）。",
+                              "Body that did the step (independent of the proponent for validation, verification, "
+                              "post-evaluation and acceptance)."),
+    "cli_opt_registry_met": ("已满足的核查项（后评价、验收的每一项都须满足；可重复）。",
+                             "A checklist item met (post-evaluation and acceptance need every item; repeat)."),
+    "cli_opt_registry_document": ("附件（PDF、图片、XLSX、CSV），按 SHA-256 保存。", "Document (PDF, image, XLSX, CSV), stored by SHA-256."),
+    "cli_registry_step_done": ("项目 {project}：已记录 {step}（{id}）", "project {project}: {step} recorded ({id})"),
     "cli_registry_verified": ("登记簿完好：{transactions} 笔交易，{checkpoints} 个检查点，区块与日志一致",
                               "registry intact: {transactions} transactions, {checkpoints} checkpoints, units agree with the log"),
 }

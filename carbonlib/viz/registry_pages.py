@@ -237,6 +237,8 @@ class RegistryPage(_ScopedView):
         projects = self.lake.read("credit_project")  # the subtree's own projects and those whose credits it holds
         self._projects = projects[projects.org_id.isin(inside) | projects.project_id.isin(set(balances.project_id))
                                   ].reset_index(drop=True)
+        steps = self.lake.read("project_event", columns=["project_id", "event_type", "event_date"])
+        latest = steps.sort_values("event_date", kind="stable").groupby("project_id").event_type.last().to_dict()
         keep = self.project.value
         self.project.options = {f"{n} ({p})": p for p, n in zip(self._projects.project_id, self._projects[f"name_{lang}"])}
         self.project.value = keep if keep in set(self._projects.project_id) else next(iter(self.project.options.values()),
@@ -244,7 +246,8 @@ class RegistryPage(_ScopedView):
         self.projects.value = text_table({
             label("ui_registry_project", lang): self._projects.project_id,
             label("ui_name", lang): self._projects[f"name_{lang}"],
-            label("ui_registry_status", lang): [_project_word(v, lang) for v in self._projects.status],
+            label("ui_registry_status", lang): [_project_word(latest.get(p, v), lang)
+                                                for p, v in zip(self._projects.project_id, self._projects.status)],
             label("ui_org_code", lang): self._projects.org_id,
             label("ui_registry_crediting", lang): [f"{a:%Y} – {b:%Y}" for a, b in zip(
                 pd.to_datetime(self._projects.crediting_start), pd.to_datetime(self._projects.crediting_end))]})
