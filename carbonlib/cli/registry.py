@@ -223,6 +223,8 @@ def balances(org: Annotated[Optional[str], typer.Option("--org", help=t("opt_reg
     if as_json:
         typer.echo(found.to_json(orient="records", force_ascii=False, indent=2))
         return
+    if found.empty:
+        say("registry_no_balances", user=principal.username)
     for row in found.itertuples():
         say("registry_balance_line", account=row.account_id, project=row.project_id, vintage=row.vintage,
             state=row.state, quantity=f"{row.quantity:,}", reserved=f"{row.reserved:,}" if row.reserved else "")

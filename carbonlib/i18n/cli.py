@@ -723,6 +723,9 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                           "{kind} done ({id}, log transaction {seq}): {quantity} credits"),
     "cli_registry_balance_line": ("{account}  {project}  {vintage} 年  {state}  {quantity} {reserved}",
                                   "{account}  {project}  {vintage}  {state}  {quantity} {reserved}"),
+    "cli_registry_no_balances": ("{user} 的权限范围内没有登记账户余额（需要查看数据或登记簿运营的角色）",
+                                 "no registry balances within the scope of {user} (it needs a role that views figures "
+                                 "or operates the registry)"),
     "cli_registry_serial": ("序列号 {serial}：区块 {block}，状态 {state}", "serial {serial}: block {block}, {state}"),
     "cli_registry_history_line": ("  {at}  {kind}（日志第 {seq} 笔，{quantity} 个）", "  {at}  {kind} (log {seq}, {quantity} credits)"),
     "cli_registry_summary_line": ("{project}  {vintage} 年  签发 {issued}  流通 {outstanding}  注销 {retired}  作废 {cancelled}  缓冲 {buffer}",
