@@ -37,7 +37,7 @@ def cold_batch(settings, orgs: list[str], snapshot: int, out: Path, workers: int
     notebook = reports.NOTEBOOKS["annual"].resolve()
     source = reports.source_sha256(notebook, "zh")
     start = time.perf_counter()
-    with (reports._kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
+    with (reports.kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
           ThreadPoolExecutor(max_workers=workers) as pool):
         records = list(pool.map(lambda org: reports._run_one(
             notebook=notebook, kind="annual", org_id=org, period="2025", snapshot=snapshot, source=source,

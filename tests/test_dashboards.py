@@ -286,7 +286,8 @@ def test_disclosure_shows_public_totals_only(page, voila_url, figures):
 def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, voila_url, dash_lake, lang, retired,
                                                                         searched, search):
     """Issue 13, public observer view: the summary by project and vintage, the retirements and the trades of the
-    demo registry, and a serial search giving the unit's state and history; no account or holder anywhere."""
+    demo registry, and a serial search giving the unit's state, history and retirement certificate; no account or
+    holder anywhere."""
     from carbonlib.registry import Registry
 
     with Registry.open(dash_lake, create=False) as registry:
@@ -302,6 +303,12 @@ def test_the_registry_public_view_searches_a_serial_and_shows_no_account(page, v
     found = page.locator("[data-state=retired]", has_text=searched).first
     found.wait_for(timeout=30_000)
     assert f"{retired_serial:012d}" in found.inner_text()
+    certificate = page.frame_locator(".carbon-certificate iframe").first
+    certificate.get_by_text("Carbon Credit Retirement Certificate").wait_for(timeout=30_000)
+    assert "碳信用注销证明" in certificate.locator("body").inner_text()
+    download = page.locator(".carbon-certificate a[download]").first
+    assert download.get_attribute("href").startswith("data:text/html")
+    _shot(page, f"registry_certificate_{lang}")
     text = _page_text(page)
     assert "ACC-" not in text and "RET-" not in text and "BUF-" not in text
     page.get_by_role("textbox").first.fill("12x")

@@ -17,7 +17,7 @@ from carbonlib.accounting import caps
 from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.registry import Registry, RegistryRefused
-from carbonlib.registry import projects, service
+from carbonlib.registry import monitoring, projects, service
 from carbonlib.registry.publish import MirrorMismatch, mirror, publish_files
 from carbonlib.registry.store import folder as registry_folder
 from carbonlib.registry.verify import verify_folder, verify_retirement
@@ -252,6 +252,7 @@ def test_published_files_verify_alone_and_fail_when_tampered(registry, tmp_path)
     published = tmp_path / "public"
     result = verify_folder(published)
     assert result.ok and result.consistency_proofs == 1 and result.retirements == 2, result.failures
+    assert result.certificates == 2
     newest = registry.retirements().iloc[-1]
     facts = verify_retirement(published, newest.retirement_id)
     assert facts["beneficiary"] == "Hunan Airport Group" and facts["quantity"] == 25
@@ -266,6 +267,9 @@ def test_published_files_verify_alone_and_fail_when_tampered(registry, tmp_path)
                                                       lambda d: d[0].update(root_hash="00" * 32)),
         "does not extend": lambda folder: _edit_json(next((folder / "consistency").glob("*.json")),
                                                      lambda d: d.update(proof=d["proof"][::-1] + ["00" * 32])),
+        "what it shows was edited": lambda folder: _edit_text(
+            folder / "retirements" / f"{newest.retirement_id}.html",
+            lambda page: page.replace(">Hunan Airport Group<", ">Somebody Else<")),
     }
     for named, damage in damages.items():
         tampered = tmp_path / "tampered"
@@ -274,6 +278,12 @@ def test_published_files_verify_alone_and_fail_when_tampered(registry, tmp_path)
         damage(tampered)
         result = verify_folder(tampered)
         assert not result.ok and any(named in failure for failure in result.failures), result.failures
+
+
+def _edit_text(path, change) -> None:
+    before = path.read_text()
+    assert change(before) != before, f"the damage changed nothing in {path.name}"
+    path.write_text(change(before))
 
 
 def _edit_json(path, change) -> None:
@@ -289,10 +299,16 @@ PROJECT, SITE, BUYER = "PRJ-430281-02", "S430281-02", "E430281-01"
 
 
 @pytest.fixture
-def lake(small_demo_lake, tmp_path):
-    """A copy of the demo lake with two registry operators; the registered project's 2025 monitoring report and
-    its verification recorded through the lifecycle service."""
-    copied = copy_lake_with_people(small_demo_lake, tmp_path / "lake", OPERATORS)
+def registered(small_demo_lake, tmp_path):
+    """A copy of the demo lake with two registry operators (its project PROJECT is registered)."""
+    return copy_lake_with_people(small_demo_lake, tmp_path / "lake", OPERATORS)
+
+
+@pytest.fixture
+def lake(registered):
+    """The registered project's 2025 monitoring report and its verification recorded through the lifecycle
+    service (by hand: the full lifecycle test drafts the report from the lake)."""
+    copied = registered
     with Security.open(copied) as security:
         operator = security.sessions.login("t-registry-province", TEST_PASSWORD).principal
         projects.record_step(security, operator, copied, PROJECT, "monitoring_report", body=SITE,
@@ -315,12 +331,32 @@ def _figures(settings) -> pd.Series:
         return table.loc[PROJECT]
 
 
-def test_full_registry_lifecycle_through_the_service(lake, people):
-    """registered project -> verified report -> issued with buffer -> transfer requested and accepted (four-eyes)
-    -> part retired for a cap year (the cap status counts it) -> pledged -> released -> reversal cancels buffer;
-    the reconciliation holds at every step and the lake mirrors every ownership change."""
-    security, p = people
+@pytest.mark.slow
+def test_full_registry_lifecycle_through_the_service(registered, tmp_path):
+    """registered project -> monitoring report drafted from the demo lake (papermill) -> verified -> issued with
+    buffer -> transfer requested and accepted (four-eyes) -> part retired for a cap year (the cap status counts
+    it) -> pledged -> released -> reversal cancels buffer; the reconciliation holds at every step and the lake
+    mirrors every ownership change."""
+    lake = registered
+    with Security.open(lake) as security:
+        p = {n: security.sessions.login(n, TEST_PASSWORD).principal for n in (*OPERATORS, "t-officer")}
+        _lifecycle(security, p, lake, tmp_path)
+
+
+def _lifecycle(security, p, lake, tmp_path) -> None:
     province, county = p["t-registry-province"], p["t-registry-county"]
+    drafted = monitoring.draft(security, province, lake, PROJECT, 2025, out=tmp_path / "monitoring", body=SITE,
+                               on=date(2026, 2, 1), lang="en")
+    report = drafted.html.read_text()
+    assert "Carbon sink project monitoring report" in report and "Removals by sinks" in report
+    with Lake.open(lake, read_only=True) as opened:
+        figures = monitoring.collect(opened, PROJECT, 2025)
+        history = projects.lifecycle(opened, PROJECT)
+    assert f"sha256:{drafted.figures_sha256}" in history.note.iloc[-1]  # the figures are the step's document
+    assert figures.removals_tco2e == pytest.approx(figures.account_removals_tco2e)
+    projects.record_step(security, province, lake, PROJECT, "verified", body="VB-07", on=date(2026, 3, 20),
+                         vintage=2025, note=f"confirmed {figures.proposed_credits} credits")
+    assert figures.proposed_credits >= 5000
     with pytest.raises(RegistryRefused, match="not a 'verified' event"):
         service.issue(security, province, lake, PROJECT, 2025, 5000, verification_ref=f"{PROJECT}-M2025")
     issued = service.issue(security, province, lake, PROJECT, 2025, 5000, verification_ref=f"{PROJECT}-V2025",
@@ -437,6 +473,23 @@ def test_cli_operations_serial_search_and_third_party_verification(lake, people,
     assert runner.invoke(app, ["registry", "publish", "--out", str(out), *where]).exit_code == 0
     checked = runner.invoke(app, ["registry", "verify", "--published", str(out)])
     assert checked.exit_code == 0 and "retirement inclusion proofs" in checked.output, checked.output
+    assert "retirement certificates" in checked.output
+    retirement_id = next(f.stem for f in (out / "retirements").glob("*.json") if "Changsha Metro" in f.read_text())
+    written = runner.invoke(app, ["registry", "certificate", retirement_id, "--out", str(tmp_path / "cert"), "--pdf",
+                                  *where])
+    assert written.exit_code == 0, written.output
+    page, pdf = tmp_path / "cert" / f"{retirement_id}.html", tmp_path / "cert" / f"{retirement_id}.pdf"
+    assert "碳信用注销证明" in page.read_text() and "Changsha Metro" in page.read_text()
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    key = ["--key", str(out / "registry-public-key.pem")]
+    valid = runner.invoke(app, ["registry", "verify", "--certificate", str(page), *key])
+    assert valid.exit_code == 0 and f"certificate valid: {retirement_id}" in valid.output, valid.output
+    assert "--key" in runner.invoke(app, ["registry", "verify", "--certificate", str(page)]).output
+    page.write_text(page.read_text().replace(">Changsha Metro<", ">Changsha Metro Group<"))
+    forged = runner.invoke(app, ["registry", "verify", "--certificate", str(page), *key])
+    assert forged.exit_code == 1 and "was edited" in forged.output
+    unknown = runner.invoke(app, ["registry", "certificate", "RTM-nope", "--out", str(tmp_path / "cert"), *where])
+    assert unknown.exit_code == 1 and "no retirement 'RTM-nope'" in unknown.output
     assert runner.invoke(app, ["registry", "verify", *where]).exit_code == 0
     step = runner.invoke(app, ["registry", "project-step", PROJECT, "post_evaluated", "--body", "VB-09", "--on",
                                "2026-06-01", "--met", "boundary_as_registered", "--met", "no_such_item", *where])

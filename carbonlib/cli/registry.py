@@ -202,6 +202,27 @@ def project_step(project: Annotated[str, typer.Argument(help=t("opt_registry_pro
     say("registry_step_done", project=project, step=row.event_type, id=row.name)
 
 
+@registry_app.command("monitoring-report", help=t("help_registry_monitoring_report"))
+def monitoring_report(project: Annotated[str, typer.Argument(help=t("opt_registry_project"))],
+                      vintage: Annotated[int, typer.Option("--vintage", help=t("opt_registry_vintage"))],
+                      body: Annotated[str, typer.Option("--body", help=t("opt_registry_body"))],
+                      on: Annotated[Optional[str], typer.Option("--on", help=t("opt_registry_on"))] = None,
+                      out: Annotated[Path, typer.Option("--out", help=t("opt_monitoring_out"))] = Path("reports/monitoring"),
+                      lang: Annotated[str, typer.Option("--lang", callback=choice(("zh", "en")),
+                                                        help=t("opt_report_lang"))] = "zh",
+                      lake: LakeOption = None) -> None:
+    from datetime import date
+
+    from ..registry import monitoring
+
+    settings = settings_from(lake)
+    with acting(settings) as (security, principal), clean_errors():
+        drafted = monitoring.draft(security, principal, settings, project, vintage, out=out, body=body,
+                                   on=iso_date(on) or date.today(), lang=lang)
+    say("registry_monitoring_done", project=project, vintage=vintage, html=drafted.html, sha=drafted.figures_sha256[:12],
+        id=drafted.step.name, seconds=drafted.seconds)
+
+
 @registry_app.command("balances", help=t("help_registry_balances"))
 def balances(org: Annotated[Optional[str], typer.Option("--org", help=t("opt_registry_org_filter"))] = None,
              lake: LakeOption = None, as_json: JsonOption = False) -> None:
@@ -281,9 +302,46 @@ def publish(out: Annotated[Optional[Path], typer.Option("--out", help=t("opt_reg
         retirements=written["retirements"], mirrored=mirrored)
 
 
+@registry_app.command("certificate", help=t("help_registry_certificate"))
+def certificate(retirement: Annotated[str, typer.Argument(help=t("arg_registry_retirement"))],
+                out: Annotated[Path, typer.Option("--out", help=t("opt_certificate_out"))] = Path("."),
+                pdf: Annotated[bool, typer.Option("--pdf", help=t("opt_certificate_pdf"))] = False,
+                lake: LakeOption = None) -> None:
+    from ..registry import Registry
+    from ..registry.publish import certificate_page
+    from ..reporting.reports import export_pdf, pdf_converter
+
+    with clean_errors(), Registry.open(settings_from(lake), create=False) as registry:
+        page = certificate_page(registry, retirement)
+    out.mkdir(parents=True, exist_ok=True)
+    html = out / f"{retirement}.html"
+    html.write_text(page)
+    paths = [html]
+    if pdf:
+        chromium = pdf_converter()
+        if chromium is None:
+            fail(t("no_chromium"))
+        paths.append(export_pdf(html, out / f"{retirement}.pdf", chromium))
+    say("registry_certificate_written", paths=", ".join(str(p) for p in paths))
+
+
 @registry_app.command("verify", help=t("help_registry_verify"))
 def verify(published: Annotated[Optional[Path], typer.Option("--published", help=t("opt_registry_published"))] = None,
+           certificate: Annotated[Optional[Path], typer.Option("--certificate", help=t("opt_registry_certificate"))] = None,
+           key: Annotated[Optional[Path], typer.Option("--key", help=t("opt_registry_key"))] = None,
            lake: LakeOption = None) -> None:
+    if certificate is not None:
+        from ..registry.verify import VerificationFailed, verify_certificate
+
+        if key is None:
+            fail(t("registry_needs_key"))
+        try:
+            facts = verify_certificate(certificate.read_text(), key.read_bytes(), certificate.name)
+        except (OSError, VerificationFailed) as error:
+            fail(error)
+        say("registry_certificate_checked", id=facts["retirement_id"], quantity=f"{facts['quantity']:,}",
+            beneficiary=facts["beneficiary"], seq=facts["seq"])
+        return
     if published is not None:
         from ..registry.verify import verify_folder
 
@@ -291,7 +349,7 @@ def verify(published: Annotated[Optional[Path], typer.Option("--published", help
         for failure in result.failures:
             typer.secho(failure, fg=typer.colors.RED, err=True)
         say("registry_published_checked", checkpoints=result.checkpoints, proofs=result.consistency_proofs,
-            retirements=result.retirements)
+            retirements=result.retirements, certificates=result.certificates)
         if not result.ok:
             fail(t("registry_verify_failed", count=len(result.failures)))
         return

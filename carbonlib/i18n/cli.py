@@ -734,9 +734,29 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_registry_published": ("已发布到 {folder}：树大小 {size}，检查点 {checkpoints} 个，注销证明 {retirements} 份；数据湖新增 {mirrored} 行",
                                "published to {folder}: tree size {size}, {checkpoints} checkpoints, {retirements} "
                                "retirement proofs; {mirrored} rows mirrored to the lake"),
-    "cli_registry_published_checked": ("核验了 {checkpoints} 个检查点、{proofs} 份一致性证明、{retirements} 份注销包含证明",
+    "cli_registry_published_checked": ("核验了 {checkpoints} 个检查点、{proofs} 份一致性证明、{retirements} 份注销包含证明、"
+                                       "{certificates} 份注销证明",
                                        "checked {checkpoints} checkpoints, {proofs} consistency proofs, {retirements} "
-                                       "retirement inclusion proofs"),
+                                       "retirement inclusion proofs, {certificates} retirement certificates"),
+    "cli_opt_registry_certificate": ("注销证明（HTML）：凭登记簿公钥（--key）核验。",
+                                     "A retirement certificate (HTML): verify it with the registry's public key (--key)."),
+    "cli_opt_registry_key": ("登记簿公钥（registry-public-key.pem，随公开文件发布）。",
+                             "The registry's public key (registry-public-key.pem, published with the public files)."),
+    "cli_registry_certificate_checked": ("注销证明有效：{id}，{quantity} 个信用，受益方 {beneficiary}，日志第 {seq} 笔",
+                                         "certificate valid: {id}, {quantity} credits for {beneficiary}, log transaction {seq}"),
+    "cli_registry_needs_key": ("核验注销证明需要登记簿公钥：加上 --key registry-public-key.pem",
+                               "checking a certificate needs the registry's public key: add --key registry-public-key.pem"),
+    "cli_help_registry_certificate": ("生成某笔注销的注销证明（中英双语 HTML，可选 PDF），内含可由任何人核验的证明。",
+                                      "Write a retirement's certificate (bilingual HTML, PDF optional) with the proof "
+                                      "anyone can check."),
+    "cli_arg_registry_retirement": ("注销编号（RTM-…）。", "Retirement id (RTM-…)."),
+    "cli_opt_certificate_out": ("输出文件夹（默认当前文件夹）。", "Output folder (default: the current folder)."),
+    "cli_opt_certificate_pdf": ("同时用无头 Chromium 打印为 PDF。", "Also print it to PDF with headless Chromium."),
+    "cli_registry_certificate_written": ("注销证明：{paths}", "retirement certificate: {paths}"),
+    "cli_no_chromium": ("没有可打印 PDF 的 Chromium：运行 make system-deps（安装 Debian 的 chromium）。",
+                        "no Chromium to print the PDF: run `make system-deps` (installs Debian's chromium)."),
+    "cli_opt_monitoring_out": ("输出文件夹（<out>/<项目>/<年份>/report.html 等）。",
+                               "Output folder (<out>/<project>/<vintage>/report.html and the figures)."),
     "cli_registry_verify_failed": ("{count} 项核验未通过（见上）", "{count} checks failed (see above)"),
     "cli_help_registry_project_init": ("立项：录入一个碳信用项目及其立项事件（第 5.3 条）。",
                                        "Initiate a credit project: enter it with its 'initiated' step (clause 5.3)."),
@@ -760,6 +780,12 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                              "A checklist item met (post-evaluation and acceptance need every item; repeat)."),
     "cli_opt_registry_document": ("附件（PDF、图片、XLSX、CSV），按 SHA-256 保存。", "Document (PDF, image, XLSX, CSV), stored by SHA-256."),
     "cli_registry_step_done": ("项目 {project}：已记录 {step}（{id}）", "project {project}: {step} recorded ({id})"),
+    "cli_help_registry_monitoring_report": ("从数据湖起草项目某一年度的监测报告（papermill 运行笔记本），并记为项目的监测报告步骤。",
+                                            "Draft a project's monitoring report of one vintage from the lake (a papermill "
+                                            "notebook run) and record it as the project's monitoring report step."),
+    "cli_registry_monitoring_done": ("项目 {project} {vintage} 年监测报告：{html}（图表数据 SHA-256 {sha}…），已记录 {id}，用时 {seconds:.1f} 秒",
+                                     "project {project} monitoring report {vintage}: {html} (figures SHA-256 {sha}…), "
+                                     "recorded as {id} in {seconds:.1f} s"),
     "cli_registry_verified": ("登记簿完好：{transactions} 笔交易，{checkpoints} 个检查点，区块与日志一致",
                               "registry intact: {transactions} transactions, {checkpoints} checkpoints, units agree with the log"),
 }

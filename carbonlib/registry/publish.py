@@ -5,7 +5,8 @@
   with its log number and leaf hash.  Idempotent: it starts after the last ``op_seq`` there.
 * :func:`publish_files` writes the public disclosure's registry folder: the checkpoint key,
   every signed checkpoint, a consistency proof between each pair of consecutive checkpoints,
-  every retirement's leaf with its inclusion proof in the latest checkpoint, and the public
+  every retirement's leaf with its inclusion proof in the latest checkpoint and its certificate
+  (:mod:`carbonlib.registry.certificate`), and the public
   summary by project and vintage (no account detail).  :mod:`carbonlib.registry.verify` checks
   them with nothing but these files.
 """
@@ -20,8 +21,8 @@ import pandas as pd
 
 from ..lake import Lake
 from ..settings import Settings
-from . import log
-from .book import Registry
+from . import certificate, log
+from .book import Registry, RegistryRefused
 
 #: Owner of table ``credit_event``.
 SERVICE = "registry"
@@ -108,14 +109,35 @@ def publish_files(registry: Registry, folder: Path) -> dict:
     target = folder / "retirements"
     target.mkdir(exist_ok=True)
     for row in retired.itertuples():
-        body, proof = log.inclusion(registry.store, int(row.op_seq), latest.tree_size)
-        (target / f"{row.retirement_id}.json").write_text(json.dumps(
-            {"retirement_id": row.retirement_id, "leaf": body, "index": int(row.op_seq),
-             "tree_size": latest.tree_size, "proof": [h.hex() for h in proof]}, ensure_ascii=False))
+        record = retirement_record(registry, row.retirement_id, int(row.op_seq), latest.tree_size)
+        (target / f"{row.retirement_id}.json").write_text(json.dumps(record, ensure_ascii=False))
+        (target / f"{row.retirement_id}.html").write_text(certificate.render(record, latest.to_json()))
     summary = public_summary(registry)
     summary.to_csv(folder / SUMMARY, index=False)
     return {"folder": str(folder), "tree_size": latest.tree_size if latest else 0, "checkpoints": len(points),
             "retirements": len(retired), "projects": int(summary.project_id.nunique()) if len(summary) else 0}
+
+
+def retirement_record(registry: Registry, retirement_id: str, op_seq: int, tree_size: int) -> dict:
+    """A retirement as published: its log leaf, index and inclusion proof in the tree of ``tree_size``."""
+    body, proof = log.inclusion(registry.store, op_seq, tree_size)
+    return {"retirement_id": retirement_id, "leaf": body, "index": op_seq, "tree_size": tree_size,
+            "proof": [h.hex() for h in proof]}
+
+
+def certificate_page(registry: Registry, retirement_id: str, *, sign: bool = True) -> str | None:
+    """The certificate of ``retirement_id`` (:mod:`.certificate`) under the registry's newest checkpoint, signed
+    now when ``sign`` (the operator's command); with ``sign=False`` (a read-only page) the newest existing
+    checkpoint, and None while none covers the retirement yet.  RegistryRefused when there is no such retirement."""
+    found = registry.retirements().set_index("retirement_id")
+    if retirement_id not in found.index:
+        raise RegistryRefused(f"retirement_id: no retirement {retirement_id!r} in the registry")
+    seq = int(found.loc[retirement_id, "op_seq"])
+    points = [log.checkpoint(registry.store, registry.keys)] if sign else log.checkpoints(registry.store)
+    if not points or points[-1].tree_size <= seq:
+        return None
+    latest = points[-1]
+    return certificate.render(retirement_record(registry, retirement_id, seq, latest.tree_size), latest.to_json())
 
 
 def public_summary(registry: Registry) -> pd.DataFrame:

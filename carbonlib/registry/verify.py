@@ -6,7 +6,8 @@ checks that
 * every checkpoint is signed by the registry's published Ed25519 key;
 * a retirement is in the log: its leaf (the retirement's own facts) hashes, with its inclusion
   proof, to the root of a signed checkpoint (RFC 6962 / RFC 9162 section 2.1.3);
-* a later checkpoint extends an earlier one without rewriting it (consistency proof, section 2.1.4).
+* a later checkpoint extends an earlier one without rewriting it (consistency proof, section 2.1.4);
+* a retirement certificate shows exactly the facts its embedded proof proves (:func:`verify_certificate`).
 
 Any edit of a published leaf, proof or checkpoint makes its check fail with the file named.
 This module reads no store and no lake: only the folder.
@@ -21,6 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from ..security.merkle import leaf_hash, verify_consistency, verify_inclusion
+from . import certificate
 from .log import Checkpoint
 
 
@@ -35,6 +37,7 @@ class FolderCheck:
     checkpoints: int = 0
     retirements: int = 0
     consistency_proofs: int = 0
+    certificates: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -47,13 +50,53 @@ def checkpoints(folder: Path) -> dict[int, dict]:
     key = serialization.load_pem_public_key((folder / "registry-public-key.pem").read_bytes())
     found = {}
     for point in json.loads((folder / "checkpoints.json").read_text()):
-        try:
-            key.verify(bytes.fromhex(point["signature"]), Checkpoint(**point).message())
-        except Exception:  # noqa: BLE001 - InvalidSignature, or a signature that is not hex
-            raise VerificationFailed(f"checkpoints.json: the checkpoint at tree size {point['tree_size']} is not "
-                                     "signed by the registry's key (forged or edited)") from None
+        _signed(key, point, "checkpoints.json")
         found[int(point["tree_size"])] = point
     return found
+
+
+def _signed(key, point: dict, where: str) -> None:
+    try:
+        key.verify(bytes.fromhex(point["signature"]), Checkpoint(**point).message())
+    except Exception:  # noqa: BLE001 - InvalidSignature, or a signature that is not hex
+        raise VerificationFailed(f"{where}: the checkpoint at tree size {point['tree_size']} is not signed by the "
+                                 "registry's key (forged or edited)") from None
+
+
+def _included(record: dict, root_hash: str, where: str) -> dict:
+    """The leaf's facts once the record's inclusion proof leads to ``root_hash``."""
+    retirement_id = record["retirement_id"]
+    facts = json.loads(record["leaf"])
+    if facts.get("kind") != "retire" or facts.get("retirement_id") != retirement_id or facts.get("seq") != record["index"]:
+        raise VerificationFailed(f"{where}: the leaf is not retirement {retirement_id} at index {record['index']}")
+    proof = [bytes.fromhex(h) for h in record["proof"]]
+    if not verify_inclusion(leaf_hash(record["leaf"].encode()), int(record["index"]), int(record["tree_size"]), proof,
+                            bytes.fromhex(root_hash)):
+        raise VerificationFailed(f"{where}: the inclusion proof does not lead to the signed root of tree size "
+                                 f"{record['tree_size']} (the leaf or the proof was changed)")
+    return facts
+
+
+def verify_certificate(page: str, public_key_pem: bytes, where: str = "certificate") -> dict:
+    """The retirement's facts once its certificate page (:mod:`carbonlib.registry.certificate`) checks out: the
+    embedded checkpoint is signed by ``public_key_pem``, the embedded leaf is included in it, and the page is
+    exactly the rendering of those facts (any edit of what it shows fails, naming ``where``)."""
+    try:
+        embedded = certificate.embedded_facts(page)
+        record, point = embedded["record"], embedded["checkpoint"]
+        _signed(serialization.load_pem_public_key(public_key_pem), point, where)
+        if int(point["tree_size"]) != int(record["tree_size"]):
+            raise VerificationFailed(f"{where}: the proof is for tree size {record['tree_size']}, the checkpoint "
+                                     f"for {point['tree_size']}")
+        facts = _included(record, point["root_hash"], where)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, VerificationFailed):
+            raise
+        raise VerificationFailed(f"{where}: not a readable retirement certificate ({error})") from None
+    if certificate.render(record, point) != page:
+        raise VerificationFailed(f"{where}: the page differs from the proven facts of {record['retirement_id']} "
+                                 "(what it shows was edited)")
+    return facts
 
 
 def verify_retirement(folder: Path, retirement_id: str) -> dict:
@@ -65,15 +108,7 @@ def verify_retirement(folder: Path, retirement_id: str) -> dict:
     signed = checkpoints(folder).get(int(item["tree_size"]))
     if signed is None:
         raise VerificationFailed(f"{path.name}: no signed checkpoint of tree size {item['tree_size']}")
-    facts = json.loads(item["leaf"])
-    if facts.get("kind") != "retire" or facts.get("retirement_id") != retirement_id or facts.get("seq") != item["index"]:
-        raise VerificationFailed(f"{path.name}: the leaf is not retirement {retirement_id} at index {item['index']}")
-    proof = [bytes.fromhex(h) for h in item["proof"]]
-    if not verify_inclusion(leaf_hash(item["leaf"].encode()), int(item["index"]), int(item["tree_size"]), proof,
-                            bytes.fromhex(signed["root_hash"])):
-        raise VerificationFailed(f"{path.name}: the inclusion proof does not lead to the signed root of tree size "
-                                 f"{item['tree_size']} (the leaf or the proof was changed)")
-    return facts
+    return _included(item, signed["root_hash"], path.name)
 
 
 def verify_consistency_file(folder: Path, old_size: int, new_size: int) -> None:
@@ -111,5 +146,12 @@ def verify_folder(folder: Path) -> FolderCheck:
             verify_retirement(folder, path.stem)
             result.retirements += 1
         except (VerificationFailed, ValueError, KeyError) as error:
+            result.failures.append(str(error))
+    key = (folder / "registry-public-key.pem").read_bytes()
+    for path in sorted((folder / "retirements").glob("*.html")):
+        try:
+            verify_certificate(path.read_text(), key, path.name)
+            result.certificates += 1
+        except VerificationFailed as error:
             result.failures.append(str(error))
     return result

@@ -488,10 +488,10 @@ def kpis(data: ReportData) -> dict[str, tuple[float, str]]:
 
 
 #: Table columns of free text that may wrap; every other cell keeps to one line (numbers, names, statuses).
-WRAPPED_COLUMNS = ("basis", "reason", "comment")
+WRAPPED_COLUMNS = ("basis", "reason", "comment", "found")
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
+def report_table(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
     """A table as a report shows it: human headers in ``lang``, no index, numbers formatted by unit.
 
     ``columns``: column -> unit (``tCO2e``, ``share`` or ``count``; None for text).  Headers are
@@ -519,14 +519,14 @@ def children_view(table: pd.DataFrame, lang: str):
     """The child organisations' balance (tCO2e) as a report table."""
     name = "name_zh" if lang == "zh" else "name_en"
     shown = table.assign(level=table["level"].map(lambda v: label(v, lang)))
-    return _table(shown, {name: None, "org_id": None, "level": None, **{i: "tCO2e" for i in BALANCE_ITEMS}}, lang)
+    return report_table(shown, {name: None, "org_id": None, "level": None, **{i: "tCO2e" for i in BALANCE_ITEMS}}, lang)
 
 
 def caps_view(table: pd.DataFrame, lang: str):
     """Cap status as a report table: actual to date and projected year end, told apart."""
     name = "name_zh" if lang == "zh" else "name_en"
     shown = table.assign(status=table["status"].map(lambda v: text(v, lang)))
-    return _table(shown, {name: None, "org_id": None, "cap_tco2e": "tCO2e", "emitted_tco2e": "tCO2e",
+    return report_table(shown, {name: None, "org_id": None, "cap_tco2e": "tCO2e", "emitted_tco2e": "tCO2e",
                           "utilisation": "share", "projected_tco2e": "tCO2e", "projected_utilisation": "share",
                           "status": None}, lang)
 
@@ -534,7 +534,7 @@ def caps_view(table: pd.DataFrame, lang: str):
 def quality_view(quality: pd.DataFrame, lang: str, rows: int = 10):
     """The ``rows`` telemetry series with the lowest coverage as a report table."""
     worst = quality.sort_values("coverage").head(rows)
-    return _table(worst, {"device_id": None, "metric": None, "days_with_data": "count", "readings": "count",
+    return report_table(worst, {"device_id": None, "metric": None, "days_with_data": "count", "readings": "count",
                           "expected": "count", "coverage": "share", "flagged_share": "share"}, lang)
 
 
@@ -545,13 +545,13 @@ def rejects_summary(rejects: pd.DataFrame, lang: str):
     counts = (rejects.fillna({"device_id": "?", "field": "", "reason": ""})
               .groupby(["device_id", "field", "reason"], as_index=False).size().rename(columns={"size": "count"})
               .sort_values("count", ascending=False, ignore_index=True))
-    return _table(counts, {"device_id": None, "field": None, "reason": None, "count": "count"}, lang)
+    return report_table(counts, {"device_id": None, "field": None, "reason": None, "count": "count"}, lang)
 
 
 def rejects_view(rejects: pd.DataFrame, lang: str):
     """Every rejected reading of the period (appendix)."""
     shown = rejects.assign(ts=rejects["ts"].map(lambda v: "" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")))
-    return _table(shown, {"ts": None, "device_id": None, "metric": None, "field": None, "reason": None}, lang)
+    return report_table(shown, {"ts": None, "device_id": None, "metric": None, "field": None, "reason": None}, lang)
 
 
 def figures_view(figures: pd.DataFrame, lang: str):
@@ -793,7 +793,7 @@ def _locally(settings: Settings, runs: list[dict], workers: int, chromium: str |
     """The runs on this machine: ``workers`` threads, each running its share one after another in one warm kernel
     (:func:`_run_share`)."""
     done: queue.Queue[RunRecord | BaseException] = queue.Queue()
-    with (_kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
+    with (kernels_read(settings), tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets,
           ThreadPoolExecutor(max_workers=workers) as pool):
         for i in range(workers):
             if runs[i::workers]:
@@ -816,7 +816,7 @@ def _run_share(share: list[dict], chromium: str | None, sockets: str, name: str,
     kernel = None
     try:
         for run in share:
-            kernel = kernel or KernelManager(kernel_name=KERNEL, config=_kernel_config(sockets, name))
+            kernel = kernel or KernelManager(kernel_name=KERNEL, config=kernel_config(sockets, name))
             record = _run_one(**run, chromium=chromium, sockets=sockets, kernel=kernel)
             if record.status == "failed" or not kernel.is_alive():
                 _shut_down(kernel)
@@ -899,7 +899,7 @@ def _run_on_worker(environment: dict[str, str], pdf: bool, run: dict) -> RunReco
 
 
 @contextmanager
-def _kernels_read(settings: Settings) -> Iterator[None]:
+def kernels_read(settings: Settings) -> Iterator[None]:
     """Kernels started meanwhile read the lake of ``settings`` (catalog, data path, memory limit: the notebooks'
     ``load_settings`` finds them in ``CARBON_*``, :func:`carbonlib.settings.child_environment`)."""
     wanted = child_environment(settings)
@@ -915,7 +915,7 @@ def _kernels_read(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _kernel_config(sockets: str, name: str):
+def kernel_config(sockets: str, name: str):
     """The kernel talks to this process over Unix sockets ``<sockets>/<name>-N`` in a private folder, not plain TCP.
 
     ``name`` differs per concurrent kernel: kernels sharing a prefix could pick the same sockets.
@@ -951,7 +951,7 @@ def _run_one(*, notebook: Path, kind: str, org_id: str, period: str, snapshot: i
         # The kernel starts in the notebook's folder (nbclient's resources path).  Not papermill's
         # ``cwd``: that changes the working folder of this whole process, and runs in parallel
         # threads restored each other's folders, leaving the batch in the notebook folder.
-        own_kernel = {"config": _kernel_config(sockets, org_id)} if kernel is None else {"km": kernel,
+        own_kernel = {"config": kernel_config(sockets, org_id)} if kernel is None else {"km": kernel,
                                                                                          "engine_name": WARM_ENGINE}
         pm.execute_notebook(notebook, record.notebook_path, kernel_name=KERNEL, progress_bar=False,
                             request_save_on_cell_execute=False, resources={"metadata": {"path": str(notebook.parent)}},

@@ -182,3 +182,24 @@ def caps(table: pd.DataFrame, lang: str = "zh"):
                            Line2D([], [], marker="D", linestyle="", color="black", label=_t("projected", lang))],
                   loc="outside lower center", ncols=len(present) + 1, fontsize=8, frameon=False)
     return figure
+
+
+def stand_removals(stands: pd.DataFrame, lang: str = "zh"):
+    """Bars of each stand's removals (tCO2e per year) with its 95 % sampling uncertainty as error bars; stands
+    whose surveys do not cover the vintage are drawn pale (a monitoring report's stands table)."""
+    import numpy as np
+
+    if stands.empty:
+        return _empty("stand_removals", lang)
+    figure = _figure(3.2, max(_WIDTH_IN, 0.45 * len(stands)))
+    axes = figure.subplots()
+    positions = np.arange(len(stands))
+    colours = [theme.SINK if covered else theme.NEUTRAL for covered in stands.covers_vintage]
+    axes.bar(positions, stands.removals_tco2e.astype(float), 0.7, color=colours,
+             yerr=stands.u95_tco2e.astype(float).fillna(0), capsize=3, error_kw={"linewidth": 0.8})
+    axes.set_xticks(positions, stands.stand_id, rotation=30, ha="right", fontsize=8)
+    axes.axhline(0, color="black", linewidth=0.6)
+    _thousands(axes.yaxis)
+    axes.set_ylabel(_TCO2E + " / a")
+    axes.set_title(_t("stand_removals", lang), loc="left")
+    return figure

@@ -9,12 +9,13 @@ half-written.
 The public observer view is open to anyone, like the disclosure: credits issued, outstanding, retired, cancelled and in the buffer per
 project and vintage; every retirement (beneficiary, purpose, cap year: retirements are public claims); the
 prices of recorded trades (market information); a serial-number search giving the unit's block, state and
-history; the latest signed checkpoint of the registry's log, to check with ``carbon registry verify
+history, and for a retired unit its retirement certificate (:mod:`carbonlib.registry.certificate`); the latest signed checkpoint of the registry's log, to check with ``carbon registry verify
 --published`` or the verifier notebook.  No account, holder or balance is shown.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 import pandas as pd
@@ -28,7 +29,7 @@ from ..lake.schema import RETIREMENT_PURPOSES
 from ..registry import Registry, RegistryRefused, log
 from ..registry import service as registry_service
 from ..registry.book import DEFAULT_BUFFER_SHARE, REVERSAL_CAUSES
-from ..registry.publish import public_summary
+from ..registry.publish import certificate_page, public_summary
 from ..security import StoreError
 from . import data as rollup_data
 from .components import (PAGE_ACTIONS, _ScopedView, action_button, header, html, requested_lang, set_html, table,
@@ -129,6 +130,9 @@ class RegistryObserver:
                 raise RegistryRefused(label("ui_registry_empty", lang))
             with registry:
                 found = registry.lookup(number)
+                retired = [step for step in found["history"] if step["kind"] == "retire"]
+                page = (certificate_page(registry, retired[-1]["retirement_id"], sign=False)
+                        if found["block"].state == "retired" and retired else None)
         except ValueError as refused:  # not a number, or a serial never issued (RegistryRefused)
             shown = str(refused) if isinstance(refused, RegistryRefused) else message("ui_registry_not_a_serial", lang,
                                                                                          text=text[:30])
@@ -137,10 +141,25 @@ class RegistryObserver:
         block = found["block"]
         steps = Markup("").join(markup("<li>{} · {} · {}</li>", step["at"][:10], label(f"ui_registry_step_{step['kind']}", lang),
                                        f"{step['quantity']:,}") for step in found["history"])
-        set_html(self.found, markup(
+        shown = markup(
             '<div class="carbon-serial" data-state="{}"><b>{}</b> · {} · {}<ul>{}</ul></div>', block.state, block.label,
             label(f"ui_registry_state_{block.state}", lang), message("ui_registry_of", lang, project=block.project_id,
-                                                                      vintage=block.vintage), steps))
+                                                                      vintage=block.vintage), steps)
+        if block.state == "retired":
+            shown += self._certificate(retired[-1]["retirement_id"], page)
+        set_html(self.found, shown)
+
+    def _certificate(self, retirement_id: str, page: str | None) -> Markup:
+        """A retirement's certificate shown in a sandboxed frame, with a link to download it (it verifies offline
+        with the registry's public key); a note while no signed checkpoint covers it yet."""
+        lang = self.lang
+        if page is None:
+            return markup('<div class="carbon-certificate-pending">{}</div>', label("ui_registry_certificate_pending", lang))
+        link = "data:text/html;charset=utf-8;base64," + base64.b64encode(page.encode()).decode()
+        return markup('<div class="carbon-certificate" data-retirement="{id}"><a download="{id}.html" href="{link}">{text}'
+                      '</a><iframe sandbox="" srcdoc="{page}" title="{id}" style="width:100%;height:620px;border:0">'
+                      '</iframe></div>', id=retirement_id, link=link, text=label("ui_registry_certificate_download", lang),
+                      page=page)
 
     def layout(self) -> pn.viewable.Viewable:
         lang = self.lang
