@@ -166,12 +166,18 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
                                    "WHERE event_type = 'retire' ORDER BY event_id")
         for column in ("op_seq", "purpose", "cap_year", "beneficiary", "price_cny"):  # added by version 6
             opened._con.execute(f"ALTER TABLE lake.credit_event DROP COLUMN {column}")
+        opened._con.execute("ALTER TABLE lake.forest_stand DROP COLUMN boundary_wkt")  # added by version 7
+        opened._con.execute("DROP TABLE lake.project_stand")
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     assert "packaged factor rows added" in result.output  # raw coal and the MSW parameters a newer carbonlib ships
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 6
+        assert opened.schema_version == SCHEMA_VERSION == 7
+        claimed = opened.query("SELECT c.project_id, s.org_id FROM lake.project_stand AS c JOIN lake.forest_stand AS s "
+                               "USING (stand_id) JOIN lake.credit_project AS p USING (project_id) WHERE p.org_id = s.org_id")
+        assert len(claimed) == opened.query("SELECT count(*) AS n FROM lake.project_stand").n[0] > 0  # its site's stands
+        assert opened.read("forest_stand").boundary_wkt.isna().all()
         assert opened.query("SELECT count(*) AS n FROM lake.alert_event").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.activity_review").n[0] == 0
         assert opened.query("SELECT count(*) AS n FROM lake.cap_request").n[0] == 0

@@ -183,6 +183,7 @@ SAMPLES: dict[str, pd.DataFrame] = {
     "forest_stand": pd.DataFrame({
         "stand_id": ["S-ST01"], "org_id": ["S430121-01"], "species_group": ["chinese_fir"],
         "area_ha": [120.25], "origin": ["planted"], "established_year": [1998],
+        "boundary_wkt": ["POLYGON((113.1 28.2, 113.11 28.2, 113.11 28.21, 113.1 28.21, 113.1 28.2))"],
     }),
     "survey_plot": pd.DataFrame({
         "plot_id": ["S-ST01-P1", "S-ST01-P1"], "stand_id": ["S-ST01", "S-ST01"],
@@ -212,6 +213,7 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "project_type": ["afforestation"], "methodology": ["CCER-14-001-V01"], "status": ["registered"],
         "crediting_start": [D(2023, 1, 1)], "crediting_end": [D(2042, 12, 31)], "estimated_annual_tco2e": [5000.0],
     }),
+    "project_stand": pd.DataFrame({"project_id": ["PRJ-1"], "stand_id": ["S-ST01"]}),
     "project_event": pd.DataFrame({
         "event_id": ["PRJ-1-E1", "PRJ-1-E2"], "project_id": ["PRJ-1", "PRJ-1"], "event_type": ["initiated", "validated"],
         "event_date": [D(2023, 3, 1), D(2023, 6, 29)], "actor": ["S430121-01", "VB-07"], "note": [None, "plan checked"],

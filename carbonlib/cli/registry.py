@@ -286,6 +286,35 @@ def summary(lake: LakeOption = None, as_json: JsonOption = False) -> None:
             buffer=f"{row.buffer:,}")
 
 
+@registry_app.command("claims", help=t("help_registry_claims"))
+def claims(lake: LakeOption = None, as_json: JsonOption = False) -> None:
+    from ..lake import Lake
+    from ..registry import Registry
+    from ..registry import claims as checks
+
+    settings = settings_from(lake)
+    with clean_errors(), Registry.open(settings, create=False) as registry, Lake.open(settings, read_only=True) as opened:
+        table = registry.reconcile()
+        found = checks.double_claims(opened)
+        seen = checks.coverage(opened)
+    problems = len(found) + int((~table.ok).sum())
+    if as_json:
+        typer.echo(json.dumps({"reconciliation": json.loads(table.to_json(orient="records")), "coverage": seen,
+                               "double_claims": json.loads(found.to_json(orient="records"))}, ensure_ascii=False, indent=2))
+    else:
+        for row in table.itertuples():
+            say("registry_reconcile_line", project=row.project_id, vintage=row.vintage, issued=f"{row.issued:,}",
+                held=f"{row.held:,}", pledged=f"{row.pledged:,}", retired=f"{row.retired:,}",
+                cancelled=f"{row.cancelled:,}", buffer=f"{row.buffer:,}", ok="ok" if row.ok else "MISMATCH")
+        say("registry_claims_coverage", **seen)
+        for row in found.itertuples():
+            say("registry_claim_line", kind=row.kind, detail=row.detail)
+        if not problems:
+            say("registry_no_claims")
+    if problems:
+        fail(t("registry_claims_found", count=problems))
+
+
 @registry_app.command("publish", help=t("help_registry_publish"))
 def publish(out: Annotated[Optional[Path], typer.Option("--out", help=t("opt_registry_out"))] = None,
             lake: LakeOption = None) -> None:

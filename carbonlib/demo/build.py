@@ -228,6 +228,8 @@ def build_demo(settings: Settings, scale: str = "small", seed: int = DEFAULT_SEE
         lake.append("survey_tree", trees, source="demo")
         projects, p_events, operations = ledgers.credit_registry(orgs, sc.years, np.random.default_rng([seed, 5]))
         lake.append("credit_project", projects, source="demo")
+        lake.append("project_stand", projects[["project_id", "org_id"]].merge(stands[["org_id", "stand_id"]])
+                    [["project_id", "stand_id"]], source="demo")  # each project claims its site's stands
         lake.append("project_event", p_events, source="demo")
         _registry(settings, lake, operations, seed)
         lake.append("carbon_price", ledgers.carbon_prices(sc.years, np.random.default_rng([seed, 6])), source="demo")

@@ -7,6 +7,8 @@ totals each month.  A few entries are corrected by reversal, as clause 5.1 requi
 
 from __future__ import annotations
 
+import math
+
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -158,8 +160,29 @@ def _volume_m3(dbh_cm: np.ndarray, height_m: np.ndarray) -> np.ndarray:
     return 0.0000587 * dbh_cm**1.96 * height_m**0.89
 
 
+#: Metres per degree of latitude, and of longitude at the equator (WGS84, rounded; enough for demo maps).
+_M_PER_DEG_LAT, _M_PER_DEG_LON = 110_574.0, 111_320.0
+
+
+def stand_boundaries(stands: pd.DataFrame, orgs: pd.DataFrame) -> list[str]:
+    """A WKT square of each stand's area, the stands of a site side by side eastwards from the site's location
+    with a 20 m gap (deterministic: no random draw, so the rest of the demo stays as it was)."""
+    location = orgs.set_index("org_id")[["latitude", "longitude"]]
+    out, east = [], {}
+    for stand in stands.itertuples():
+        lat, lon = location.loc[stand.org_id]
+        side = math.sqrt(stand.area_ha * 10_000.0)
+        x0 = east.get(stand.org_id, 0.0)
+        east[stand.org_id] = x0 + side + 20.0
+        dlon = _M_PER_DEG_LON * math.cos(math.radians(lat))
+        w, e = lon + x0 / dlon, lon + (x0 + side) / dlon
+        s, n = lat, lat + side / _M_PER_DEG_LAT
+        out.append(f"POLYGON(({w:.7f} {s:.7f}, {e:.7f} {s:.7f}, {e:.7f} {n:.7f}, {w:.7f} {n:.7f}, {w:.7f} {s:.7f}))")
+    return out
+
+
 def inventory(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Stands, plots (two survey dates, five years apart) and measured trees."""
+    """Stands (mapped: :func:`stand_boundaries`), plots (two survey dates, five years apart) and measured trees."""
     stands, plots, trees = [], [], []
     t2_year = years[-1]
     t1_year = t2_year - 5
@@ -195,7 +218,9 @@ def inventory(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generat
                         trees.append(dict(plot_id=plot_id, survey_date=survey_date, tree_no=int(i + 1), species_group=species,
                                           dbh_cm=round(float(dbh[i]), 1), height_m=round(float(height[i]), 1),
                                           volume_m3=round(float(volume[i]), 4)))
-    return pd.DataFrame(stands), pd.DataFrame(plots), pd.DataFrame(trees)
+    stands = pd.DataFrame(stands)
+    stands["boundary_wkt"] = stand_boundaries(stands, orgs)
+    return stands, pd.DataFrame(plots), pd.DataFrame(trees)
 
 
 def credit_registry(orgs: pd.DataFrame, years: tuple[int, ...], rng: np.random.Generator

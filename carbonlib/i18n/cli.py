@@ -755,6 +755,18 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_registry_certificate_written": ("注销证明：{paths}", "retirement certificate: {paths}"),
     "cli_no_chromium": ("没有可打印 PDF 的 Chromium：运行 make system-deps（安装 Debian 的 chromium）。",
                         "no Chromium to print the PDF: run `make system-deps` (installs Debian's chromium)."),
+    "cli_help_registry_claims": ("重复申领检查：同一林分被两个项目申领、项目林分边界重叠、受益方用自有碳汇站点的信用抵销配额；并按项目和年份对账。",
+                                 "Double-claim checks: a stand claimed by two projects, overlapping stand boundaries of "
+                                 "two projects, a beneficiary offsetting its cap with credits of its own sink site; and "
+                                 "the reconciliation per project and vintage."),
+    "cli_registry_reconcile_line": ("{project} {vintage}：签发 {issued} = 持有 {held} + 质押 {pledged} + 注销 {retired} + 作废 {cancelled} + 缓冲 {buffer}：{ok}",
+                                    "{project} {vintage}: issued {issued} = held {held} + pledged {pledged} + retired "
+                                    "{retired} + cancelled {cancelled} + buffer {buffer}: {ok}"),
+    "cli_registry_claims_coverage": ("检查了 {projects} 个项目申领的 {stands} 个林分（{mapped} 个有边界）",
+                                     "checked {stands} stands claimed by {projects} projects ({mapped} with a boundary)"),
+    "cli_registry_claim_line": ("重复申领【{kind}】：{detail}", "[{kind}] {detail}"),
+    "cli_registry_no_claims": ("未发现重复申领", "no double claim found"),
+    "cli_registry_claims_found": ("发现 {count} 处重复申领或对账不平", "{count} double claims or unreconciled totals found"),
     "cli_opt_monitoring_out": ("输出文件夹（<out>/<项目>/<年份>/report.html 等）。",
                                "Output folder (<out>/<project>/<vintage>/report.html and the figures)."),
     "cli_registry_verify_failed": ("{count} 项核验未通过（见上）", "{count} checks failed (see above)"),

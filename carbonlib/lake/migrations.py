@@ -80,9 +80,20 @@ def _registry_v6(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
                 "beneficiary = substr(from_account, 5) WHERE event_type = 'retire' AND purpose IS NULL")
 
 
+def _project_area_v7(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Project areas: stand boundaries (``forest_stand.boundary_wkt``) and the stands each credit project claims
+    (``project_stand``).  An existing project claims the stands of its own site (its org), as before."""
+    con.execute(f"ALTER TABLE {ident(catalog)}.forest_stand ADD COLUMN IF NOT EXISTS boundary_wkt VARCHAR")
+    con.execute(TABLES["project_stand"].ddl(catalog))
+    con.execute(f"INSERT INTO {ident(catalog)}.project_stand SELECT p.project_id, s.stand_id "
+                f"FROM {ident(catalog)}.credit_project AS p JOIN {ident(catalog)}.forest_stand AS s USING (org_id) "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {ident(catalog)}.project_stand AS c "
+                "WHERE c.project_id = p.project_id AND c.stand_id = s.stand_id)")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
     1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5,
-    6: _registry_v6}
+    6: _registry_v6, 7: _project_area_v7}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

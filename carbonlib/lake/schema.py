@@ -40,9 +40,11 @@ EARLIEST_DATE = "1990-01-01"
 #: Length limits of free text (characters).
 NAME_LENGTH = 200
 TEXT_LENGTH = 2000
+#: Longest stand boundary (WKT characters): a stand mapped with a few thousand vertices.
+BOUNDARY_LENGTH = 200_000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -644,6 +646,8 @@ TABLES: dict[str, Table] = {
                 _c("area_ha", "DOUBLE", "stand area", unit="ha", min=0.0, max=1e6),
                 _c("origin", "VARCHAR", "planted or natural", allowed=("planted", "natural")),
                 _c("established_year", "INTEGER", "planting or regeneration year", min=1800, max=2100),
+                _c("boundary_wkt", "VARCHAR", "stand boundary (小班边界): a WKT POLYGON or MULTIPOLYGON in WGS84 "
+                   "longitude/latitude; NULL while not mapped", nullable=True, max_length=BOUNDARY_LENGTH),
             ),
             key=("stand_id",),
             clause="6.4.1",
@@ -747,6 +751,18 @@ TABLES: dict[str, Table] = {
             key=("project_id",),
             clause="5.3",
             rules=(Rule("crediting_end", "b.crediting_end < b.crediting_start", "is before crediting_start"),),
+        ),
+        Table(
+            "project_stand",
+            "The stands a credit project claims (its project area, clause 5.3).  A stand claimed by two projects "
+            "whose crediting periods overlap, or overlapping the mapped stand of another such project, is a double "
+            "claim (``carbon registry claims``).",
+            (
+                _id("project_id", "project", references="credit_project.project_id"),
+                _id("stand_id", "stand claimed", references="forest_stand.stand_id"),
+            ),
+            key=("project_id", "stand_id"),
+            clause="5.3",
         ),
         Table(
             "project_event",
