@@ -469,6 +469,8 @@ def test_cli_operations_serial_search_and_third_party_verification(lake, people,
     found = runner.invoke(app, ["registry", "serial", str(first_serial), "--json", *where])
     assert found.exit_code == 0 and json.loads(found.output)["state"] == "retired"
     assert "ACC-" not in found.output  # the public view shows no account
+    in_chinese = runner.invoke(app, ["registry", "serial", str(first_serial), *where], env={"CARBON_LANG": "zh"})
+    assert in_chinese.exit_code == 0 and "签发（日志第" in in_chinese.output and "注销（日志第" in in_chinese.output
     out = tmp_path / "public"
     assert runner.invoke(app, ["registry", "publish", "--out", str(out), *where]).exit_code == 0
     checked = runner.invoke(app, ["registry", "verify", "--published", str(out)])

@@ -119,3 +119,25 @@ def test_the_page_in_chinese_and_refused_to_a_manager(page, panel_url):
     _shot(page, "registry_operator_zh")
     _login(page, panel_url, "t-province", "/registry?lang=en")  # a manager is no registry operator
     page.locator("[data-testid=refused]").first.wait_for(timeout=FIRST_PAINT_MS)
+
+
+def test_a_lifecycle_step_is_recorded_on_the_page_and_the_claims_are_shown(page, panel_url, registry_lake):
+    """The registered demo project's 2025 monitoring report is recorded from the page; its verification the same
+    day is refused (one step a day); the double-claim checks of the demo find nothing."""
+    project, site = "PRJ-430281-02", "S430281-02"
+    _login(page, panel_url, "t-registry-province", f"/registry?org={site}&lang=en")
+    page.locator(".tabulator-cell", has_text="No double claim found").first.wait_for(timeout=FIRST_PAINT_MS)
+    expect(page.get_by_label("Next step", exact=True)).to_have_value("monitoring report", timeout=30_000)
+    page.get_by_label("Body", exact=True).fill(site)
+    page.get_by_label("Body", exact=True).press("Tab")
+    page.get_by_role("button", name="Record step").click()
+    expect(page.locator("[data-testid=done]").first).to_contain_text(f"{project}-M2025", timeout=30_000)
+    expect(page.get_by_label("Next step", exact=True)).to_have_value("verified", timeout=30_000)
+    page.get_by_label("Body", exact=True).fill("VB-07")
+    page.get_by_label("Body", exact=True).press("Tab")
+    page.get_by_role("button", name="Record step").click()
+    expect(page.locator("[data-testid=refused]").first).to_contain_text("one step per day", timeout=30_000)
+    _shot(page, "registry_operator_lifecycle")
+    with Lake.open(registry_lake, read_only=True) as lake:
+        steps = lake.read("project_event", where="project_id = ?", params=[project])
+    assert steps.sort_values("event_date").event_type.iloc[-1] == "monitoring_report"

@@ -12,11 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..i18n import label
 from ..registry.book import REVERSAL_CAUSES
 from ..registry.projects import CHECKLISTS, NEXT_STEPS
 from ..registry.store import PURPOSES
 from .auth import acting
-from .common import JsonOption, LakeOption, choice, clean_errors, fail, iso_date, say, settings_from, t, typer_app
+from .common import (JsonOption, LakeOption, choice, clean_errors, fail, iso_date, language, say, settings_from,
+                     t, typer_app)
 
 STEPS = tuple(sorted({step for steps in NEXT_STEPS.values() for step in steps} - {"initiated"}))
 CHECKLIST_ITEMS = tuple(item for items in CHECKLISTS.values() for item in items)
@@ -267,7 +269,8 @@ def serial(number: Annotated[int, typer.Argument(help=t("arg_registry_serial"))]
         return
     say("registry_serial", serial=number, block=block.label, state=block.state)
     for step in public:
-        say("registry_history_line", at=step["at"], kind=step["kind"], seq=step["seq"], quantity=f"{step['quantity']:,}")
+        say("registry_history_line", at=step["at"], kind=label(f"ui_registry_step_{step['kind']}", language()),
+            seq=step["seq"], quantity=f"{step['quantity']:,}")
 
 
 @registry_app.command("summary", help=t("help_registry_summary"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from datetime import date
 
 import pandas as pd
 import panel as pn
@@ -27,8 +28,10 @@ from ..markup import Markup
 from ..markup import html as markup
 from ..lake.schema import RETIREMENT_PURPOSES
 from ..registry import Registry, RegistryRefused, log
+from ..registry import claims, projects
 from ..registry import service as registry_service
 from ..registry.book import DEFAULT_BUFFER_SHARE, REVERSAL_CAUSES
+from ..registry.projects import CHECKLISTS, NEXT_STEPS
 from ..registry.publish import certificate_page, public_summary
 from ..security import StoreError
 from . import data as rollup_data
@@ -222,14 +225,22 @@ class RegistryPage(_ScopedView):
         self.reason = text("ui_registry_reason", 300)
         self.cause = select("ui_registry_cause", 160,
                             options={label(f"ui_registry_cause_{c}", lang): c for c in REVERSAL_CAUSES})
+        self.step = select("ui_registry_step", 200)
+        self.body = text("ui_registry_body", 220)
+        self.on = pn.widgets.DatePicker(name=label("ui_registry_on", lang), value=date.today(), width=150)
+        self.note = text("ui_note", 320)
+        self.checklist = pn.widgets.MultiChoice(name=label("ui_registry_checklist", lang), options={}, width=520)
+        self.document = pn.widgets.FileInput(accept=".pdf,.png,.jpg,.jpeg,.xlsx,.csv")
+        self.claims = table(lang, pagination="local", page_size=10)
         self.transfer = select("ui_registry_transfer", 420)
         self.pledge_choice = select("ui_registry_pledge", 420)
         self.buttons = {key: action_button(self, f"ui_registry_do_{key}", work, self.result, width=150) for key, work in (
             ("open", self._open), ("issue", self._issue), ("request", self._request), ("accept", self._accept), ("reject", self._reject),
             ("withdraw", self._withdraw), ("retire", self._retire), ("pledge", self._pledge),
-            ("release", self._release), ("cancel", self._cancel), ("reversal", self._reversal))}
+            ("release", self._release), ("cancel", self._cancel), ("reversal", self._reversal), ("step", self._step))}
         self.org_select.param.watch(lambda _: self.reload(), "value")
         self.project.param.watch(lambda _: self._draw_project(), "value")
+        self.step.param.watch(lambda _: self._draw_checklist(), "value")
         self.reload()
 
     # ------------------------------------------------------------------------------------------ drawing
@@ -284,6 +295,7 @@ class RegistryPage(_ScopedView):
             label("ui_registry_vintage", lang): mine.vintage.astype(str),
             label("ui_registry_quantity", lang): mine.quantity.map(_count),
             label("ui_registry_price", lang): mine.price_cny.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")})
+        self._draw_claims()
         self.transfer.options = {f"{t} · {f} → {to} · {q:,}": t for t, f, to, q in zip(
             mine.transfer_id, mine.from_account, mine.to_account, mine.quantity)}
         live = pledges[pledges.released_at.isna() & pledges.account_id.str[4:].isin(inside)]
@@ -302,6 +314,34 @@ class RegistryPage(_ScopedView):
         verified = events[events.event_type == "verified"].event_id
         self.verification.options = list(verified)[::-1]
         self.verification.value = next(iter(self.verification.options), None)
+        last = str(events.event_type.iloc[-1]) if len(events) else None
+        self.step.options = {_project_word(step, lang): step for step in NEXT_STEPS.get(last, ()) if step != "initiated"}
+        self.step.value = next(iter(self.step.options.values()), None)
+        self._draw_checklist()
+
+    def _draw_checklist(self) -> None:
+        """The checklist items of the chosen step (post-evaluation and acceptance answer every one)."""
+        items = CHECKLISTS.get(self.step.value, ())
+        self.checklist.options = {label(f"ui_checklist_{item}", self.lang): item for item in items}
+        self.checklist.value = []
+        self.checklist.visible = bool(items)
+
+    def _draw_claims(self) -> None:
+        """The double claims that touch the subtree's projects (:mod:`carbonlib.registry.claims`)."""
+        lang = self.lang
+        found = claims.double_claims(self.lake)
+        mine = set(self._projects.project_id)
+        found = found[found.project_id.isin(mine) | found.other_project_id.isin(mine)].reset_index(drop=True)
+        if found.empty:
+            found = pd.DataFrame({"kind": ["none"], "project_id": [""], "other_project_id": [""], "amount": [None],
+                                  "unit": [""], "detail": [label("ui_registry_no_claims", lang)]})
+        self.claims.value = text_table({
+            label("ui_registry_claim", lang): [label(f"ui_claim_{k}", lang) for k in found.kind],
+            label("ui_registry_project", lang): found.project_id.fillna(""),
+            label("ui_registry_other_project", lang): found.other_project_id.fillna(""),
+            label("ui_registry_amount", lang): [f"{a:,.2f} {u}" if pd.notna(a) else "" for a, u in zip(found.amount,
+                                                                                                     found.unit)],
+            label("ui_registry_detail", lang): found.detail})
 
     # ------------------------------------------------------------------------------------------ actions
     def _done(self, done: dict) -> str:
@@ -372,12 +412,25 @@ class RegistryPage(_ScopedView):
         return self._done(registry_service.report_reversal(security, principal, self.lake.settings, project, quantity,
                                                            cause=self.cause.value, note=self.reason.value))
 
+    def _step(self, security, principal) -> str:
+        if not self.project.value or not self.step.value:
+            raise ValueError(message("ui_required", self.lang, field=label("ui_registry_step", self.lang)))
+        document = (self.document.filename, self.document.value) if self.document.value else None
+        step = self.step.value
+        row = projects.record_step(security, principal, self.lake.settings, self.project.value, step,
+                                   body=self.body.value, on=self.on.value or date.today(), note=self.note.value,
+                                   vintage=int(self.vintage.value) if step in ("monitoring_report", "verified") else None,
+                                   checklist={item: True for item in self.checklist.value}, document=document)
+        return f"{_project_word(step, self.lang)} · {row.name}"
+
     def layout(self) -> pn.viewable.Viewable:
         """The whole page."""
         lang, b = self.lang, self.buttons
         self.page = pn.Column(
             html(header(label("ui_registry_page", lang))), self.org_select, self.message, self.result,
             html(header(label("ui_registry_projects", lang))), self.projects, self.project, self.history,
+            pn.Row(self.step, self.body, self.on, self.note), pn.Row(self.checklist, self.document, b["step"]),
+            html(header(label("ui_registry_claims", lang))), self.claims,
             html(header(label("ui_registry_balances", lang))), self.balances,
             html(header(label("ui_registry_units", lang))),
             pn.Row(self.vintage, self.quantity),
