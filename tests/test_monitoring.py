@@ -92,3 +92,19 @@ def test_cli_drafts_and_records_the_report_only_in_order_and_for_operators(small
     assert again.exit_code != 0 and "cannot follow" in again.output
     with Lake.open(lake, read_only=True) as opened:
         assert projects.status(opened, PROJECT) == "monitoring_report"
+
+
+def test_a_project_claiming_part_of_a_site_reports_only_its_stands(small_demo_lake, tmp_path):
+    from conftest import copy_lake
+
+    settings = copy_lake(small_demo_lake, tmp_path / "lake")
+    with Lake.open(settings) as lake:
+        base = lake.read("credit_project", where="project_id = ?", params=[PROJECT]).iloc[0]
+        stand = lake.read("forest_stand", where="org_id = ?", params=[SITE]).stand_id.min()
+        lake.append("credit_project", pd.DataFrame([{**base.to_dict(), "project_id": "PRJ-PART"}]), source="test")
+        lake.append("project_stand", pd.DataFrame({"project_id": ["PRJ-PART"], "stand_id": [stand]}), source="test")
+        whole, part = monitoring.collect(lake, PROJECT, 2025), monitoring.collect(lake, "PRJ-PART", 2025)
+    assert list(part.stands.stand_id) == [stand] and len(whole.stands) > 1
+    assert part.removals_tco2e == pytest.approx(whole.stands.set_index("stand_id").removals_tco2e[stand])
+    assert part.flags.set_index("check").status["matches_accounts"] == "info"
+    assert whole.flags.set_index("check").status["matches_accounts"] == "ok"

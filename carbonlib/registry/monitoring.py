@@ -2,8 +2,8 @@
 
 What the report states for the project's site (its proponent org) and the vintage year:
 
-* **Removals by inventory**: per stand, the stock difference between its two plot surveys, as the
-  accounts compute it (:func:`carbonlib.accounting.accounts.site_removal_rates`: stand volume from the
+* **Removals by inventory**: per stand of the project area (table ``project_stand``), the stock difference
+  between its two plot surveys, as the accounts compute it (:func:`carbonlib.accounting.accounts.site_removal_rates`: stand volume from the
   mean plot volume per ha, IPCC 2006 Vol.4 Eq 2.8 with the species parameters, C to CO2 by 44/12),
   for the stands whose surveys bracket the vintage (first survey year < vintage <= last survey year).
 * **Sampling uncertainty** (95 %): permanent plots are measured twice, so the change is estimated from
@@ -15,7 +15,8 @@ What the report states for the project's site (its proponent org) and the vintag
 * **Removals by sinks** (clause 3.2): stock change - emissions inside the boundary (the site's own
   emissions in the accounts), :func:`carbonlib.sinks.removals_by_sinks`.
 * **Flux cross-check**: the site's tower removals of the same year in the accounts, as a ratio.
-* **QA flags**: each check with ok / warn / fail and what it found (:data:`CHECKS`).
+* **QA flags**: each check with ok / warn / info and what it found (:data:`CHECKS`); the removals match the
+  site's accounts when the project claims all the site's stands (else the check is only informative).
 * **Proposed quantity**: whole credits; the lower 95 % bound when the sampling precision misses
   :data:`PRECISION_TARGET` (conservative), the buffer share the registry will withhold by default.
 
@@ -170,7 +171,12 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
     if not start <= vintage <= end:
         raise RegistryRefused(f"vintage: {vintage} is outside {project_id}'s crediting period {start}-{end}")
     site = project["org_id"]
-    stands = lake.read("forest_stand", where="org_id = ?", params=[site], snapshot=snap)
+    stands = lake.query(  # the project area: the stands the project claims (table project_stand)
+        f"SELECT s.* FROM {lake.relation('forest_stand', snap)} AS s "
+        f"JOIN {lake.relation('project_stand', snap)} AS c USING (stand_id) WHERE c.project_id = $project "
+        f"ORDER BY s.stand_id", {"project": project_id})
+    site_stands = int(lake.query(f"SELECT count(*) AS n FROM {lake.relation('forest_stand', snap)} WHERE org_id = $site",
+                                 {"site": site}).n[0])
     species = lake.read("species_parameter", snapshot=snap).set_index("species_group")
     plots = _plot_volumes(lake, list(stands.stand_id), snap)
     rows = [stand_removals(stand, plots[plots.stand_id == stand.stand_id], species.loc[stand.species_group])
@@ -197,7 +203,10 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
         _flag("plots_per_stand", not few and len(table) > 0, dict(minimum=MIN_PLOTS, stands=", ".join(few) or "-")),
         _flag("sampling_precision", precise, dict(relative=relative, target=PRECISION_TARGET)),
         _flag("matches_accounts", account is not None and math.isclose(account, removals, rel_tol=1e-6, abs_tol=0.01),
-              dict(account="-" if account is None else f"{account:,.1f}", report=f"{removals:,.1f}")),
+              dict(account="-" if account is None else f"{account:,.1f}", report=f"{removals:,.1f}"))
+        if len(stands) == site_stands else
+        _flag("matches_accounts", None, dict(account="-" if account is None else f"{account:,.1f}",
+                                             report=f"{removals:,.1f} ({len(stands)}/{site_stands})")),
         _flag("flux_cross_check", None if ratio is None else FLUX_RATIO_RANGE[0] <= ratio <= FLUX_RATIO_RANGE[1],
               dict(flux=f"{flux:,.1f}", ratio=ratio) if ratio is not None else {}),
     ]
