@@ -18,7 +18,7 @@ from carbonlib.cli import app
 from carbonlib.lake import Lake, OwnedTableError
 from carbonlib.registry import Registry, RegistryRefused
 from carbonlib.registry import monitoring, projects, service
-from carbonlib.registry.publish import MirrorMismatch, mirror, publish_files
+from carbonlib.registry.publish import MirrorMismatch, mirror, public_summary, publish_files
 from carbonlib.registry.store import folder as registry_folder
 from carbonlib.registry.verify import verify_folder, verify_retirement
 from carbonlib.security import PermissionDenied, Security
@@ -53,7 +53,7 @@ def test_stored_node_proofs_equal_rfc6962_proofs_for_every_size_and_leaf():
 @pytest.fixture
 def registry(tmp_path):
     """A registry (no lake needed) with accounts A, B, C; 1000 credits of P1/2024 issued to A (100 to the buffer);
-    a pending transfer A -> B of 100, a live pledge of 100 and a released one, 50 retired."""
+    a pending transfer A -> B of 100, a live pledge of 100 and a released one, 50 retired, 20 pending export."""
     settings = lake_settings(tmp_path / "lake")
     with Registry.open(settings) as book:
         for org in ("A", "B", "C"):
@@ -65,13 +65,16 @@ def registry(tmp_path):
         book.release(released["pledge_id"], "A")
         book.retire("A", "P1", 2024, 50, beneficiary="A", purpose="voluntary")
         book.released_pledge = released["pledge_id"]
+        book.pending_export = book.request_export("A", "P1", 2024, 20, destination="Verra VCS",
+                                                  requested_by="alice")["export_id"]
         yield book
 
 
 def _state(book: Registry) -> tuple:
     with book.store.transaction() as tx:
         return tuple(tx.rows(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608 - constant table names
-                     for table in ("blocks", "transfers", "pledges", "retirements", "batches", "log", "accounts"))
+                     for table in ("blocks", "transfers", "pledges", "retirements", "batches", "log", "accounts",
+                                   "exports"))
 
 
 def _pending(book: Registry) -> str:
@@ -86,6 +89,12 @@ def _reserved_range(book: Registry) -> tuple[int, int]:
 
 def _retired_range(book: Registry) -> tuple[int, int]:
     row = book.blocks(account="RET-A").iloc[0]
+    return int(row.serial_start), int(row.serial_end)
+
+
+def _pending_export_range(book: Registry) -> tuple[int, int]:
+    blocks = book.blocks(account="ACC-A")
+    row = blocks[blocks.state == "pending_export"].iloc[0]
     return int(row.serial_start), int(row.serial_end)
 
 
@@ -152,6 +161,16 @@ BAD = {
     "reversal beyond the buffer": (lambda b: b.reverse("P1", 5000, proponent="A", cause="fire"), "fewer than"),
     "reversal of an unknown cause": (lambda b: b.reverse("P1", 5, proponent="A", cause="aliens"), "cause"),
     "look up a serial never issued": (lambda b: b.lookup(10**9), "never issued"),
+    "export more than is free": (lambda b: b.request_export("A", "P1", 2024, 10**6, destination="Verra VCS"),
+                                 "free to move"),
+    "export without a destination": (lambda b: b.request_export("A", "P1", 2024, 5, destination=" "), "destination"),
+    "confirm an export that does not exist": (lambda b: b.confirm_export("EXP-000000000000", "A", destination_ref="V1"),
+                                              "no export"),
+    "confirm another org's export": (lambda b: b.confirm_export(b.pending_export, "B", destination_ref="V1"),
+                                     "not an account of B"),
+    "confirm an export without the destination's reference": (
+        lambda b: b.confirm_export(b.pending_export, "A", destination_ref=" "), "destination_ref"),
+    "retire units pending export": (lambda b: _retire_range(b, _pending_export_range(b)), "only 0 of them"),
 }
 
 
@@ -167,12 +186,62 @@ def test_every_invariant_holds_against_bad_operations(registry, case):
 
 def test_the_fixture_state_reconciles_by_state(registry):
     """Hand-derived: 1000 issued with a 10 % buffer -> 900 held, 100 buffer; pledged 100 (and 10 released);
-    50 retired; the pending transfer's 100 are held and reserved."""
+    50 retired; 20 pending export; the pending transfer's 100 are held and reserved."""
     row = registry.reconcile().iloc[0]
-    assert (row.issued, row.held, row.pledged, row.retired, row.cancelled, row.buffer) == (1000, 750, 100, 50, 0, 100)
+    assert (row.issued, row.held, row.pledged, row.retired, row.cancelled, row.buffer) == (1000, 730, 100, 50, 0, 100)
+    assert (row.pending_export, row.exported) == (20, 0)
     held = registry.balances("A").set_index("state")
     assert held.loc["held", "reserved"] == 100
     assert registry.overlaps() == []
+
+
+def test_an_export_is_confirmed_once_or_called_off_and_its_units_end_here(registry):
+    """20 pending export are confirmed by the destination's reference: exported, terminal; another 30 are asked
+    for and called off: held again.  issued = held + pledged + retired + cancelled + buffer + pending + exported."""
+    done = registry.confirm_export(registry.pending_export, "A", destination_ref="VCS-4471-2024-001")
+    assert done["kind"] == "export" and done["quantity"] == 20
+    with pytest.raises(RegistryRefused, match="exported already"):
+        registry.cancel_export(registry.pending_export, "A")
+    start, end = done["ranges"][0]
+    with pytest.raises(RegistryRefused, match="only 0 of them"):
+        _retire_range(registry, (start, end))
+    assert [step["kind"] for step in registry.lookup(start)["history"]][-2:] == ["export_request", "export"]
+    asked = registry.request_export("A", "P1", 2024, 30, destination="Gold Standard")
+    registry.cancel_export(asked["export_id"], "A")
+    row = registry.reconcile().iloc[0]
+    assert (row.held, row.pending_export, row.exported) == (730, 0, 20) and row.ok and row.log_agrees
+    assert registry.exports().set_index("export_id").status.to_dict() == {
+        registry.pending_export: "exported", asked["export_id"]: "cancelled"}
+    assert registry.verify().ok
+
+
+def test_a_version_1_registry_store_is_migrated_with_its_units(tmp_path):
+    """A store made before exports (its state CHECK knows five states) is rebuilt on open: its blocks stay, the
+    new states are accepted, table exports exists."""
+    import sqlite3
+
+    from carbonlib.registry import store as registry_store
+
+    settings = lake_settings(tmp_path / "lake")
+    path = registry_store.folder(settings) / "registry.sqlite"
+    path.parent.mkdir(parents=True)
+    old_states = "'held', 'pledged', 'retired', 'cancelled', 'buffer'"
+    with sqlite3.connect(path) as db:
+        registry_store._create_v1(lambda sql: db.execute(sql.replace(registry_store._in(registry_store.STATES),
+                                                                     old_states)), "sqlite")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        db.execute("INSERT INTO accounts VALUES ('ACC-A', 'A', 'holding', 't', 'x')")
+        db.execute("INSERT INTO batches VALUES ('P1-2024-B1', 'P1', 2024, 'V1', 1, 10, 10, 0, 't', 0)")
+        db.execute("INSERT INTO blocks (project_id, vintage, batch_id, serial_start, serial_end, account_id, state) "
+                   "VALUES ('P1', 2024, 'P1-2024-B1', 1, 10, 'ACC-A', 'held')")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("UPDATE blocks SET state = 'exported'")
+    with Registry.open(settings) as book:
+        assert book.blocks().state.tolist() == ["held"]
+        with book.store.transaction() as tx:
+            tx.run("UPDATE blocks SET state = 'pending_export'")
+            assert tx.one("SELECT value FROM meta WHERE key = 'schema_version'")[0] == "2"
+            assert tx.one("SELECT count(*) FROM exports")[0] == 0
 
 
 def test_a_partial_operation_splits_a_block_and_serials_stay_contiguous(registry):
@@ -408,6 +477,30 @@ def _lifecycle(security, p, lake, tmp_path) -> None:
 def mirror_is_complete(settings, book: Registry) -> bool:
     with Lake.open(settings) as opened:
         return mirror(opened, book) == 0
+
+
+def test_an_export_needs_a_second_operator_to_confirm_and_is_mirrored(lake, people, tmp_path, monkeypatch):
+    security, p = people
+    province, county = p["t-registry-province"], p["t-registry-county"]
+    service.issue(security, province, lake, PROJECT, 2025, 1000, verification_ref=f"{PROJECT}-V2025")
+    session = tmp_path / "session"
+    session.write_text(security.sessions.login("t-registry-province", TEST_PASSWORD).token)
+    monkeypatch.setenv("CARBON_SESSION_FILE", str(session))
+    asked = CliRunner().invoke(app, ["registry", "export", SITE, "--project", PROJECT, "--vintage", "2025", "--quantity",
+                                     "200", "--to", "Verra VCS", "--lake", str(lake.lake)])
+    assert asked.exit_code == 0 and "export_request done" in asked.output, asked.output
+    with Registry.open(lake) as book:
+        export_id = book.exports().export_id.iloc[0]
+    with pytest.raises(RegistryRefused, match="four-eyes"):
+        service.confirm_export(security, province, lake, export_id, destination_ref="VCS-4471-2025-001")
+    service.confirm_export(security, county, lake, export_id, destination_ref="VCS-4471-2025-001")
+    with Lake.open(lake, read_only=True) as opened:
+        exported = opened.read("credit_event", where="event_type = 'export'")
+    assert exported.quantity_tco2e.sum() == 200 and exported.to_account.isna().all()
+    with Registry.open(lake) as book:
+        summary = public_summary(book).set_index("project_id").loc[PROJECT]
+        assert book.verify().ok
+    assert (summary.issued, summary.exported, summary.outstanding) == (1000, 200, 600)  # 200 to the buffer
 
 
 def test_service_refusals_name_the_project_and_are_audited(lake, people):

@@ -57,7 +57,7 @@ FRAGMENTS = {
     "viz/data.py": {"daily"},
     "security/audit.py": {"conditions", "where"},  # conditions: constant "column = ?" texts, values bound
     "security/store.py": {"serial"},  # the primary-key clause of the store's dialect
-    "registry/store.py": {"serial"},  # the same
+    "registry/store.py": {"serial", "name"},  # the same; the blocks table's name (blocks_v2 while it is rebuilt)
     # free: a constant condition; conditions: constant "column = ?" texts (values bound); where: built from them
     "registry/book.py": {"free", "conditions", "where"},
 }

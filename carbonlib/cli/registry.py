@@ -133,6 +133,32 @@ def release(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))],
     _run(lake, service.release, org, pledge_id)
 
 
+@registry_app.command("export", help=t("help_registry_export"))
+def export(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], project: ProjectOption,
+           vintage: VintageOption, quantity: QuantityOption,
+           to: Annotated[str, typer.Option("--to", help=t("opt_registry_destination"))], lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.request_export, org, project, vintage, quantity, destination=to)
+
+
+@registry_app.command("export-confirm", help=t("help_registry_export_confirm"))
+def export_confirm(export_id: Annotated[str, typer.Argument(help=t("arg_registry_export"))],
+                   ref: Annotated[str, typer.Option("--ref", help=t("opt_registry_destination_ref"))],
+                   lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.confirm_export, export_id, destination_ref=ref)
+
+
+@registry_app.command("export-cancel", help=t("help_registry_export_cancel"))
+def export_cancel(export_id: Annotated[str, typer.Argument(help=t("arg_registry_export"))],
+                  lake: LakeOption = None) -> None:
+    from ..registry import service
+
+    _run(lake, service.cancel_export, export_id)
+
+
 @registry_app.command("cancel", help=t("help_registry_cancel"))
 def cancel(org: Annotated[str, typer.Argument(help=t("arg_registry_org"))], project: ProjectOption,
            vintage: VintageOption, quantity: QuantityOption,

@@ -678,6 +678,16 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_help_registry_pledge": ("将持有的碳信用质押给质权人，质押期间不能转让或注销。",
                                  "Pledge held credits to a pledgee; pledged units cannot move until released."),
     "cli_help_registry_release": ("解除质押。", "Release a pledge."),
+    "cli_help_registry_export": ("申请把持有的信用转出到另一登记簿：转出确认前信用冻结（待转出）。",
+                                 "Ask to export held credits to another registry: they are frozen (pending export) until "
+                                 "the export is confirmed or called off."),
+    "cli_help_registry_export_confirm": ("记录目标登记簿已接收转出（须由申请人以外的操作员记录）：信用在本登记簿终结。",
+                                         "Record that the destination registry took the export (by an operator other "
+                                         "than the requester): the credits end here."),
+    "cli_help_registry_export_cancel": ("撤回待转出：信用恢复为持有。", "Call off a pending export: the credits are held again."),
+    "cli_opt_registry_destination": ("目标登记簿（名称或编号）。", "Destination registry (name or id)."),
+    "cli_opt_registry_destination_ref": ("目标登记簿的接收编号。", "The destination registry's reference for the units."),
+    "cli_arg_registry_export": ("转出编号（EXP-…）。", "Export id (EXP-…)."),
     "cli_help_registry_cancel": ("作废持有的碳信用（不可恢复）。", "Cancel held credits (for ever)."),
     "cli_help_registry_reversal": ("报告碳汇逆转（火灾、病虫害、盗伐等），作废项目缓冲池中相应数量的信用。",
                                    "Report a reversal (fire, pests, illegal logging …): as many of the project's buffer "

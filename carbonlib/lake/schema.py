@@ -123,7 +123,7 @@ EMISSION_FACTOR_KINDS = ("ncv", "carbon_content", "oxidation", "grid", "heat", "
 #: Factor kinds that are shares (at most 1).
 SHARE_FACTOR_KINDS = ("oxidation", "waste_carbon_content", "waste_fossil_fraction", "waste_burnout")
 PROJECT_STATUSES = ("initiated", "validated", "registered", "monitoring", "verified", "closed")
-CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel", "pledge", "release")
+CREDIT_EVENTS = ("issue", "transfer", "retire", "cancel", "pledge", "release", "export")
 RETIREMENT_PURPOSES = ("compliance", "voluntary")
 GWP_ASSESSMENTS = ("SAR", "AR4", "AR5", "AR6")
 REPORT_KINDS = ("monthly", "annual", "disclosure", "supervision")

@@ -5,10 +5,11 @@ Invariants (each operation checks them before it writes; the store refuses the r
 * serial ranges never overlap, and a block's quantity is its range's length (blocks *are* ranges);
 * balances never go negative: an operation takes existing units of one state in one account,
   splitting a block where it takes part of it;
-* retired and cancelled units are terminal: nothing takes them again;
+* retired, cancelled and exported units are terminal: nothing takes them again;
 * pledged units cannot move (transfer, retire, cancel take only held units), nor can units a
-  pending transfer reserves;
-* for every project and vintage, issued = held + pledged + retired + cancelled + buffer
+  pending transfer reserves or a pending export holds; exported units have left for good;
+* for every project and vintage, issued = held + pledged + retired + cancelled + buffer + pending_export
+  + exported
   (:meth:`Registry.reconcile`, which also re-derives each state's total from the log).
 
 Quantities are whole credits (one credit = one tCO2e).  A refused operation raises
@@ -416,6 +417,76 @@ class Registry:
                                "quantity": int(quantity), "from_account": account, "to_account": account,
                                "ranges": ranges, "pledgee": pledgee})
 
+    # ------------------------------------------------------------------ exports to another registry
+    def request_export(self, org_id: str, project_id: str, vintage: int, quantity: int, *, destination: str,
+                       requested_by: str = "", serial_range: Sequence[int] | None = None) -> dict:
+        """Mark ``quantity`` held credits of ``org_id`` for export to ``destination`` (another registry): they
+        are ``pending_export`` and cannot move until :meth:`confirm_export` (``exported``: they left this
+        registry for good) or :meth:`cancel_export` (held again).  ``requested_by``, the person (for the
+        four-eyes rule, not logged).  The log body (``export_id``)."""
+        quantity = whole_quantity(quantity)
+        destination = _text(destination, "destination")
+        export_id = f"EXP-{self.new_id()}"
+        with self._operation() as tx:
+            account = self._account(tx, org_id)
+            ranges = self._move(tx, self._take(tx, account, project_id, vintage, quantity, serial_range=serial_range),
+                                state="pending_export")
+            tx.run("INSERT INTO exports VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
+                   [export_id, account, destination, project_id, int(vintage), quantity, json.dumps(ranges),
+                    self.clock(), str(requested_by)[:128]])
+            return log.append(tx, self.keys, self.clock(), "export_request", export_id,
+                              {"export_id": export_id, "project_id": project_id, "vintage": int(vintage),
+                               "quantity": quantity, "from_account": account, "to_account": account, "ranges": ranges,
+                               "destination": destination})
+
+    def _close_export(self, export_id: str, by_org: str, outcome: str, destination_ref: str | None = None) -> dict:
+        with self._operation() as tx:
+            row = tx.one("SELECT account_id, destination, project_id, vintage, quantity, ranges, status FROM exports "
+                         "WHERE export_id = ?", [export_id])
+            if row is None:
+                raise RegistryRefused(f"export_id: no export {export_id!r}")
+            account, destination, project_id, vintage, quantity, ranges, status = row
+            if status != "pending":
+                raise RegistryRefused(f"export {export_id} is {status} already; only a pending export is confirmed or "
+                                      "cancelled")
+            if account != account_id(by_org):
+                raise RegistryRefused(f"export {export_id} is from {account}, not an account of {by_org}")
+            blocks = []
+            for start, end in json.loads(ranges):
+                found = tx.one(f"SELECT {_BLOCK} FROM blocks WHERE serial_start = ? AND serial_end = ? AND account_id = ? "
+                               "AND state = 'pending_export'", [start, end, account])
+                if found is None:  # only this method moves pending_export units: the store was edited
+                    raise RegistryRefused(f"export {export_id}: serials {start}-{end} are no longer pending export")
+                blocks.append(Block(*found))
+            moved = self._move(tx, blocks, state="exported" if outcome == "exported" else "held")
+            tx.run("UPDATE exports SET status = ?, decided_at = ?, destination_ref = ? WHERE export_id = ?",
+                   [outcome, self.clock(), destination_ref, export_id])
+            kind = "export" if outcome == "exported" else "export_cancel"
+            return log.append(tx, self.keys, self.clock(), kind, f"{export_id}-{outcome[:3].upper()}",
+                              {"export_id": export_id, "project_id": project_id, "vintage": int(vintage),
+                               "quantity": int(quantity), "from_account": account,
+                               "to_account": None if outcome == "exported" else account, "ranges": moved,
+                               "destination": destination, "destination_ref": destination_ref})
+
+    def confirm_export(self, export_id: str, by_org: str, *, destination_ref: str) -> dict:
+        """The destination registry confirmed export ``export_id`` of ``by_org`` under its reference
+        ``destination_ref`` (its own issuance or transaction id): the units are ``exported``, terminal here."""
+        return self._close_export(export_id, by_org, "exported", _text(destination_ref, "destination_ref", 100))
+
+    def cancel_export(self, export_id: str, by_org: str) -> dict:
+        """Export ``export_id`` of ``by_org`` will not happen: its units are held (free) again."""
+        return self._close_export(export_id, by_org, "cancelled")
+
+    def exports(self, status: str | None = None) -> pd.DataFrame:
+        """Exports (all, or those of ``status``), newest first."""
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        with self.store.transaction() as tx:
+            rows = tx.rows(f"SELECT export_id, account_id, destination, project_id, vintage, quantity, status, "
+                           f"requested_at, decided_at, destination_ref, requested_by FROM exports {where} "
+                           "ORDER BY requested_at DESC", params)
+        return pd.DataFrame(rows, columns=["export_id", "account_id", "destination", "project_id", "vintage", "quantity",
+                                           "status", "requested_at", "decided_at", "destination_ref", "requested_by"])
+
     def cancel(self, org_id: str, project_id: str, vintage: int, quantity: int, *, reason: str) -> dict:
         """Cancel ``quantity`` held credits of ``org_id`` (voluntary cancellation, an error of issuance): they
         move to its cancellation account for ever."""
@@ -611,6 +682,12 @@ def _replay_totals(bodies: list[dict]) -> dict[tuple[str, int], dict[str, int]]:
             add(body["project_id"], body["vintage"], held=-length, pledged=length)
         elif kind == "release":
             add(body["project_id"], body["vintage"], held=length, pledged=-length)
+        elif kind == "export_request":
+            add(body["project_id"], body["vintage"], held=-length, pending_export=length)
+        elif kind == "export":
+            add(body["project_id"], body["vintage"], pending_export=-length, exported=length)
+        elif kind == "export_cancel":
+            add(body["project_id"], body["vintage"], held=length, pending_export=-length)
         elif kind == "reversal":
             for vintage, ranges in body["ranges_by_vintage"].items():
                 n = sum(e - s + 1 for s, e in ranges)

@@ -30,7 +30,7 @@ PUBLIC_KEY = "registry-public-key.pem"
 CHECKPOINTS = "checkpoints.json"
 SUMMARY = "summary.csv"
 _EVENT_TYPES = {"issue": "issue", "transfer": "transfer", "retire": "retire", "pledge": "pledge",
-                "release": "release", "cancel": "cancel", "reversal": "cancel"}
+                "release": "release", "cancel": "cancel", "reversal": "cancel", "export": "export"}
 
 
 def mirror_rows(rows: list[tuple[dict, str]], prev_hash: str) -> pd.DataFrame:
@@ -141,8 +141,8 @@ def certificate_page(registry: Registry, retirement_id: str, *, sign: bool = Tru
 
 
 def public_summary(registry: Registry) -> pd.DataFrame:
-    """Per project and vintage: issued, outstanding (held and pledged together), retired, cancelled and buffer
-    credits; no account detail (the public observer view, clause 5.4)."""
+    """Per project and vintage: issued, outstanding (held, pledged and pending export together), retired,
+    cancelled, buffer and exported credits; no account detail (the public observer view, clause 5.4)."""
     table = registry.reconcile()
-    table["outstanding"] = table.held + table.pledged
-    return table[["project_id", "vintage", "issued", "outstanding", "retired", "cancelled", "buffer"]]
+    table["outstanding"] = table.held + table.pledged + table.pending_export
+    return table[["project_id", "vintage", "issued", "outstanding", "retired", "cancelled", "buffer", "exported"]]

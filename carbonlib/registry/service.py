@@ -191,3 +191,43 @@ def report_reversal(security: Security, principal: Principal, settings: Settings
     return _operate(security, principal, settings, proponent, what,
                     lambda lake, registry: registry.reverse(project_id, quantity, proponent=proponent, cause=cause,
                                                             note=text))
+
+
+def request_export(security: Security, principal: Principal, settings: Settings, org_id: str, project_id: str,
+                   vintage: int, quantity: int, *, destination: str) -> dict:
+    """Mark held credits of ``org_id`` for export to ``destination`` (another registry); they are pending
+    until the export is confirmed by an operator who did not ask (four-eyes) or cancelled."""
+    return _operate(security, principal, settings, org_id, f"export by {org_id}",
+                    lambda lake, registry: registry.request_export(org_id, project_id, vintage, quantity,
+                                                                   destination=destination,
+                                                                   requested_by=principal.username))
+
+
+def _decide_export(security: Security, principal: Principal, settings: Settings, export_id: str,
+                   confirm: bool, destination_ref: str | None) -> dict:
+    with Registry.open(settings) as registry:
+        found = registry.exports().set_index("export_id")
+    if export_id not in found.index:
+        raise _refuse(security, principal, f"export {str(export_id)[:60]}", "", f"export_id: no export {export_id!r}")
+    export = found.loc[export_id]
+
+    def work(lake: Lake, registry: Registry) -> dict:
+        if not confirm:
+            return registry.cancel_export(export_id, export.account_id[4:])
+        if export.requested_by == principal.username:
+            raise RegistryRefused(f"four-eyes: {principal.username} requested export {export_id} and cannot "
+                                  "confirm it; another registry operator records the destination's confirmation")
+        return registry.confirm_export(export_id, export.account_id[4:], destination_ref=destination_ref or "")
+    return _operate(security, principal, settings, export.account_id[4:], f"export {export_id}", work)
+
+
+def confirm_export(security: Security, principal: Principal, settings: Settings, export_id: str, *,
+                   destination_ref: str) -> dict:
+    """Record that the destination registry took export ``export_id`` under ``destination_ref``: the units are
+    exported (terminal here)."""
+    return _decide_export(security, principal, settings, export_id, True, destination_ref)
+
+
+def cancel_export(security: Security, principal: Principal, settings: Settings, export_id: str) -> dict:
+    """Call off export ``export_id``: its units are held again."""
+    return _decide_export(security, principal, settings, export_id, False, None)

@@ -16,9 +16,11 @@ Tables (the store itself refuses what the code must never write):
 * ``batches``: one issuance: project, vintage, the verification it rests on (unique: a
   verification is issued once), its serial range and buffer share;
 * ``blocks``: the units, as serial ranges ``[serial_start, serial_end]`` in one account and one state
-  (held, pledged, retired, cancelled, buffer); a held block may be reserved by a pending transfer,
-  a pledged one names its pledge; ``serial_start`` is unique and a range never empty;
-* ``transfers``, ``pledges``, ``retirements``: the operations' own records;
+  (held, pledged, retired, cancelled, buffer, pending_export, exported); a held block may be reserved
+  by a pending transfer, a pledged one names its pledge; ``serial_start`` is unique and a range never
+  empty;
+* ``transfers``, ``pledges``, ``retirements``, ``exports``: the operations' own records (an export names
+  its serial ranges);
 * ``log``, ``log_nodes``, ``log_head``, ``log_checkpoints``: the verifiable log
   (:mod:`carbonlib.registry.log`).
 """
@@ -33,13 +35,27 @@ from ..security.store import Location, Store, store_location
 from ..settings import Settings
 
 ACCOUNT_KINDS = {"holding": "ACC", "retirement": "RET", "cancellation": "CAN", "buffer": "BUF"}
-STATES = ("held", "pledged", "retired", "cancelled", "buffer")
+STATES = ("held", "pledged", "retired", "cancelled", "buffer", "pending_export", "exported")
+EXPORT_STATUSES = ("pending", "exported", "cancelled")
 TRANSFER_STATUSES = ("requested", "accepted", "rejected", "cancelled")
 PURPOSES = ("compliance", "voluntary")
 
 
 def _in(values) -> str:
     return ", ".join("'" + v + "'" for v in values)  # constants of this module only
+
+
+def _blocks_table(name: str, serial: str) -> str:
+    return f"""CREATE TABLE {name} (
+        block_id {serial}, project_id TEXT NOT NULL, vintage INTEGER NOT NULL,
+        batch_id TEXT NOT NULL REFERENCES batches (batch_id),
+        serial_start BIGINT NOT NULL UNIQUE, serial_end BIGINT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES accounts (account_id),
+        state TEXT NOT NULL CHECK (state IN ({_in(STATES)})),
+        reserved_by TEXT, pledge_id TEXT,
+        CHECK (serial_end >= serial_start),
+        CHECK (reserved_by IS NULL OR state = 'held'),
+        CHECK ((pledge_id IS NULL) = (state <> 'pledged')))"""
 
 
 def _create_v1(run: Callable[[str], None], dialect: str) -> None:
@@ -55,16 +71,7 @@ def _create_v1(run: Callable[[str], None], dialect: str) -> None:
         quantity BIGINT NOT NULL, buffer_quantity BIGINT NOT NULL, issued_at TEXT NOT NULL, op_seq BIGINT NOT NULL,
         CHECK (serial_end >= serial_start), CHECK (quantity = serial_end - serial_start + 1),
         CHECK (buffer_quantity >= 0 AND buffer_quantity < quantity))""")
-    run(f"""CREATE TABLE blocks (
-        block_id {serial}, project_id TEXT NOT NULL, vintage INTEGER NOT NULL,
-        batch_id TEXT NOT NULL REFERENCES batches (batch_id),
-        serial_start BIGINT NOT NULL UNIQUE, serial_end BIGINT NOT NULL,
-        account_id TEXT NOT NULL REFERENCES accounts (account_id),
-        state TEXT NOT NULL CHECK (state IN ({_in(STATES)})),
-        reserved_by TEXT, pledge_id TEXT,
-        CHECK (serial_end >= serial_start),
-        CHECK (reserved_by IS NULL OR state = 'held'),
-        CHECK ((pledge_id IS NULL) = (state <> 'pledged')))""")
+    run(_blocks_table("blocks", serial))
     run("CREATE INDEX blocks_holding ON blocks (account_id, project_id, vintage, state, serial_start)")
     run("CREATE INDEX blocks_reserved ON blocks (reserved_by)")
     run(f"""CREATE TABLE transfers (
@@ -99,14 +106,36 @@ def _create_v1(run: Callable[[str], None], dialect: str) -> None:
     run("INSERT INTO log_head VALUES (1, '{\"size\": 0, \"nodes\": []}', 1)")
 
 
+def _exports_v2(run: Callable[[str], None], dialect: str) -> None:
+    """Exports to another registry: the unit states ``pending_export`` and ``exported`` (the state CHECK of
+    ``blocks`` is widened: SQLite rebuilds the table, PostgreSQL replaces the constraint) and table ``exports``."""
+    if dialect == "sqlite":
+        run(_blocks_table("blocks_v2", "INTEGER PRIMARY KEY"))
+        run("INSERT INTO blocks_v2 SELECT block_id, project_id, vintage, batch_id, serial_start, serial_end, account_id, "
+            "state, reserved_by, pledge_id FROM blocks")
+        run("DROP TABLE blocks")
+        run("ALTER TABLE blocks_v2 RENAME TO blocks")
+        run("CREATE INDEX blocks_holding ON blocks (account_id, project_id, vintage, state, serial_start)")
+        run("CREATE INDEX blocks_reserved ON blocks (reserved_by)")
+    else:
+        run("ALTER TABLE blocks DROP CONSTRAINT blocks_state_check")
+        run(f"ALTER TABLE blocks ADD CONSTRAINT blocks_state_check CHECK (state IN ({_in(STATES)}))")
+    run(f"""CREATE TABLE exports (
+        export_id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts (account_id),
+        destination TEXT NOT NULL, project_id TEXT NOT NULL, vintage INTEGER NOT NULL,
+        quantity BIGINT NOT NULL CHECK (quantity > 0), ranges TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({_in(EXPORT_STATUSES)})),
+        requested_at TEXT NOT NULL, requested_by TEXT NOT NULL, decided_at TEXT, destination_ref TEXT)""")
+
+
 class RegistryStore(Store):
     """The registry's transactional store (see module doc); created on first use."""
 
     label = "registry store"
     create_fix = ("the registry is made by its first operation (`carbon registry open-account ORG` or `carbon "
                   "registry issue …`), or restore it from a backup.")
-    schema_version = 1
-    migrations = {1: _create_v1}
+    schema_version = 2
+    migrations = {1: _create_v1, 2: _exports_v2}
 
 
 def location(settings: Settings) -> Location:

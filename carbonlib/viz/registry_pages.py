@@ -95,7 +95,7 @@ class RegistryObserver:
             label("ui_registry_project", lang): summary.project_id.map(project),
             label("ui_registry_vintage", lang): summary.vintage.astype(str),
             **{label(f"ui_registry_{c}", lang): summary[c].map(_count) for c in ("issued", "outstanding", "retired", "cancelled",
-                                                                     "buffer")}})
+                                                                     "buffer", "exported")}})
         self.retirements.value = text_table({
             label("ui_registry_date", lang): retired.retired_at.str[:10],
             label("ui_registry_project", lang): retired.project_id.map(lambda p: project.get(p, p)),
