@@ -334,7 +334,8 @@ def claims(lake: LakeOption = None, as_json: JsonOption = False) -> None:
         for row in table.itertuples():
             say("registry_reconcile_line", project=row.project_id, vintage=row.vintage, issued=f"{row.issued:,}",
                 held=f"{row.held:,}", pledged=f"{row.pledged:,}", retired=f"{row.retired:,}",
-                cancelled=f"{row.cancelled:,}", buffer=f"{row.buffer:,}", ok="ok" if row.ok else "MISMATCH")
+                cancelled=f"{row.cancelled:,}", buffer=f"{row.buffer:,}", pending_export=f"{row.pending_export:,}",
+                exported=f"{row.exported:,}", ok="ok" if row.ok else "MISMATCH")
         say("registry_claims_coverage", **seen)
         for row in found.itertuples():
             say("registry_claim_line", kind=row.kind, detail=row.detail)

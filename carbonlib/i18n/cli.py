@@ -769,9 +769,10 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
                                  "Double-claim checks: a stand claimed by two projects, overlapping stand boundaries of "
                                  "two projects, a beneficiary offsetting its cap with credits of its own sink site; and "
                                  "the reconciliation per project and vintage."),
-    "cli_registry_reconcile_line": ("{project} {vintage}：签发 {issued} = 持有 {held} + 质押 {pledged} + 注销 {retired} + 作废 {cancelled} + 缓冲 {buffer}：{ok}",
+    "cli_registry_reconcile_line": ("{project} {vintage}：签发 {issued} = 持有 {held} + 质押 {pledged} + 注销 {retired} + 作废 {cancelled} + 缓冲 {buffer} + 待转出 {pending_export} + 已转出 {exported}：{ok}",
                                     "{project} {vintage}: issued {issued} = held {held} + pledged {pledged} + retired "
-                                    "{retired} + cancelled {cancelled} + buffer {buffer}: {ok}"),
+                                    "{retired} + cancelled {cancelled} + buffer {buffer} + pending export "
+                                    "{pending_export} + exported {exported}: {ok}"),
     "cli_registry_claims_coverage": ("检查了 {projects} 个项目申领的 {stands} 个林分（{mapped} 个有边界）",
                                      "checked {stands} stands claimed by {projects} projects ({mapped} with a boundary)"),
     "cli_registry_claim_line": ("重复申领【{kind}】：{detail}", "[{kind}] {detail}"),
