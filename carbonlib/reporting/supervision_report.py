@@ -70,10 +70,10 @@ def figures(data: SupervisionData) -> pd.DataFrame:
 
 
 def _shown(frame: pd.DataFrame, columns: dict[str, str | None], lang: str):
-    """``reports._table`` of ``frame``, or one cell saying there is nothing to list."""
+    """``reports.report_table`` of ``frame``, or one cell saying there is nothing to list."""
     if frame.empty:
         return pd.DataFrame({reports.text("finding", lang): [reports.text("none", lang)]}).style.hide(axis="index")
-    return reports._table(frame, columns, lang)
+    return reports.report_table(frame, columns, lang)
 
 
 def as_of_line(inspection: supervision.Inspection, lang: str) -> str:
@@ -84,7 +84,7 @@ def as_of_line(inspection: supervision.Inspection, lang: str) -> str:
 
 def summary_view(table: pd.DataFrame, lang: str):
     """The findings counted, as a report table."""
-    return reports._table(table.assign(finding=table["label_zh" if lang == "zh" else "label_en"]),
+    return reports.report_table(table.assign(finding=table["label_zh" if lang == "zh" else "label_en"]),
                           {"finding": None, "count": "count"}, lang)
 
 
