@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import emissions, factors
+from ..units import M_PER_DEG_LAT, M_PER_DEG_LON
 from ..ledger.workflow import review_id
 
 #: metric -> (category, activity type, ledger unit, factor from metric unit to ledger unit)
@@ -160,10 +161,6 @@ def _volume_m3(dbh_cm: np.ndarray, height_m: np.ndarray) -> np.ndarray:
     return 0.0000587 * dbh_cm**1.96 * height_m**0.89
 
 
-#: Metres per degree of latitude, and of longitude at the equator (WGS84, rounded; enough for demo maps).
-_M_PER_DEG_LAT, _M_PER_DEG_LON = 110_574.0, 111_320.0
-
-
 def stand_boundaries(stands: pd.DataFrame, orgs: pd.DataFrame) -> list[str]:
     """A WKT square of each stand's area, the stands of a site side by side eastwards from the site's location
     with a 20 m gap (deterministic: no random draw, so the rest of the demo stays as it was)."""
@@ -174,9 +171,9 @@ def stand_boundaries(stands: pd.DataFrame, orgs: pd.DataFrame) -> list[str]:
         side = math.sqrt(stand.area_ha * 10_000.0)
         x0 = east.get(stand.org_id, 0.0)
         east[stand.org_id] = x0 + side + 20.0
-        dlon = _M_PER_DEG_LON * math.cos(math.radians(lat))
+        dlon = M_PER_DEG_LON * math.cos(math.radians(lat))
         w, e = lon + x0 / dlon, lon + (x0 + side) / dlon
-        s, n = lat, lat + side / _M_PER_DEG_LAT
+        s, n = lat, lat + side / M_PER_DEG_LAT
         out.append(f"POLYGON(({w:.7f} {s:.7f}, {e:.7f} {s:.7f}, {e:.7f} {n:.7f}, {w:.7f} {n:.7f}, {w:.7f} {s:.7f}))")
     return out
 

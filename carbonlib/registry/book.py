@@ -659,6 +659,12 @@ def _holds(body: dict, serial: int) -> bool:
     return any(start <= serial <= end for start, end in ranges)
 
 
+#: Log kinds that move their ranges from one state to another (source, target), within one project and vintage.
+_STATE_CHANGES = {"retire": ("held", "retired"), "cancel": ("held", "cancelled"), "pledge": ("held", "pledged"),
+                  "release": ("pledged", "held"), "export_request": ("held", "pending_export"),
+                  "export": ("pending_export", "exported"), "export_cancel": ("pending_export", "held")}
+
+
 def _replay_totals(bodies: list[dict]) -> dict[tuple[str, int], dict[str, int]]:
     """Each state's total per project and vintage, re-derived from the log alone."""
     totals: dict[tuple[str, int], dict[str, int]] = {}
@@ -674,20 +680,9 @@ def _replay_totals(bodies: list[dict]) -> dict[tuple[str, int], dict[str, int]]:
         if kind == "issue":
             buffer = sum(e - s + 1 for s, e in body["buffer_ranges"])
             add(body["project_id"], body["vintage"], issued=q, held=q - buffer, buffer=buffer)
-        elif kind == "retire":
-            add(body["project_id"], body["vintage"], held=-length, retired=length)
-        elif kind == "cancel":
-            add(body["project_id"], body["vintage"], held=-length, cancelled=length)
-        elif kind == "pledge":
-            add(body["project_id"], body["vintage"], held=-length, pledged=length)
-        elif kind == "release":
-            add(body["project_id"], body["vintage"], held=length, pledged=-length)
-        elif kind == "export_request":
-            add(body["project_id"], body["vintage"], held=-length, pending_export=length)
-        elif kind == "export":
-            add(body["project_id"], body["vintage"], pending_export=-length, exported=length)
-        elif kind == "export_cancel":
-            add(body["project_id"], body["vintage"], held=length, pending_export=-length)
+        elif kind in _STATE_CHANGES:
+            source, target = _STATE_CHANGES[kind]
+            add(body["project_id"], body["vintage"], **{source: -length, target: length})
         elif kind == "reversal":
             for vintage, ranges in body["ranges_by_vintage"].items():
                 n = sum(e - s + 1 for s, e in ranges)

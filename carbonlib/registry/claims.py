@@ -30,10 +30,10 @@ from shapely import wkt as shapely_wkt
 
 from ..accounting import accounts, views
 from ..lake import Lake
+from ..units import M_PER_DEG_LAT, M_PER_DEG_LON
 
 #: Overlap below this (ha) is a digitising sliver along a shared edge, not a claim.
 SLIVER_HA = 0.01
-_M_PER_DEG_LAT, _M_PER_DEG_LON = 110_574.0, 111_320.0  # WGS84 metres per degree (latitude; longitude at the equator)
 COLUMNS = ["kind", "project_id", "other_project_id", "stand_id", "other_stand_id", "amount", "unit", "detail"]
 
 
@@ -43,8 +43,8 @@ def _periods_overlap(a: pd.Series, b: pd.Series) -> bool:
 
 def area_ha(geometry, latitude: float) -> float:
     """Area (ha) of a lon/lat ``geometry``, projected equirectangularly about ``latitude`` (degrees)."""
-    scale_x = _M_PER_DEG_LON * math.cos(math.radians(latitude))
-    projected = shapely.transform(geometry, lambda xy: xy * np.array([scale_x, _M_PER_DEG_LAT]))
+    scale_x = M_PER_DEG_LON * math.cos(math.radians(latitude))
+    projected = shapely.transform(geometry, lambda xy: xy * np.array([scale_x, M_PER_DEG_LAT]))
     return float(projected.area) / 10_000.0
 
 

@@ -136,12 +136,6 @@ def stand_removals(stand: pd.Series, plots: pd.DataFrame, species: pd.Series) ->
                 removals_tco2e=rate, u95_tco2e=u95)
 
 
-def _figure(lake: Lake, org_id: str, vintage: int, item: str, snapshot: int) -> float | None:
-    found = accounts.account_figures(lake, org_id, str(vintage), snapshot=snapshot)
-    found = found[found.item == item]
-    return None if found.empty else float(found.value.iloc[0])
-
-
 def _flag(check: str, ok: bool | None, facts: dict) -> dict:
     """A QA check's row: its status and what it found, in English (``found``, exported) and as the facts the
     report phrases in its language (``report_found_<check>`` of :mod:`carbonlib.i18n`)."""
@@ -188,10 +182,11 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
     counted = table[table.covers_vintage]
     removals = float(counted.removals_tco2e.sum())
     u95 = float(np.sqrt((counted.u95_tco2e ** 2).sum()))
-    emissions = _figure(lake, site, vintage, "emissions_total", snap) or 0.0
+    figures = accounts.account_figures(lake, site, str(vintage), snapshot=snap).set_index("item").value
+    emissions = float(figures.get("emissions_total", 0.0))
     by_sinks = float(sinks.removals_by_sinks(removals, emissions))
-    account = _figure(lake, site, vintage, "removals_inventory", snap)
-    flux = _figure(lake, site, vintage, "removals_flux", snap)
+    account = float(figures["removals_inventory"]) if "removals_inventory" in figures else None
+    flux = float(figures["removals_flux"]) if "removals_flux" in figures else None
 
     relative = u95 / abs(removals) if removals else float("nan")
     precise = bool(relative <= PRECISION_TARGET) if not (math.isnan(relative) or counted.u95_tco2e.isna().any()) else False
