@@ -25,7 +25,9 @@ Safety rules the connection keeps:
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime
@@ -113,34 +115,87 @@ def use_wal(catalog_file: Path) -> None:
         pass
 
 
-def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check: bool = True
-             ) -> duckdb.DuckDBPyConnection:
-    """A new DuckDB connection in UTC with the lake's catalog attached as ``lake`` and in use.
+#: Idle DuckDB instances with the extensions loaded and the instance settings applied, per process and per
+#: :func:`_instance_key`: loading the ducklake and catalog extensions (about 0.1 s each) was most of the time
+#: of opening a lake, and services open one per call.  A closed :class:`Lake` detaches its catalog and leaves
+#: its instance here (at most :data:`IDLE_INSTANCES` per key); the next open attaches to it.
+_IDLE: dict[tuple, list[duckdb.DuckDBPyConnection]] = {}
+_IDLE_LOCK = threading.Lock()
+IDLE_INSTANCES = 4
+_BARE_DATABASES = {"memory", "system", "temp"}
 
-    ``check``: refuse an embedded catalog that is missing or not a DuckLake catalog (off only
-    for :meth:`Lake.create`, which makes the catalog).
-    """
-    con = duckdb.connect()
+
+def _instance_key(settings: Settings) -> tuple:
+    """What a DuckDB instance was set up with (extensions and GLOBAL settings), and the process it belongs to
+    (an instance must not cross a fork)."""
     needed = ["ducklake", "sqlite" if settings.is_embedded else "postgres"]
     if settings.data_uri.startswith(("s3://", "gs://", "http://", "https://")):
         needed.append("httpfs")
-    load_extensions(con, needed)
-    if check and settings.is_embedded:
-        try:
-            _check_embedded_catalog(con, settings)
-        except NotALakeError:
-            con.close()
-            raise
+    return os.getpid(), tuple(needed), settings.memory_limit, settings.threads, settings.data_uri.startswith("s3://")
+
+
+def _instance(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An idle instance for ``settings`` if one is kept, else a new one with extensions and settings applied."""
+    key = _instance_key(settings)
+    with _IDLE_LOCK:
+        idle = _IDLE.get(key)
+        if idle:
+            return idle.pop()
+    con = duckdb.connect()
+    load_extensions(con, list(key[1]))
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors do not inherit a session setting
     if settings.memory_limit:
         con.execute(f"SET GLOBAL memory_limit = {literal(settings.memory_limit)}")
     if settings.threads:
         con.execute(f"SET GLOBAL threads = {int(settings.threads)}")
     if settings.data_uri.startswith("s3://"):
-        con.execute(_s3_secret_sql(settings))
         # httpfs retries a failed request itself, each wait HTTP_RETRY_BACKOFF times the one before
         con.execute(f"SET GLOBAL http_retries = {HTTP_RETRIES}")
         con.execute(f"SET GLOBAL http_retry_backoff = {HTTP_RETRY_BACKOFF}")
+    return con
+
+
+def _release(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Detach the catalog and keep the instance for the next open, or close it: when it still holds anything
+    besides the bare databases, a step fails (e.g. a transaction left open), or enough instances are kept."""
+    key = _instance_key(settings)
+    try:
+        con.execute("USE memory")
+        con.execute(f"DETACH DATABASE IF EXISTS {CATALOG}")
+        if settings.data_uri.startswith("s3://"):  # no credentials kept in an idle instance
+            con.execute("DROP TEMPORARY SECRET IF EXISTS carbon_lake_s3")
+        bare = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()} == _BARE_DATABASES
+        # drop the file cache of what this lake read (it would keep memory in an idle instance)
+        con.execute("SET GLOBAL enable_external_file_cache = false")
+        con.execute("SET GLOBAL enable_external_file_cache = true")
+    except duckdb.Error:
+        bare = False
+    if bare:
+        with _IDLE_LOCK:
+            idle = _IDLE.setdefault(key, [])
+            if len(idle) < IDLE_INSTANCES:
+                idle.append(con)
+                return
+    con.close()
+
+
+def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check: bool = True
+             ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC with the lake's catalog attached as ``lake`` and in use (on an idle instance
+    of this process when one is kept, see :data:`_IDLE`).
+
+    ``check``: refuse an embedded catalog that is missing or not a DuckLake catalog (off only
+    for :meth:`Lake.create`, which makes the catalog).
+    """
+    con = _instance(settings)
+    if check and settings.is_embedded:
+        try:
+            _check_embedded_catalog(con, settings)
+        except NotALakeError:
+            con.close()
+            raise
+    if settings.data_uri.startswith("s3://"):
+        con.execute(_s3_secret_sql(settings))
     options = [f"DATA_PATH {literal(settings.data_uri)}", "OVERRIDE_DATA_PATH TRUE"]
     if read_only:
         options.append("READ_ONLY")
@@ -304,7 +359,7 @@ class Lake:
         self._con = _connect(self.settings, read_only=self.read_only, snapshot=self.pinned_snapshot)
 
     def close(self) -> None:
-        self._con.close()
+        _release(self._con, self.settings)
 
     def __enter__(self) -> "Lake":
         return self
@@ -330,12 +385,10 @@ class Lake:
         return rows[0] if rows else None
 
     def _schema_version(self) -> int | None:
-        exists = self._row(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'lake_meta'", [CATALOG]
-        )[0]
-        if not exists:
+        try:  # asking the catalog for its table list instead costs a read of every table's metadata
+            row = self._row(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = 'schema_version'")
+        except duckdb.CatalogException:  # no lake_meta table: not a Carbon lake (or not created yet)
             return None
-        row = self._row(f"SELECT value FROM {CATALOG}.lake_meta WHERE key = 'schema_version'")
         return int(row[0]) if row else None
 
     def meta(self, key: str) -> str | None:
