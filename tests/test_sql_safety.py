@@ -34,7 +34,7 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|DELETE|UPDATE|ATTACH|INSTALL|LOAD|CREA
 SAFE_CALLS = {"literal", "ident", "marks", "relation", "int", "len",
               # fragment builders whose own f-strings this test checks
               "_typed", "_typed_select", "_raw", "_existing_filter", "_stale_rows", "_changes", "_case", "_in", "files",
-              "_reason_sql", "activity_status_sql", "activity_effective_sql"}
+              "_reason_sql", "_org_filter", "activity_status_sql", "activity_effective_sql"}
 #: Bases whose attributes are schema definitions (names checked in test_schema_names_are_plain_identifiers).
 SCHEMA_OBJECTS = {"c", "col", "column", "table", "t", "definition", "m", "rule", "check"}
 SCHEMA_ATTRIBUTES = {"name", "type", "key", "column_names", "partition_sql", "field", "condition", "shown"}

@@ -329,21 +329,20 @@ def _spread_over_months(per_entry: pd.DataFrame, year: int) -> pd.DataFrame:
 
 
 def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
-    entries = views.activity_effective(lake, snapshot)
+    entries = lake.query(f"SELECT * FROM ({views.activity_effective_sql(lake, snapshot)}) "
+                         f"WHERE ((period_start <= make_date(?, 12, 31) AND period_end >= make_date(?, 1, 1)) "
+                         f"OR period_end < period_start){_org_filter(orgs)} ORDER BY entry_id",
+                         [year, year, *sorted(orgs or ())])
     reversed_dates = pd.to_datetime(entries.period_end) < pd.to_datetime(entries.period_start)
     skipped = [_skipped(entries[reversed_dates], "the period ends before it starts")] if reversed_dates.any() else []
     entries = entries[~reversed_dates]
     entries = entries[(pd.to_datetime(entries.period_start) <= pd.Timestamp(year, 12, 31))
                       & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
-    if orgs is not None:
-        entries = entries[entries.org_id.isin(orgs)]
     figures, left_out = entry_emissions(entries, FactorLibrary.of_lake(lake, year, snapshot))
     monthly = _spread_over_months(figures, year)
     left_out = pd.concat([*skipped, left_out], ignore_index=True) if skipped else left_out
     starts = pd.to_datetime(left_out.period_start)
     left_out = left_out[starts.dt.year == year] if len(left_out) else left_out
-    if orgs is not None:
-        left_out = left_out[left_out.org_id.isin(orgs)]
     if len(left_out):
         counted = left_out.assign(month=pd.to_datetime(left_out.period_start).dt.month).groupby(
             ["org_id", "month"], as_index=False).agg(value=("entry_id", "size"), basis=("entry_id", _skipped_basis))
@@ -361,12 +360,15 @@ def _pending_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None
         f"least(e.period_end, make_date(?, 12, 31)), INTERVAL 1 MONTH) AS g(m) "
         f"WHERE e.status IN ({', '.join(literal(s) for s in PENDING_STATUSES)}) "
         f"AND e.period_start <= make_date(?, 12, 31) "
-        f"AND e.period_end >= make_date(?, 1, 1)", [year, year, year, year])
-    if orgs is not None:
-        pending = pending[pending.org_id.isin(orgs)]
+        f"AND e.period_end >= make_date(?, 1, 1){_org_filter(orgs, 'e.org_id')}", [year, year, year, year, *sorted(orgs or ())])
     counted = pending.groupby(["org_id", "month"], as_index=False).agg(value=("entry_id", "size"))
     return counted.assign(item="pending_entry_months", unit="entry-months", value=counted.value.astype(float),
                           month=counted.month.astype(int), basis=PENDING_BASIS)
+
+
+def _org_filter(orgs: set[str] | None, column: str = "org_id") -> str:
+    """`` AND <column> IN (?, …)`` for the sorted ``orgs`` (bind them in that order), or nothing for every org."""
+    return "" if orgs is None else f" AND {column} IN ({', '.join('?' for _ in orgs)})" if orgs else " AND FALSE"
 
 
 def _skipped_basis(entry_ids: pd.Series) -> str:
@@ -375,8 +377,8 @@ def _skipped_basis(entry_ids: pd.Series) -> str:
 
 
 # -------------------------------------------------------------------------------- sinks
-def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
-    """Removals by sinks per site from the two inventory surveys (stock difference).
+def site_removal_rates(lake: Lake, snapshot: int | None = None, orgs: set[str] | None = None) -> pd.DataFrame:
+    """Removals by sinks per site (or per site of ``orgs``) from the two inventory surveys (stock difference).
 
     Stand volume (m3) = mean plot volume per ha x stand area; carbon = biomass_from_volume x
     carbon fraction (IPCC 2006 Vol.4 Eq 2.8, species parameters); rate = (C2 - C1)/(t2 - t1)
@@ -385,9 +387,10 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
     plots = lake.query(
         f"SELECT p.stand_id, p.survey_date, sum(t.volume_m3 ORDER BY t.tree_no) / any_value(p.plot_area_ha) AS m3_per_ha "
         f"FROM {lake.relation('survey_plot', snapshot)} AS p JOIN {lake.relation('survey_tree', snapshot)} AS t "
-        f"USING (plot_id, survey_date) GROUP BY p.plot_id, p.stand_id, p.survey_date "
-        f"ORDER BY p.stand_id, p.survey_date, p.plot_id"  # fixed order: float sums must not vary between runs
-    )
+        f"USING (plot_id, survey_date) WHERE p.stand_id IN (SELECT stand_id FROM {lake.relation('forest_stand', snapshot)} WHERE TRUE{_org_filter(orgs)}) "
+        f"GROUP BY p.plot_id, p.stand_id, p.survey_date "
+        f"ORDER BY p.stand_id, p.survey_date, p.plot_id",  # fixed order: float sums must not vary between runs
+        sorted(orgs or ()))
     stands = lake.read("forest_stand", snapshot=snapshot)
     species = lake.read("species_parameter", snapshot=snapshot).set_index("species_group")
     per_stand = plots.groupby(["stand_id", "survey_date"], as_index=False).m3_per_ha.mean().merge(stands, on="stand_id")
@@ -410,10 +413,8 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
 
 def _inventory_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     """removals_inventory per site and month: the survey rate pro-rated by days (years first < Y <= last)."""
-    rates = site_removal_rates(lake, snapshot)
+    rates = site_removal_rates(lake, snapshot, orgs)
     rates = rates[(pd.to_datetime(rates["first"]).dt.year < year) & (pd.to_datetime(rates["last"]).dt.year >= year)]
-    if orgs is not None:
-        rates = rates[rates.org_id.isin(orgs)]
     days_in_year = 366 if calendar.isleap(year) else 365
     months = pd.DataFrame({"month": range(1, 13), "days": [calendar.monthrange(year, m)[1] for m in range(1, 13)]})
     x = rates.merge(months, how="cross")
@@ -564,14 +565,15 @@ def _caps(lake: Lake, year: int, snapshot: int) -> pd.DataFrame:
 
 
 def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
-             pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+             pairs: pd.DataFrame | None = None, tree: pd.DataFrame | None = None) -> pd.DataFrame:
     """Account rows for ``year``: every org and period, or only ``pairs`` (org_id, period; closed under ancestors).
 
     Incremental mode (``pairs`` given): own figures are computed from the lake only for the
     orgs in ``pairs``; the other children of those orgs contribute their materialised
-    figures from table ``account`` (they are unaffected by the changes).
+    figures from table ``account`` (they are unaffected by the changes).  ``tree``: the org tree as of
+    ``snapshot`` when the caller has it.
     """
-    tree = views.org_tree(lake, snapshot)
+    tree = views.org_tree(lake, snapshot) if tree is None else tree
     periods = year_periods(year, monthly)
     incremental = pairs is not None
     if not incremental:
@@ -643,8 +645,8 @@ def _build(lake: Lake, years: list[int] | None, monthly: bool) -> tuple[WriteRes
     years = data_years if years is None else sorted(years)
     if not years:
         raise ValueError("the lake has no ledger entries, caps or tower/production telemetry: nothing to account")
-    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly) for y in years], ignore_index=True)
     tree = views.org_tree(lake, snapshot)
+    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly, tree=tree) for y in years], ignore_index=True)
     pairs = pd.concat([_all_pairs(tree, year_periods(y, monthly)) for y in years], ignore_index=True)
     written, deleted = _materialise(lake, result, pairs)
     if monthly and set(data_years) <= set(years):
@@ -734,15 +736,18 @@ def _periods_between(start: pd.Series, end: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["row", "period"]).drop_duplicates()
 
 
-def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
-    """(org_id, period) pairs whose own figures may have changed in snapshots (after, upto]."""
+def _affected(lake: Lake, after: int, upto: int, changed: list[str]) -> pd.DataFrame:
+    """(org_id, period) pairs whose own figures may have changed in snapshots (after, upto]; only the change
+    feeds of the ``changed`` input tables are read (an approval touches ``activity_review`` alone)."""
     parts = []
-    activity = lake.query(f"SELECT org_id, min(period_start) AS s, max(period_end) AS e "
-                          f"FROM {_changes('activity', after + 1, upto)} GROUP BY org_id, period_start, period_end")
-    reviewed = lake.query(f"SELECT a.org_id, a.period_start AS s, a.period_end AS e "
-                          f"FROM {_changes('activity_review', after + 1, upto)} c "
-                          f"JOIN {CATALOG}.activity a USING (entry_id) GROUP BY ALL")
-    activity = pd.concat([activity, reviewed], ignore_index=True) if len(reviewed) else activity
+    activity = [lake.query(f"SELECT org_id, min(period_start) AS s, max(period_end) AS e "
+                           f"FROM {_changes('activity', after + 1, upto)} GROUP BY org_id, period_start, period_end")
+                ] if "activity" in changed else []
+    if "activity_review" in changed:
+        activity.append(lake.query(f"SELECT a.org_id, a.period_start AS s, a.period_end AS e "
+                                   f"FROM {_changes('activity_review', after + 1, upto)} c "
+                                   f"JOIN {CATALOG}.activity a USING (entry_id) GROUP BY ALL"))
+    activity = pd.concat(activity, ignore_index=True) if activity else pd.DataFrame()
     if len(activity):
         spans = _periods_between(activity.s, activity.e)
         parts.append(pd.DataFrame({"org_id": activity.org_id.to_numpy()[spans.row], "period": spans.period}))
@@ -751,22 +756,27 @@ def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
     telemetry = lake.query(  # aggregated in DuckDB: one row per org, kind of metric and month touched
         f"SELECT d.org_id, c.metric IN ({towers}) AS tower, min(c.ts) AS s, max(c.ts) AS e "
         f"FROM {_changes('telemetry', after + 1, upto)} c JOIN {CATALOG}.device d USING (device_id) "
-        f"WHERE c.metric IN ({towers}, {products}) GROUP BY d.org_id, tower, date_trunc('month', c.ts)")
+        f"WHERE c.metric IN ({towers}, {products}) GROUP BY d.org_id, tower, date_trunc('month', c.ts)"
+    ) if "telemetry" in changed else pd.DataFrame()
     if len(telemetry):  # a tower-year is gap-filled as a whole: every period of its year(s)
         s = telemetry.s.where(~telemetry.tower, telemetry.s.dt.to_period("Y").dt.start_time)
         e = telemetry.e.where(~telemetry.tower, telemetry.e.dt.to_period("Y").dt.end_time)
         spans = _periods_between(s, e)
         parts.append(pd.DataFrame({"org_id": telemetry.org_id.to_numpy()[spans.row], "period": spans.period}))
-    caps = lake.query(f"SELECT DISTINCT org_id, CAST(year AS VARCHAR) AS period FROM {_changes('cap', after + 1, upto)} "
-                      f"UNION SELECT DISTINCT r.org_id, CAST(r.year AS VARCHAR) FROM "
-                      f"{_changes('cap_decision', after + 1, upto)} d JOIN {CATALOG}.cap_request r USING (request_id)")
-    parts.append(caps)
+    if "cap" in changed:
+        parts.append(lake.query(f"SELECT DISTINCT org_id, CAST(year AS VARCHAR) AS period "
+                                f"FROM {_changes('cap', after + 1, upto)}"))
+    if "cap_decision" in changed:
+        parts.append(lake.query(f"SELECT DISTINCT r.org_id, CAST(r.year AS VARCHAR) AS period FROM "
+                                f"{_changes('cap_decision', after + 1, upto)} d JOIN {CATALOG}.cap_request r "
+                                f"USING (request_id)"))
     inventory = lake.query(
         f"SELECT DISTINCT s.org_id, year(c.survey_date) AS y FROM {_changes('survey_plot', after + 1, upto)} c "
         f"JOIN {CATALOG}.forest_stand s USING (stand_id) "
         f"UNION SELECT DISTINCT s.org_id, year(c.survey_date) FROM {_changes('survey_tree', after + 1, upto)} c "
         f"JOIN {CATALOG}.survey_plot p USING (plot_id, survey_date) JOIN {CATALOG}.forest_stand s USING (stand_id) "
-        f"UNION SELECT DISTINCT org_id, NULL FROM {_changes('forest_stand', after + 1, upto)}")
+        f"UNION SELECT DISTINCT org_id, NULL FROM {_changes('forest_stand', after + 1, upto)}"
+    ) if {"survey_plot", "survey_tree", "forest_stand"} & set(changed) else pd.DataFrame()
     if len(inventory):  # a new survey changes the site's rate in every year it covers: all accounted years
         years = set(lake.query(f"SELECT DISTINCT year(period_start) AS y FROM {CATALOG}.account "
                                f"WHERE method_version = ?", [METHOD_VERSION]).y.astype(int))
@@ -774,7 +784,7 @@ def _affected(lake: Lake, after: int, upto: int) -> pd.DataFrame:
         labels = [p.label for y in sorted(years) for p in year_periods(y)]
         parts.append(pd.MultiIndex.from_product([sorted(set(inventory.org_id)), labels],
                                                 names=["org_id", "period"]).to_frame(index=False))
-    found = pd.concat(parts, ignore_index=True)
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return found.drop_duplicates(ignore_index=True) if len(found) else pd.DataFrame(columns=["org_id", "period"])
 
 
@@ -809,18 +819,19 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
     upto = lake.snapshot_id()
     after = _marker(lake)
     expired = after is not None and upto > after and not lake.history_complete(after, upto)
-    if after is None or expired or lake.tables_changed(after, upto, GLOBAL_TABLES):
+    changed = [] if after is None or expired else lake.tables_changed(after, upto, INPUT_TABLES + GLOBAL_TABLES)
+    if after is None or expired or set(changed) & set(GLOBAL_TABLES):
         reason = ("no marker" if after is None else "snapshots since the marker were expired" if expired
                   else "org tree or factors changed")
         written, deleted, pairs = _build(lake, None, True)
         return RefreshResult(after, upto, True, pairs, written.inserted, deleted, reason)
-    if upto <= after or not lake.tables_changed(after, upto, INPUT_TABLES):
+    if not changed:
         return RefreshResult(after, upto, False, pd.DataFrame(columns=["org_id", "period"]), 0, 0, "no new data")
     tree = views.org_tree(lake, upto)
-    pairs = _with_ancestors(_affected(lake, after, upto), tree)
+    pairs = _with_ancestors(_affected(lake, after, upto, changed), tree)
     written = deleted = 0
     for year, group in pairs.groupby(pairs.period.str[:4]):
-        result = _compute(lake, int(year), upto, pairs=group[["org_id", "period"]])
+        result = _compute(lake, int(year), upto, pairs=group[["org_id", "period"]], tree=tree)
         w, d = _materialise(lake, result, group)
         written, deleted = written + w.inserted, deleted + d
     lake.set_meta(MARKER_KEY, str(upto))
