@@ -300,3 +300,37 @@ def test_the_command_line_checks_lists_and_acknowledges(lake, security, tmp_path
     assert again.exit_code == 1 and "only an active alert" in again.output
     zh = cli.invoke(app, ["alerts", "list", "--org", SITE, "--lake", str(lake.lake)], env={"CARBON_LANG": "zh"})
     assert "已确认" in zh.output and "设备 T-CLI 自" in zh.output and "安装以来 5." in zh.output
+
+
+def test_the_province_screen_ticker_shows_the_open_alerts_once(lake, security, tmp_path):
+    """The wall screen's ticker leads with the alerting service's open alerts of the region in focus, and does
+    not repeat a device an open alert already names among the devices it finds late or offline itself."""
+    from carbonlib.security import Grant, Principal
+    from carbonlib.viz import data as rollup_data
+    from carbonlib.viz import screen
+    from carbonlib.viz.scope import Scope
+
+    viewer = Principal(9, "viewer", "viewer", grants=(Grant("manager", "P43"),))
+
+    def ticker(org_id: str) -> str:
+        with Lake.open(lake, read_only=True) as opened:
+            view = screen.ProvinceScreen(opened, Scope(viewer, rollup_data.rollups(opened).tree, "view_figures"),
+                                         org=org_id, lang="en")
+            return view.ticker.object.replace("&#x27;", "'")
+
+    _register(security, lake, "T-QUIET", _now() - timedelta(days=2))  # installed, never heard from
+    before = ticker("D430181")
+    assert " · T-QUIET · " in before and "data-alert-id" not in before  # seen by the screen itself, no alert yet
+    scheduler = security.service_login().principal
+    alerts.evaluate(security, scheduler, lake, _rules(tmp_path, {
+        "silent": {"kind": "device_silent", "intervals": 3, "orgs": [SITE]}}), at=_now())
+    with Lake.open(lake, read_only=True) as opened:
+        (alert,) = alerts.alerts(opened).itertuples()
+    assert (alert.subject, alert.org_id) == ("T-QUIET", SITE)
+    after = ticker("D430181")
+    said = notify.text({"kind": alert.kind, "facts": alert.facts}, "en")
+    assert f'data-alert-id="{alert.alert_id}"' in after and said in after
+    assert " · T-QUIET · " not in after  # the screen's own line for the device gives way to the alert
+    # only the alert's line names the device (in its id and text); the list is shown twice for the scroll
+    assert after.count("T-QUIET") == 2 * (said.count("T-QUIET") + alert.alert_id.count("T-QUIET"))
+    assert "data-alert-id" not in ticker("D430121")  # another county: not its alerts

@@ -387,6 +387,10 @@ def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, pane
     page.locator(".tabulator-cell", has_text="Liuyang Cement No.2 Co., Ltd.").first.click()
     _wait_header(page, "E430181-02")
     _expect_kpis(page, figures("E430181-02", "2025"))
+    # the tables, charts and map follow the headline in the next server tick; then "updating" goes away
+    drawn = page.locator(".carbon-drawn[data-org='E430181-02'][data-period='2025']")
+    drawn.first.wait_for(state="attached", timeout=30_000)
+    assert page.locator(".carbon-updating").count() == 0
     options = page.locator("select").first.locator("option").all_inner_texts()
     assert not any("D430121" in o or "P43" in o for o in options)
 

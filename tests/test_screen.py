@@ -103,3 +103,28 @@ def test_the_overview_map_draws_the_same_boundaries(lake):
     outline_x = view.map.outline.data["xs"][0][0][0]
     expected = boundaries.regions()["430200"].polygons[0][0][:, 0] * view.map.X_SCALE
     assert outline_x == pytest.approx(list(expected))
+
+
+def test_the_overview_draws_its_headline_first_and_only_the_latest_details(lake, monkeypatch):
+    """Served, the overview sends the header and KPI cards at once and draws tables, charts and map in the next
+    tick (Panel's ``state.execute(..., schedule=True)``); a choice made before those are drawn supersedes them."""
+    import panel as pn
+
+    tree = rollup_data.rollups(lake).tree
+
+    def children(org_id: str) -> set[str]:
+        return set(tree[tree.parent_id == org_id].org_id)
+
+    view = Overview(lake, _scope(lake, "P43"), org="C4301", period="2025", lang="en")
+    assert 'data-org="C4301"' in view.progress.object  # not served: drawn at once
+    scheduled = []
+    monkeypatch.setattr(pn.state, "execute", lambda callback, schedule="auto": scheduled.append(callback))
+    view.org_select.value = "C4302"
+    assert 'data-org="C4302"' in view.header.object and "Updating" in view.progress.object
+    assert set(view._rows["children"].org_id) == children("C4301")  # the tables still show the earlier choice
+    view.org_select.value = "D430121"
+    for callback in scheduled:  # the tick runs both: the first is superseded
+        callback()
+    assert 'data-org="D430121"' in view.progress.object and "Updating" not in view.progress.object
+    assert set(view._rows["children"].org_id) == children("D430121") != children("C4301")
+    assert set(view.figures.org_id) == {"D430121"}

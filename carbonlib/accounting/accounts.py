@@ -547,21 +547,19 @@ def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
     return pd.concat([rolled, *added], ignore_index=True)
 
 
-def _caps(lake: Lake, year: int, snapshot: int) -> pd.DataFrame:
-    """Caps of ``year`` (org_id, cap_tco2e, source): the allocation (table ``cap``) plus the allocation
-    adjustments and extra allowances granted on request (clause 6.2.2, :mod:`carbonlib.accounting.cap_requests`);
-    the source names the granted requests."""
-    caps = lake.read("cap", where="year = ?", params=[year], snapshot=snapshot)
-    granted = lake.query(
-        f"SELECT r.org_id, sum(d.amount_tco2e) AS granted, string_agg(r.request_id, ', ' ORDER BY r.request_id) "
-        f"AS ids FROM {lake.relation('cap_request', snapshot)} r JOIN {lake.relation('cap_decision', snapshot)} d "
+def _caps(lake: Lake, year: int, snapshot: int, orgs: set[str] | None = None) -> pd.DataFrame:
+    """Caps of ``year`` (org_id, cap_tco2e, source) of every org or of ``orgs``: the allocation (table ``cap``)
+    plus the allocation adjustments and extra allowances granted on request (clause 6.2.2,
+    :mod:`carbonlib.accounting.cap_requests`); the source names the granted requests."""
+    return lake.query(
+        f"SELECT c.org_id, c.cap_tco2e + coalesce(g.granted, 0.0) AS cap_tco2e, "
+        f"CASE WHEN g.granted IS NULL THEN c.source ELSE c.source || '; granted on request ' || g.ids END AS source "
+        f"FROM {lake.relation('cap', snapshot)} c LEFT JOIN ("
+        f"SELECT r.org_id, sum(d.amount_tco2e) AS granted, string_agg(r.request_id, ', ' ORDER BY r.request_id) AS ids "
+        f"FROM {lake.relation('cap_request', snapshot)} r JOIN {lake.relation('cap_decision', snapshot)} d "
         "USING (request_id) WHERE r.year = ? AND d.decision = 'granted' "
-        "AND r.kind IN ('allocation_adjustment', 'extra_allowance') GROUP BY r.org_id", [int(year)])
-    caps = caps.merge(granted, on="org_id", how="left")
-    changed = caps.granted.notna()
-    caps["cap_tco2e"] = caps.cap_tco2e + caps.granted.fillna(0.0)
-    caps["source"] = caps.source.where(~changed, caps.source + "; granted on request " + caps.ids.fillna(""))
-    return caps[["org_id", "cap_tco2e", "source"]]
+        "AND r.kind IN ('allocation_adjustment', 'extra_allowance') GROUP BY r.org_id) g USING (org_id) "
+        f"WHERE c.year = ?{_org_filter(orgs, 'c.org_id')} ORDER BY c.org_id", [int(year), int(year), *sorted(orgs or ())])
 
 
 def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
@@ -581,7 +579,7 @@ def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
     orgs = set(pairs.org_id) if incremental else None
     sites = set(tree[tree.level == "site"].org_id)
     own = _to_periods(_own_monthly(lake, year, snapshot, orgs, sites), periods)
-    caps = _caps(lake, year, snapshot)
+    caps = _caps(lake, year, snapshot, orgs)
     own = pd.concat([own, pd.DataFrame({"org_id": caps.org_id, "period": str(year), "item": "cap", "unit": "tCO2e",
                                         "value": caps.cap_tco2e, "basis": caps.source})], ignore_index=True)
     own = own.merge(pairs, on=["org_id", "period"])

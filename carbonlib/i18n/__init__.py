@@ -83,6 +83,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_map": ("位置分布", "Where the figures are"),
     "ui_breakdown": ("排放构成", "Emissions by category"),
     "ui_trend": ("月度趋势", "Monthly trend"),
+    "ui_updating": ("图表更新中…", "Updating tables and charts…"),
     "ui_top_emitters": ("重点排放单位", "Top emitters"),
     "ui_sink_sites": ("碳汇站点", "Sink sites"),
     "ui_figures": ("全部核算数据", "All figures"),

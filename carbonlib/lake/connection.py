@@ -20,7 +20,9 @@ Safety rules the connection keeps:
   with :class:`LakeBusyError`; either way the catalog is re-attached, so the next write of
   the same process works as soon as the lock is gone;
 * tables owned by a service (:attr:`~carbonlib.lake.schema.Table.owner`) are refused by
-  :meth:`Lake.append`; their service writes them with :meth:`Lake.service_append`.
+  :meth:`Lake.append`; their service writes them with :meth:`Lake.service_append`;
+* a closed lake detaches its catalog and leaves its DuckDB instance (extensions loaded, file
+  cache dropped, nothing attached) for the next open in the same process (:data:`_IDLE`).
 """
 
 from __future__ import annotations

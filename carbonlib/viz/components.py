@@ -305,6 +305,8 @@ class Overview(_ScopedView):
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
         self.pending = html(sizing_mode="stretch_width")
+        self.progress = html(sizing_mode="stretch_width")  # "updating" until the tables and charts are drawn
+        self._choice = 0  # counts the choices of org and period; details of an older one are not drawn
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
         self.map = figures.RegionMap(lang, 420, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
@@ -350,12 +352,29 @@ class Overview(_ScopedView):
             self.org_select.value = parent
 
     def refresh(self) -> None:
-        """Show the account figures of the selected org and period everywhere on the page."""
+        """Show the account figures of the selected org and period everywhere on the page.
+
+        The headline (header, pending notice, KPI cards) goes to the browser first; the tables, charts and map
+        follow in the server's next tick, so the browser draws the figures asked for without waiting for the
+        heavier parts (a line says "updating" until they are drawn).  Not served (a test, a notebook), both
+        happen at once.  A newer choice made before the details are drawn supersedes them.
+        """
         if not self.checked():
             return
-        org_id, period, lang = self.selected_org(), self.selected_period(), self.lang
-        self.download.filename = f"carbon_{org_id}_{period}.csv"
+        org_id, period = self.selected_org(), self.selected_period()
         own = self.data.figures(org_id, period)
+        self._show_headline(org_id, period, own)
+        self._choice += 1
+        choice = self._choice
+
+        def details() -> None:
+            if choice == self._choice:
+                self._show_details(org_id, period, own)
+
+        pn.state.execute(details, schedule=True)
+
+    def _show_headline(self, org_id: str, period: str, own: pd.DataFrame) -> None:
+        lang = self.lang
         values = dict(zip(own.item, own.value))
         snapshot = own.snapshot_id.max() if len(own) else "–"
         set_html(self.header, markup('<div class="carbon-header" data-org="{}">{} · {}</div><div class="carbon-note">'
@@ -364,6 +383,12 @@ class Overview(_ScopedView):
                                      snapshot))
         set_html(self.pending, pending_notice(values, lang))
         set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang))
+        set_html(self.progress, markup('<div class="carbon-note carbon-updating">{}</div>', label("ui_updating", lang)))
+
+    def _show_details(self, org_id: str, period: str, own: pd.DataFrame) -> None:
+        lang = self.lang
+        values = dict(zip(own.item, own.value))
+        self.download.filename = f"carbon_{org_id}_{period}.csv"
         self.figures = pd.DataFrame({
             "org_id": org_id, "period": period, "item": own.item, "label": [label(i, lang) for i in own.item],
             "value": own.value.round(3), "unit": own.unit, "basis": own.basis})
@@ -387,6 +412,8 @@ class Overview(_ScopedView):
         trend = self.data.monthly([org_id], period[:4], PUBLIC_ITEMS)
         self.trend.update(trend, "item", "month", "value", names={i: label(i, lang) for i in PUBLIC_ITEMS},
                           colours=theme.ITEM_COLOURS)
+        set_html(self.progress, markup('<div class="carbon-drawn" data-org="{}" data-period="{}"></div>', org_id,
+                                       period))
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole overview page."""
@@ -397,7 +424,7 @@ class Overview(_ScopedView):
         self.page = pn.Column(
             html(header(label("ui_overview", lang))),
             pn.Row(self.org_select, self.period_select, self.up, self.download), self.message, self.header,
-            self.pending, self.kpis,
+            self.pending, self.kpis, self.progress,
             pn.Row(bokeh_pane(self.children_chart), bokeh_pane(self.map), sizing_mode="stretch_width"),
             pn.Row(titled("ui_children", self.children_table), titled("ui_top_emitters", self.top_table),
                    titled("ui_sink_sites", self.sink_table), sizing_mode="stretch_width"),

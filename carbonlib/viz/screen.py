@@ -2,8 +2,9 @@
 
 A map of the real province with its city and county boundaries (:mod:`carbonlib.boundaries`),
 coloured by net emissions; enterprises, sink sites and flux towers as markers; the KPIs of
-the region in focus; the ranking of the regions below it; a ticker of alerts (devices late or
-offline, enterprises over their cap) and the newest readings; the monthly trend.  The screen
+the region in focus; the ranking of the regions below it; a ticker of alerts (the open alerts of the
+alerting service, :mod:`carbonlib.alerts`; then devices late or offline and enterprises over their cap
+that no open alert names) and the newest readings; the monthly trend.  The screen
 rotates on its own: the viewer's whole scope, then each city (or county) in turn, every
 ``rotate`` seconds, and re-reads the lake every ``refresh`` seconds, so figures and readings
 follow without a reload.  Dark (for a wall) and light looks.
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 import pandas as pd
 import panel as pn
 
+from ..alerts import lifecycle as alert_data
+from ..alerts.notify import text as alert_text
 from ..lake import Lake
 from ..markup import Markup
 from ..markup import html as markup
@@ -151,19 +154,26 @@ class ProvinceScreen(_ScopedView):
                       label("ui_ranking", self.lang), label("net", self.lang), rows)
 
     def _ticker(self, status: rollup_data.DeviceStatus, devices_now: pd.DataFrame, org_id: str, period: str) -> Markup:
-        """Alerts first (devices late or offline; how many enterprises are over their cap and the worst of them),
-        then the newest readings."""
+        """Alerts first: the open alerts of the alerting service in the focus (newest first, :mod:`carbonlib.alerts`),
+        then what the screen sees itself that no open alert already says (devices late or offline; how many
+        enterprises are over their cap and the worst of them); then the newest readings."""
         lang = self.lang
         owners = self.data.devices.set_index("device_id").org_id
-        lines: list[Markup] = []
-        for row in devices_now[devices_now.status != "online"].sort_values("last_seen").itertuples():
+        raised = alert_data.alerts(self.lake, orgs=list(self.inside(org_id).org_id)).iloc[::-1]
+        lines: list[Markup] = [markup('<li class="alert" data-alert-id="{}">⚠ {} · {} · {}</li>', row.alert_id,
+                                      label(row.severity, lang), self.name(row.org_id),
+                                      alert_text({"kind": row.kind, "facts": row.facts}, lang))
+                               for row in raised.itertuples()]
+        said = set(raised.subject)  # devices and orgs an open alert already names
+        for row in devices_now[(devices_now.status != "online") & ~devices_now.device_id.isin(said)].sort_values(
+                "last_seen").itertuples():
             lines.append(markup('<li class="alert">⚠ {} · {} · {} {}</li>', self.name(row.org_id), row.device_id,
                                 label(row.status, lang), f"{row.last_seen:%m-%d %H:%M}" if pd.notna(row.last_seen) else ""))
         enterprises = self.org_table(self.below(org_id, "enterprise"), period, ("cap_utilisation",))
         over = enterprises[enterprises.cap_utilisation > 1].sort_values("cap_utilisation", ascending=False)
         if len(over):
             lines.append(markup('<li class="alert">⚠ {}: {}</li>', label("ui_over_cap_count", lang), f"{len(over):,}"))
-        for row in over.head(TICKER_LINES // 2).itertuples():
+        for row in over[~over.org_id.isin(said)].head(TICKER_LINES // 2).itertuples():
             lines.append(markup('<li class="alert">⚠ {} · {} {}</li>', row.name, label("over", lang),
                                 theme.format_value(row.cap_utilisation, "share")))
         alerts = len(lines)
