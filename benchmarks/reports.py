@@ -66,7 +66,7 @@ def main() -> None:
         build_demo(settings, "small", progress=False)
     with Lake.open(settings, read_only=True) as lake:
         snapshot = reports.data_snapshot(lake)
-        orgs = reports.default_orgs(lake, "annual", snapshot)[:args.orgs]
+        orgs = reports.default_orgs(lake, "annual", snapshot, "2025")[:args.orgs]
     out: dict = {"lake": str(args.lake), "reports": len(orgs), "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="carbon-bench-reports-") as scratch:
         folder = Path(scratch)

@@ -178,8 +178,9 @@ def _rollup_columns(freq: str) -> tuple[Column, ...]:
 
 _ORG_TREE_COLUMNS = tuple(
     TABLES["org"].column(c)
-    for c in ("org_id", "parent_id", "level", "kind", "name_zh", "name_en", "region_code", "industry")
+    for c in ("org_id", "parent_id", "level", "kind", "name_zh", "name_en", "region_code", "industry", "opened_on")
 ) + (
+    Column("closed_on", "DATE", "day the org closed (NULL while open)", nullable=True),
     _col("depth", "INTEGER", "distance from the province (province = 0)", unit="1"),
     _col("path", "VARCHAR", "org ids from the province down to the node, joined by '/'"),
 )

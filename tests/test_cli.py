@@ -33,7 +33,8 @@ def test_lake_info_lists_every_table_with_rows(small_demo_lake):
     info = json.loads(result.stdout)
     rows = {t["table"]: t["rows"] for t in info["tables"]}
     assert set(rows) == set(TABLES)
-    filled_by_jobs = {"report_run", "alert_event", "activity_evidence", "cap_request", "cap_decision"}  # logs of report batches and alerts, evidence files: not demo data
+    filled_by_jobs = {"report_run", "alert_event", "activity_evidence", "cap_request", "cap_decision",
+                      "org_change"}  # logs of report batches and alerts, evidence files, master-data changes: not demo data
     assert all(n > 0 for t, n in rows.items() if t not in filled_by_jobs), {t: n for t, n in rows.items() if n == 0}
     assert info["snapshot_id"] > 0 and info["schema_version"] == SCHEMA_VERSION
 

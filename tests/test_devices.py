@@ -168,12 +168,16 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
             opened._con.execute(f"ALTER TABLE lake.credit_event DROP COLUMN {column}")
         opened._con.execute("ALTER TABLE lake.forest_stand DROP COLUMN boundary_wkt")  # added by version 7
         opened._con.execute("DROP TABLE lake.project_stand")
+        opened._con.execute("ALTER TABLE lake.org DROP COLUMN opened_on")  # added by version 8
+        opened._con.execute("DROP TABLE lake.org_change")
         opened.set_meta("schema_version", "1")
     result = CliRunner().invoke(app, ["lake", "migrate", "--lake", str(lake.lake)], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     assert "packaged factor rows added" in result.output  # raw coal and the MSW parameters a newer carbonlib ships
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 7
+        assert opened.schema_version == SCHEMA_VERSION == 8
+        assert opened.read("org").opened_on.isna().all()  # open since before any data
+        assert opened.query("SELECT count(*) AS n FROM lake.org_change").n[0] == 0
         claimed = opened.query("SELECT c.project_id, s.org_id FROM lake.project_stand AS c JOIN lake.forest_stand AS s "
                                "USING (stand_id) JOIN lake.credit_project AS p USING (project_id) WHERE p.org_id = s.org_id")
         assert len(claimed) == opened.query("SELECT count(*) AS n FROM lake.project_stand").n[0] > 0  # its site's stands

@@ -59,6 +59,14 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "area_ha": [None, None, None, 1234.5],
         "latitude": [27.6, 28.23, None, 28.3],
         "longitude": [111.7, 112.94, None, 113.1],
+        "opened_on": [None, None, D(2019, 3, 1), None],
+    }),
+    "org_change": pd.DataFrame({
+        "change_id": ["OC-C4301-20260101-a1b2c3", "OC-E430121-01-20260301-d4e5f6"], "org_id": ["C4301", "E430121-01"],
+        "change": ["rename", "move"], "effective_from": [D(2026, 1, 1), D(2026, 3, 1)],
+        "name_zh": ["长沙市（新）", None], "name_en": ["Changsha (new)", None], "parent_id": [None, "P43"],
+        "reason": ["decree 12", "restructuring"], "changed_by": ["reviewer-p43"] * 2,
+        "recorded_at": [T(2025, 12, 1, 2), T(2026, 2, 1, 3)],
     }),
     "device": pd.DataFrame({
         "device_id": ["M-1", "T-1"],

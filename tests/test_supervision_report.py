@@ -65,6 +65,6 @@ def test_supervision_reports_cover_a_month_and_every_enterprise(small_demo_lake)
         reports.check_period("supervision", "2025")
     with Lake.open(small_demo_lake, read_only=True) as lake:
         snapshot = lake.snapshot_id()
-        orgs = reports.default_orgs(lake, "supervision", snapshot)
+        orgs = reports.default_orgs(lake, "supervision", snapshot, "2025-10")
         levels = set(lake.query("SELECT level FROM lake.org WHERE org_id IN (SELECT unnest(?))", [orgs]).level)
     assert orgs and levels == {"enterprise"}

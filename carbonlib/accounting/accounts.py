@@ -105,7 +105,7 @@ PENDING_BASIS = "ledger entries awaiting review (submitted or returned), per mon
 INPUT_TABLES = ("activity", "activity_review", "telemetry", "cap", "cap_decision", "forest_stand", "survey_plot",
                 "survey_tree")
 #: Tables a change of which invalidates every account (tree, factors, species parameters).
-GLOBAL_TABLES = ("org", "emission_factor", "gwp", "species_parameter")
+GLOBAL_TABLES = ("org", "org_change", "emission_factor", "gwp", "species_parameter")
 _ACCOUNT_COLUMNS = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit",
                     "basis", "snapshot_id", "computed_at"]
 
@@ -562,16 +562,25 @@ def _caps(lake: Lake, year: int, snapshot: int, orgs: set[str] | None = None) ->
         f"WHERE c.year = ?{_org_filter(orgs, 'c.org_id')} ORDER BY c.org_id", [int(year), int(year), *sorted(orgs or ())])
 
 
+def year_tree(lake: Lake, year: int, snapshot: int | None = None) -> pd.DataFrame:
+    """The org tree ``year`` is accounted in (:func:`carbonlib.accounting.views.org_tree`): names and parents in
+    force on its last day, orgs opened by then, without orgs closed on or before its first day.  An org that
+    moved during the year counts in full under its new parent; its earlier years stay under the old one."""
+    tree = views.org_tree(lake, snapshot, as_of=date(int(year), 12, 31))
+    closed = pd.to_datetime(tree.closed_on)
+    return tree[closed.isna() | (closed > pd.Timestamp(int(year), 1, 1))].reset_index(drop=True)
+
+
 def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
              pairs: pd.DataFrame | None = None, tree: pd.DataFrame | None = None) -> pd.DataFrame:
     """Account rows for ``year``: every org and period, or only ``pairs`` (org_id, period; closed under ancestors).
 
     Incremental mode (``pairs`` given): own figures are computed from the lake only for the
     orgs in ``pairs``; the other children of those orgs contribute their materialised
-    figures from table ``account`` (they are unaffected by the changes).  ``tree``: the org tree as of
-    ``snapshot`` when the caller has it.
+    figures from table ``account`` (they are unaffected by the changes).  ``tree``: :func:`year_tree` when the
+    caller has it.
     """
-    tree = views.org_tree(lake, snapshot) if tree is None else tree
+    tree = year_tree(lake, year, snapshot) if tree is None else tree
     periods = year_periods(year, monthly)
     incremental = pairs is not None
     if not incremental:
@@ -643,9 +652,10 @@ def _build(lake: Lake, years: list[int] | None, monthly: bool) -> tuple[WriteRes
     years = data_years if years is None else sorted(years)
     if not years:
         raise ValueError("the lake has no ledger entries, caps or tower/production telemetry: nothing to account")
-    tree = views.org_tree(lake, snapshot)
-    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly, tree=tree) for y in years], ignore_index=True)
-    pairs = pd.concat([_all_pairs(tree, year_periods(y, monthly)) for y in years], ignore_index=True)
+    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly) for y in years], ignore_index=True)
+    # Replaced: every org ever registered, so figures of an org closed before a year (or opened after it) go.
+    everyone = lake.query(f"SELECT org_id FROM {lake.relation('org', snapshot)}")
+    pairs = pd.concat([_all_pairs(everyone, year_periods(y, monthly)) for y in years], ignore_index=True)
     written, deleted = _materialise(lake, result, pairs)
     if monthly and set(data_years) <= set(years):
         _advance_marker(lake, snapshot)
@@ -825,12 +835,16 @@ def refresh_accounts(lake: Lake) -> RefreshResult:
         return RefreshResult(after, upto, True, pairs, written.inserted, deleted, reason)
     if not changed:
         return RefreshResult(after, upto, False, pd.DataFrame(columns=["org_id", "period"]), 0, 0, "no new data")
-    tree = views.org_tree(lake, upto)
-    pairs = _with_ancestors(_affected(lake, after, upto, changed), tree)
+    affected = _affected(lake, after, upto, changed)
     written = deleted = 0
-    for year, group in pairs.groupby(pairs.period.str[:4]):
-        result = _compute(lake, int(year), upto, pairs=group[["org_id", "period"]], tree=tree)
+    done = []
+    for year, stale in affected.groupby(affected.period.str[:4]):
+        tree = year_tree(lake, int(year), upto)
+        group = _with_ancestors(stale, tree)
+        result = _compute(lake, int(year), upto, pairs=group, tree=tree)
         w, d = _materialise(lake, result, group)
         written, deleted = written + w.inserted, deleted + d
+        done.append(group)
+    pairs = pd.concat(done, ignore_index=True) if done else pd.DataFrame(columns=["org_id", "period"])
     lake.set_meta(MARKER_KEY, str(upto))
     return RefreshResult(after, upto, False, pairs, written, deleted, "incremental")

@@ -8,7 +8,7 @@ what scheduled jobs and the catalog materialise or query in bulk.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -44,32 +44,56 @@ def telemetry_rollup(lake: Lake, freq: str = "month", snapshot: int | None = Non
     return lake.query(telemetry_rollup_sql(lake, freq, snapshot, where))
 
 
-def org_tree_sql(lake: Lake, snapshot: int | None = None) -> str:
-    """Every org with its depth and path from the province (ids joined by '/').
+#: Order of org changes: by effective day, then (same day) the one recorded last wins.
+_CHANGE_ORDER = "(c.effective_from, c.recorded_at, c.change_id)"
 
-    The org table is read once (``o``, materialised), not once per level of the recursion: a third of the time.
+
+def org_tree_sql(lake: Lake, snapshot: int | None = None, as_of: date | str | None = None) -> str:
+    """Every org as of day ``as_of`` (default today, UTC) with its depth and path from the province (ids joined by '/').
+
+    The names and parents are those of table ``org`` changed by every ``org_change`` effective on or before
+    ``as_of`` (the latest change of each kind wins; same day: the one recorded last).  Orgs opened after
+    ``as_of`` are left out; closed orgs stay, with ``closed_on`` (their history belongs to the tree), and
+    ``opened_on``.  The org table is read once (``o``, materialised), not once per level of the recursion.
     """
+    day_sql = literal((pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now("UTC")).date().isoformat())
     org = lake.relation("org", snapshot)
+    changed_sql = (
+        f"SELECT c.org_id, arg_max(c.name_zh, {_CHANGE_ORDER}) FILTER (WHERE c.change = 'rename') AS name_zh, "
+        f"arg_max(c.name_en, {_CHANGE_ORDER}) FILTER (WHERE c.change = 'rename') AS name_en, "
+        f"arg_max(c.parent_id, {_CHANGE_ORDER}) FILTER (WHERE c.change = 'move') AS parent_id, "
+        f"min(c.effective_from) FILTER (WHERE c.change = 'close') AS closed_on "
+        f"FROM {lake.relation('org_change', snapshot)} AS c WHERE c.effective_from <= DATE {day_sql} GROUP BY c.org_id"
+    )
     return (
-        f"WITH RECURSIVE o AS MATERIALIZED (SELECT org_id, parent_id, level, kind, name_zh, name_en, region_code, "
-        f"industry FROM {org}), tree AS ("
-        f"SELECT org_id, parent_id, level, kind, name_zh, name_en, region_code, industry, 0 AS depth, org_id AS path "
-        f"FROM o WHERE parent_id IS NULL "
+        f"WITH RECURSIVE o AS MATERIALIZED (SELECT b.org_id, coalesce(c.parent_id, b.parent_id) AS parent_id, b.level, "
+        f"b.kind, coalesce(c.name_zh, b.name_zh) AS name_zh, coalesce(c.name_en, b.name_en) AS name_en, "
+        f"b.region_code, b.industry, b.opened_on, c.closed_on FROM {org} AS b LEFT JOIN ({changed_sql}) AS c USING (org_id) "
+        f"WHERE b.opened_on IS NULL OR b.opened_on <= DATE {day_sql}), tree AS ("
+        f"SELECT org_id, parent_id, level, kind, name_zh, name_en, region_code, industry, opened_on, closed_on, "
+        f"0 AS depth, org_id AS path FROM o WHERE parent_id IS NULL "
         f"UNION ALL SELECT o.org_id, o.parent_id, o.level, o.kind, o.name_zh, o.name_en, o.region_code, o.industry, "
-        f"t.depth + 1, t.path || '/' || o.org_id FROM o JOIN tree t ON o.parent_id = t.org_id) "
+        f"o.opened_on, o.closed_on, t.depth + 1, t.path || '/' || o.org_id FROM o JOIN tree t ON o.parent_id = t.org_id) "
         f"SELECT * FROM tree ORDER BY path"
     )
 
 
-def org_tree(lake: Lake, snapshot: int | None = None) -> pd.DataFrame:
+def org_tree(lake: Lake, snapshot: int | None = None, as_of: date | str | None = None) -> pd.DataFrame:
     """Run :func:`org_tree_sql`."""
-    return lake.query(org_tree_sql(lake, snapshot))
+    return lake.query(org_tree_sql(lake, snapshot, as_of))
 
 
 def org_paths(lake: Lake, snapshot: int | None = None) -> dict[str, str]:
-    """org_id -> path from the province (``'P43/C4301/D430121'``), root first: what scopes are checked against."""
+    """org_id -> path from the province today (``'P43/C4301/D430121'``), root first: what scopes are checked
+    against (a moved org is in its new parent's subtree from the day of the move)."""
     tree = org_tree(lake, snapshot)
     return dict(zip(tree.org_id, tree.path))
+
+
+def org_history(lake: Lake, org_id: str, snapshot: int | None = None) -> pd.DataFrame:
+    """The dated changes of ``org_id`` (table ``org_change``) in effective order, oldest first."""
+    return lake.query(f"SELECT * FROM {lake.relation('org_change', snapshot)} WHERE org_id = ? "
+                      "ORDER BY effective_from, recorded_at, change_id", [org_id])
 
 
 def activity_status_sql(lake: Lake, snapshot: int | None = None) -> str:

@@ -29,6 +29,7 @@ from .devices import devices_app
 from .factors import factors_app
 from .lake import lake_app, schema
 from .ledger import ledger_app
+from .orgs import orgs_app
 from .registry import registry_app
 from .reports import pipelines_app, reports_app
 from .security import audit_app, login, logout, password, security_app, whoami
@@ -59,6 +60,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(factors_app, name="factors")
 app.add_typer(registry_app, name="registry")
+app.add_typer(orgs_app, name="orgs")
 app.command("schema", help=t("help_schema"))(schema)
 app.command("health", help=t("help_health"))(health)
 app.command("login", help=t("help_login"))(login)

@@ -9,7 +9,7 @@ so the same seed and scale always give the same province.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -150,3 +150,20 @@ def build_devices(orgs: pd.DataFrame, sc: Scale) -> pd.DataFrame:
                          vendor="Campbell Scientific", latitude=org.latitude, longitude=org.longitude,
                          calibration_due=date(start.year + 1, 3, 31)))
     return pd.DataFrame(rows)
+
+
+def org_history(orgs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo's master-data history (table ``org_change``): the first forest farm was registered as the
+    county's state forest farm and took its present name on 2021-01-01.  Returns the org rows as registered
+    (that farm under its old name) and the rename; every year with data shows the present name."""
+    farm = orgs[orgs.kind == "forest"].org_id.iloc[0]
+    present = orgs.set_index("org_id").loc[farm]
+    county = orgs.set_index("org_id").loc[present.parent_id]
+    registered = orgs.copy()
+    registered.loc[registered.org_id == farm, ["name_zh", "name_en"]] = (f"{county.name_zh}国营林场",
+                                                                         f"{county.name_en} State Forest Farm")
+    rename = pd.DataFrame([dict(change_id=f"OC-{farm}-20210101-demo", org_id=farm, change="rename",
+                                effective_from=date(2021, 1, 1), name_zh=present.name_zh, name_en=present.name_en,
+                                parent_id=None, reason="renamed on its reform into a state-owned forest farm company",
+                                changed_by="demo", recorded_at=datetime(2021, 1, 4, 1))])
+    return registered, rename

@@ -790,6 +790,7 @@ _OWNER_ENTRY_POINTS = {
     "alerts": "carbonlib.alerts.service.evaluate / acknowledge",
     "ledger": "carbonlib.ledger.service (enter, attach, submit, approve, return_entry, reject, reverse)",
     "caps": "carbonlib.accounting.cap_requests (request, decide)",
+    "orgs": "carbonlib.ledger.orgs (create, rename, move, close)",
     "registry": "carbonlib.registry.service (issue, transfer, retire, pledge, cancel, reverse) and "
                 "carbonlib.registry.publish.mirror",
 }

@@ -91,9 +91,16 @@ def _project_area_v7(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
                 "WHERE c.project_id = p.project_id AND c.stand_id = s.stand_id)")
 
 
+def _org_history_v8(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Organisation master data with history: ``org.opened_on`` and the dated changes ``org_change`` (rename,
+    move, close).  Existing orgs keep their rows, open since before any data (``opened_on`` NULL)."""
+    con.execute(f"ALTER TABLE {ident(catalog)}.org ADD COLUMN IF NOT EXISTS opened_on DATE")
+    con.execute(TABLES["org_change"].ddl(catalog))
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
     1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5,
-    6: _registry_v6, 7: _project_area_v7}
+    6: _registry_v6, 7: _project_area_v7, 8: _org_history_v8}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

@@ -44,7 +44,7 @@ TEXT_LENGTH = 2000
 BOUNDARY_LENGTH = 200_000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -130,6 +130,8 @@ REPORT_KINDS = ("monthly", "annual", "disclosure", "supervision")
 #: Clause 6.2.2 requests about a cap: a regulator's adjustment of the allocation, an enterprise's application
 #: for extra allowance, or for offsetting with credits.
 CAP_REQUEST_KINDS = ("allocation_adjustment", "extra_allowance", "offset")
+#: Dated changes of an organisation (table ``org_change``); creation is the org row itself (``opened_on``).
+ORG_CHANGES = ("rename", "move", "close")
 CAP_DECISIONS = ("granted", "refused")
 
 
@@ -388,6 +390,8 @@ TABLES: dict[str, Table] = {
                 _c("area_ha", "DOUBLE", "land area of a site", unit="ha", nullable=True, min=0.0),
                 _c("latitude", "DOUBLE", "WGS84 latitude", unit="degree", nullable=True, min=-90.0, max=90.0),
                 _c("longitude", "DOUBLE", "WGS84 longitude", unit="degree", nullable=True, min=-180.0, max=180.0),
+                _c("opened_on", "DATE", "day the org came into being (NULL: before any data); renames, moves and "
+                   "closure are dated changes in org_change", nullable=True, since=8),
             ),
             key=("org_id",),
             clause="4.2.1",
@@ -691,6 +695,33 @@ TABLES: dict[str, Table] = {
             ),
             key=("org_id", "year"),
             clause="6.2.2",
+        ),
+        Table(
+            "org_change",
+            "Dated changes of the org tree (clause 4.2.1 master data with history): rename, move under another "
+            "parent, close.  The org tree as of a day applies every change effective on or before it to table org "
+            "(carbonlib.accounting.views.org_tree), so a year's accounts and reports use that year's names and "
+            "parents.",
+            (
+                _id("change_id", "change identifier"),
+                _org_ref("organisation changed"),
+                _c("change", "VARCHAR", "what changes", allowed=ORG_CHANGES),
+                _c("effective_from", "DATE", "first day the change holds"),
+                _c("name_zh", "VARCHAR", "new Chinese name (rename)", nullable=True),
+                _c("name_en", "VARCHAR", "new English name (rename)", nullable=True),
+                _id("parent_id", "new parent (move)", nullable=True, references="org.org_id"),
+                _c("reason", "VARCHAR", "why (administrative decision, merger, document number)",
+                   max_length=TEXT_LENGTH, multiline=True),
+                _c("changed_by", "VARCHAR", "account that recorded the change"),
+                _c("recorded_at", "TIMESTAMP", "when it was recorded", unit="UTC"),
+            ),
+            key=("change_id",),
+            clause="4.2.1",
+            rules=(Rule("name_zh", "b.change = 'rename' AND (coalesce(trim(b.name_zh), '') = '' "
+                                   "OR coalesce(trim(b.name_en), '') = '')", "is empty: a rename gives both names"),
+                   Rule("parent_id", "b.change = 'move' AND b.parent_id IS NULL", "is missing: a move names the new parent"),
+                   Rule("parent_id", "b.parent_id = b.org_id", "is the org itself: a node cannot be its own parent")),
+            owner="orgs",
         ),
         Table(
             "cap_request",

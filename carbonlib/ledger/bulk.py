@@ -33,6 +33,8 @@ from ..lake.sql import literal
 from ..security import Principal, Security
 from ..settings import Settings
 from . import catalogue
+from .orgs import lifetimes as lifetimes_of
+from .orgs import outside_lifetime
 from .service import SERVICE, _refresh_accounts
 from .workflow import LIVE_STATUSES, review_id
 
@@ -203,6 +205,13 @@ def check_rows(lake: Lake, rows: pd.DataFrame, may_enter: set[str], today: date)
     ok_period, start, end = _periods(rows.period)
     bad(~ok_period, "period", lambda v: f"{v!r} is not a month (2026-01) or a year (2026)")
     bad(ok_period & (start > pd.Timestamp(today)), "period", lambda v: f"{v} lies in the future")
+    lifetimes = lifetimes_of(lake)
+    lifetime = lifetimes.reindex(rows.org_id)  # vectorised: a file may hold 50,000 rows
+    opened, closed = pd.to_datetime(lifetime.opened_on).to_numpy(), pd.to_datetime(lifetime.closed_on).to_numpy()
+    outside = ok_period & pd.Series((opened > end.to_numpy()) | (closed <= start.to_numpy()), index=rows.index)
+    for line, org, first, last in zip(rows.line[outside], rows.org_id[outside], start[outside], end[outside]):
+        why = outside_lifetime(lifetimes.loc[org], first, last)
+        problems.append(BadRow(int(line), "org_id", f"{org} {why} {first:%Y-%m-%d}..{last:%Y-%m-%d}"))
     allowed = {c: set(catalogue.activity_types(lake, c)) for c in ACTIVITY_CATEGORIES}
     categories = [c for c in ACTIVITY_CATEGORIES if allowed[c]]
     bad(~rows.category.isin(categories), "category",

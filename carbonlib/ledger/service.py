@@ -30,7 +30,7 @@ from ..lake.sql import literal
 from ..security import Principal, Security
 from ..settings import Settings
 from . import evidence as evidence_store
-from . import supervision
+from . import orgs, supervision
 from .workflow import LIVE_STATUSES, NEXT_STEPS, STEP_ACTION, ReviewRefused, check_step, review_id
 
 LOG = logging.getLogger(__name__)
@@ -169,6 +169,11 @@ def enter(security: Security, principal: Principal, settings: Settings, entry: N
             if measured and not any(a.kind == "lab_report" for _, a in checked):
                 raise ValueError(f"{measured[0]}: measured {', '.join(measured)} need their evidence: attach the lab "
                                  "report (evidence kind lab_report)")
+            outside = orgs.outside_lifetime(orgs.lifetimes(lake).loc[entry.org_id], entry.period_start,
+                                            entry.period_end)
+            if outside:
+                raise ValueError(f"org_id: {entry.org_id} {outside} {entry.period_start}..{entry.period_end}; "
+                                 "enter the ledger of the org that existed then")
             duplicate = _live_duplicate(lake, entry, corrects)
             if duplicate:
                 raise ValueError(f"period_start: entry {duplicate} already stands for {entry.org_id} {entry.category} "

@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import sinks
-from ..accounting import accounts
+from ..accounting import accounts, views
 from ..lake import Lake
 from ..paths import check_identifier
 from ..security import Principal, Security
@@ -159,7 +159,8 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
     if found.empty:
         raise RegistryRefused(f"project_id: no project {project_id!r} in table credit_project")
     project = found.iloc[0].to_dict()
-    org = lake.read("org", columns=["name_zh", "name_en"], where="org_id = ?", params=[project["org_id"]], snapshot=snap)
+    tree = views.org_tree(lake, snap, as_of=date(int(vintage), 12, 31))  # the site's name in the vintage
+    org = tree[tree.org_id == project["org_id"]]
     project.update(org_name_zh=org.name_zh.iloc[0], org_name_en=org.name_en.iloc[0])
     start, end = pd.Timestamp(project["crediting_start"]).year, pd.Timestamp(project["crediting_end"]).year
     if not start <= vintage <= end:

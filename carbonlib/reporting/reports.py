@@ -171,19 +171,26 @@ class ReportData:
         return self.org["name_zh"] if lang == "zh" else self.org["name_en"]
 
 
-def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None) -> dict:
-    """The org row (with depth and path) of ``org_id``; a clear error if it is not in the lake."""
-    tree = views.org_tree(lake, snapshot)
+def tree_day(period: str) -> date:
+    """The day whose org tree a report of ``period`` uses: the last day of its year, as the accounts do
+    (:func:`carbonlib.accounting.accounts.year_tree`), so a report of a past year names the orgs as they were."""
+    return date(period_bounds(period)[0].year, 12, 31)
+
+
+def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None, as_of: date | None = None) -> dict:
+    """The org row (with depth and path) of ``org_id`` on day ``as_of`` (default today); a clear error if it is
+    not in the lake."""
+    tree = views.org_tree(lake, snapshot, as_of)
     hit = tree[tree.org_id == org_id]
     if hit.empty:
-        raise ValueError(f"org {org_id!r} is not in the lake (snapshot {snapshot}); known orgs include "
-                         f"{', '.join(tree.org_id.head(8))} … (see `carbon lake info` / table org)")
+        raise ValueError(f"org {org_id!r} is not in the lake (snapshot {snapshot}{f', on {as_of}' if as_of else ''}); "
+                         f"known orgs include {', '.join(tree.org_id.head(8))} … (see `carbon lake info` / table org)")
     return hit.iloc[0].to_dict()
 
 
-def subtree(lake: Lake, org_id: str, snapshot: int | None = None) -> pd.DataFrame:
-    """Every org at or below ``org_id`` (rows of :func:`carbonlib.accounting.views.org_tree`)."""
-    tree = views.org_tree(lake, snapshot)
+def subtree(lake: Lake, org_id: str, snapshot: int | None = None, as_of: date | None = None) -> pd.DataFrame:
+    """Every org at or below ``org_id`` on day ``as_of`` (rows of :func:`carbonlib.accounting.views.org_tree`)."""
+    tree = views.org_tree(lake, snapshot, as_of)
     return tree[tree.path.str.split("/").map(lambda p: org_id in p)].reset_index(drop=True)
 
 
@@ -219,7 +226,7 @@ def trend(lake: Lake, org_id: str, period: str, snapshot: int, n: int) -> pd.Dat
 
 def children(lake: Lake, org: dict, period: str, snapshot: int) -> pd.DataFrame:
     """Direct children of ``org`` with name_zh, name_en, level, kind and their balance items (tCO2e)."""
-    tree = views.org_tree(lake, snapshot)
+    tree = views.org_tree(lake, snapshot, tree_day(period))
     kids = tree[tree.parent_id == org["org_id"]][["org_id", "name_zh", "name_en", "level", "kind"]]
     if kids.empty:
         return kids.assign(**{item: pd.Series(dtype=float) for item in BALANCE_ITEMS})
@@ -245,7 +252,7 @@ def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFr
 
     start, end = period_bounds(period)
     year = str(start.year)
-    orgs = subtree(lake, org_id, snapshot)
+    orgs = subtree(lake, org_id, snapshot, tree_day(period))
     caps = _account_rows(lake, list(orgs.org_id), [year], ("cap_utilisation", "cap"), snapshot)
     capped = caps[caps.item == "cap_utilisation"].org_id
     caps = caps[(caps.item == "cap") & caps.org_id.isin(capped)][["org_id", "value"]].rename(columns={"value": "cap_tco2e"})
@@ -288,7 +295,7 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
     good_share and flagged_share (QC suspect or bad, shares of the readings received).
     """
     start, end = period_bounds(period)
-    ids = list(subtree(lake, org_id, snapshot).org_id)
+    ids = list(subtree(lake, org_id, snapshot, tree_day(period)).org_id)
     df = lake.query(
         f"SELECT d.device_id, d.org_id, t.metric, d.interval_s, greatest(d.installed_on, $start) AS first_day, "
         f"count(t.day) AS days_with_data, coalesce(sum(t.n), 0) AS readings, "
@@ -310,7 +317,7 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
 def rejected_records(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
     """Quarantined readings (``telemetry_reject``) of the subtree's devices with a timestamp in ``period``."""
     start, end = period_bounds(period)
-    ids = list(subtree(lake, org_id, snapshot).org_id)
+    ids = list(subtree(lake, org_id, snapshot, tree_day(period)).org_id)
     return lake.query(
         "WITH r AS (SELECT received_at, source, field, reason, "
         "CASE WHEN json_valid(payload) THEN json_extract_string(payload, '$.device_id') END AS device_id, "
@@ -360,7 +367,7 @@ def pinned(lake: Lake, snapshot: int | None) -> int:
 def collect(lake: Lake, org_id: str, period: str, snapshot: int | None = None, *, trend_periods: int = 11) -> ReportData:
     """Everything a monthly or annual report shows for ``org_id`` and ``period`` at ``snapshot`` (None = latest data)."""
     snapshot = pinned(lake, snapshot)
-    org = resolve_org(lake, org_id, snapshot)
+    org = resolve_org(lake, org_id, snapshot, tree_day(period))
     figures = report_figures(lake, org_id, period, snapshot)
     quality = data_quality(lake, org_id, period, snapshot)
     rejects = rejected_records(lake, org_id, period, snapshot)
@@ -385,8 +392,8 @@ def disclosure_table(lake: Lake, org_id: str, period: str, snapshot: int | None 
     removals, net; regions first (the org itself on top), then enterprises and sites.
     """
     snapshot = pinned(lake, snapshot)
-    resolve_org(lake, org_id, snapshot)
-    orgs = subtree(lake, org_id, snapshot)
+    resolve_org(lake, org_id, snapshot, tree_day(period))
+    orgs = subtree(lake, org_id, snapshot, tree_day(period))
     rows = _account_rows(lake, list(orgs.org_id), [period], DISCLOSED_ITEMS, snapshot)
     if rows.empty:
         raise ValueError(f"no account figures for period {period!r} below org {org_id!r} at snapshot {snapshot}. "
@@ -742,10 +749,11 @@ class BatchResult:
         return {r.org_id: r for r in self.records}
 
 
-def default_orgs(lake: Lake, kind: str, snapshot: int) -> list[str]:
-    """Every org for monthly/annual reports; enterprises and regions (not sites) for disclosure; enterprises
-    for supervision (one inspection report per enterprise, clause 10.1)."""
-    tree = views.org_tree(lake, snapshot)
+def default_orgs(lake: Lake, kind: str, snapshot: int, period: str) -> list[str]:
+    """Every org of ``period``'s year (:func:`carbonlib.accounting.accounts.year_tree`: not closed before it,
+    opened by its end) for monthly/annual reports; enterprises and regions (not sites) for disclosure;
+    enterprises for supervision (one inspection report per enterprise, clause 10.1)."""
+    tree = accounts.year_tree(lake, period_bounds(period)[0].year, snapshot)
     if kind == "disclosure":
         tree = tree[tree.level != "site"]
     if kind == "supervision":
@@ -1035,7 +1043,7 @@ def run_batch(
         lake.require_intact()
         snapshot = data_snapshot(lake) if snapshot is None else int(snapshot)
         known = set(views.org_tree(lake, snapshot).org_id)
-        selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot)
+        selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot, period)
     for org in selected:  # ids name output folders: an id like ../../x must never reach a path
         check_identifier(org, "org id")
     unknown = [o for o in selected if o not in known]

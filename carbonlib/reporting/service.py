@@ -27,7 +27,7 @@ def run_reports(security: Security, principal: Principal, settings: Settings, ki
         paths = views.org_paths(lake)
         snapshot = options.get("snapshot")
         default = None if orgs else reports.default_orgs(lake, kind, reports.data_snapshot(lake)
-                                                         if snapshot is None else int(snapshot))
+                                                         if snapshot is None else int(snapshot), period)
     unknown = [o for o in orgs or () if o not in paths]
     if unknown:
         raise ValueError(f"unknown org id(s) {', '.join(unknown[:10])}; see table org (`carbon lake info`) for the ids")

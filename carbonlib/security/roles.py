@@ -21,7 +21,7 @@ DESCRIPTIONS = {
     "manager": "dashboards and reports of its org subtree",
     "analyst": "notebooks, catalog and exports of its org subtree",
     "data_officer": "enters its enterprise's ledger",
-    "reviewer": "approves ledger entries and reviews reports in its subtree, never its own; on the whole tree, also the factor library",
+    "reviewer": "approves ledger entries and reviews reports in its subtree, never its own; keeps its orgs' master data; on the whole tree, also the factor library",
     "registry_operator": "operates the credit registry in its subtree",
     "device_operator": "registers devices, watches the monitor and acknowledges alerts in its subtree",
     "scheduler": "the account scheduled jobs run as (accounts, roll-ups, reports, maintenance, alerts)",
@@ -45,6 +45,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "review_ledger": ("reviewer",),
     "review_reports": ("reviewer",),
     "manage_factors": ("reviewer",),  # on the root of the tree: a factor changes every org's figures
+    "manage_orgs": ("reviewer",),  # create, rename, move, close orgs in the subtree (carbonlib.ledger.orgs)
     "operate_registry": ("registry_operator",),
     "operate_devices": ("device_operator",),
     "ingest_telemetry": ("device_operator", "scheduler"),

@@ -29,7 +29,7 @@ from ..lake.sql import marks
 from ..settings import Settings, load_settings
 
 #: Tables whose change reloads :class:`Rollups`.
-ROLLUP_TABLES = ("account", "org", "device", "metric", "telemetry_daily")
+ROLLUP_TABLES = ("account", "org", "org_change", "device", "metric", "telemetry_daily")
 #: Hours of raw telemetry behind the newest rolled-up day that the monitor reads.
 RECENT_HOURS = 72
 #: Columns of :meth:`Rollups.figures` (as :func:`carbonlib.accounting.accounts.account_figures`).

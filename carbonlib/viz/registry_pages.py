@@ -22,6 +22,7 @@ from datetime import date
 import pandas as pd
 import panel as pn
 
+from ..accounting import views
 from ..i18n import MESSAGES, label, message
 from ..lake import Lake
 from ..markup import Markup
@@ -81,7 +82,7 @@ class RegistryObserver:
         """Read the summary, the retirements, the trades and the latest checkpoint."""
         lang = self.lang
         names = self.lake.read("credit_project", columns=["project_id", "name_zh", "name_en"]).set_index("project_id")
-        orgs = self.lake.read("org", columns=["org_id", f"name_{lang}"]).set_index("org_id")[f"name_{lang}"]
+        orgs = views.org_tree(self.lake).set_index("org_id")[f"name_{lang}"]
         registry = self._registry()
         if registry is None:
             set_html(self.checkpoint, markup('<div class="carbon-refused">{}</div>', label("ui_registry_empty", lang)))
