@@ -86,18 +86,29 @@ def test_a_replacement_keeps_the_series_and_every_reading_knows_its_instrument(l
     assert any("replaced: active -> active, instrument SN-B" in e.detail for e in audited)
 
 
-def test_only_installed_active_devices_are_accepted(lake, operator, tmp_path):
+def test_readings_are_accepted_only_while_the_device_was_installed_and_active(lake, operator, tmp_path):
     security, principal = operator
     service.register(security, principal, lake, _tower(), installed_at=datetime(2026, 1, 1), stocked=True)
-    readings = _readings(tmp_path / "r.csv", "2026-01-10 00:00", [-2.0])
-    with Lake.open(lake) as opened, pytest.raises(ValueError, match="T-NEW is stocked.*installed, active"):
-        ingest_file(opened, readings, device_id="T-NEW", utc_offset=0)
+    january = _readings(tmp_path / "r.csv", "2026-01-10 00:00", [-2.0])
+    with Lake.open(lake) as opened:  # stocked on 2026-01-01: the reading of 10 January is quarantined
+        stocked = ingest_file(opened, january, device_id="T-NEW", utc_offset=0)
+        reason = opened.query("SELECT reason FROM lake.telemetry_reject WHERE source = 'r.csv'").reason
+    assert (stocked.inserted, stocked.rejected) == (0, 1)
+    assert "not installed and active" in reason.iloc[0] and "stocked" in reason.iloc[0]
     service.record_event(security, principal, lake, "T-NEW", "installed", at=datetime(2026, 1, 2))
     with Lake.open(lake) as opened:
-        assert ingest_file(opened, readings, device_id="T-NEW", utc_offset=0).inserted == 1
+        assert ingest_file(opened, january, device_id="T-NEW", utc_offset=0).inserted == 1
     service.record_event(security, principal, lake, "T-NEW", "retired", at=datetime(2026, 2, 1))
-    with Lake.open(lake) as opened, pytest.raises(ValueError, match="T-NEW is retired since 2026-02-01"):
-        ingest_file(opened, readings, device_id="T-NEW", utc_offset=0)
+    # the logger's file, fetched after the retirement: the half-hours before it go in, the ones after it do not
+    late = _readings(tmp_path / "late.csv", "2026-01-31 23:00", [-1.0, -1.5, -2.5, -3.5])
+    with Lake.open(lake) as opened:
+        fetched = ingest_file(opened, late, device_id="T-NEW", utc_offset=0)
+        kept = opened.query("SELECT ts FROM lake.telemetry WHERE device_id = 'T-NEW' AND ts >= '2026-01-31' "
+                            "ORDER BY ts").ts
+        refused = opened.query("SELECT count(*) AS n FROM lake.telemetry_reject WHERE source = 'late.csv' "
+                               "AND reason LIKE '%not installed and active%'").n[0]
+    assert (fetched.inserted, fetched.rejected) == (2, 2) and refused == 2
+    assert [f"{t:%H:%M}" for t in kept] == ["23:00", "23:30"]
     with pytest.raises(LifecycleError, match="retired cannot be installed"):
         service.record_event(security, principal, lake, "T-NEW", "installed", at=datetime(2026, 2, 2))
     with pytest.raises(LifecycleError, match="not after its latest event"):

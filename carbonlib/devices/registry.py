@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 
 from ..lake import Lake
+from ..lake.schema import DEVICE_STATE_AFTER
 
 STATES = ("stocked", "active", "removed", "lost", "retired", "scrapped")
 #: event -> states it may follow.  ``None`` stands for a device without events yet.
@@ -43,8 +44,7 @@ ALLOWED_FROM: dict[str, tuple[str | None, ...]] = {
     "scrapped": ("stocked", "removed", "lost", "retired"),
 }
 #: event -> state after it (events not listed keep the state).
-STATE_AFTER = {"stocked": "stocked", "installed": "active", "replaced": "active", "removed": "removed",
-               "lost": "lost", "retired": "retired", "scrapped": "scrapped"}
+STATE_AFTER = DEVICE_STATE_AFTER
 _ORDER = ["event_time", "event_id"]
 
 
@@ -196,16 +196,3 @@ def calibration_overdue(lake: Lake, at: date | None = None, orgs: list[str] | No
     moment = datetime.combine(at, datetime.min.time()) if at else None
     table = devices(lake, at=moment, orgs=orgs)
     return table[table.calibration_overdue].reset_index(drop=True)
-
-
-def require_active(lake: Lake, device_ids: list[str], at: datetime | None = None) -> None:
-    """Refuse readings for devices that are not installed and active (ValueError naming each and its state)."""
-    table = devices(lake, device_ids=sorted(set(device_ids)), at=at)
-    idle = table[table.status != "active"]
-    if len(idle):
-        described = ", ".join(f"{d} is {s}" + (f" since {since:%Y-%m-%d}" if not pd.isna(since) else "")
-                              for d, s, since in zip(idle.device_id, idle.status, idle.since))
-        raise ValueError(f"{described}: readings are accepted only from installed, active devices; nothing was "
-                         "ingested. Fix: record the installation (carbon devices event ID installed), or name the "
-                         "device that replaced it")
-

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..devices import registry
 from ..lake import Lake
 from ..lake.schema import METRICS
 from . import measures, readers
@@ -251,7 +250,9 @@ def ingest_file(lake: Lake, path: str | Path, *, file_format: str | None = None,
 
 
 def _require_devices(lake: Lake, path: Path, plan: Mapping) -> None:
-    """Every device the mapping names is registered and active now (else nothing is read)."""
+    """Every device the mapping names is registered (else nothing is read).  Whether the device was installed and
+    active is judged per reading, at its time, by the lake's telemetry rules: readings of a removed device from
+    before its removal go in, later ones to telemetry_reject."""
     named = sorted({t.device_id for t in plan.targets})
     if not named:
         raise readers.FormatError(f"{path}: none of the columns this format reads is in the file; nothing was ingested")
@@ -261,7 +262,6 @@ def _require_devices(lake: Lake, path: Path, plan: Mapping) -> None:
     if unknown:
         raise ValueError(f"{path}: device {', '.join(unknown)} is not registered; nothing was ingested. Fix: register "
                          "the device first (carbon devices register), or name the right one")
-    registry.require_active(lake, named)
 
 
 def ingest_files(lake: Lake, paths: Iterable[str | Path], **options) -> list[FileSummary]:

@@ -53,6 +53,9 @@ DEVICE_KINDS = ("flux_tower", "electricity_meter", "heat_meter", "gas_meter", "f
 #: Device lifecycle (clause 8.2; GB/T 22239 IoT extension: 入库、部署、维修、丢失、报废).  ``replaced``: another
 #: physical instrument now measures at the same point (the series continues); see carbonlib.devices.
 DEVICE_EVENTS = ("stocked", "installed", "calibrated", "repaired", "replaced", "removed", "lost", "retired", "scrapped")
+#: The device state each lifecycle event leads to (events not listed keep the state: calibrated, repaired).
+DEVICE_STATE_AFTER = {"stocked": "stocked", "installed": "active", "replaced": "active", "removed": "removed",
+                      "lost": "lost", "retired": "retired", "scrapped": "scrapped"}
 #: Alert rule kinds (carbonlib.alerts.checks), severities, lifecycle steps and the state each leaves.
 ALERT_KINDS = ("device_silent", "stuck_value", "qc_share", "rejects_spike", "calibration_overdue", "cap_overrun",
                "job_failed", "ledger_overdue", "review_waiting")
@@ -284,10 +287,18 @@ _TELEMETRY_RULES = (
     Rule("metric", f"d.kind IS NOT NULL AND NOT ({_KIND_METRICS})",
          "is not measured by this kind of device (e.g. coal on an electricity meter); see DEVICE_METRICS"),
     Rule("ts", "b.ts < d.installed_on", "is before the device was installed (device.installed_on)"),
+    Rule("ts", f"s.event_type IN ({_in([e for e, state in DEVICE_STATE_AFTER.items() if state != 'active'])})",
+         "is when the device was not installed and active (its lifecycle event before this time, table device_event, "
+         "is stocked, removed, lost, retired or scrapped)"),
     Rule("ts", "epoch_us(b.ts) % (CAST(CASE WHEN d.interval_s >= 86400 THEN 900 ELSE d.interval_s END AS BIGINT) "
                "* 1000000) <> 0",
          "is off the device's reporting grid (a multiple of interval_s in UTC; daily meters: of 15 min)"),
 )
+#: The reading's device (``d``) and its state-changing lifecycle event in force at the reading's time (``s``).
+_TELEMETRY_RULE_FROM = (
+    "{rows} AS b LEFT JOIN {catalog}.device AS d ON d.device_id = b.device_id ASOF LEFT JOIN (SELECT device_id, "
+    f"event_time, event_type FROM {{catalog}}.device_event WHERE event_type IN ({_in(DEVICE_STATE_AFTER)})) AS s "
+    "ON s.device_id = b.device_id AND b.ts >= s.event_time")
 _PARENT_RANK = _case("p.level", LEVEL_RANK)
 _OWN_RANK = _case("b.level", LEVEL_RANK)
 _ORG_RULES = (
@@ -469,7 +480,7 @@ TABLES: dict[str, Table] = {
             partition_by=("year(ts)", "month(ts)"),
             clause="4.2.2 b, 7.3",
             rules=_TELEMETRY_RULES,
-            rule_from="{rows} AS b LEFT JOIN {catalog}.device AS d ON d.device_id = b.device_id",
+            rule_from=_TELEMETRY_RULE_FROM,
         ),
         Table(
             "telemetry_daily",
