@@ -124,6 +124,7 @@ def phase(ingester: MqttIngester, port: int, password: str, seconds: float, rate
     latencies = np.array(ingester.counters.latencies_s)
     return {"offered_messages_per_s": rate, "messages": sent, "readings": readings,
             "seconds": round(finished - started, 2),
+            "tail_s": round(finished - started - seconds, 2),  # after the last publish: the last batch's wait and commit
             "messages_per_s": round(sent / (finished - started)), "readings_per_s": round(readings / (finished - started)),
             "latency_p50_s": round(float(np.percentile(latencies, 50)), 2),
             "latency_p95_s": round(float(np.percentile(latencies, 95)), 2),
