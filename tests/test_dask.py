@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -120,3 +121,26 @@ def test_the_command_line_runs_reports_on_the_cluster(lake, cluster, tmp_path):
                                       "--no-progress"], env={"CARBON_LANG": "en"})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "annual" / "2025" / ORGS[0] / "figures.csv").is_file()
+
+
+def test_the_accounts_of_each_year_are_computed_on_the_cluster_as_locally(lake, cluster):
+    from distributed import Client, get_task_stream
+
+    from carbonlib.accounting import accounts
+
+    address, _ = cluster
+    figures = "SELECT org_id, period, item, value, basis FROM lake.account WHERE method_version = ? ORDER BY ALL"
+    with Lake.open(lake) as opened:
+        local = opened.query(figures, [accounts.METHOD_VERSION])  # built locally by the demo
+        opened._con.execute("DELETE FROM lake.account")  # start from nothing: every figure must come back
+        with Client(address, timeout="60s") as client, get_task_stream(client) as stream:
+            written = accounts.build_accounts(opened, cluster=client)
+        rebuilt = opened.query(figures, [accounts.METHOD_VERSION])
+    assert written.inserted == len(local) > 0
+    pd.testing.assert_frame_equal(rebuilt, local)
+    assert {t["key"].rsplit("-", 2)[0] for t in stream.data} == {f"carbon-accounts-{y}" for y in
+                                                               sorted(set(local.period.str[:4]))}
+    result = CliRunner().invoke(app, ["accounts", "build", "--lake", str(lake.lake), "--cluster", address],
+                                env={"CARBON_LANG": "en"})
+    assert result.exit_code == 0, result.output
+    assert ": 0 figures written" in result.output  # nothing changed since: the cluster computes the same

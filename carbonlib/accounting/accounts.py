@@ -645,14 +645,24 @@ def _data_years(lake: Lake, snapshot: int | None = None) -> list[int]:
     return sorted(int(y) for y in found.y)
 
 
-def _build(lake: Lake, years: list[int] | None, monthly: bool) -> tuple[WriteResult, int, pd.DataFrame]:
+def compute_year(lake: Lake, year: int, snapshot: int, *, monthly: bool = True) -> pd.DataFrame:
+    """Account rows of every org for ``year`` at ``snapshot`` (what one task of a cluster build computes)."""
+    return _compute(lake, year, snapshot, monthly=monthly)
+
+
+def _build(lake: Lake, years: list[int] | None, monthly: bool, cluster=None) -> tuple[WriteResult, int, pd.DataFrame]:
     """Full computation of ``years``: (write result, stale rows deleted, (org_id, period) pairs computed)."""
     snapshot = lake.snapshot_id()
     data_years = _data_years(lake, snapshot)
     years = data_years if years is None else sorted(years)
     if not years:
         raise ValueError("the lake has no ledger entries, caps or tower/production telemetry: nothing to account")
-    result = pd.concat([_compute(lake, y, snapshot, monthly=monthly) for y in years], ignore_index=True)
+    if cluster is None:
+        result = pd.concat([_compute(lake, y, snapshot, monthly=monthly) for y in years], ignore_index=True)
+    else:
+        from .cluster import compute_years
+
+        result = compute_years(cluster, lake.settings, years, snapshot, monthly)
     # Replaced: every org ever registered, so figures of an org closed before a year (or opened after it) go.
     everyone = lake.query(f"SELECT org_id FROM {lake.relation('org', snapshot)}")
     pairs = pd.concat([_all_pairs(everyone, year_periods(y, monthly)) for y in years], ignore_index=True)
@@ -662,8 +672,11 @@ def _build(lake: Lake, years: list[int] | None, monthly: bool) -> tuple[WriteRes
     return written, deleted, pairs
 
 
-def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool = True) -> WriteResult:
+def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool = True, cluster=None) -> WriteResult:
     """Compute and materialise accounts for ``years`` (default: every year with data).
+
+    ``cluster`` (a Dask scheduler's address ``tcp://host:8786`` or a ``distributed.Client``) computes
+    each year as a task of that cluster (:mod:`carbonlib.accounting.cluster`); the rows are written here.
 
     Unchanged figures are skipped by the writer, so recomputing without new data writes
     nothing; changed figures replace the old ones in one transaction, and items that no
@@ -674,7 +687,7 @@ def build_accounts(lake: Lake, years: list[int] | None = None, *, monthly: bool 
     """
     lake.require_intact()
     _seed_an_empty_library(lake)
-    return _build(lake, years, monthly)[0]
+    return _build(lake, years, monthly, cluster)[0]
 
 
 def _seed_an_empty_library(lake: Lake) -> None:

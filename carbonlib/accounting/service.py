@@ -16,15 +16,16 @@ from ..settings import Settings
 from . import accounts, views
 
 
-def build(security: Security, principal: Principal, settings: Settings, years: list[int] | None = None
-          ) -> WriteResult:
-    """Compute and materialise the accounts of ``years`` (default every year with data) for every org."""
+def build(security: Security, principal: Principal, settings: Settings, years: list[int] | None = None, *,
+          cluster=None) -> WriteResult:
+    """Compute and materialise the accounts of ``years`` (default every year with data) for every org; ``cluster``:
+    a Dask scheduler's address to compute the years on (:mod:`carbonlib.accounting.cluster`)."""
     with Lake.open(settings) as lake:
         paths = views.org_paths(lake)
         root = _root(paths)
         with security.operation(principal, "compute_accounts", root, paths=paths, object="accounts build",
-                                detail=f"years {years or 'all'}") as operation:
-            result = accounts.build_accounts(lake, years or None)
+                                detail=f"years {years or 'all'}" + (f" on {cluster}" if cluster else "")) as operation:
+            result = accounts.build_accounts(lake, years or None, cluster=cluster)
             operation.detail = f"{result.inserted} figures written, {result.skipped} unchanged"
     return result
 

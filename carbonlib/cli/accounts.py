@@ -24,12 +24,13 @@ accounts_app = typer_app("help_accounts")
 def build(
     lake: LakeOption = None, catalog: CatalogOption = None, data_path: DataOption = None,
     year: Annotated[Optional[list[int]], typer.Option("--year", help=t("opt_year_build"))] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help=t("opt_cluster_accounts"))] = None,
 ) -> None:
     from ..accounting import accounts, service
 
     settings = settings_from(lake, catalog, data_path)
     with acting(settings) as (security, principal), clean_errors():
-        result = service.build(security, principal, settings, year or None)
+        result = service.build(security, principal, settings, year or None, cluster=cluster)
     say("accounts_built", method=accounts.METHOD_VERSION, inserted=result.inserted, skipped=result.skipped)
 
 

@@ -155,6 +155,9 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_opt_cluster": ("在此 Dask 集群上运行（调度器地址 tcp://主机:8786）；各 worker 需能访问同一数据湖与输出文件夹。",
                         "Run on this Dask cluster (scheduler address tcp://host:8786); every worker needs the same "
                         "lake and output folder."),
+    "cli_opt_cluster_accounts": ("每个年份作为此 Dask 集群上的一个任务计算（调度器地址 tcp://主机:8786）；各 worker 需能访问同一数据湖。",
+                                 "Compute each year as a task of this Dask cluster (scheduler address "
+                                 "tcp://host:8786); every worker needs the same lake."),
     "cli_opt_workers": ("同时运行的笔记本数（每个一个内核）。", "Notebooks run at once (one kernel each)."),
     "cli_opt_force_reports": ("即使输出已是最新也重新运行。", "Re-run even when the outputs are up to date."),
     "cli_opt_report_lang": ("报告语言：zh 或 en。", "Report language: zh or en."),
