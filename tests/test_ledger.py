@@ -108,6 +108,10 @@ def test_pending_then_approved_then_reversed_moves_the_figures(lake, people):
 
     approved = service.approve(security, p["t-reviewer"], lake, entry.entry_id)
     assert approved.status == "approved" and approved.last_step_by == "t-reviewer"
+    listed = service.listing(security, p["t-reviewer"], lake).set_index("entry_id").loc[entry.entry_id]
+    assert (listed.status, listed.last_step_by, listed.amount) == (approved.status, approved.last_step_by,
+                                                                   approved.amount)  # what the lake derives
+    assert abs(pd.Timestamp(listed.last_step_at) - pd.Timestamp(approved.last_step_at)) < pd.Timedelta(seconds=1)
     after = _figures(lake)
     assert "pending_entry_months" not in after
     assert after["scope2_purchased_heat"] - before.get("scope2_purchased_heat", 0.0) == pytest.approx(110.0)  # 0.11 x 1000

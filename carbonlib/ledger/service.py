@@ -275,7 +275,9 @@ def _take_step(security: Security, principal: Principal, settings: Settings, ent
             operation.detail = f"{step} {entry_id}" + (f" (correcting {corrects})" if len(rows) > 1 else "") + (
                 f": {comment.strip()}" if comment and comment.strip() else "")
         _refresh_accounts(lake)
-        return _entry(lake, entry_id)
+    after = entry.copy()  # its derived status after this step (views.activity_status_sql), without a new read
+    after["status"], after["last_step_at"], after["last_step_by"] = step, pd.Timestamp(at), principal.username
+    return after
 
 
 def submit(security: Security, principal: Principal, settings: Settings, entry_id: str, *,
