@@ -101,7 +101,18 @@ def test_a_rename_holds_from_its_day_and_reports_of_earlier_years_keep_the_old_n
                     name_en="Changsha County (Xingsha)", effective_from="2026-02-01", reason="again")
 
 
-def test_close_is_refused_with_open_children_and_is_final(lake, people):
+def _close_county_later_then_move(security, reviewer, lake) -> None:
+    """Empty county D430181 (its orgs move to D430121 from 2026-01-01), close it from 2026-10-01, then try to move
+    an enterprise back under it from 2026-02-01."""
+    with Lake.open(lake, read_only=True) as opened:
+        tree = views.org_tree(opened, as_of="2026-01-01")
+    for child in tree[tree.parent_id == "D430181"].org_id:
+        orgs.move(security, reviewer, lake, child, parent_id="D430121", effective_from="2026-01-01", reason="merger")
+    orgs.close(security, reviewer, lake, "D430181", effective_from="2026-10-01", reason="merged into D430121")
+    orgs.move(security, reviewer, lake, "E430181-01", parent_id="D430181", effective_from="2026-02-01", reason="x")
+
+
+def test_close_is_refused_with_open_children_and_is_final(lake, people, tmp_path):
     security, p = people
     reviewer = p["t-reviewer"]
     with pytest.raises(OrgChangeRefused, match=r"open children \(E430121-01"):
@@ -122,6 +133,18 @@ def test_close_is_refused_with_open_children_and_is_final(lake, people):
         assert "E430121-01" in set(accounts.year_tree(opened, 2025).org_id)
         assert "E430121-01" not in set(accounts.year_tree(opened, 2026).org_id)  # closed before 2026 began
         assert "E430121-01" not in reports.default_orgs(opened, "supervision", opened.snapshot_id(), "2026-01")
+        assert "E430121-01" in set(reports.subtree(opened, "D430121", period="2025").org_id)
+        assert "E430121-01" not in set(reports.subtree(opened, "D430121", period="2026-03").org_id)
+        with pytest.raises(ValueError, match="not in the org tree of 2026"):
+            reports.resolve_org(opened, "E430121-01", period="2026")
+    with pytest.raises(ValueError, match=r"E430121-01 did not exist in 2026"):
+        reports.run_batch(lake, "annual", "2026", orgs=["E430121-01"], out_dir=tmp_path / "reports", progress=False)
+    # a closure recorded for a later day: nothing may be put under that org from an earlier day
+    with pytest.raises(OrgChangeRefused, match="D430181 closes on 2026-10-01"):
+        _close_county_later_then_move(security, reviewer, lake)
+    with pytest.raises(OrgChangeRefused, match="D430181 closes on 2026-10-01"):
+        orgs.create(security, reviewer, lake, NewOrg("S430181-09", "D430181", "site", "forest", "林", "Wood", "430181",
+                                                     date(2026, 2, 1)), reason="x")
 
 
 def test_a_created_org_exists_from_its_opening_day(lake, people):

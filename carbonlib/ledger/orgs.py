@@ -100,10 +100,28 @@ def outside_lifetime(lifetime: pd.Series, start: date, end: date) -> str | None:
     return None
 
 
+def _never_closing(lake: Lake, parent_id: str, day: date) -> None:
+    """Refuse a parent whose closure is recorded, even for a later day: its new child would be left under a
+    closed org (closing it with an open child is refused for the same reason)."""
+    closed = lifetimes(lake).closed_on.get(parent_id)
+    if closed is not None and pd.notna(closed):
+        raise OrgChangeRefused(f"parent_id: {parent_id} closes on {pd.Timestamp(closed).date()}; an org under it "
+                               f"from {day} would be left under a closed org (choose another parent)")
+
+
 def _reason(reason: str) -> str:
     if not str(reason or "").strip():
         raise OrgChangeRefused("reason: give the grounds of the change (decision, document number)")
     return str(reason).strip()
+
+
+def _absent(lake: Lake, role: str, org_id: str) -> None:
+    """Refuse ``org_id``, which is not in today's tree: unknown, or opening on a later day."""
+    opened = lifetimes(lake).opened_on.get(org_id)
+    if opened is not None and pd.notna(opened):
+        raise OrgChangeRefused(f"{role}: {org_id} opens on {pd.Timestamp(opened).date()}; record its changes, or orgs "
+                               "under it, from that day on")
+    raise OrgChangeRefused(f"{role}: {org_id!r} does not exist (unknown org id; see `carbon orgs list`)")
 
 
 def _record(security: Security, principal: Principal, settings: Settings, org_id: str, change: str, day: date,
@@ -115,7 +133,7 @@ def _record(security: Security, principal: Principal, settings: Settings, org_id
         paths = views.org_paths(lake)
         for role, known in (("org_id", org_id), ("parent_id", also_scope)):
             if known is not None and known not in paths:
-                raise OrgChangeRefused(f"{role}: {known!r} does not exist (unknown org id; see table org)")
+                _absent(lake, role, known)
         if also_scope is not None:
             security.require(principal, "manage_orgs", also_scope, paths=paths, object=f"org {org_id}")
         with security.operation(principal, "manage_orgs", org_id, paths=paths, object=f"org {org_id}",
@@ -159,6 +177,7 @@ def move(security: Security, principal: Principal, settings: Settings, org_id: s
         if node.parent_id == parent_id:
             raise OrgChangeRefused(f"parent_id: {org_id} is already under {parent_id} on {day}")
         parent = _node(tree, parent_id, day, "parent_id")
+        _never_closing(lake, parent_id, day)
         if LEVEL_RANK[parent.level] >= LEVEL_RANK[node.level]:
             raise OrgChangeRefused(f"parent_id: {parent_id} ({parent.level}) is not above {org_id} ({node.level}); "
                                    "parents rank province > city > county > enterprise/site")
@@ -193,11 +212,14 @@ def create(security: Security, principal: Principal, settings: Settings, new: Ne
     reason = _reason(reason)
     with Lake.open(settings) as lake:
         paths = views.org_paths(lake)
+        if new.parent_id not in paths:
+            _absent(lake, "parent_id", new.parent_id)
         with security.operation(principal, "manage_orgs", new.parent_id, paths=paths, object=f"org {new.org_id}",
                                 detail=f"create {new.org_id} {new.name_en} under {new.parent_id} from {day} ({reason})"):
             known = lake.query(f"SELECT count(*) AS n FROM {lake.relation('org')} WHERE org_id = ?", [new.org_id]).n[0]
             if known:
                 raise OrgChangeRefused(f"org_id: {new.org_id} exists already (ids are never reused)")
             _node(views.org_tree(lake, as_of=day), new.parent_id, day, "parent_id")
+            _never_closing(lake, new.parent_id, day)
             lake.append("org", pd.DataFrame([{**asdict(new), "opened_on": day}]), source=f"orgs:{principal.username}")
         return views.org_tree(lake, as_of=day).set_index("org_id").loc[new.org_id]

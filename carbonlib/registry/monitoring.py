@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import sinks
-from ..accounting import accounts, views
+from ..accounting import accounts
 from ..lake import Lake
 from ..paths import check_identifier
 from ..security import Principal, Security
@@ -159,12 +159,15 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
     if found.empty:
         raise RegistryRefused(f"project_id: no project {project_id!r} in table credit_project")
     project = found.iloc[0].to_dict()
-    tree = views.org_tree(lake, snap, as_of=date(int(vintage), 12, 31))  # the site's name in the vintage
-    org = tree[tree.org_id == project["org_id"]]
-    project.update(org_name_zh=org.name_zh.iloc[0], org_name_en=org.name_en.iloc[0])
     start, end = pd.Timestamp(project["crediting_start"]).year, pd.Timestamp(project["crediting_end"]).year
     if not start <= vintage <= end:
         raise RegistryRefused(f"vintage: {vintage} is outside {project_id}'s crediting period {start}-{end}")
+    tree = accounts.year_tree(lake, int(vintage), snap)  # the site as it was in the vintage (its name then)
+    org = tree[tree.org_id == project["org_id"]]
+    if org.empty:
+        raise RegistryRefused(f"vintage: {project_id}'s site {project['org_id']} did not exist in {vintage} (closed "
+                              "before it or opened after it: `carbon orgs history`)")
+    project.update(org_name_zh=org.name_zh.iloc[0], org_name_en=org.name_en.iloc[0])
     site = project["org_id"]
     stands = lake.query(  # the project area: the stands the project claims (table project_stand)
         f"SELECT s.* FROM {lake.relation('forest_stand', snap)} AS s "

@@ -171,26 +171,32 @@ class ReportData:
         return self.org["name_zh"] if lang == "zh" else self.org["name_en"]
 
 
-def tree_day(period: str) -> date:
-    """The day whose org tree a report of ``period`` uses: the last day of its year, as the accounts do
-    (:func:`carbonlib.accounting.accounts.year_tree`), so a report of a past year names the orgs as they were."""
-    return date(period_bounds(period)[0].year, 12, 31)
+def period_tree(lake: Lake, period: str | None, snapshot: int | None = None) -> pd.DataFrame:
+    """The org tree a report of ``period`` uses: that of its year, as the accounts roll up
+    (:func:`carbonlib.accounting.accounts.year_tree`: names and parents on its last day, without orgs closed
+    before it began or opened after it ended), so a report of a past year names the orgs as they were.
+    ``period`` None: today's tree."""
+    if period is None:
+        return views.org_tree(lake, snapshot)
+    return accounts.year_tree(lake, period_bounds(period)[0].year, snapshot)
 
 
-def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None, as_of: date | None = None) -> dict:
-    """The org row (with depth and path) of ``org_id`` on day ``as_of`` (default today); a clear error if it is
-    not in the lake."""
-    tree = views.org_tree(lake, snapshot, as_of)
+def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None, period: str | None = None) -> dict:
+    """The org row (with depth and path) of ``org_id`` in the tree of ``period`` (:func:`period_tree`; default
+    today's); a clear error if it is not there."""
+    tree = period_tree(lake, period, snapshot)
     hit = tree[tree.org_id == org_id]
     if hit.empty:
-        raise ValueError(f"org {org_id!r} is not in the lake (snapshot {snapshot}{f', on {as_of}' if as_of else ''}); "
-                         f"known orgs include {', '.join(tree.org_id.head(8))} … (see `carbon lake info` / table org)")
+        where = (f"in the org tree of {period_bounds(period)[0].year} (closed before it, or opened after it: "
+                 f"`carbon orgs history {org_id}`)" if period else "in the lake")
+        raise ValueError(f"org {org_id!r} is not {where} at snapshot {snapshot}; known orgs include "
+                         f"{', '.join(tree.org_id.head(8))} … (see `carbon orgs list`)")
     return hit.iloc[0].to_dict()
 
 
-def subtree(lake: Lake, org_id: str, snapshot: int | None = None, as_of: date | None = None) -> pd.DataFrame:
-    """Every org at or below ``org_id`` on day ``as_of`` (rows of :func:`carbonlib.accounting.views.org_tree`)."""
-    tree = views.org_tree(lake, snapshot, as_of)
+def subtree(lake: Lake, org_id: str, snapshot: int | None = None, period: str | None = None) -> pd.DataFrame:
+    """Every org at or below ``org_id`` in the tree of ``period`` (:func:`period_tree`; default today's)."""
+    tree = period_tree(lake, period, snapshot)
     return tree[tree.path.str.split("/").map(lambda p: org_id in p)].reset_index(drop=True)
 
 
@@ -226,7 +232,7 @@ def trend(lake: Lake, org_id: str, period: str, snapshot: int, n: int) -> pd.Dat
 
 def children(lake: Lake, org: dict, period: str, snapshot: int) -> pd.DataFrame:
     """Direct children of ``org`` with name_zh, name_en, level, kind and their balance items (tCO2e)."""
-    tree = views.org_tree(lake, snapshot, tree_day(period))
+    tree = period_tree(lake, period, snapshot)
     kids = tree[tree.parent_id == org["org_id"]][["org_id", "name_zh", "name_en", "level", "kind"]]
     if kids.empty:
         return kids.assign(**{item: pd.Series(dtype=float) for item in BALANCE_ITEMS})
@@ -252,7 +258,7 @@ def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFr
 
     start, end = period_bounds(period)
     year = str(start.year)
-    orgs = subtree(lake, org_id, snapshot, tree_day(period))
+    orgs = subtree(lake, org_id, snapshot, period)
     caps = _account_rows(lake, list(orgs.org_id), [year], ("cap_utilisation", "cap"), snapshot)
     capped = caps[caps.item == "cap_utilisation"].org_id
     caps = caps[(caps.item == "cap") & caps.org_id.isin(capped)][["org_id", "value"]].rename(columns={"value": "cap_tco2e"})
@@ -295,7 +301,7 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
     good_share and flagged_share (QC suspect or bad, shares of the readings received).
     """
     start, end = period_bounds(period)
-    ids = list(subtree(lake, org_id, snapshot, tree_day(period)).org_id)
+    ids = list(subtree(lake, org_id, snapshot, period).org_id)
     df = lake.query(
         f"SELECT d.device_id, d.org_id, t.metric, d.interval_s, greatest(d.installed_on, $start) AS first_day, "
         f"count(t.day) AS days_with_data, coalesce(sum(t.n), 0) AS readings, "
@@ -317,7 +323,7 @@ def data_quality(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Data
 def rejected_records(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFrame:
     """Quarantined readings (``telemetry_reject``) of the subtree's devices with a timestamp in ``period``."""
     start, end = period_bounds(period)
-    ids = list(subtree(lake, org_id, snapshot, tree_day(period)).org_id)
+    ids = list(subtree(lake, org_id, snapshot, period).org_id)
     return lake.query(
         "WITH r AS (SELECT received_at, source, field, reason, "
         "CASE WHEN json_valid(payload) THEN json_extract_string(payload, '$.device_id') END AS device_id, "
@@ -367,7 +373,7 @@ def pinned(lake: Lake, snapshot: int | None) -> int:
 def collect(lake: Lake, org_id: str, period: str, snapshot: int | None = None, *, trend_periods: int = 11) -> ReportData:
     """Everything a monthly or annual report shows for ``org_id`` and ``period`` at ``snapshot`` (None = latest data)."""
     snapshot = pinned(lake, snapshot)
-    org = resolve_org(lake, org_id, snapshot, tree_day(period))
+    org = resolve_org(lake, org_id, snapshot, period)
     figures = report_figures(lake, org_id, period, snapshot)
     quality = data_quality(lake, org_id, period, snapshot)
     rejects = rejected_records(lake, org_id, period, snapshot)
@@ -392,8 +398,8 @@ def disclosure_table(lake: Lake, org_id: str, period: str, snapshot: int | None 
     removals, net; regions first (the org itself on top), then enterprises and sites.
     """
     snapshot = pinned(lake, snapshot)
-    resolve_org(lake, org_id, snapshot, tree_day(period))
-    orgs = subtree(lake, org_id, snapshot, tree_day(period))
+    resolve_org(lake, org_id, snapshot, period)
+    orgs = subtree(lake, org_id, snapshot, period)
     rows = _account_rows(lake, list(orgs.org_id), [period], DISCLOSED_ITEMS, snapshot)
     if rows.empty:
         raise ValueError(f"no account figures for period {period!r} below org {org_id!r} at snapshot {snapshot}. "
@@ -749,11 +755,11 @@ class BatchResult:
         return {r.org_id: r for r in self.records}
 
 
-def default_orgs(lake: Lake, kind: str, snapshot: int, period: str) -> list[str]:
-    """Every org of ``period``'s year (:func:`carbonlib.accounting.accounts.year_tree`: not closed before it,
-    opened by its end) for monthly/annual reports; enterprises and regions (not sites) for disclosure;
-    enterprises for supervision (one inspection report per enterprise, clause 10.1)."""
-    tree = accounts.year_tree(lake, period_bounds(period)[0].year, snapshot)
+def default_orgs(lake: Lake, kind: str, snapshot: int, period: str | None = None) -> list[str]:
+    """Every org of ``period``'s tree (:func:`period_tree`; default today's) for monthly/annual reports;
+    enterprises and regions (not sites) for disclosure; enterprises for supervision (one inspection report per
+    enterprise, clause 10.1)."""
+    tree = period_tree(lake, period, snapshot)
     if kind == "disclosure":
         tree = tree[tree.level != "site"]
     if kind == "supervision":
@@ -1042,14 +1048,19 @@ def run_batch(
     with Lake.open(settings, read_only=True) as lake:
         lake.require_intact()
         snapshot = data_snapshot(lake) if snapshot is None else int(snapshot)
-        known = set(views.org_tree(lake, snapshot).org_id)
+        registered = set(lake.query(f"SELECT org_id FROM {lake.relation('org', snapshot)}").org_id)
+        in_period = set(period_tree(lake, period, snapshot).org_id)
         selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot, period)
     for org in selected:  # ids name output folders: an id like ../../x must never reach a path
         check_identifier(org, "org id")
-    unknown = [o for o in selected if o not in known]
+    unknown = [o for o in selected if o not in registered]
     if unknown:
         raise ValueError(f"unknown org id(s) {', '.join(unknown[:10])} at snapshot {snapshot}; "
-                         "see table org (`carbon lake info`) for the ids")
+                         "see table org (`carbon orgs list`) for the ids")
+    absent = [o for o in selected if o not in in_period]
+    if absent:
+        raise ValueError(f"org(s) {', '.join(absent[:10])} did not exist in {period_bounds(period)[0].year} (closed "
+                         "before it or opened after it: `carbon orgs history ID`); choose a period they existed in")
     batch_dir = inside(out_dir, kind, period)
     source = source_sha256(notebook, lang)
     chromium = pdf_converter() if pdf else None

@@ -49,7 +49,7 @@ def collect(lake: Lake, org_id: str, period: str, snapshot: int | None = None) -
     """The supervision report's content for ``org_id`` and month ``period`` at ``snapshot`` (None: latest data)."""
     reports.check_period("supervision", period)
     snapshot = reports.pinned(lake, snapshot)
-    org = reports.resolve_org(lake, org_id, snapshot, reports.tree_day(period))
+    org = reports.resolve_org(lake, org_id, snapshot, period)
     inspection = supervision.inspect(lake, org_id, period, snapshot)
     caps = reports.cap_status(lake, org_id, period, snapshot)
     quality = reports.quality_summary(reports.data_quality(lake, org_id, period, snapshot),
