@@ -49,13 +49,24 @@ def _refresh(settings) -> accounts.RefreshResult:
 
 
 def test_a_move_rolls_the_year_up_under_the_new_parent_and_a_later_move_leaves_the_year(lake, people):
+    from carbonlib.viz.data import Rollups
+
     security, p = people
     before = _totals(lake)
     plant = before[MOVED]
+
+    def regional_caps() -> pd.DataFrame:  # what the dashboards show as the regions' cap utilisation of 2025
+        with Lake.open(lake, read_only=True) as opened:
+            rows = Rollups.load(opened, opened.snapshot_id()).accounts
+        return rows[(rows.item == "cap_utilisation") & (rows.period == "2025")].set_index("org_id").value
+
+    regions_before = regional_caps()
+    assert {"D430121", "D430223"} <= set(regions_before.index)
     orgs.move(security, p["t-reviewer"], lake, MOVED, parent_id="D430223", effective_from="2026-01-01",
               reason="regional restructuring, decision HN-2025-17")
     assert _refresh(lake).full  # a tree change rebuilds every account
     assert _totals(lake) == pytest.approx(before)  # effective after 2025: the 2025 accounts keep the old tree
+    pd.testing.assert_series_equal(regional_caps().sort_index(), regions_before.sort_index())  # and the dashboards
     with Lake.open(lake, read_only=True) as opened:
         assert views.org_tree(opened, as_of="2025-12-31").set_index("org_id").parent_id[MOVED] == "D430121"
         assert views.org_paths(opened)[MOVED] == "P43/C4302/D430223/" + MOVED  # scopes follow today's tree

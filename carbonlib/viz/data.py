@@ -46,7 +46,8 @@ class Rollups:
 
     ``accounts``: account rows of :data:`carbonlib.accounting.accounts.METHOD_VERSION` (org_id, period,
     period_start, item, value, unit, basis, snapshot_id), with the cap utilisation of regions
-    (:func:`carbonlib.accounting.caps.regional_utilisation`); ``tree``: :func:`carbonlib.accounting.views.org_tree`;
+    (:func:`carbonlib.accounting.caps.regional_utilisation`, over each year's tree); ``tree``: today's
+    :func:`carbonlib.accounting.views.org_tree`;
     ``devices``: table ``device``; ``units``: metric → unit; ``coords``: latitude/longitude by
     org_id; ``daily_metrics``: metrics that have a daily roll-up.
     """
@@ -71,7 +72,10 @@ class Rollups:
                            f"FROM {lake.relation('account', snapshot)} WHERE method_version = ? "
                            "ORDER BY org_id, period, item", [accounts.METHOD_VERSION])
         tree = views.org_tree(lake, snapshot)
-        frame = pd.concat([frame, caps.regional_utilisation(frame, tree)], ignore_index=True).sort_values(
+        years = frame.period.str[:4]  # each year's regions as the accounts rolled it up (its own org tree)
+        regional = [caps.regional_utilisation(frame[years == year], accounts.year_tree(lake, int(year), snapshot))
+                    for year in sorted(years.unique())]
+        frame = pd.concat([frame, *regional], ignore_index=True).sort_values(
             ["org_id", "period", "item"], ignore_index=True)
         devices = lake.query(f"SELECT * FROM {lake.relation('device', snapshot)} ORDER BY device_id")
         units = lake.query(f"SELECT metric, unit FROM {lake.relation('metric', snapshot)}")
