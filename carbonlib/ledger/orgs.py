@@ -64,7 +64,7 @@ def _day(value: date | str, field: str = "effective_from") -> date:
         day = pd.Timestamp(value).date()
     except (ValueError, TypeError):
         raise OrgChangeRefused(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
-    latest = datetime.now(timezone.utc).date() + timedelta(days=MAX_DAYS_AHEAD)
+    latest = _horizon()
     if day > latest:
         raise OrgChangeRefused(f"{field}: {day} is more than a year ahead (latest {latest}); record it nearer the day")
     return day
@@ -82,12 +82,15 @@ def _node(tree: pd.DataFrame, org_id: str, day: date, role: str) -> pd.Series:
     return row
 
 
+def _horizon() -> date:
+    """The latest day a change may be dated: the tree as of it holds every change recorded."""
+    return datetime.now(timezone.utc).date() + timedelta(days=MAX_DAYS_AHEAD)
+
+
 def lifetimes(lake: Lake) -> pd.DataFrame:
-    """Every org's ``opened_on`` (NaT: before any data) and ``closed_on`` (NaT: open), indexed by org_id."""
-    return lake.query(
-        f"SELECT o.org_id, any_value(o.opened_on) AS opened_on, min(c.effective_from) FILTER (WHERE c.change = 'close') "
-        f"AS closed_on FROM {lake.relation('org')} AS o LEFT JOIN {lake.relation('org_change')} AS c USING (org_id) "
-        "GROUP BY o.org_id").set_index("org_id")
+    """Every org's ``opened_on`` (NaT: before any data) and ``closed_on`` (NaT: open), indexed by org_id: the
+    tree (:func:`carbonlib.accounting.views.org_tree`) as of the latest day a change may be dated."""
+    return views.org_tree(lake, as_of=_horizon()).set_index("org_id")[["opened_on", "closed_on"]]
 
 
 def outside_lifetime(lifetime: pd.Series, start: date, end: date) -> str | None:
@@ -194,7 +197,7 @@ def close(security: Security, principal: Principal, settings: Settings, org_id: 
     def check(lake: Lake, tree: pd.DataFrame, node: pd.Series) -> None:
         if pd.isna(node.parent_id):
             raise OrgChangeRefused(f"org_id: {org_id} is the root of the tree (the province) and cannot close")
-        later = views.org_tree(lake, as_of=max(day, datetime.now(timezone.utc).date() + timedelta(MAX_DAYS_AHEAD)))
+        later = views.org_tree(lake, as_of=_horizon())  # every change recorded, whatever its day
         for on, frame in ((day, tree), ("later", later)):
             open_children = frame[(frame.parent_id == org_id) & frame.closed_on.isna()].org_id
             if len(open_children):

@@ -759,7 +759,11 @@ def default_orgs(lake: Lake, kind: str, snapshot: int, period: str | None = None
     """Every org of ``period``'s tree (:func:`period_tree`; default today's) for monthly/annual reports;
     enterprises and regions (not sites) for disclosure; enterprises for supervision (one inspection report per
     enterprise, clause 10.1)."""
-    tree = period_tree(lake, period, snapshot)
+    return _of_kind(period_tree(lake, period, snapshot), kind)
+
+
+def _of_kind(tree: pd.DataFrame, kind: str) -> list[str]:
+    """The orgs of ``tree`` that ``kind`` reports on by default (see :func:`default_orgs`)."""
     if kind == "disclosure":
         tree = tree[tree.level != "site"]
     if kind == "supervision":
@@ -1049,8 +1053,9 @@ def run_batch(
         lake.require_intact()
         snapshot = data_snapshot(lake) if snapshot is None else int(snapshot)
         registered = set(lake.query(f"SELECT org_id FROM {lake.relation('org', snapshot)}").org_id)
-        in_period = set(period_tree(lake, period, snapshot).org_id)
-        selected = list(dict.fromkeys(orgs)) if orgs else default_orgs(lake, kind, snapshot, period)
+        tree = period_tree(lake, period, snapshot)
+        in_period = set(tree.org_id)
+        selected = list(dict.fromkeys(orgs)) if orgs else _of_kind(tree, kind)
     for org in selected:  # ids name output folders: an id like ../../x must never reach a path
         check_identifier(org, "org id")
     unknown = [o for o in selected if o not in registered]
