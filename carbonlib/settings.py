@@ -31,8 +31,8 @@ registry_store
     ``<lake>-registry/`` next to the lake folder; PostgreSQL written as for ``security_store``.
 lock_timeout_s
     How long a write waits for the catalog when another process holds it (a long commit, a
-    reader holding a transaction) before it gives up with a clear error
-    (``CARBON_LOCK_TIMEOUT_S``, seconds, default 120).
+    reader holding a transaction) or its PostgreSQL server is away (a restart) before it gives
+    up with a clear error (``CARBON_LOCK_TIMEOUT_S``, seconds, default 120).
 memory_limit, threads
     DuckDB's memory limit (``CARBON_MEMORY_LIMIT``, e.g. ``1GiB`` or ``60%``; default DuckDB's,
     80 % of RAM) and worker threads (``CARBON_THREADS``; default one per core) of every lake

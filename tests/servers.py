@@ -19,9 +19,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class PostgresServer:
+    """A running PostgreSQL server of :func:`postgres_server`: its DSN, and ``stop``/``start``/``restart`` with
+    ``pg_ctl`` (fast shutdown: open sessions are cut, as in a real restart)."""
+
+    def __init__(self, bindir: str, folder: str, port: int, run_as: list[str], dsn: str):
+        self.bindir, self.folder, self.port, self.run_as, self.dsn = bindir, folder, port, run_as, dsn
+
+    def _pg_ctl(self, action: str, check: bool = True) -> None:
+        # the server's output goes to its log file, never to our pipes (pg_ctl would wait for them to close)
+        subprocess.run([*self.run_as, f"{self.bindir}/pg_ctl", "-D", os.path.join(self.folder, "data"), "-l",
+                        os.path.join(self.folder, "log"), "-w", "-m", "fast", "-o",
+                        f"-p {self.port} -h 127.0.0.1 -k {self.folder}", action], check=check, capture_output=True)
+
+    def start(self) -> None:
+        self._pg_ctl("start")
+
+    def stop(self) -> None:
+        self._pg_ctl("stop")
+
+    def restart(self) -> None:
+        self._pg_ctl("restart")
+
+
 @contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN.
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server (Debian's) on a free loopback port, password-protected, that the caller can stop and
+    restart.
 
     Started with ``initdb``/``pg_ctl`` in a temporary folder (as the ``postgres`` user when running
     as root, which PostgreSQL refuses to run as) and stopped at the end.
@@ -41,16 +65,24 @@ def postgres() -> Iterator[str]:
         handle.write(password)
     if run_as:
         shutil.chown(pwfile, "postgres", "postgres")
-    data = os.path.join(folder, "data")
-    subprocess.run([*run_as, f"{bindir}/initdb", "-D", data, "-U", "carbon", "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
-                    f"-p {port} -h 127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
+    subprocess.run([*run_as, f"{bindir}/initdb", "-D", os.path.join(folder, "data"), "-U", "carbon",
+                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8"], check=True, capture_output=True)
+    server = PostgresServer(bindir, folder, port, run_as,
+                            f"dbname=postgres host=127.0.0.1 port={port} user=carbon password={password}")
+    server.start()
     try:
-        yield f"dbname=postgres host=127.0.0.1 port={port} user=carbon password={password}"
+        yield server
     finally:
-        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
+        server._pg_ctl("stop", check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server (Debian's) on a free loopback port, password-protected; yields its DSN
+    (see :func:`postgres_server`)."""
+    with postgres_server() as server:
+        yield server.dsn
 
 
 def create_database(dsn: str, name: str) -> str:

@@ -5,13 +5,16 @@ moto in server mode as the S3-compatible store, reached by DuckDB's httpfs exten
 pinned extension package.  The marked subset that runs here: the demo lake built on this
 backend holds the same rows as on the embedded default; accounts, an incremental refresh and a
 report give the same figures; many writers at once commit without the SQLite lock retries; health
-and maintenance work on it; the backup command names pg_dump instead of copying half of it.
+and maintenance work on it; the backup command names pg_dump instead of copying half of it; a PostgreSQL
+restart in the middle of a write and a stopped object store lose and double nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -174,3 +177,59 @@ def test_a_stopped_object_store_is_named_not_called_damage_and_nothing_is_half_w
             server.start()
         with Lake.open(settings, read_only=True) as lake:
             assert (lake.checksums(), lake.snapshot_id()) == before
+
+
+def test_a_postgres_restart_during_a_write_is_survived_once_and_a_stopped_one_is_named(tmp_path, monkeypatch):
+    """PostgreSQL restarted between a write's data files and its COMMIT (the commit is cut off): the write attaches
+    the catalog anew and is done again, and its rows are in the lake once. A stopped server: the write waits the lock
+    timeout, then names the catalog and the fix, with nothing written; reads and opens say the same at once (before,
+    the write's error told the user to `carbon lake init`, and the Lake object stayed closed after the server was
+    back). Started again, the same Lake object reads and writes."""
+    from carbonlib.lake import CatalogUnreachableError, writer
+    from carbonlib.lake.transaction import transaction
+
+    prices = pd.DataFrame({"market": "CEA", "day": pd.date_range("2020-01-01", periods=1500), "close_cny": 90.0,
+                           "volume_t": 1000.0})
+    with servers.postgres_server() as server:
+        settings = dataclasses.replace(
+            load_settings(lake=tmp_path / "lake", catalog=f"postgres:{servers.create_database(server.dsn, 'cut')}"),
+            lock_timeout_s=3)
+        restarts = []
+
+        @contextmanager
+        def restart_before_commit(con):
+            with transaction(con):
+                yield
+                if not restarts:  # the first attempt only: the data files are written, the commit is not
+                    server.restart()
+                    restarts.append(True)
+
+        with Lake.create(settings) as lake:
+            lake.append("carbon_price", prices)
+            before = lake.snapshot_id()
+            monkeypatch.setattr(writer, "transaction", restart_before_commit)
+            result = lake.append("carbon_price", prices.assign(market="HBEA"))
+            monkeypatch.undo()
+            assert restarts and result.inserted == 1500
+            assert lake.snapshot_id() == before + 1  # one commit, not two
+            counts = lake.query(f"SELECT market, count(*) AS n FROM {lake.relation('carbon_price')} GROUP BY market")
+            assert dict(zip(counts.market, counts.n)) == {"CEA": 1500, "HBEA": 1500}
+
+            server.stop()
+            try:
+                with pytest.raises(CatalogUnreachableError, match=r"\(PostgreSQL\) did not answer for 3 s \(Connection "
+                                                                   r"refused\)\. Nothing was written.*Fix: start PostgreSQL"):
+                    lake.append("carbon_price", prices.assign(market="GDEA"))
+                with pytest.raises(CatalogUnreachableError, match=r"did not answer \(Connection refused\)\. The lake is "
+                                                                   "not damaged"):
+                    lake.query(f"SELECT count(*) FROM {lake.relation('carbon_price')}")
+                with pytest.raises(CatalogUnreachableError, match="Fix: start PostgreSQL"):
+                    Lake.open(settings, read_only=True)
+            finally:
+                server.start()
+            lake.append("carbon_price", prices.assign(market="GDEA"))
+            assert lake.snapshot_id() == before + 2
+        with Lake.open(settings, read_only=True) as reopened:
+            counts = reopened.query(f"SELECT market, count(*) AS n FROM {reopened.relation('carbon_price')} "
+                                    "GROUP BY market")
+            assert dict(zip(counts.market, counts.n)) == {"CEA": 1500, "HBEA": 1500, "GDEA": 1500}

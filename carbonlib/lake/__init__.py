@@ -5,6 +5,7 @@ Knows nothing of carbon science.  Start with :meth:`Lake.open` / :meth:`Lake.cre
 
 from .connection import Lake
 from .errors import (
+    CatalogUnreachableError,
     DamagedLakeError,
     LakeBusyError,
     LakeError,
@@ -20,6 +21,7 @@ from .writer import WriteResult
 
 __all__ = [
     "CATALOG",
+    "CatalogUnreachableError",
     "DamagedLakeError",
     "Lake",
     "LakeBusyError",

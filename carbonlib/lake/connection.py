@@ -19,6 +19,11 @@ Safety rules the connection keeps:
 * a write that meets a locked catalog waits up to ``settings.lock_timeout_s``, then fails
   with :class:`LakeBusyError`; either way the catalog is re-attached, so the next write of
   the same process works as soon as the lock is gone;
+* a write whose PostgreSQL catalog goes away (a restart, a fail-over) is attached anew and
+  done again for up to ``settings.lock_timeout_s`` (the writer skips rows already there, so a
+  commit that did land is not doubled), then fails with :class:`CatalogUnreachableError`;
+  reads and opens name the catalog and the fix at once; the same :class:`Lake` works again
+  as soon as the server answers;
 * tables owned by a service (:attr:`~carbonlib.lake.schema.Table.owner`) are refused by
   :meth:`Lake.append`; their service writes them with :meth:`Lake.service_append`;
 * a closed lake detaches its catalog and leaves its DuckDB instance (extensions loaded, file
@@ -28,6 +33,7 @@ Safety rules the connection keeps:
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -42,7 +48,8 @@ from tenacity import RetryError, Retrying, retry, retry_if_exception, stop_after
 
 from ..settings import Settings, load_settings, mask_secrets
 from . import integrity, migrations, writer
-from .errors import DamagedLakeError, LakeBusyError, LakeError, NotALakeError, OwnedTableError, SchemaVersionError
+from .errors import (CatalogUnreachableError, DamagedLakeError, LakeBusyError, LakeError, NotALakeError,
+                     OwnedTableError, SchemaVersionError)
 from .extensions import load_extensions
 from .schema import CATALOG, SCHEMA_VERSION, TABLES, table
 from .sql import literal
@@ -60,6 +67,40 @@ def _is_commit_conflict(error: BaseException) -> bool:
 
 def _is_stuck(error: BaseException | None) -> bool:
     return isinstance(error, duckdb.Error) and any(w in str(error).lower() for w in _STUCK_WORDS)
+
+
+#: What DuckDB's postgres extension (libpq underneath) says when the catalog's PostgreSQL server went away or does
+#: not answer; a COMMIT cut off by a restart fails with an empty 'Failed to execute query "ROLLBACK"'.
+_CATALOG_LOST_WORDS = ("to connect to postgres", "connection to server at", "server closed the connection",
+                       "terminating connection due to", "no connection to the server", "could not send data to server",
+                       "could not receive data from server", "the database system is starting up",
+                       "the database system is shutting down", 'failed to execute query "rollback"')
+
+
+def _is_catalog_lost(error: BaseException | None) -> bool:
+    """True when ``error`` says the PostgreSQL server of the catalog does not answer (never for a locked or
+    conflicting commit, nor for an object store that does not answer)."""
+    if isinstance(error, CatalogUnreachableError):
+        return True
+    return isinstance(error, duckdb.Error) and any(w in str(error).lower() for w in _CATALOG_LOST_WORDS)
+
+
+def _catalog_unreachable(settings: Settings, error: BaseException, *, writing: bool, waited_s: float | None = None
+                         ) -> CatalogUnreachableError:
+    """The error to raise when the catalog's PostgreSQL server does not answer (``error``: DuckDB's, or the
+    :class:`CatalogUnreachableError` of a failed attach again)."""
+    if isinstance(error, CatalogUnreachableError):
+        reason = error.reason
+    else:
+        text = mask_secrets(str(error))
+        said = re.search(r"failed: ([^\n]+)", text)  # libpq's reason, e.g. "Connection refused"
+        reason = (said.group(1) if said else text.splitlines()[0] if text.strip() else "no answer")[:200].strip()
+    waited = f" for {waited_s:g} s" if waited_s else ""
+    outcome = "Nothing was written and the lake" if writing else "The lake"
+    return CatalogUnreachableError(
+        f"the lake catalog {settings.catalog_display} (PostgreSQL) did not answer{waited} ({reason}). {outcome} is "
+        "not damaged. Fix: start PostgreSQL (or wait for its restart to finish), check CARBON_CATALOG and the "
+        "network, then run the command again.", reason)
 
 
 #: Retry policy for catalog reads that meet another process's commit for a moment.
@@ -208,6 +249,8 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
                                        f"({', '.join(options)})")
     except duckdb.Error as error:
         con.close()
+        if _is_catalog_lost(error):
+            raise _catalog_unreachable(settings, error, writing=False) from None
         raise NotALakeError(
             f"cannot open the lake catalog {settings.catalog_display}: {mask_secrets(str(error))}. Fix: check the "
             "path/URI (CARBON_LAKE, CARBON_CATALOG) or create a lake with `carbon lake init`."
@@ -246,6 +289,7 @@ class Lake:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool, snapshot: int | None):
         self._con = con
+        self._lost = False  # the catalog went away and attaching it again failed: attach before the next use
         self.settings = settings
         self.read_only = read_only
         self.pinned_snapshot = snapshot
@@ -353,12 +397,22 @@ class Lake:
                    snapshot=snapshot)
 
     def _reattach(self) -> None:
-        """Replace the connection by a new one (after a lock left the attached catalog in a stuck transaction)."""
+        """Replace the connection by a new one (after a lock left the attached catalog in a stuck transaction, or
+        its PostgreSQL server went away).  When the catalog does not answer, the lake stays marked lost and the
+        next read or write attaches it again."""
         try:
             self._con.close()
         except duckdb.Error:
             pass
+        self._lost = True
         self._con = _connect(self.settings, read_only=self.read_only, snapshot=self.pinned_snapshot)
+        self._lost = False
+
+    def _live(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, attached anew first when the catalog was lost."""
+        if self._lost:
+            self._reattach()
+        return self._con
 
     def close(self) -> None:
         _release(self._con, self.settings)
@@ -379,8 +433,10 @@ class Lake:
         block every writer's commit ("database is locked").
         """
         try:
-            rows = self._con.execute(sql, params or []).fetchall()
+            rows = self._live().execute(sql, params or []).fetchall()
         except duckdb.Error as error:
+            if _is_catalog_lost(error):
+                raise _catalog_unreachable(self.settings, error, writing=False) from None
             if integrity.is_file_damage(error):
                 raise integrity.damaged(self.settings, error) from None
             raise
@@ -538,16 +594,19 @@ class Lake:
         statement in ``sql`` is refused.  Retried when another process's commit holds the
         catalog lock for a moment.
         """
-        statements = self._con.extract_statements(sql)
+        con = self._live()
+        statements = con.extract_statements(sql)
         if len(statements) != 1:
             raise LakeError(f"Lake.query runs exactly one SQL statement; got {len(statements)}. "
                             "Fix: pass values as ? parameters, never inside the SQL text.")
-        cursor = self._con.cursor() if frames else self._con
+        cursor = con.cursor() if frames else con
         try:
             for name, frame in (frames or {}).items():
                 cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()
         except duckdb.Error as error:
+            if _is_catalog_lost(error):
+                raise _catalog_unreachable(self.settings, error, writing=False) from None
             if integrity.is_unreachable(error):
                 raise integrity.unreachable(self.settings, error) from None
             if integrity.is_file_damage(error):
@@ -744,8 +803,9 @@ class Lake:
         return self._write(write)
 
     def _write(self, work):
-        """Run ``work(cursor)`` with retries on commit conflicts and catalog locks (see module doc)."""
-        retrying = Retrying(retry=retry_if_exception(_is_commit_conflict),
+        """Run ``work(cursor)`` with retries on commit conflicts, catalog locks and a lost PostgreSQL catalog (see
+        module doc)."""
+        retrying = Retrying(retry=retry_if_exception(lambda error: _is_commit_conflict(error) or _is_catalog_lost(error)),
                             wait=wait_random_exponential(multiplier=0.05, max=2.0),
                             stop=stop_after_delay(self.settings.lock_timeout_s),
                             before_sleep=self._reattach_if_stuck)
@@ -754,7 +814,7 @@ class Lake:
                 with attempt:
                     # Each attempt works on its own cursor: whatever a failed attempt left behind (registered
                     # batch views, an aborted transaction) goes away with it and cannot break the retry.
-                    cursor = self._con.cursor()
+                    cursor = self._live().cursor()
                     try:
                         return work(cursor)
                     finally:
@@ -766,6 +826,9 @@ class Lake:
             raise
         except RetryError as gave_up:
             error = gave_up.last_attempt.exception()
+            if _is_catalog_lost(error):
+                self._lost = True
+                raise _catalog_unreachable(self.settings, error, writing=True, waited_s=self.settings.lock_timeout_s) from None
             self._reattach()
             raise LakeBusyError(
                 f"the lake catalog stayed locked or in conflict for {self.settings.lock_timeout_s:g} s "
@@ -775,8 +838,12 @@ class Lake:
             ) from None
 
     def _reattach_if_stuck(self, state) -> None:
-        """After a failed attempt: attach the catalog anew if the failure may have left it in a stuck transaction."""
-        if _is_stuck(state.outcome.exception()):
+        """After a failed attempt: attach the catalog anew if the failure may have left it in a stuck transaction,
+        or mark it lost (attached again by the next attempt) when its PostgreSQL server went away."""
+        error = state.outcome.exception()
+        if _is_catalog_lost(error):
+            self._lost = True
+        elif _is_stuck(error):
             self._reattach()
 
 

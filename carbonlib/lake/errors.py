@@ -35,6 +35,15 @@ class StorageUnreachableError(LakeError):
     written, and the lake is not damaged."""
 
 
+class CatalogUnreachableError(LakeError):
+    """The PostgreSQL server holding the lake's catalog does not answer (stopped, restarting, wrong address, network);
+    nothing was written, and the lake is not damaged.  ``reason`` is what the server's client library said."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class OwnedTableError(LakeError):
     """A service-owned table (accounts, roll-ups, run log, the lake's own tables) was written from outside its service."""
 
