@@ -62,3 +62,40 @@ def test_the_postgres_password_is_masked(postgres_server, tmp_path):
         Security.open(settings)
     assert "pg-Secret" not in str(refused.value) and "x-2364" not in str(refused.value)
     assert lake_settings(tmp_path / "lake").security_store is None
+
+
+def test_a_postgres_restart_is_survived_by_a_long_running_server_and_a_cut_transaction_is_named(tmp_path):
+    """PostgreSQL restarted under an open security store (a dashboard server's): the next login and the next change
+    work on a new connection (before, every call failed with 'the connection is closed' until the server process was
+    restarted); a transaction the restart cuts off is named, not taken as done; a stopped server names the fix."""
+    import servers
+    from carbonlib.security import StoreError
+
+    with servers.postgres_server() as server:
+        settings = load_settings(lake=tmp_path / "lake",
+                                 security_store=f"postgres:{servers.create_database(server.dsn, 'sec_restart')}")
+        security, _ = Security.init(settings)
+        try:
+            security.provision("county", "County", grants=[("manager", "D430121")], password=PASSWORD,
+                               must_change=False)
+            server.restart()
+            assert security.sessions.login("county", PASSWORD).token
+            security.provision("city", "City", grants=[("manager", "C4301")], password=PASSWORD, must_change=False)
+
+            with pytest.raises(StoreError, match="went away in the middle of a transaction.*not confirmed"):
+                with security.store.transaction() as tx:
+                    tx.run("DELETE FROM meta WHERE key = 'schema_version'")
+                    server.restart()
+                    tx.one("SELECT count(*) FROM meta")
+            with security.store.transaction() as tx:  # the cut transaction changed nothing
+                assert tx.one("SELECT count(*) FROM meta WHERE key = 'schema_version'")[0] == 1
+
+            server.stop()
+            try:
+                with pytest.raises(StoreError, match="cannot reach the security store.*Fix: start PostgreSQL"):
+                    security.sessions.login("city", PASSWORD)
+            finally:
+                server.start()
+            assert security.sessions.login("city", PASSWORD).token
+        finally:
+            security.close()

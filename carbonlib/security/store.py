@@ -178,16 +178,30 @@ class Store:
                 raise StoreError(f"{where.display} is not a {cls.label} ({error}). Fix: restore it from a backup, "
                                  f"or {cls.create_fix}") from None
         else:
-            import psycopg
-
-            try:
-                connection = psycopg.connect(where.dsn, autocommit=True)
-            except psycopg.Error as error:
-                raise StoreError(f"cannot reach the {cls.label} {where.display}: "
-                                 f"{mask_secrets(str(error)).splitlines()[0]}") from None
+            connection = cls._connect_postgres(where)
         store = cls(where, connection)
         store._migrate()
         return store
+
+    @classmethod
+    def _connect_postgres(cls, where: Location):
+        import psycopg
+
+        try:
+            return psycopg.connect(where.dsn, autocommit=True)
+        except psycopg.Error as error:
+            raise StoreError(f"cannot reach the {cls.label} {where.display}: "
+                             f"{mask_secrets(str(error)).splitlines()[0]}. Fix: start PostgreSQL (or wait for its "
+                             "restart to finish) and check the store's setting and the network.") from None
+
+    def _connection_lost(self, error: BaseException) -> bool:
+        """True when ``error`` says the PostgreSQL server went away (restarted, stopped, network): the connection
+        is dead and the next transaction connects anew."""
+        if self.location.dialect == "sqlite":
+            return False
+        import psycopg
+
+        return isinstance(error, psycopg.OperationalError) and (self._db.closed or self._db.broken)
 
     def close(self) -> None:
         self._db.close()
@@ -221,17 +235,32 @@ class Store:
     def transaction(self, *, exclusive: bool = False) -> Iterator["Transaction"]:
         """One transaction; ``exclusive`` takes the write lock at once (serialises appends to the audit log).
 
-        Threads sharing the store (a web server's handlers, the scheduler's job threads) take turns.
+        Threads sharing the store (a web server's handlers, the scheduler's job threads) take turns.  On
+        PostgreSQL, a connection that the server closed (a restart) is replaced at the next transaction, so a
+        long-running dashboard server keeps working; a transaction it cut off raises :class:`StoreError`.
         """
-        db = self._db
         with self._lock:
-            db.execute("BEGIN IMMEDIATE" if exclusive and self.location.dialect == "sqlite" else "BEGIN")
+            begin = "BEGIN IMMEDIATE" if exclusive and self.location.dialect == "sqlite" else "BEGIN"
+            try:
+                self._db.execute(begin)
+            except Exception as error:
+                if not self._connection_lost(error):
+                    raise
+                self._db.close()
+                self._db = self._connect_postgres(self.location)  # nothing was done yet: begin on a new connection
+                self._db.execute(begin)
             try:
                 yield Transaction(self)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                self._db.execute("COMMIT")
+            except BaseException as error:
+                if not self._connection_lost(error):
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.close()  # the server ended the transaction with the connection
+                raise StoreError(f"the {self.label} {self.location.display} went away in the middle of a "
+                                 f"transaction ({mask_secrets(str(error)).splitlines()[0]}); what it changed was not "
+                                 "confirmed. Fix: when PostgreSQL answers again, check the result (the audit log "
+                                 "lists every change that landed) and run the command again if it is missing.") from None
 
 
 class Transaction:
