@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import paho.mqtt.client as mqtt
 import paho.mqtt.publish as publish
 import pytest
@@ -120,30 +121,40 @@ def test_senml_and_single_readings_dedup_late_conflict_replay_and_malformed(plat
     assert len(daily) == 1 and daily.n[0] >= 1  # the monitor's roll-up followed the batch
 
 
-def test_retirement_revokes_the_credentials_and_idle_devices_are_quarantined(platform):
+def test_retirement_revokes_the_credentials_and_readings_after_it_are_quarantined(platform):
+    """Two readings kept by the broker while the ingester is down, then the tower retired between their times: the
+    one taken before the retirement goes in, the one taken after it is quarantined by the lake's rule (the device's
+    state at the reading's time); the retired device can no longer connect."""
     settings, port, password = platform
     stop, runner, _ = _ingest_until(settings, port, 0)  # the ingester's persistent session now exists
     stop.set()
     runner.join(timeout=60)
-    # sent while the ingester is down: the broker keeps it for the ingester's session
-    _publish(port, password, [{"metric": "Tair", "ts": _half_hour(1).isoformat() + "Z", "value": 11.0}])
+    before, after = _half_hour(3), _half_hour(1)
+    # sent while the ingester is down: the broker keeps them for the ingester's session
+    _publish(port, password, [{"metric": "Tair", "ts": before.isoformat() + "Z", "value": 11.0},
+                              {"metric": "Tair", "ts": after.isoformat() + "Z", "value": 11.5}])
     with Security.open(settings) as security:
         operator = security.sessions.login("t-devices", TEST_PASSWORD).principal
-        row = devices.record_event(security, operator, settings, TOWER, "retired", note="end of the project")
+        row = devices.record_event(security, operator, settings, TOWER, "retired", at=_half_hour(2).replace(
+            tzinfo=timezone.utc), note="end of the project")
         assert row.status == "retired"
         audited = security.audit.entries(actor="t-devices", action="operate_devices", limit=1)[0]
     assert "MQTT credentials revoked" in audited.detail
     with pytest.raises(Exception, match="[Nn]ot authori[sz]ed"):
         _publish(port, password, [{"metric": "Tair", "ts": _half_hour(0.5).isoformat() + "Z", "value": 11.0}])
-    stop, runner, counters = _ingest_until(settings, port, 1)
+    stop, runner, counters = _ingest_until(settings, port, 2)
     try:
         _wait_for(lambda: _count(settings, "SELECT count(*) FROM lake.telemetry_reject WHERE source = 'mqtt'") >= 1)
     finally:
         stop.set()
         runner.join(timeout=60)
     with Lake.open(settings, read_only=True) as opened:
-        reason = opened.query("SELECT reason FROM lake.telemetry_reject WHERE source = 'mqtt'").reason[0]
-    assert f"{TOWER} is retired" in reason and counters["c"].inserted == 0
+        rejected = opened.query("SELECT reason, payload FROM lake.telemetry_reject WHERE source = 'mqtt'")
+        kept = opened.query("SELECT value FROM lake.telemetry WHERE device_id = ? AND metric = 'Tair' AND ts = ?",
+                            [TOWER, before])
+    assert len(rejected) == 1 and pd.Timestamp(json.loads(rejected.payload[0])["ts"]) == pd.Timestamp(after)
+    assert "was not installed and active" in rejected.reason[0]
+    assert list(kept.value) == [11.0] and counters["c"].inserted == 1
 
 
 def test_kill_9_mid_stream_loses_and_doubles_nothing(platform, tmp_path):

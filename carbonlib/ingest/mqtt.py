@@ -11,8 +11,10 @@ The ingester subscribes to ``carbon/telemetry/+`` with QoS 1 in a persistent ses
 * a reading that comes back with another value is a conflict, quarantined with the lake's reason;
   one from more than ``future_s`` ahead of the clock or older than ``late_window`` is quarantined
   as a replay; late and out-of-order readings inside the window are simply accepted;
-* a device that is not active in the registry (stocked, removed, lost, retired, scrapped) has its
-  readings quarantined, whatever the broker let through.
+* a reading taken when its device was not installed and active (after a removal, loss or
+  retirement, before its installation: the registry's state at the reading's time, a rule of the
+  lake writer) is quarantined with the reason, whatever the broker let through; a reading taken
+  before a retirement and delivered after it (the broker kept it for the ingester) is kept.
 
 Every ``batch_s`` seconds the readings received are written as one all-or-nothing batch
 (:meth:`carbonlib.lake.Lake.append`, quarantine mode); the daily roll-up is then refreshed from the
@@ -33,7 +35,6 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from ..accounting import accounts, views
-from ..devices import registry
 from ..devices.credentials import INGESTER_USER, TOPIC_PREFIX
 from ..lake import Lake
 from ..settings import Settings
@@ -80,13 +81,10 @@ class MqttIngester:
         self.settings, self.broker, self.batch_s = settings, broker, batch_s
         self.late_window, self.future_s, self.refresh = late_window, future_s, refresh_accounts
         self.counters = Counters()
-        self.registry_ttl_s = 10.0
         #: Seconds a lake connection serves before it is reopened: a DuckDB connection that commits every few
         #: seconds keeps growing its caches (about 6 MiB a minute at 3,000 readings/s, measured by
         #: benchmarks/mqtt.py --soak-minutes 10); reopening (~0.2 s) keeps the ingester's memory flat.
         self.connection_max_age_s = 300.0
-        self._state: dict[str, str] = {}
-        self._states_at = float("-inf")
         self._lake: Lake | None = None
         self._lake_opened = float("-inf")
         self._inbox: queue.Queue = queue.Queue()
@@ -166,24 +164,6 @@ class MqttIngester:
                                   f"more than {self.future_s:g} s in the future: clock error or replay")
         return frame.assign(src_refused=refusals, ts=stamps)
 
-    def _states(self, lake: Lake, named: list[str]) -> dict[str, str]:
-        """Registry state of the devices (cached for ``registry_ttl_s``: a retirement counts within seconds, and
-        the broker has refused the device's new connections at once)."""
-        if time.monotonic() - self._states_at > self.registry_ttl_s or not set(named) <= set(self._state):
-            table = registry.devices(lake)
-            self._state, self._states_at = dict(zip(table.device_id, table.status)), time.monotonic()
-        return self._state
-
-    def _refuse_idle_devices(self, lake: Lake, frame: pd.DataFrame) -> pd.DataFrame:
-        named = sorted(set(frame.device_id.dropna()))
-        state = self._states(lake, named)
-        reasons = [r if r is not None and not pd.isna(r) else
-                   (None if state.get(d) == "active" else
-                    f"device {d} is {state.get(d, 'not registered')}: readings are accepted only from installed, "
-                    "active devices")
-                   for d, r in zip(frame.device_id, frame.src_refused)]
-        return frame.assign(src_refused=reasons)
-
     def commit(self) -> int:
         """Write what has arrived as one batch, then acknowledge it; the number of messages committed."""
         taken = self._drain()
@@ -195,7 +175,6 @@ class MqttIngester:
             self._lake = None
         if self._lake is None:  # one connection for many batches: opening the lake costs more than a batch
             self._lake, self._lake_opened = Lake.open(self.settings), time.monotonic()
-        frame = self._refuse_idle_devices(self._lake, frame)
         if frame.src_refused.isna().all():
             frame = frame.drop(columns="src_refused")
         result = self._lake.append("telemetry", frame, source="mqtt", on_error="quarantine")
