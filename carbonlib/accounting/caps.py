@@ -121,52 +121,73 @@ def assess_cap(cap: float, projection: Projection, credits_retired: float,
     return {"shortfall": shortfall, "offset_allowed": allowed, "offset_used": used, "deficit": shortfall - used}
 
 
-def _monthly(lake: Lake, org_id: str, year: int, snapshot: int | None) -> pd.Series:
-    """emissions_total (tCO2e) per month number, for the months that have ledger-based source figures.
+def _monthly(lake: Lake, org_ids: list[str], years: tuple[int, ...], snapshot: int | None
+             ) -> dict[tuple[str, int], pd.Series]:
+    """emissions_total (tCO2e) per month number of each org and year, for the months that have ledger-based source
+    figures (one read for all of them).
 
     Months with only metered output or sinks (e.g. ledger entries of December not approved
     yet) are left out, so they are not mistaken for months without emissions.
     """
     items = (*SOURCE_ITEMS, "emissions_total")
-    rows = lake.read("account", columns=["period", "item", "value"], snapshot=snapshot,
-                     where=f"org_id = ? AND method_version = ? AND item IN ({marks(items)}) AND period LIKE ? "
-                           "AND length(period) = 7", params=[org_id, METHOD_VERSION, *items, f"{year}-%"])
-    with_sources = set(rows[rows.item != "emissions_total"].period)
-    totals = rows[(rows.item == "emissions_total") & rows.period.isin(with_sources)]
-    return pd.Series(totals.value.to_numpy(), index=totals.period.str[5:].astype(int)).sort_index()
+    rows = lake.read("account", columns=["org_id", "period", "item", "value"], snapshot=snapshot,
+                     where=f"org_id IN ({marks(org_ids)}) AND method_version = ? AND item IN ({marks(items)}) "
+                           f"AND length(period) = 7 AND CAST(left(period, 4) AS INTEGER) IN ({marks(years)})",
+                     params=[*org_ids, METHOD_VERSION, *items, *years])
+    with_sources = set(zip(rows.org_id[rows.item != "emissions_total"], rows.period[rows.item != "emissions_total"]))
+    totals = rows[rows.item == "emissions_total"]
+    totals = totals[[key in with_sources for key in zip(totals.org_id, totals.period)]]
+    return {(org, int(year)): pd.Series(group.value.to_numpy(), index=group.period.str[5:].astype(int)).sort_index()
+            for (org, year), group in totals.groupby([totals.org_id, totals.period.str[:4]])}
+
+
+def _credits_retired(lake: Lake, org_ids: list[str], year: int, snapshot: int | None) -> dict[str, float]:
+    rows = lake.read("credit_event", columns=["beneficiary", "quantity_tco2e"], snapshot=snapshot,
+                     where=f"event_type = 'retire' AND purpose = 'compliance' AND beneficiary IN ({marks(org_ids)}) "
+                           "AND cap_year = ?", params=[*org_ids, year])
+    return rows.groupby("beneficiary").quantity_tco2e.sum().to_dict()
 
 
 def credits_retired(lake: Lake, org_id: str, year: int, snapshot: int | None = None) -> float:
     """Credits (tCO2e) retired in the registry for compliance with ``org_id``'s cap of ``year`` (purpose
     compliance, beneficiary ``org_id``, cap year ``year``), whenever they were retired."""
-    rows = lake.read("credit_event", columns=["quantity_tco2e"], snapshot=snapshot,
-                     where="event_type = 'retire' AND purpose = 'compliance' AND beneficiary = ? AND cap_year = ?",
-                     params=[org_id, year])
-    return float(rows.quantity_tco2e.sum())
+    return float(_credits_retired(lake, [org_id], year, snapshot).get(org_id, 0.0))
 
 
-def cap_status(lake: Lake, org_id: str, year: int, *, as_of: date | None = None,
-               offset_limit: float = DEFAULT_OFFSET_LIMIT, snapshot: int | None = None) -> CapStatus:
-    """The cap position of ``org_id`` in ``year`` as of ``as_of`` (see module doc for the rules).
+def _assess(lake: Lake, org_ids: list[str], year: int, as_of: date | None, offset_limit: float, snapshot: int
+            ) -> dict[str, CapStatus | ValueError]:
+    """The cap position of each of ``org_ids`` (see :func:`cap_status`), or the ValueError saying why it has none;
+    a few reads for all of them."""
+    if not org_ids:
+        return {}
+    caps = lake.read("cap", columns=["org_id", "cap_tco2e"], where=f"year = ? AND org_id IN ({marks(org_ids)})",
+                     params=[year, *org_ids], snapshot=snapshot).groupby("org_id").cap_tco2e.sum()
+    monthly = _monthly(lake, list(caps.index), (year, year - 1), snapshot) if len(caps) else {}
+    credits = _credits_retired(lake, list(caps.index), year, snapshot) if len(caps) else {}
+    out: dict[str, CapStatus | ValueError] = {}
+    for org_id in org_ids:
+        if org_id not in caps.index:
+            out[org_id] = ValueError(f"{org_id} has no cap for {year} in table cap; fix: record its allocation, or "
+                                     "pick a capped org")
+            continue
+        months = monthly.get((org_id, year), pd.Series(dtype=float))
+        if as_of is not None:
+            months = months[[date(year, m, calendar.monthrange(year, m)[1]) <= as_of for m in months.index]]
+        if months.empty:
+            out[org_id] = ValueError(f"no monthly accounts of {org_id} in {year} up to {as_of or 'now'}; "
+                                     "fix: run `carbon accounts refresh` (or build_accounts) first")
+            continue
+        out[org_id] = _position(org_id, year, as_of, float(caps[org_id]), months, monthly.get((org_id, year - 1)),
+                                float(credits.get(org_id, 0.0)), offset_limit, snapshot)
+    return out
 
-    Raises ValueError when the org has no cap for the year, or no monthly accounts up to ``as_of``.
-    """
-    snapshot = lake.snapshot_id() if snapshot is None else snapshot
-    caps = lake.read("cap", where="org_id = ? AND year = ?", params=[org_id, year], snapshot=snapshot)
-    if caps.empty:
-        raise ValueError(f"{org_id} has no cap for {year} in table cap; fix: record its allocation, or pick a capped org")
-    monthly = _monthly(lake, org_id, year, snapshot)
-    if as_of is not None:
-        monthly = monthly[[date(year, m, calendar.monthrange(year, m)[1]) <= as_of for m in monthly.index]]
-    if monthly.empty:
-        raise ValueError(f"no monthly accounts of {org_id} in {year} up to {as_of or 'now'}; "
-                         "fix: run `carbon accounts refresh` (or build_accounts) first")
+
+def _position(org_id: str, year: int, as_of: date | None, cap: float, monthly: pd.Series,
+              previous: pd.Series | None, credits: float, offset_limit: float, snapshot: int) -> CapStatus:
+    """The cap position from the year's monthly emissions up to ``as_of`` and the previous year's (tCO2e)."""
     through = int(monthly.index.max())
     ytd = monthly.reindex(range(1, through + 1), fill_value=0.0)
-    previous = _monthly(lake, org_id, year - 1, snapshot)
-    projection = project_year_end(ytd, year, previous if len(previous) else None)
-    cap = float(caps.cap_tco2e.sum())
-    credits = credits_retired(lake, org_id, year, snapshot)
+    projection = project_year_end(ytd, year, previous if previous is not None and len(previous) else None)
     figures = assess_cap(cap, projection, credits, offset_limit)
     alert = projection.projected > cap or projection.emissions_ytd > cap
     word = "actual" if projection.method == "actual" else f"projected ({projection.method})"
@@ -184,6 +205,28 @@ def cap_status(lake: Lake, org_id: str, year: int, *, as_of: date | None = None,
                      snapshot_id=snapshot, **figures)
 
 
+def cap_status(lake: Lake, org_id: str, year: int, *, as_of: date | None = None,
+               offset_limit: float = DEFAULT_OFFSET_LIMIT, snapshot: int | None = None) -> CapStatus:
+    """The cap position of ``org_id`` in ``year`` as of ``as_of`` (see module doc for the rules).
+
+    Raises ValueError when the org has no cap for the year, or no monthly accounts up to ``as_of``.
+    """
+    snapshot = lake.snapshot_id() if snapshot is None else snapshot
+    found = _assess(lake, [org_id], year, as_of, offset_limit, snapshot)[org_id]
+    if isinstance(found, ValueError):
+        raise found
+    return found
+
+
+def cap_statuses(lake: Lake, org_ids: list[str], year: int, *, as_of: date | None = None,
+                 offset_limit: float = DEFAULT_OFFSET_LIMIT, snapshot: int | None = None) -> dict[str, CapStatus]:
+    """:func:`cap_status` of each of ``org_ids`` that has a cap and monthly accounts up to ``as_of`` (the others are
+    left out), read together: a report of a region assesses every capped org below it."""
+    snapshot = lake.snapshot_id() if snapshot is None else snapshot
+    return {org: found for org, found in _assess(lake, list(dict.fromkeys(org_ids)), year, as_of, offset_limit,
+                                                 snapshot).items() if isinstance(found, CapStatus)}
+
+
 def cap_report(lake: Lake, year: int, *, as_of: date | None = None, offset_limit: float = DEFAULT_OFFSET_LIMIT,
                snapshot: int | None = None) -> pd.DataFrame:
     """:func:`cap_status` of every capped org of ``year``, one row each (alerts first)."""
@@ -193,7 +236,11 @@ def cap_report(lake: Lake, year: int, *, as_of: date | None = None, offset_limit
         years = sorted(lake.read("cap", columns=["year"], snapshot=snapshot).year.unique())
         raise ValueError(f"no org has a cap for {year} (table cap holds the years {', '.join(map(str, years)) or 'none'}); "
                          "fix: pick one of those years, or record the year's allocation")
-    rows = [cap_status(lake, org, year, as_of=as_of, offset_limit=offset_limit, snapshot=snapshot).__dict__ for org in orgs]
+    assessed = _assess(lake, list(dict.fromkeys(orgs)), year, as_of, offset_limit, snapshot)
+    for found in assessed.values():
+        if isinstance(found, ValueError):
+            raise found
+    rows = [found.__dict__ for found in assessed.values()]
     return pd.DataFrame(rows).sort_values(["alert", "org_id"], ascending=[False, True], ignore_index=True)
 
 

@@ -29,7 +29,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -171,14 +173,25 @@ class ReportData:
         return self.org["name_zh"] if lang == "zh" else self.org["name_en"]
 
 
+#: Year trees already read, per open lake and (year, snapshot): a report asks for its tree for the org, its subtree,
+#: its children, its caps and its data quality, and a pinned snapshot's tree never changes.
+_TREES: "weakref.WeakKeyDictionary[Lake, dict[tuple[int, int], pd.DataFrame]]" = weakref.WeakKeyDictionary()
+
+
 def period_tree(lake: Lake, period: str | None, snapshot: int | None = None) -> pd.DataFrame:
     """The org tree a report of ``period`` uses: that of its year, as the accounts roll up
     (:func:`carbonlib.accounting.accounts.year_tree`: names and parents on its last day, without orgs closed
     before it began or opened after it ended), so a report of a past year names the orgs as they were.
-    ``period`` None: today's tree."""
+    ``period`` None: today's tree.  Read once per lake connection for a pinned ``snapshot``."""
     if period is None:
         return views.org_tree(lake, snapshot)
-    return accounts.year_tree(lake, period_bounds(period)[0].year, snapshot)
+    year = period_bounds(period)[0].year
+    if snapshot is None:
+        return accounts.year_tree(lake, year, snapshot)
+    trees = _TREES.setdefault(lake, {})
+    if (year, snapshot) not in trees:
+        trees[(year, snapshot)] = accounts.year_tree(lake, year, snapshot)
+    return trees[(year, snapshot)].copy()
 
 
 def resolve_org(lake: Lake, org_id: str, snapshot: int | None = None, period: str | None = None) -> dict:
@@ -275,15 +288,10 @@ def cap_status(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.DataFr
     out = caps.merge(emitted, on="org_id", how="left").fillna({"emitted_tco2e": 0.0})
     out = out.merge(orgs[["org_id", "name_zh", "name_en"]], on="org_id")
     out["utilisation"] = out.emitted_tco2e / out.cap_tco2e
-    projections = []
-    for org in out.org_id:
-        try:
-            status = cap_rules.cap_status(lake, org, start.year, as_of=end, snapshot=snapshot)
-            projections.append((status.projected, status.projection_method))
-        except ValueError:  # no monthly accounts yet: nothing to project from
-            projections.append((float("nan"), "none"))
-    out["projected_tco2e"] = [p for p, _ in projections]
-    out["projection_method"] = [m for _, m in projections]
+    # an org without monthly accounts yet has nothing to project from
+    statuses = cap_rules.cap_statuses(lake, list(out.org_id), start.year, as_of=end, snapshot=snapshot)
+    out["projected_tco2e"] = [statuses[o].projected if o in statuses else float("nan") for o in out.org_id]
+    out["projection_method"] = [statuses[o].projection_method if o in statuses else "none" for o in out.org_id]
     out["projected_utilisation"] = out.projected_tco2e / out.cap_tco2e
     actual_over = out.utilisation > 1.0
     projected_over = out.projected_utilisation > 1.0
@@ -645,11 +653,23 @@ PRINT_CSS = ("@page {size: A4; margin: 16mm 14mm;} "
              "table, img, svg {break-inside: avoid;} h2 {break-after: avoid;}}")
 
 
+#: One HTML exporter per thread (its compiled templates are most of a first export's time; an exporter is not
+#: shared between the threads of a batch).
+_EXPORTERS = threading.local()
+
+
 def _html_exporter():
-    """nbconvert's lab HTML exporter: input cells and notebook-only notes hidden, no CDN scripts, A4 print CSS.
+    """nbconvert's lab HTML exporter: input cells and notebook-only notes hidden, no CDN scripts, A4 print CSS;
+    made once per thread.
 
     (require.js, MathJax and mermaid are left out: reports have no formulas, diagrams or widgets.)
     """
+    if getattr(_EXPORTERS, "exporter", None) is None:
+        _EXPORTERS.exporter = _new_html_exporter()
+    return _EXPORTERS.exporter
+
+
+def _new_html_exporter():
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor

@@ -48,7 +48,7 @@ def init() -> None:
     except ImportError:
         return
     if get_ipython() is not None:
-        set_matplotlib_formats("svg")
+        set_matplotlib_formats("svg", bbox_inches=None)  # the constrained layout fits the figure: no second draw
 
 
 def _figure(height_in: float, width_in: float = _WIDTH_IN):
