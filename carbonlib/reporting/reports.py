@@ -20,6 +20,7 @@ figures.xlsx, run.json}`` and ``<out>/<kind>/<period>/manifest.json``.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import html
 import json
@@ -928,12 +929,65 @@ def _cluster_name(cluster) -> str | None:
     return getattr(getattr(cluster, "scheduler", None), "address", None) or str(cluster)
 
 
+@dataclass
+class _WorkerKernel:
+    """A warm kernel of a Dask worker's thread: its manager, its socket folder and the lake settings it started with."""
+
+    manager: object
+    sockets: str
+    environment: dict[str, str]
+
+
+#: The warm kernel of each thread of a Dask worker process (a worker runs its tasks on its threads): started by the
+#: thread's first report, kept for its next ones as long as they read the same lake, shut down after a failed run,
+#: for other settings, and when the worker exits.
+_WORKER_KERNELS: dict[int, _WorkerKernel] = {}
+_WORKER_KERNELS_LOCK = threading.Lock()
+
+
 def _run_on_worker(environment: dict[str, str], pdf: bool, run: dict) -> RunRecord:
     """One report run on a Dask worker: the batch's lake settings in this process's environment (the kernel inherits
-    them), its own kernel sockets, the worker's own Chromium for a PDF."""
+    them), in the thread's warm kernel (:data:`_WORKER_KERNELS`; its start and imports are most of a small report's
+    time), the worker's own Chromium for a PDF."""
     os.environ.update(environment)
-    with tempfile.TemporaryDirectory(prefix="carbon-kernels-") as sockets:
-        return _run_one(**run, chromium=pdf_converter() if pdf else None, sockets=sockets)
+    _register_warm_engine()
+    warm = _worker_kernel(environment)
+    record = _run_one(**run, chromium=pdf_converter() if pdf else None, sockets=warm.sockets, kernel=warm.manager)
+    if record.status == "failed" or not warm.manager.is_alive():
+        _drop_worker_kernel(threading.get_ident())
+    return record
+
+
+def _worker_kernel(environment: dict[str, str]) -> _WorkerKernel:
+    """This thread's warm kernel for ``environment`` (a new one when there is none or it read other settings)."""
+    from jupyter_client.manager import KernelManager
+
+    thread = threading.get_ident()
+    with _WORKER_KERNELS_LOCK:
+        warm = _WORKER_KERNELS.get(thread)
+    if warm is not None and warm.environment == environment:
+        return warm
+    _drop_worker_kernel(thread)
+    sockets = tempfile.mkdtemp(prefix="carbon-kernels-")
+    warm = _WorkerKernel(KernelManager(kernel_name=KERNEL, config=kernel_config(sockets, f"w{thread}")), sockets,
+                         dict(environment))
+    with _WORKER_KERNELS_LOCK:
+        _WORKER_KERNELS[thread] = warm
+    return warm
+
+
+def _drop_worker_kernel(thread: int) -> None:
+    with _WORKER_KERNELS_LOCK:
+        warm = _WORKER_KERNELS.pop(thread, None)
+    if warm is not None:
+        _shut_down(warm.manager)
+        shutil.rmtree(warm.sockets, ignore_errors=True)
+
+
+@atexit.register
+def _drop_worker_kernels() -> None:
+    for thread in list(_WORKER_KERNELS):
+        _drop_worker_kernel(thread)
 
 
 @contextmanager
