@@ -13,8 +13,8 @@ lake with one site and its tower:
 4. ``ingest_again``: the same file again (everything is already there: idempotence costs).
 
 With ``--big-gb N`` it also writes a meter CSV of about N GB (15-minute readings of 5 electricity
-meters since 1990, padded with 200 columns nobody maps, as a wide logger export is) and ingests it
-through a mapping: ``big_file`` reports its size, seconds, values/s and the peak RSS before and
+meters since 1990, padded with columns nobody maps, 200 or as many as the size needs, as a wide
+logger export is) and ingests it through a mapping: ``big_file`` reports its size, seconds, values/s and the peak RSS before and
 after (a file streamed in chunks, not loaded whole, leaves the peak where it was).
 
 Prints JSON.  Run from the repository root: ``.venv/bin/python benchmarks/ingest.py [--big-gb 2]``.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import sys
 import tempfile
@@ -76,13 +77,16 @@ def peak_mib() -> float:
 
 
 def write_big_csv(target: Path, gigabytes: float) -> int:
-    """A 15-minute meter CSV from 1990-01-01 of about ``gigabytes`` GB (the rows end before now); returns its rows."""
-    padding = "," + ",".join(f"{k % 97}.5" for k in range(200))
+    """A 15-minute meter CSV from 1990-01-01 of about ``gigabytes`` GB (the rows end before now: the unmapped
+    columns are as many as that size needs, at least 200); returns its rows."""
     moment, step = pd.Timestamp("1990-01-01"), pd.Timedelta(minutes=15)
-    rows, size, limit = 0, 0, gigabytes * 1e9
     latest = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("D") - pd.Timedelta(days=1)
+    rows, size, limit = 0, 0, gigabytes * 1e9
+    bytes_per_row = limit / ((latest - moment) / step)
+    columns = max(200, math.ceil((bytes_per_row - 40) / 4.7))  # an unmapped value "k.5," is 4-5 bytes
+    padding = "," + ",".join(f"{k % 97}.5" for k in range(columns))
     with open(target, "w", encoding="utf-8") as out:
-        header = "time," + ",".join(METERS) + "," + ",".join(f"aux_{k}" for k in range(200)) + "\n"
+        header = "time," + ",".join(METERS) + "," + ",".join(f"aux_{k}" for k in range(columns)) + "\n"
         out.write(header)
         size += len(header)
         block = []
