@@ -61,7 +61,7 @@ def _enter(page, period: str, amount: str, voucher: str, invoice=None) -> str:
     page.get_by_label("Period", exact=True).fill(period)
     page.get_by_label("Period", exact=True).press("Tab")
     page.get_by_label("Category", exact=True).last.select_option(label="Purchased heat")
-    page.get_by_label("Activity type", exact=True).select_option("steam")
+    page.get_by_label("Activity type", exact=True).select_option(label="Steam")
     page.get_by_label("Amount", exact=True).fill(amount)
     page.get_by_label("Amount", exact=True).press("Tab")
     page.get_by_label("Voucher no.", exact=True).fill(voucher)
@@ -149,6 +149,7 @@ def test_enter_review_approve_reverse_and_the_overview_follows(page, panel_url, 
     page.goto(f"{panel_url}/ledger?org={ENTERPRISE}&lang=zh", timeout=FIRST_PAINT_MS)
     page.get_by_role("button", name="录入并提交审核").wait_for(timeout=FIRST_PAINT_MS)
     page.locator(".tabulator-cell", has_text="待审核").first.wait_for(timeout=30_000)
+    page.locator(".tabulator-cell", has_text="蒸汽").first.wait_for(timeout=30_000)  # activity types named in Chinese
     # the supervision section (clause 10.1): the findings counted for the selected enterprise
     expect(page.locator("[data-testid=supervision]").first).to_contain_text("逾期提交的条目", timeout=30_000)
     _shot(page, "ledger_zh")

@@ -653,6 +653,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'category_exported_electricity': ('输出电力', 'Exported electricity'),
     'category_purchased_heat': ('外购热力', 'Purchased heat'),
     'category_exported_heat': ('输出热力', 'Exported heat'),
+    # activity types of ledger entries (fuels, processes, wastes, heat carriers); a type the factor library adds
+    # later is shown by its key, as are the fugitive gases (their chemical names are the same in both languages)
+    'activity_bituminous_coal': ('烟煤', 'Bituminous coal'),
+    'activity_raw_coal': ('原煤', 'Raw coal'),
+    'activity_coke': ('焦炭', 'Coke'),
+    'activity_crude_oil': ('原油', 'Crude oil'),
+    'activity_diesel': ('柴油', 'Diesel'),
+    'activity_fuel_oil': ('燃料油', 'Fuel oil'),
+    'activity_gasoline': ('汽油', 'Gasoline'),
+    'activity_kerosene': ('煤油', 'Kerosene'),
+    'activity_lpg': ('液化石油气', 'LPG'),
+    'activity_natural_gas': ('天然气', 'Natural gas'),
+    'activity_clinker': ('水泥熟料', 'Cement clinker'),
+    'activity_msw': ('生活垃圾', 'Municipal solid waste'),
+    'activity_hazardous_waste': ('危险废物', 'Hazardous waste'),
+    'activity_grid': ('电网电力', 'Grid electricity'),
+    'activity_steam': ('蒸汽', 'Steam'),
+    'activity_hot_water': ('热水', 'Hot water'),
+    'activity_black_liquor': ('黑液', 'Black liquor'),
+    'activity_wood': ('木材', 'Wood'),
+    'activity_straw': ('秸秆', 'Straw'),
+    'activity_bagasse': ('甘蔗渣', 'Bagasse'),
     'evidence_invoice': ('发票', 'Invoice'),
     'evidence_meter_reading': ('抄表记录/照片', 'Meter reading or photo'),
     'evidence_weighbridge_slip': ('过磅单', 'Weighbridge slip'),
@@ -686,6 +708,13 @@ def label(key: str, lang: str = "zh", context: str | None = None) -> str:
         raise ValueError(f"language must be one of {LANGUAGES}, not {lang!r}")
     names = (MESSAGES.get(f"{context}_{key}") if context else None) or MESSAGES.get(key)
     return names[LANGUAGES.index(lang)] if names else key
+
+
+def activity_label(activity_type: str, lang: str = "zh") -> str:
+    """The name of a ledger entry's activity type (a fuel, process, waste, heat carrier) in ``lang``; the type
+    itself when the catalogue has no name for it (a fugitive gas, a fuel the factor library added later)."""
+    key = f"activity_{activity_type}"
+    return label(key, lang) if key in MESSAGES else activity_type
 
 
 def message(key: str, lang: str = "zh", /, **fields: object) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 import panel as pn
 
 from ..accounting import views
-from ..i18n import label, message
+from ..i18n import activity_label, label, message
 from ..lake import Lake
 from ..lake.schema import ACTIVITY_CATEGORIES, EVIDENCE_KINDS
 from ..ledger import catalogue, service, supervision
@@ -134,7 +134,7 @@ class LedgerPage(_ScopedView):
             label("ui_entry", lang): e.entry_id, label("ui_org_code", lang): e.org_id,
             label("ui_period", lang): [_period_text(s, t) for s, t in zip(e.period_start, e.period_end)],
             label("ui_category", lang): [label(f"category_{c}", lang) for c in e.category],
-            label("ui_activity_type", lang): e.activity_type,
+            label("ui_activity_type", lang): [activity_label(t, lang) for t in e.activity_type],
             label("ui_amount", lang): [f"{a:,.3f}".rstrip("0").rstrip(".") for a in e.amount],
             label("ui_unit", lang): e.unit, label("ui_status", lang): [label(s, lang, "ledger") for s in e.status],
             label("ui_entered_by", lang): e.author,
@@ -188,7 +188,7 @@ class LedgerPage(_ScopedView):
         set_html(self.detail, markup(
             '<div class="carbon-note" data-entry="{}" data-status="{}">{} · {} · {} · {} {} {} · {}: {} · {}</div>',
             entry_id, entry.status, entry_id, entry.org_id, _period_text(entry.period_start, entry.period_end),
-            f"{entry.amount:,.3f}".rstrip("0").rstrip("."), entry.unit, entry.activity_type,
+            f"{entry.amount:,.3f}".rstrip("0").rstrip("."), entry.unit, activity_label(entry.activity_type, lang),
             label("ui_voucher", lang), entry.evidence_ref, label(entry.status, lang, "ledger")))
         self.history.value = pd.DataFrame({
             label("ui_event_time", lang): [f"{entry.entered_at:%Y-%m-%d %H:%M}",
@@ -221,7 +221,7 @@ class LedgerPage(_ScopedView):
     def _category_changed(self) -> None:
         category = self.new_category.value
         types = catalogue.activity_types(self.lake, category) if category else []
-        self.new_type.options = types
+        self.new_type.options = {activity_label(t, self.lang): t for t in types}
         self.new_type.value = types[0] if types else None
         self._type_changed()
         self._draw_corrects()
