@@ -323,3 +323,38 @@ def test_the_inbox_ingests_settled_files_once_and_sets_refused_ones_aside(lake, 
     assert refused.moved_to == inbox / "failed" / "notes.csv"
     assert "TIMESTAMP_START" in (inbox / "failed" / "notes.csv.error.txt").read_text()
     assert (inbox / "upload.csv.part").exists()  # an upload in progress is left alone
+
+
+def test_a_big_file_is_streamed_in_chunks_not_loaded_whole(lake, tmp_path):
+    """A wide meter export (1,200 columns nobody maps, as a logger's) goes in chunk by chunk: the progress callback
+    sees every chunk of ``chunk_rows``, and the Python memory the ingestion allocates at its peak stays a small
+    fraction of the file (a reader that loaded it whole would hold all of it). The 2 GB figure is measured by
+    ``benchmarks/ingest.py --big-gb 2``."""
+    import tracemalloc
+
+    with Lake.open(lake, read_only=True) as opened:
+        meter = opened.query("SELECT device_id, interval_s FROM lake.device WHERE kind = 'electricity_meter' "
+                             "ORDER BY device_id LIMIT 1").iloc[0]
+    interval = int(meter.interval_s)
+    rows = 200 * 86400 // interval  # 200 days from 2026-01-02: after the demo data, before now
+    stamps = pd.date_range("2026-01-02", periods=rows, freq=f"{interval}s")
+    padding = "," + ",".join(f"{k % 97}.5" for k in range(1_200))
+    path = tmp_path / "wide.csv"
+    with path.open("w") as out:
+        out.write("time,import_kwh," + ",".join(f"aux_{k}" for k in range(1_200)) + "\n")
+        out.writelines(f"{t:%Y-%m-%d %H:%M},{i % 50}.25{padding}\n" for i, t in enumerate(stamps))
+    mapping = tmp_path / "wide.yaml"
+    mapping.write_text(f"format: csv\ntime_column: time\ntime_format: \"%Y-%m-%d %H:%M\"\ninterval_s: {interval}\n"
+                       f"utc_offset: 0\ncolumns:\n  import_kwh: {{device: {meter.device_id}, metric: electricity_import, "
+                       "unit: kWh}\n")
+    chunks: list[int] = []
+    with Lake.open(lake) as opened:
+        tracemalloc.start()
+        try:
+            summary = ingest_file(opened, path, mapping=mapping, chunk_rows=2_000, on_chunk=chunks.append)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert summary.inserted == rows and summary.rejected == 0
+    assert len(chunks) == -(-rows // 2_000) and max(chunks) <= 2_000 and sum(chunks) == rows
+    assert peak < path.stat().st_size / 4, (peak, path.stat().st_size)
