@@ -120,6 +120,12 @@ def test_cap_status_cut_off_and_errors(capped_lake):
         assert july.projected == pytest.approx(june.value.sum() * 365 / 181, rel=1e-12)
         with pytest.raises(ValueError, match="no cap for 2025"):
             caps.cap_status(lake, "P43", YEAR)
+    with Lake.open(capped_lake) as lake:  # capped for a year without accounts yet: said so, nothing to project
+        lake.append("cap", pd.DataFrame([{"org_id": capped, "year": 2026, "cap_tco2e": 1000.0, "source": "test"}]))
+        with pytest.raises(ValueError, match="no monthly accounts of .* in 2026"):
+            caps.cap_status(lake, capped, 2026)
+        assert caps.cap_statuses(lake, [capped, "P43"], 2026) == {}
+        assert set(caps.cap_statuses(lake, [capped, capped, "P43"], YEAR)) == {capped}
 
 
 def test_caps_command_prints_alerts_as_json(capped_lake):

@@ -185,7 +185,7 @@ def test_a_postgres_restart_during_a_write_is_survived_once_and_a_stopped_one_is
     timeout, then names the catalog and the fix, with nothing written; reads and opens say the same at once (before,
     the write's error told the user to `carbon lake init`, and the Lake object stayed closed after the server was
     back). Started again, the same Lake object reads and writes."""
-    from carbonlib.lake import CatalogUnreachableError, writer
+    from carbonlib.lake import CatalogUnreachableError, NotALakeError, writer
     from carbonlib.lake.transaction import transaction
 
     prices = pd.DataFrame({"market": "CEA", "day": pd.date_range("2020-01-01", periods=1500), "close_cny": 90.0,
@@ -210,7 +210,7 @@ def test_a_postgres_restart_during_a_write_is_survived_once_and_a_stopped_one_is
             monkeypatch.setattr(writer, "transaction", restart_before_commit)
             result = lake.append("carbon_price", prices.assign(market="HBEA"))
             monkeypatch.undo()
-            assert restarts and result.inserted == 1500
+            assert restarts and result.inserted == 1500 and result.retried
             assert lake.snapshot_id() == before + 1  # one commit, not two
             counts = lake.query(f"SELECT market, count(*) AS n FROM {lake.relation('carbon_price')} GROUP BY market")
             assert dict(zip(counts.market, counts.n)) == {"CEA": 1500, "HBEA": 1500}
@@ -227,9 +227,15 @@ def test_a_postgres_restart_during_a_write_is_survived_once_and_a_stopped_one_is
                     Lake.open(settings, read_only=True)
             finally:
                 server.start()
+            lake.require_intact()  # every method of the same Lake attaches the catalog again
             lake.append("carbon_price", prices.assign(market="GDEA"))
             assert lake.snapshot_id() == before + 2
+            assert lake.verify().problems.empty  # the files of the write done again have their checksums
         with Lake.open(settings, read_only=True) as reopened:
             counts = reopened.query(f"SELECT market, count(*) AS n FROM {reopened.relation('carbon_price')} "
                                     "GROUP BY market")
             assert dict(zip(counts.market, counts.n)) == {"CEA": 1500, "HBEA": 1500, "GDEA": 1500}
+        # a server that answers but refuses (no such database) is a setting to fix, not an outage to wait for
+        wrong = dataclasses.replace(settings, catalog=settings.catalog.replace("dbname=cut", "dbname=nosuchdb"))
+        with pytest.raises(NotALakeError, match="nosuchdb.*does not exist"):
+            Lake.open(wrong, read_only=True)

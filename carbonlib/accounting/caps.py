@@ -25,6 +25,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from .accounts import METHOD_VERSION, SOURCE_ITEMS
@@ -136,7 +137,7 @@ def _monthly(lake: Lake, org_ids: list[str], years: tuple[int, ...], snapshot: i
                      params=[*org_ids, METHOD_VERSION, *items, *years])
     with_sources = set(zip(rows.org_id[rows.item != "emissions_total"], rows.period[rows.item != "emissions_total"]))
     totals = rows[rows.item == "emissions_total"]
-    totals = totals[[key in with_sources for key in zip(totals.org_id, totals.period)]]
+    totals = totals[np.array([key in with_sources for key in zip(totals.org_id, totals.period)], dtype=bool)]
     return {(org, int(year)): pd.Series(group.value.to_numpy(), index=group.period.str[5:].astype(int)).sort_index()
             for (org, year), group in totals.groupby([totals.org_id, totals.period.str[:4]])}
 

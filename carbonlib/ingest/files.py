@@ -63,6 +63,7 @@ class FileSummary:
     inserted: int = 0
     skipped: int = 0
     rejected: int = 0
+    retried: bool = False  # a write was done again after the PostgreSQL catalog went away (see WriteResult)
     first: pd.Timestamp | None = None
     last: pd.Timestamp | None = None
     devices: set[str] = field(default_factory=set)
@@ -239,6 +240,7 @@ def ingest_file(lake: Lake, path: str | Path, *, file_format: str | None = None,
             summary.inserted += result.inserted
             summary.skipped += result.skipped
             summary.rejected += result.rejected
+            summary.retried = summary.retried or result.retried
             summary.devices.update(rows["device_id"].unique())
             stamps = rows["ts"].dropna()
             if len(stamps):

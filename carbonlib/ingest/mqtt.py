@@ -178,7 +178,7 @@ class MqttIngester:
         if frame.src_refused.isna().all():
             frame = frame.drop(columns="src_refused")
         result = self._lake.append("telemetry", frame, source="mqtt", on_error="quarantine")
-        if result.inserted:  # the days the batch touched (live data: today, and late stragglers)
+        if result.inserted or result.retried:  # the days the batch touched (live data: today, late stragglers)
             stamps = frame.ts.dropna()
             views.refresh_telemetry_daily(self._lake, since=str(stamps.min().date()), until=str(stamps.max().date()))
             if self.refresh:

@@ -65,7 +65,7 @@ def ingest_files(security: Security, principal: Principal, settings: Settings, p
                                     f"{summary.skipped} already there, {summary.rejected} quarantined, "
                                     f"{summary.missing} missing")
             summaries.append(summary)
-        touched = [s for s in summaries if s.first is not None and s.inserted]
+        touched = [s for s in summaries if s.first is not None and (s.inserted or s.retried)]
         if touched:
             views.refresh_telemetry_daily(lake, since=str(min(s.first for s in touched).date()),
                                           until=str(max(s.last for s in touched).date()))

@@ -32,6 +32,7 @@ Safety rules the connection keeps:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sqlite3
@@ -77,12 +78,24 @@ _CATALOG_LOST_WORDS = ("to connect to postgres", "connection to server at", "ser
                        "the database system is shutting down", 'failed to execute query "rollback"')
 
 
-def _is_catalog_lost(error: BaseException | None) -> bool:
-    """True when ``error`` says the PostgreSQL server of the catalog does not answer (never for a locked or
-    conflicting commit, nor for an object store that does not answer)."""
+#: Server answers that say PostgreSQL is there but refuses (a wrong password, a database that does not exist): a
+#: setting to fix, not an outage to wait for, unless the server is starting up or shutting down.
+_SERVER_PASSING = ("the database system is starting up", "the database system is shutting down",
+                   "terminating connection due to")
+
+
+def _is_catalog_lost(error: BaseException | None, settings: Settings) -> bool:
+    """True when ``error`` says the PostgreSQL server of the catalog does not answer (never for an embedded
+    catalog, a locked or conflicting commit, a server refusing the login or database, or an object store that
+    does not answer)."""
     if isinstance(error, CatalogUnreachableError):
         return True
-    return isinstance(error, duckdb.Error) and any(w in str(error).lower() for w in _CATALOG_LOST_WORDS)
+    if settings.is_embedded or not isinstance(error, duckdb.Error):
+        return False
+    text = str(error).lower()
+    if "fatal:" in text and not any(phrase in text for phrase in _SERVER_PASSING):
+        return False
+    return any(w in text for w in _CATALOG_LOST_WORDS)
 
 
 def _catalog_unreachable(settings: Settings, error: BaseException, *, writing: bool, waited_s: float | None = None
@@ -249,7 +262,7 @@ def _connect(settings: Settings, *, read_only: bool, snapshot: int | None, check
                                        f"({', '.join(options)})")
     except duckdb.Error as error:
         con.close()
-        if _is_catalog_lost(error):
+        if _is_catalog_lost(error, settings):
             raise _catalog_unreachable(settings, error, writing=False) from None
         raise NotALakeError(
             f"cannot open the lake catalog {settings.catalog_display}: {mask_secrets(str(error))}. Fix: check the "
@@ -290,6 +303,7 @@ class Lake:
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool, snapshot: int | None):
         self._con = con
         self._lost = False  # the catalog went away and attaching it again failed: attach before the next use
+        self._lost_in_write = False  # the catalog went away during the current write, which was done again
         self.settings = settings
         self.read_only = read_only
         self.pinned_snapshot = snapshot
@@ -435,7 +449,7 @@ class Lake:
         try:
             rows = self._live().execute(sql, params or []).fetchall()
         except duckdb.Error as error:
-            if _is_catalog_lost(error):
+            if _is_catalog_lost(error, self.settings):
                 raise _catalog_unreachable(self.settings, error, writing=False) from None
             if integrity.is_file_damage(error):
                 raise integrity.damaged(self.settings, error) from None
@@ -577,7 +591,7 @@ class Lake:
 
     def data_file_counts(self, small_bytes: int) -> tuple[int, int]:
         """(data files the latest snapshot reads, how many of them are smaller than ``small_bytes``)."""
-        return integrity.current_file_counts(self._con, small_bytes)
+        return integrity.current_file_counts(self._live(), small_bytes)
 
     def _table_names_by_id(self) -> dict[str, str]:
         names = self.query(f"SELECT table_id, table_name FROM ducklake_table_info({literal(CATALOG)})")
@@ -605,7 +619,7 @@ class Lake:
                 cursor.register(name, frame)
             return cursor.execute(sql, params or []).df()
         except duckdb.Error as error:
-            if _is_catalog_lost(error):
+            if _is_catalog_lost(error, self.settings):
                 raise _catalog_unreachable(self.settings, error, writing=False) from None
             if integrity.is_unreachable(error):
                 raise integrity.unreachable(self.settings, error) from None
@@ -727,15 +741,15 @@ class Lake:
 
     def referenced_files(self) -> pd.DataFrame:
         """Every data and delete file any snapshot references: table, path (full), size_bytes as recorded."""
-        return integrity.referenced_files(self._con, self.settings.data_uri)
+        return integrity.referenced_files(self._live(), self.settings.data_uri)
 
     def recorded_checksums(self) -> dict[str, tuple[str, int]]:
         """SHA-256 and size recorded when each data file was written, by file name (:mod:`.integrity`)."""
-        return integrity.recorded_checksums(self._con)
+        return integrity.recorded_checksums(self._live())
 
     def verify(self, level: str = "full") -> integrity.VerifyReport:
         """Check every file the catalog references: ``stat``, ``quick`` or ``full`` (see :func:`.integrity.verify`)."""
-        return integrity.verify(self._con, self.settings, level=level)
+        return integrity.verify(self._live(), self.settings, level=level)
 
     def require_intact(self) -> None:
         """Raise :class:`~carbonlib.lake.errors.DamagedLakeError` when a file the catalog references is missing
@@ -751,7 +765,7 @@ class Lake:
     def delete_orphans(self, older_than_hours: float = 1.0) -> list[str]:
         """Delete data files no snapshot references, older than ``older_than_hours`` (left by killed writes)."""
         self._refuse_read_only("delete orphan files")
-        return integrity.delete_orphans(self._con, self.settings, older_than_hours)
+        return integrity.delete_orphans(self._live(), self.settings, older_than_hours)
 
     # ------------------------------------------------------------------ writing
     def append(
@@ -796,19 +810,22 @@ class Lake:
 
         def write(con: duckdb.DuckDBPyConnection) -> writer.WriteResult:
             result = writer.append(con, definition, data, **kw)
-            if result.inserted or result.deleted:
+            if result.inserted or result.deleted or self._lost_in_write:  # an earlier attempt's commit may have landed
                 integrity.record_new_files(con, self.settings, definition.name)
             return result
 
-        return self._write(write)
+        result = self._write(write)
+        return dataclasses.replace(result, retried=True) if self._lost_in_write else result
 
     def _write(self, work):
         """Run ``work(cursor)`` with retries on commit conflicts, catalog locks and a lost PostgreSQL catalog (see
         module doc)."""
-        retrying = Retrying(retry=retry_if_exception(lambda error: _is_commit_conflict(error) or _is_catalog_lost(error)),
+        retrying = Retrying(retry=retry_if_exception(
+                                lambda error: _is_commit_conflict(error) or _is_catalog_lost(error, self.settings)),
                             wait=wait_random_exponential(multiplier=0.05, max=2.0),
                             stop=stop_after_delay(self.settings.lock_timeout_s),
                             before_sleep=self._reattach_if_stuck)
+        self._lost_in_write = False
         try:
             for attempt in retrying:
                 with attempt:
@@ -826,7 +843,7 @@ class Lake:
             raise
         except RetryError as gave_up:
             error = gave_up.last_attempt.exception()
-            if _is_catalog_lost(error):
+            if _is_catalog_lost(error, self.settings):
                 self._lost = True
                 raise _catalog_unreachable(self.settings, error, writing=True, waited_s=self.settings.lock_timeout_s) from None
             self._reattach()
@@ -841,8 +858,8 @@ class Lake:
         """After a failed attempt: attach the catalog anew if the failure may have left it in a stuck transaction,
         or mark it lost (attached again by the next attempt) when its PostgreSQL server went away."""
         error = state.outcome.exception()
-        if _is_catalog_lost(error):
-            self._lost = True
+        if _is_catalog_lost(error, self.settings):
+            self._lost = self._lost_in_write = True
         elif _is_stuck(error):
             self._reattach()
 

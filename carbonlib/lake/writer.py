@@ -66,13 +66,19 @@ REFUSED = "src_refused"
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: rows inserted, identical rows skipped, rows quarantined, stale rows deleted."""
+    """What a write did: rows inserted, identical rows skipped, rows quarantined, stale rows deleted.
+
+    ``retried``: the PostgreSQL catalog went away during the write and it was done again; when the first attempt's
+    commit had landed, its rows are counted as skipped (nothing is written twice), so a caller refreshing what the
+    write touched should do so.
+    """
 
     table: str
     inserted: int
     skipped: int
     rejected: int
     deleted: int = 0
+    retried: bool = False
 
 
 class _Check(NamedTuple):
