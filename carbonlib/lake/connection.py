@@ -749,7 +749,13 @@ class Lake:
 
     def verify(self, level: str = "full") -> integrity.VerifyReport:
         """Check every file the catalog references: ``stat``, ``quick`` or ``full`` (see :func:`.integrity.verify`)."""
-        return integrity.verify(self._live(), self.settings, level=level)
+        try:
+            return integrity.verify(self._live(), self.settings, level=level)
+        except duckdb.Error as error:  # the catalog's server went away: named, its password masked
+            if _is_catalog_lost(error, self.settings):
+                self._lost = True
+                raise _catalog_unreachable(self.settings, error, writing=False) from None
+            raise
 
     def require_intact(self) -> None:
         """Raise :class:`~carbonlib.lake.errors.DamagedLakeError` when a file the catalog references is missing
