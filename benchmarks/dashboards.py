@@ -17,8 +17,9 @@ browser logs in before each timed load, untimed), then measures with Playwright 
   in the page from the select's ``change`` event to the animation frame after the new header
   is in the DOM (Playwright's own round trips excluded), p50 and p95 over ``--changes``; the next
   change follows once the page has settled.  The overview draws its headline (header and KPI
-  cards) first and its tables, charts and map in the next server tick: it is timed to both, and
-  settled means everything drawn (``.carbon-drawn``);
+  cards) first and its tables, charts and map a moment later, the explorer its selected
+  line first and its table and charts next: each is timed to both, and settled means everything
+  drawn (``.carbon-drawn``);
 - province screen rotation step: the screen changes focus on a server timer, not on a browser
   event, so the step is timed on the server side: ``ProvinceScreen.advance()`` (roll-ups,
   device status, map, KPIs, ranking, ticker), p50 and p95 over ``--changes`` steps.
@@ -125,10 +126,10 @@ _ARM_JS = "([select, selectors]) => {\n" + _DEEP_JS + """
 }"""
 
 
-def _changes(page, orgs: list[str], done_selectors: list[str], n: int) -> tuple[list[list[float]], int]:
+def _changes(page, orgs: list[str], done_selectors: list[str], n: int, think_s: float) -> tuple[list[list[float]], int]:
     """Select org labels ending in '(ORG_ID)' in turn; per change, seconds from the change event until each of
-    ``done_selectors`` (formatted with the org) is in the page and painted.  The next change is made once the
-    last of them is there (a settled page).
+    ``done_selectors`` (formatted with the org) is in the page and painted.  The next change is made
+    ``think_s`` after the last of them is there (a settled page, and a person reading it before choosing again).
 
     Returns the latencies per selector and the number of changes that never showed within 15 s (lost
     updates, counted rather than hidden; the next change goes on).
@@ -140,6 +141,7 @@ def _changes(page, orgs: list[str], done_selectors: list[str], n: int) -> tuple[
     lost = 0
     for i in range(n):
         org = orgs[i % len(orgs)]
+        time.sleep(think_s)
         page.evaluate(_ARM_JS, [handle, [selector.format(org=org) for selector in done_selectors]])
         select.select_option(label=labels[org])
         try:
@@ -211,6 +213,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--voila-refill", type=float, default=15.0, help="seconds between Voila page loads")
+    parser.add_argument("--think", type=float, default=0.5,
+                        help="seconds between a page settling and the next change (a person reading it)")
+    parser.add_argument("--first-changes", type=int, default=20,
+                        help="changes timed apart, right after each page opens (the page and browser still warming up)")
     parser.add_argument("--changes-only", action="store_true", help="measure the filter changes only")
     args = parser.parse_args()
     lake = args.lake.resolve()
@@ -226,7 +232,7 @@ def main() -> None:
              "overview (panel)": (f"{panel}/overview?lang=en", "[data-item=emissions_total] .kpi-number", 0.0),
              "explorer (panel)": (f"{panel}/explorer?lang=en", "[data-testid=selected]", 0.0),
              "province screen (panel)": (f"{panel}/screen?lang=en&rotate=0", "[data-item=emissions_total] .kpi-number", 0.0)}
-    result: dict = {"lake": str(lake), "first_render_s": {}, "filter_change_s": {}}
+    result: dict = {"lake": str(lake), "think_s": args.think, "first_render_s": {}, "filter_change_s": {}}
     viewport = {"width": 1400, "height": 1000}
     try:
         with sync_playwright() as p:
@@ -247,23 +253,25 @@ def main() -> None:
                     "warm_browser": _summary(_first_render(returning.new_page, url, selector, args.repeats, pause))}
             counties = ["D430121", "D430181", "D430223", "D430281"]
             page = returning.new_page()
-            page.goto(pages["explorer (panel)"][0])
-            page.locator("[data-testid=selected]").first.wait_for(timeout=120_000)
-            (times,), lost = _changes(page, counties, ["[data-testid=selected][data-scope='{org}']"], args.changes)
-            result["filter_change_s"]["explorer org (panel)"] = {**_summary(times), "lost_updates": lost}
-            page.goto(pages["overview (panel)"][0])
-            page.locator(".carbon-header[data-org]").first.wait_for(timeout=120_000)
-            (headline, drawn), lost = _changes(page, counties, [".carbon-header[data-org='{org}']",
-                                                                ".carbon-drawn[data-org='{org}']"], args.changes)
-            result["filter_change_s"]["overview org (panel)"] = {**_summary(headline), "lost_updates": lost}
-            result["filter_change_s"]["overview org, tables and charts drawn (panel)"] = _summary(drawn)
-            time.sleep(args.voila_refill)
-            page.goto(pages["overview (voila)"][0])
-            page.locator(".carbon-header[data-org]").first.wait_for(timeout=120_000)
-            (headline, drawn), lost = _changes(page, counties, [".carbon-header[data-org='{org}']",
-                                                                ".carbon-drawn[data-org='{org}']"], args.changes)
-            result["filter_change_s"]["overview org (voila)"] = {**_summary(headline), "lost_updates": lost}
-            result["filter_change_s"]["overview org, tables and charts drawn (voila)"] = _summary(drawn)
+            timed = (("explorer org (panel)", "table and charts", pages["explorer (panel)"][0], "[data-testid=selected]",
+                      "[data-testid=selected][data-scope='{org}']"),
+                     ("overview org (panel)", "tables and charts", pages["overview (panel)"][0], ".carbon-header[data-org]",
+                      ".carbon-header[data-org='{org}']"),
+                     ("overview org (voila)", "tables and charts", pages["overview (voila)"][0], ".carbon-header[data-org]",
+                      ".carbon-header[data-org='{org}']"))
+            for name, details, url, loaded, headline_selector in timed:
+                if "voila" in name:
+                    time.sleep(args.voila_refill)
+                page.goto(url)
+                page.locator(loaded).first.wait_for(timeout=120_000)
+                selectors = [headline_selector, ".carbon-drawn[data-org='{org}']"]
+                (first, _), lost_first = _changes(page, counties, selectors, args.first_changes, args.think)
+                (headline, drawn), lost = _changes(page, counties, selectors, args.changes, args.think)
+                kind = name.replace(" org (", " org, " + details + " drawn (")
+                result["filter_change_s"][name] = {**_summary(headline), "lost_updates": lost}
+                result["filter_change_s"][kind] = _summary(drawn)
+                result["filter_change_s"][name.replace(" org (", " org, first changes after opening (")] = {
+                    **_summary(first), "lost_updates": lost_first}
             browser.close()
         result["filter_change_s"]["province screen rotation step (server)"] = _summary(_rotation_steps(lake, args.changes))
     finally:

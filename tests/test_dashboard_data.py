@@ -133,3 +133,25 @@ def test_every_device_kind_has_a_name_in_both_languages():
 
     for kind in DEVICE_KINDS:
         assert label(kind, "zh") != kind and label(kind, "en") != kind, kind
+
+
+def test_the_explorer_draws_each_choice_once_and_a_selection_change_once(small_demo_lake, monkeypatch):
+    """Choosing an org sets the table's selection itself: its watcher must not draw the charts a second time
+    (it did: every org change read and drew the trend and the daily telemetry twice)."""
+    from carbonlib.security import Grant, Principal
+    from carbonlib.viz import components
+    from carbonlib.viz.scope import Scope
+
+    with Lake.open(small_demo_lake, read_only=True) as lake:
+        rollups = data.rollups(lake)
+        scope = Scope(Principal(1, "t", "t", grants=(Grant("analyst", "P43"),)), rollups.tree, "view_figures")
+        view = components.Explorer(lake, scope, lang="en", rollups=rollups)
+        drawn = []
+        real = view._draw_selection
+        monkeypatch.setattr(view, "_draw_selection", lambda chosen: (drawn.append(list(chosen.org_id)), real(chosen)))
+        view.org_select.value = "D430181"
+        assert len(drawn) == 1 and drawn[0] and all(o.startswith(("E430181", "S430181")) for o in drawn[0])
+        assert set(view._rows.org_id) >= set(drawn[0]) and "D430181" in view.selected.object
+        assert "carbon-drawn" in view.progress.object and 'data-org="D430181"' in view.progress.object
+        view.table.selection = [0]
+        assert len(drawn) == 2 and drawn[1] == [view._rows.org_id.iloc[0]]

@@ -378,6 +378,14 @@ def test_explorer_linked_selection_redraws(page, panel_url, figures):
     row.locator("input[type=checkbox]").click()
     page.locator("[data-testid=selected]", has_text="Changsha Logistics No.1 Co., Ltd.").first.wait_for(timeout=30_000)
     _shot(page, "explorer")
+    # another org: the selected line first, then the table and charts; then "updating" goes away
+    select = page.locator("select").first
+    select.select_option(label=next(t for t in select.locator("option").all_inner_texts() if t.endswith("(D430181)")))
+    page.locator("[data-testid=selected][data-scope='D430181']").first.wait_for(timeout=30_000)
+    page.locator(".carbon-drawn[data-org='D430181'][data-period='2025']").first.wait_for(state="attached", timeout=30_000)
+    assert page.locator(".carbon-updating").count() == 0
+    page.locator(".tabulator-row", has_text="Liuyang").first.wait_for(timeout=30_000)
+    assert not page.locator(".tabulator-row", has_text="Changsha Logistics").count()
 
 
 def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, panel_url, figures):
@@ -387,7 +395,7 @@ def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, pane
     page.locator(".tabulator-cell", has_text="Liuyang Cement No.2 Co., Ltd.").first.click()
     _wait_header(page, "E430181-02")
     _expect_kpis(page, figures("E430181-02", "2025"))
-    # the tables, charts and map follow the headline in the next server tick; then "updating" goes away
+    # the tables, charts and map follow the headline a moment later; then "updating" goes away
     drawn = page.locator(".carbon-drawn[data-org='E430181-02'][data-period='2025']")
     drawn.first.wait_for(state="attached", timeout=30_000)
     assert page.locator(".carbon-updating").count() == 0

@@ -106,9 +106,9 @@ def test_the_overview_map_draws_the_same_boundaries(lake):
 
 
 def test_the_overview_draws_its_headline_first_and_only_the_latest_details(lake, monkeypatch):
-    """Served, the overview sends the header and KPI cards at once and draws tables, charts and map in the next
-    tick (Panel's ``state.execute(..., schedule=True)``); a choice made before those are drawn supersedes them."""
-    import panel as pn
+    """Served, the overview sends the header and KPI cards at once and draws tables, charts and map a moment
+    later (``components.after_headline``); a choice made before those are drawn supersedes them."""
+    from carbonlib.viz import components
 
     tree = rollup_data.rollups(lake).tree
 
@@ -118,12 +118,12 @@ def test_the_overview_draws_its_headline_first_and_only_the_latest_details(lake,
     view = Overview(lake, _scope(lake, "P43"), org="C4301", period="2025", lang="en")
     assert 'data-org="C4301"' in view.progress.object  # not served: drawn at once
     scheduled = []
-    monkeypatch.setattr(pn.state, "execute", lambda callback, schedule="auto": scheduled.append(callback))
+    monkeypatch.setattr(components, "after_headline", scheduled.append)
     view.org_select.value = "C4302"
     assert 'data-org="C4302"' in view.header.object and "Updating" in view.progress.object
     assert set(view._rows["children"].org_id) == children("C4301")  # the tables still show the earlier choice
     view.org_select.value = "D430121"
-    for callback in scheduled:  # the tick runs both: the first is superseded
+    for callback in scheduled:  # the event loop runs both: the first is superseded
         callback()
     assert 'data-org="D430121"' in view.progress.object and "Updating" not in view.progress.object
     assert set(view._rows["children"].org_id) == children("D430121") != children("C4301")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import pandas as pd
 import panel as pn
@@ -70,6 +71,36 @@ def pending_notice(figures: Mapping[str, float], lang: str) -> Markup:
         return Markup("")
     return markup('<div class="carbon-pending" data-pending="{}">{}</div>', f"{pending:.0f}",
                   i18n_message("ui_pending", lang, n=f"{pending:,.0f}"))
+
+
+class Choice(pn.widgets.Select):
+    """A drop-down whose choice the server handles at once.
+
+    Panel waits 50 ms (``Reactive._debounce``) before handling a widget's change, so that typing
+    or dragging a slider sends one update, not many; a choice in a drop-down is one discrete
+    event, so it is handled on the next turn of the event loop (measured on the large demo: the
+    overview's headline reached the browser about 50 ms after the change, against 67 ms).
+    """
+
+    _debounce: ClassVar[int] = 0
+
+
+#: Milliseconds between setting a page's headline and drawing its details.  Panel writes pane updates
+#: from a task that retries every 10 ms while the socket is busy (the reply to the browser's change
+#: is still going out); details drawn on the next tick block the loop for 0.1-0.3 s and held the
+#: headline back until they were done (measured: headline in the browser 190-300 ms after the change).
+HEADLINE_LEAD_MS = 30
+
+
+def after_headline(details: Callable[[], None]) -> None:
+    """Run ``details`` after the headline just set has had time to go to the browser (served:
+    :data:`HEADLINE_LEAD_MS` later on the session's event loop, with the document lock, errors shown
+    as Panel shows a callback's); not served (a test, a notebook): now."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        details()
+        return
+    doc.add_timeout_callback(lambda: pn.state.execute(details, schedule=False), HEADLINE_LEAD_MS)
 
 
 def html(content: Markup = Markup(""), stylesheets: tuple[str, ...] = (), **kwargs) -> pn.pane.HTML:
@@ -159,7 +190,7 @@ class _ScopedView:
         root_depth = int(self.tree.depth.min())
         options = {f"{'— ' * (int(r['depth']) - root_depth)}{org_name(r, lang)} ({r['org_id']})": r["org_id"]
                    for r in self.tree.to_dict("records")}
-        self.org_select = pn.widgets.Select(name=label("ui_org", lang), options=options, value=org, width=340)
+        self.org_select = Choice(name=label("ui_org", lang), options=options, value=org, width=340)
         self.message = html(sizing_mode="stretch_width")
         self.notices: list[str] = []
         #: checks the session again on each user action (None: not served, e.g. a preheating Voila kernel)
@@ -218,7 +249,7 @@ class _ScopedView:
         if requested and requested not in available:
             self.notice(f"no accounts for period {str(requested)[:40]!r}; showing {available[0]} "
                         f"(periods with accounts: {', '.join(available[:6])}…)")
-        return pn.widgets.Select(name=label("ui_period", self.lang), options=available,
+        return Choice(name=label("ui_period", self.lang), options=available,
                                  value=requested if requested in available else available[0], width=140)
 
     def selected_period(self) -> str:
@@ -355,7 +386,7 @@ class Overview(_ScopedView):
         """Show the account figures of the selected org and period everywhere on the page.
 
         The headline (header, pending notice, KPI cards) goes to the browser first; the tables, charts and map
-        follow in the server's next tick, so the browser draws the figures asked for without waiting for the
+        follow a moment later (:func:`after_headline`), so the browser draws the figures asked for without waiting for the
         heavier parts (a line says "updating" until they are drawn).  Not served (a test, a notebook), both
         happen at once.  A newer choice made before the details are drawn supersedes them.
         """
@@ -371,7 +402,7 @@ class Overview(_ScopedView):
             if choice == self._choice:
                 self._show_details(org_id, period, own)
 
-        pn.state.execute(details, schedule=True)
+        after_headline(details)
 
     def _show_headline(self, org_id: str, period: str, own: pd.DataFrame) -> None:
         lang = self.lang
@@ -518,8 +549,8 @@ class Monitor(_ScopedView):
         self.units = self.data.units
         self.newest = html(sizing_mode="stretch_width")
         self.table = table(lang, height=380, pagination="remote", page_size=100)  # only the shown page goes to the browser
-        self.tower_select = pn.widgets.Select(name=label("ui_flux", lang), width=220)
-        self.meter_select = pn.widgets.Select(name=label("ui_meter", lang), width=320)
+        self.tower_select = Choice(name=label("ui_flux", lang), width=220)
+        self.meter_select = Choice(name=label("ui_meter", lang), width=320)
         self.tower_charts = {m: figures.Lines(m, theme.unit_symbol(self.units.get(m, "")), 160, y_format="0,0.[0]",
                                               x_label="UTC")
                              for m in self.TOWER_METRICS}
@@ -656,33 +687,67 @@ class Explorer(_ScopedView):
         super().__init__(lake, rollups or rollup_data.rollups(lake), scope.tree, org_id, lang, message)
         self.period_select = self.period_selector(self.data.periods(scope.root, annual_only=True), period)
         metrics = self.data.daily_metrics
-        self.metric_select = pn.widgets.Select(name=label("ui_metric", lang), options=metrics,
+        self.metric_select = Choice(name=label("ui_metric", lang), options=metrics,
                                                value="electricity_import" if "electricity_import" in metrics else metrics[0],
                                                width=200)
         self.table = table(lang, height=330, selectable="checkbox")
         self.selected = html(sizing_mode="stretch_width")
         self.trend = figures.Lines(f'{label("ui_trend", lang)} · {label("net", lang)}', "tCO2e", 320)
         self.daily = figures.Lines(label("ui_daily", lang), "", 320, y_format="0,0.[0]")
+        self.progress = html(sizing_mode="stretch_width")  # "updating" until the table and charts are drawn
+        self._choice = 0  # counts the choices of org and period; the table of an older one is not drawn
+        self._refreshing = False  # the refresh sets the selection itself: its watcher does not redraw twice
+        self._rows = pd.DataFrame({"org_id": [], "name": []})  # the server's copy of the table, once drawn
         self.org_select.param.watch(lambda _: self.refresh(), "value")
         self.period_select.param.watch(lambda _: self.refresh(), "value")
         self.metric_select.param.watch(lambda _: self.redraw_selection(), "value")
-        self.table.param.watch(lambda _: self.redraw_selection(), "selection")
+        self.table.param.watch(lambda _: None if self._refreshing else self.redraw_selection(), "selection")
         self.refresh()
 
     def refresh(self) -> None:
-        """Show the units below the selected org; select its three top emitters."""
+        """Show the units below the selected org; select its three top emitters.
+
+        The line naming the selected units goes to the browser first; the table and the two charts
+        follow a moment later (:func:`after_headline`; a line says "updating" until they are drawn), as on the
+        overview.  Not served (a test, a notebook), both happen at once.  A newer choice made before
+        the table is drawn supersedes it.
+        """
         if not self.checked():
             return
         org_id, period = self.selected_org(), self.selected_period()
         units = pd.concat([self.below(org_id, "enterprise"), self.below(org_id, "site")])
         table = self.org_table(units, period, ("emissions_total", "removals", "net", "cap_utilisation"))
         table["level"] = units.level.to_numpy()
-        self._rows = table.sort_values("emissions_total", ascending=False, na_position="last", kind="stable"
-                                       ).reset_index(drop=True)  # the server's copy: selections index into it
-        with pn.io.hold():
-            self.table.value = self._rows
-            self.table.selection = list(range(min(3, len(self._rows))))
-        self.redraw_selection()
+        rows = table.sort_values("emissions_total", ascending=False, na_position="last", kind="stable"
+                                 ).reset_index(drop=True)
+        selection = list(range(min(3, len(rows))))
+        self._show_selected(self._in_scope_rows(rows, selection))
+        set_html(self.progress, markup('<div class="carbon-note carbon-updating">{}</div>', label("ui_updating", self.lang)))
+        self._choice += 1
+        choice = self._choice
+
+        def details() -> None:
+            if choice != self._choice:
+                return
+            self._rows = rows  # the server's copy: selections index into it
+            self._refreshing = True
+            try:
+                with pn.io.hold():
+                    self.table.value = rows
+                    self.table.selection = selection
+            finally:
+                self._refreshing = False
+            self._draw_selection(self.chosen_rows())
+            set_html(self.progress, markup('<div class="carbon-drawn" data-org="{}" data-period="{}"></div>',
+                                           org_id, period))
+
+        after_headline(details)
+
+    def _in_scope_rows(self, rows: pd.DataFrame, positions: list) -> pd.DataFrame:
+        """The rows of ``rows`` at ``positions`` (ints inside it; anything else the page sent is ignored) whose
+        org is inside the viewer's scope."""
+        chosen = rows.iloc[[i for i in positions if isinstance(i, int) and 0 <= i < len(rows)]]
+        return chosen[chosen.org_id.isin(self.in_scope(chosen.org_id))]
 
     def chosen_rows(self) -> pd.DataFrame:
         """The selected rows of the server's copy of the table, inside the viewer's scope.
@@ -691,19 +756,24 @@ class Explorer(_ScopedView):
         and re-checked, so a cell edited in the browser (even of a disabled table) cannot
         reach another org's figures or meters.
         """
-        positions = [i for i in self.table.selection if isinstance(i, int) and 0 <= i < len(self._rows)]
-        chosen = self._rows.iloc[positions]
-        return chosen[chosen.org_id.isin(self.in_scope(chosen.org_id))]
+        return self._in_scope_rows(self._rows, self.table.selection)
 
     def redraw_selection(self) -> None:
-        """Redraw trend and daily telemetry for the selected rows."""
+        """Redraw the selected line, trend and daily telemetry for the rows selected in the table."""
         if not self.checked():
             return
         chosen = self.chosen_rows()
-        names = dict(zip(chosen.org_id, chosen.name))
+        self._show_selected(chosen)
+        self._draw_selection(chosen)
+
+    def _show_selected(self, chosen: pd.DataFrame) -> None:
         set_html(self.selected, markup('<div class="carbon-note" data-testid="selected" data-scope="{}">{}: {}</div>',
                                        self.org_select.value, label("ui_selected", self.lang),
-                                       ", ".join(names.values()) or "–"))
+                                       ", ".join(chosen.name) or "–"))
+
+    def _draw_selection(self, chosen: pd.DataFrame) -> None:
+        """The monthly net trend of the ``chosen`` units and the daily telemetry of their devices."""
+        names = dict(zip(chosen.org_id, chosen.name))
         year = self.selected_period()
         trend = self.data.monthly(list(names), year, ("emissions_total", "removals"))
         trend = trend.assign(value=trend.value.where(trend.item == "emissions_total", -trend.value))
@@ -721,7 +791,7 @@ class Explorer(_ScopedView):
         """The whole explorer page."""
         self.page = pn.Column(html(header(label("ui_explorer", self.lang))),
                               pn.Row(self.org_select, self.period_select, self.metric_select), self.message,
-                              self.table, self.selected,
+                              self.table, self.selected, self.progress,
                               pn.Row(bokeh_pane(self.trend, sizing_mode="stretch_width"),
                                      bokeh_pane(self.daily, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
                               sizing_mode="stretch_width")
