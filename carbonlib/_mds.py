@@ -37,34 +37,88 @@ def _mean_sd(buf, k):
 
 
 @njit(cache=True)
-def _lut_record(i, y, rg, vpd, tair, use_all, tol_rg, tol_vpd, tol_tair, half, buf):
+def _donors(y, rg, vpd, tair):
+    """The records with a value (the only possible donors), packed.
+
+    Returns ``before`` (``before[j]`` = number of donors among records
+    ``0 .. j - 1``, length n + 1, so that records ``lo .. hi`` hold the packed
+    donors ``before[lo] .. before[hi + 1] - 1``) and the donors' value, Rg,
+    VPD and Tair in record order.
+    """
+    n = y.size
+    before = np.empty(n + 1, dtype=np.int64)
+    m = 0
+    for j in range(n):
+        before[j] = m
+        if not np.isnan(y[j]):
+            m += 1
+    before[n] = m
+    dy = np.empty(m)
+    drg = np.empty(m)
+    dvpd = np.empty(m)
+    dtair = np.empty(m)
+    m = 0
+    for j in range(n):
+        if not np.isnan(y[j]):
+            dy[m] = y[j]
+            drg[m] = rg[j]
+            dvpd[m] = vpd[j]
+            dtair[m] = tair[j]
+            m += 1
+    return before, dy, drg, dvpd, dtair
+
+
+@njit(cache=True)
+def _lut_record(
+    i, rg, vpd, tair, before, dy, drg, dvpd, dtair, use_all, tol_rg, tol_vpd, tol_tair, half, buf, mask,
+):
     """Collect into ``buf`` the values of records with similar meteorology.
 
     Window: records ``i - half .. i + half`` clipped to the series. A record is
     similar when ``|x_j - x_i| < tolerance`` for each driver (strict, NaN never
-    similar). Returns the number of records collected.
+    similar). Returns the number of records collected; ``buf`` holds their
+    values in record order.
+
+    Same values, same order, same count as testing record by record; faster
+    because the donors come packed (:func:`_donors`: records without a value
+    cost nothing), the tests of the whole window are one branch-free loop into
+    ``mask`` (compiled to SIMD compares), and the values are then gathered
+    without a branch (written at ``buf[k]``, ``k`` advanced by the mask): the
+    outcomes follow no pattern a branch predictor could learn. ``buf`` and
+    ``mask`` hold at least ``2 * half + 1`` elements.
     """
-    n = y.size
+    n = rg.size
     rg_i = rg[i]
-    tol1 = tol_rg
-    if not np.isnan(rg_i):
-        tol1 = min(tol_rg, rg_i)
-    tol1 = max(tol1, RG_TOLERANCE_FLOOR)
-    lo = max(0, i - half)
-    hi = min(n - 1, i + half)
+    if np.isnan(rg_i):
+        return 0  # nothing is similar to a missing driver
+    tol1 = max(min(tol_rg, rg_i), RG_TOLERANCE_FLOOR)
+    lo = before[max(0, i - half)]
+    hi = before[min(n - 1, i + half) + 1]
+    # Views of the window looped from 0: the index is then known to be
+    # non-negative, compiles without wrap-around handling and vectorises.
+    wy = dy[lo:hi]
+    wrg = drg[lo:hi]
+    m = wy.size
+    if use_all:
+        vpd_i = vpd[i]
+        tair_i = tair[i]
+        if np.isnan(vpd_i) or np.isnan(tair_i):
+            return 0
+        wvpd = dvpd[lo:hi]
+        wtair = dtair[lo:hi]
+        for j in range(m):
+            mask[j] = (
+                (abs(wrg[j] - rg_i) < tol1)
+                & (abs(wvpd[j] - vpd_i) < tol_vpd)
+                & (abs(wtair[j] - tair_i) < tol_tair)
+            )
+    else:
+        for j in range(m):
+            mask[j] = abs(wrg[j] - rg_i) < tol1
     k = 0
-    for j in range(lo, hi + 1):
-        if np.isnan(y[j]):
-            continue
-        if not abs(rg[j] - rg_i) < tol1:
-            continue
-        if use_all:
-            if not abs(vpd[j] - vpd[i]) < tol_vpd:
-                continue
-            if not abs(tair[j] - tair[i]) < tol_tair:
-                continue
-        buf[k] = y[j]
-        k += 1
+    for j in range(m):
+        buf[k] = wy[j]
+        k += mask[j]
     return k
 
 
@@ -114,18 +168,20 @@ def run_mds(
         else:
             max_lut = max(max_lut, step_days[s])
     buf = np.empty(max(2 * max_lut * dts + 1, (2 * max_mdc + 1) * 5))
-    pending = todo.copy()
+    mask = np.empty(buf.size, dtype=np.uint8)
+    before, dy, drg, dvpd, dtair = _donors(y, rg, vpd, tair)
+    pending = np.flatnonzero(todo)  # records still to fill, in record order
     for s in range(step_kind.size):
         kind = step_kind[s]
-        for i in range(n):
-            if not pending[i]:
-                continue
+        left = 0
+        for p in range(pending.size):
+            i = pending[p]
             if kind == MDC:
                 k = _mdc_record(i, y, step_days[s], dts, buf)
             else:
                 k = _lut_record(
-                    i, y, rg, vpd, tair, kind == LUT_ALL,
-                    tol_rg, tol_vpd, tol_tair, step_days[s] * dts, buf,
+                    i, rg, vpd, tair, before, dy, drg, dvpd, dtair, kind == LUT_ALL,
+                    tol_rg, tol_vpd, tol_tair, step_days[s] * dts, buf, mask,
                 )
             if k > 1:
                 mean, sd = _mean_sd(buf, k)
@@ -135,5 +191,10 @@ def run_mds(
                 out_meth[i] = step_meth[s]
                 out_win[i] = step_win[s]
                 out_qc[i] = step_qc[s]
-                pending[i] = False
+            else:
+                pending[left] = i  # keep it for the next step
+                left += 1
+        pending = pending[:left]
+        if left == 0:
+            break
     return out_mean, out_num, out_sd, out_meth, out_win, out_qc
