@@ -12,6 +12,10 @@ Wutzler et al. 2018, Biogeosciences 15:5015):
 * :func:`partition_nighttime`, :func:`lloyd_taylor` -- night-time flux
   partitioning (Reichstein et al. 2005; Lloyd & Taylor 1994, Functional
   Ecology 8:315; REddyProc ``R/EddyPartitioning.R``).
+* :func:`partition_daytime`, :func:`compare_partitioning` -- daytime flux
+  partitioning with light-response curves (Lasslop et al. 2010, Global Change
+  Biology 16:187; REddyProc ``R/PartitioningLasslop10.R``) and its comparison
+  with the night-time method.
 * :func:`to_gc_m2`, :func:`gc_m2_to_tco2_ha`, :func:`annual_sum_uncertainty`
   -- unit conversion and aggregation.
 
@@ -32,6 +36,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import curve_fit
 
+from carbonlib import _lasslop
 from carbonlib import _mds
 from carbonlib.units import CO2_PER_C
 
@@ -956,3 +961,199 @@ def partition_nighttime(
     out["Reco"] = lloyd_taylor(temp, r_ref, e0, t_ref)
     out["GPP_f"] = out["Reco"] - flux
     return out
+
+
+# --- daytime partitioning ----------------------------------------------------------
+
+
+def partition_daytime(
+    df: pd.DataFrame,
+    nee: str = "NEE_f",
+    tair: str = "Tair_f",
+    rg: str = "Rg",
+    vpd: str = "VPD_f",
+    *,
+    nee_qc: str | None = "NEE_fqc",
+    nee_sd: str | None = "NEE_fsd",
+    pot_rad: str | None = None,
+    n_boot: int = 30,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Partition NEE into GPP and ecosystem respiration with daytime light-response curves.
+
+    The method of Lasslop et al. (2010, Global Change Biology 16:187) as implemented by
+    REddyProc ``partitionNEEGL`` / ``sEddyProc$sGLFluxPartition`` with its default
+    ``partGLControl()`` (Wutzler et al. 2018, Biogeosciences 15:5015). Daytime NEE is fitted by
+
+    ``NEE = Reco - GPP``, ``GPP = alpha beta' Rg / (alpha Rg + beta')``,
+    ``beta' = beta exp(-k (VPD - 10 hPa))`` for VPD > 10 hPa (else beta),
+    ``Reco = RRef exp(E0 (1 / (288.15 - 227.13) - 1 / (Tair + 273.15 - 227.13)))``.
+
+    1. Day: Rg > 4 W m-2, night: Rg <= 4 W m-2; with ``pot_rad`` also potential radiation > 0
+       for day and <= 0 for night. Only original NEE (``nee_qc`` == 0) enters the fits; a
+       missing SD of NEE becomes max(0.7, 0.2 |NEE|).
+    2. E0 from Lloyd-Taylor fits to night-time NEE in 12-day windows (24, 48 days where a fit
+       fails; accepted in 50-400 K), smoothed over time by a Gaussian process per year; RRef of
+       the night from E0 (REddyProc ``partGLFitNightTimeTRespSens``).
+    3. In 4-day windows moved by 2 days (at least 10 valid records): k, beta, alpha and RRef by
+       weighted least squares (weights 1/SD of NEE, SD floored at its 30 % quantile) with weak
+       priors, E0 fixed, from three starting betas; k < 0 refits with k = 0, alpha > 0.22 with
+       the alpha of the last fitted window; rejected if alpha < 0, RRef < 0, beta < 0 or
+       beta >= 250, or beta > 100 with SD >= beta. Parameter covariance from ``n_boot``
+       bootstrap refits (E0 drawn from its uncertainty), or from the curvature if ``n_boot``
+       is 0.
+    4. Each record's GPP and Reco are the predictions of the two windows whose mean valid
+       record is nearest before and after it, weighted by distance (``partGLInterpolateFluxes``);
+       records with missing VPD are predicted from fits neglecting VPD.
+
+    Windows count days from the first record, so the series should start at midnight.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Regular time series indexed by time-step midpoints.
+    nee : str
+        Gap-filled NEE, umol CO2 m-2 s-1.
+    tair, rg, vpd : str
+        Gap-filled air temperature (degC), global radiation (W m-2) and vapour pressure
+        deficit (hPa); they drive the prediction of every record.
+    nee_qc : str or None
+        Quality flag of ``nee``; records with a flag other than 0 are not fitted. None: all.
+    nee_sd : str or None
+        Standard deviation of NEE (umol m-2 s-1), e.g. ``NEE_fsd`` of :func:`gapfill_mds`
+        with ``fill_all=True``. None: all missing.
+    pot_rad : str or None
+        Potential (top-of-atmosphere) radiation in W m-2 to separate day and night as
+        REddyProc (``PotRad_NEW``); None separates by Rg only (``isNeglectPotRadForNight``).
+    n_boot : int
+        Bootstrap samples per window for the parameter uncertainty (REddyProc
+        ``nBootUncertainty``, 30); 0 uses the inverse Hessian of the cost.
+    seed : int or None
+        Seed of the bootstrap (the same seed gives the same result).
+
+    Returns
+    -------
+    DataFrame
+        Copy of ``df`` with, per record, ``GPP_DT`` and ``Reco_DT`` (umol CO2 m-2 s-1, GPP >= 0;
+        the modelled NEE is ``Reco_DT - GPP_DT``), their standard deviations ``GPP_DT_SD`` and
+        ``Reco_DT_SD``, ``FP_qc`` (0 all parameters fitted, 1 k or alpha fixed, 2 nearest fit
+        more than 14 days away) and ``FP_dRecPar`` (records to the nearest fit); at the central
+        record of each window (NaN elsewhere) the parameters ``FP_k`` (hPa-1), ``FP_beta``
+        (umol m-2 s-1), ``FP_alpha`` (umol m-2 s-1 per W m-2), ``FP_RRef`` (umol m-2 s-1 at
+        15 degC), ``FP_E0`` (K), their SDs ``FP_<name>_sd``, ``FP_RRef_Night``, ``FP_GPP2000``
+        (GPP at Rg = 2000 W m-2 without VPD limitation) and ``FP_errorcode`` (0 fitted, 1 not
+        converged, 1001 bootstrap failed, 1002 out of bounds, 1005/1006 covariance from the
+        curvature failed, 1011 fewer than 10 records), as REddyProc names them.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 5 windows (and 10 % of them) with a night-time E0, no window with enough
+        night records for RRef, no window fitted, or too many zero SDs of NEE.
+
+    Notes
+    -----
+    REddyProc options other than the defaults are not offered (fixed temperature sensitivity,
+    non-rectangular and logistic curves, ``isUsingLasslopQualityConstraints``,
+    ``useNightimeBasalRespiration`` of Keenan et al. 2019, quality filters on the drivers,
+    ``minPropSaturation``); potential radiation is not computed here (pass ``pot_rad``).
+    Deviations: R's BFGS (relative tolerance 1e-3) and nls are replaced by Levenberg-Marquardt
+    to full convergence, mlegp's random restarts by fixed ones, the Hessian by its Gauss-Newton
+    form, R's random numbers by numpy's; the SD of a prediction combines the variances of both
+    neighbouring windows (REddyProc uses the earlier window's twice), the gradient of GPP
+    with respect to beta is 1 rather than 0 when k = 0, and negative Rg counts as 0 W m-2.
+    """
+    records_per_day = _records_per_day(df.index)
+    flux = df[nee].to_numpy(dtype=float, copy=True)
+    if nee_qc is not None:
+        flux[df[nee_qc].to_numpy(dtype=float) != 0] = np.nan
+    sd = df[nee_sd].to_numpy(dtype=float) if nee_sd is not None else np.full(len(df), np.nan)
+    sd = np.where(np.isfinite(sd), sd, np.fmax(_lasslop.MISSING_SD_MIN, _lasslop.MISSING_SD_SHARE * np.abs(flux)))
+    radiation = df[rg].to_numpy(dtype=float)
+    is_day = radiation > _lasslop.LIGHT_RG
+    is_night = radiation <= _lasslop.LIGHT_RG
+    if pot_rad is not None:
+        potential = df[pot_rad].to_numpy(dtype=float)
+        is_day &= potential > 0
+        is_night &= potential <= 0
+    result = _lasslop.partition(
+        flux, sd, df[tair].to_numpy(dtype=float), df[vpd].to_numpy(dtype=float), radiation, is_day, is_night,
+        records_per_day, n_boot=n_boot, rng=np.random.default_rng(seed),
+    )
+    fits = result.fits
+
+    def at_windows(values: np.ndarray) -> np.ndarray:
+        column = np.full(len(df), np.nan)
+        column[fits.central] = values
+        return column
+
+    out = df.copy()
+    for i, name in enumerate(_lasslop.PARAMETERS):
+        out[f"FP_{name}"] = at_windows(fits.theta[:, i])
+        out[f"FP_{name}_sd"] = at_windows(fits.sd[:, i])
+    out["FP_RRef_Night"] = at_windows(fits.rref_night)
+    out["FP_GPP2000"] = at_windows(fits.gpp2000)
+    out["FP_errorcode"] = at_windows(fits.code)
+    out["FP_qc"] = result.qc
+    out["FP_dRecPar"] = result.prediction.d_record
+    out["Reco_DT"] = result.prediction.reco
+    out["GPP_DT"] = result.prediction.gpp
+    out["Reco_DT_SD"] = result.prediction.sd_reco
+    out["GPP_DT_SD"] = result.prediction.sd_gpp
+    return out
+
+
+def compare_partitioning(
+    df: pd.DataFrame,
+    nee: str = "NEE_f",
+    tair: str = "Tair_f",
+    rg: str = "Rg",
+    vpd: str = "VPD_f",
+    *,
+    nee_qc: str | None = "NEE_fqc",
+    tair_qc: str | None = None,
+    **daytime_options,
+) -> pd.DataFrame:
+    """Sums of GPP, Reco and NEE of a site-year by night-time and daytime partitioning.
+
+    Runs :func:`partition_nighttime` (Reichstein et al. 2005) and :func:`partition_daytime`
+    (Lasslop et al. 2010) on the same gap-filled series and sums each method's GPP and Reco
+    over the records where it gives both, converted with :func:`to_gc_m2`. NEE is that
+    method's Reco - GPP: for the night-time method the sum of the gap-filled NEE, for the
+    daytime method the sum of the modelled NEE, so the two NEE differ by the misfit of the
+    light-response curves. Pass one site-year for annual sums.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Regular time series with gap-filled NEE (umol m-2 s-1), Tair (degC), Rg (W m-2) and
+        VPD (hPa) as for both methods.
+    nee, tair, rg, vpd, nee_qc : str
+        Column names for both methods.
+    tair_qc : str or None
+        Quality flag of temperature for the night-time regressions.
+    **daytime_options
+        Further arguments of :func:`partition_daytime` (``nee_sd``, ``pot_rad``, ``n_boot``,
+        ``seed``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``method`` ("nighttime", "daytime"); columns ``reference``, ``GPP_gC_m2``,
+        ``Reco_gC_m2``, ``NEE_gC_m2`` and ``n_records`` (records summed).
+    """
+    seconds = 86400.0 / _records_per_day(df.index)
+    night = partition_nighttime(df, nee, tair, rg, nee_qc=nee_qc, tair_qc=tair_qc)
+    day = partition_daytime(df, nee, tair, rg, vpd, nee_qc=nee_qc, **daytime_options)
+    rows = []
+    for method, reference, gpp, reco in (
+        ("nighttime", "Reichstein et al. 2005", night["GPP_f"], night["Reco"]),
+        ("daytime", "Lasslop et al. 2010", day["GPP_DT"], day["Reco_DT"]),
+    ):
+        gpp, reco = gpp.to_numpy(dtype=float), reco.to_numpy(dtype=float)
+        both = np.isfinite(gpp) & np.isfinite(reco)
+        gpp_sum = float(to_gc_m2(gpp[both], seconds).sum())
+        reco_sum = float(to_gc_m2(reco[both], seconds).sum())
+        rows.append({"method": method, "reference": reference, "GPP_gC_m2": gpp_sum, "Reco_gC_m2": reco_sum,
+                     "NEE_gC_m2": reco_sum - gpp_sum, "n_records": int(both.sum())})
+    return pd.DataFrame(rows).set_index("method")
