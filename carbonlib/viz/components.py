@@ -198,6 +198,9 @@ class _ScopedView:
         #: leaves an audit record: audit(action, org_id, outcome, detail)
         self.audit = None
         self.page: pn.Column | None = None
+        #: "updating" until a choice's details are drawn, then a ``carbon-drawn`` marker (overview, explorer)
+        self.progress = html(sizing_mode="stretch_width")
+        self._choice = 0  # counts the choices shown; the details of an older one are not drawn
         if message:
             self.notice(message)
 
@@ -219,6 +222,21 @@ class _ScopedView:
     def record(self, action: str, org_id: str, outcome: str = "ok", detail: str = "") -> None:
         if self.audit is not None:
             self.audit(action, org_id, outcome, detail)
+
+    def details_after_headline(self, org_id: str, period: str, details: Callable[[], None]) -> None:
+        """Say "updating" and run ``details`` once the headline just set has gone out (:func:`after_headline`),
+        then mark ``org_id`` and ``period`` drawn; a newer choice made before then supersedes this one."""
+        set_html(self.progress, markup('<div class="carbon-note carbon-updating">{}</div>', label("ui_updating", self.lang)))
+        self._choice += 1
+        choice = self._choice
+
+        def draw() -> None:
+            if choice == self._choice:
+                details()
+                set_html(self.progress, markup('<div class="carbon-drawn" data-org="{}" data-period="{}"></div>',
+                                               org_id, period))
+
+        after_headline(draw)
 
     def notice(self, text: str) -> None:
         """Show ``text`` (why a request was clamped or refused) above the page, after the earlier notices."""
@@ -250,7 +268,7 @@ class _ScopedView:
             self.notice(f"no accounts for period {str(requested)[:40]!r}; showing {available[0]} "
                         f"(periods with accounts: {', '.join(available[:6])}…)")
         return Choice(name=label("ui_period", self.lang), options=available,
-                                 value=requested if requested in available else available[0], width=140)
+                      value=requested if requested in available else available[0], width=140)
 
     def selected_period(self) -> str:
         """The period selected, re-checked against the periods offered (a forged value selects the newest)."""
@@ -336,8 +354,6 @@ class Overview(_ScopedView):
         self.header = html(sizing_mode="stretch_width")
         self.kpis = html(sizing_mode="stretch_width")
         self.pending = html(sizing_mode="stretch_width")
-        self.progress = html(sizing_mode="stretch_width")  # "updating" until the tables and charts are drawn
-        self._choice = 0  # counts the choices of org and period; details of an older one are not drawn
         self.children_chart = figures.GroupedBars(PUBLIC_ITEMS, lang, label("ui_children", lang), 330, VOILA_CHART_WIDTH)
         self.map = figures.RegionMap(lang, 420, VOILA_CHART_WIDTH)
         self.breakdown = figures.Breakdown(lang, 310, VOILA_CHART_WIDTH)
@@ -386,7 +402,7 @@ class Overview(_ScopedView):
         """Show the account figures of the selected org and period everywhere on the page.
 
         The headline (header, pending notice, KPI cards) goes to the browser first; the tables, charts and map
-        follow a moment later (:func:`after_headline`), so the browser draws the figures asked for without waiting for the
+        follow a moment later (:meth:`details_after_headline`), so the browser draws the figures asked for without waiting for the
         heavier parts (a line says "updating" until they are drawn).  Not served (a test, a notebook), both
         happen at once.  A newer choice made before the details are drawn supersedes them.
         """
@@ -395,14 +411,7 @@ class Overview(_ScopedView):
         org_id, period = self.selected_org(), self.selected_period()
         own = self.data.figures(org_id, period)
         self._show_headline(org_id, period, own)
-        self._choice += 1
-        choice = self._choice
-
-        def details() -> None:
-            if choice == self._choice:
-                self._show_details(org_id, period, own)
-
-        after_headline(details)
+        self.details_after_headline(org_id, period, lambda: self._show_details(org_id, period, own))
 
     def _show_headline(self, org_id: str, period: str, own: pd.DataFrame) -> None:
         lang = self.lang
@@ -414,7 +423,6 @@ class Overview(_ScopedView):
                                      snapshot))
         set_html(self.pending, pending_notice(values, lang))
         set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang))
-        set_html(self.progress, markup('<div class="carbon-note carbon-updating">{}</div>', label("ui_updating", lang)))
 
     def _show_details(self, org_id: str, period: str, own: pd.DataFrame) -> None:
         lang = self.lang
@@ -443,8 +451,6 @@ class Overview(_ScopedView):
         trend = self.data.monthly([org_id], period[:4], PUBLIC_ITEMS)
         self.trend.update(trend, "item", "month", "value", names={i: label(i, lang) for i in PUBLIC_ITEMS},
                           colours=theme.ITEM_COLOURS)
-        set_html(self.progress, markup('<div class="carbon-drawn" data-org="{}" data-period="{}"></div>', org_id,
-                                       period))
 
     def layout(self) -> pn.viewable.Viewable:
         """The whole overview page."""
@@ -688,14 +694,12 @@ class Explorer(_ScopedView):
         self.period_select = self.period_selector(self.data.periods(scope.root, annual_only=True), period)
         metrics = self.data.daily_metrics
         self.metric_select = Choice(name=label("ui_metric", lang), options=metrics,
-                                               value="electricity_import" if "electricity_import" in metrics else metrics[0],
-                                               width=200)
+                                    value="electricity_import" if "electricity_import" in metrics else metrics[0],
+                                    width=200)
         self.table = table(lang, height=330, selectable="checkbox")
         self.selected = html(sizing_mode="stretch_width")
         self.trend = figures.Lines(f'{label("ui_trend", lang)} · {label("net", lang)}', "tCO2e", 320)
         self.daily = figures.Lines(label("ui_daily", lang), "", 320, y_format="0,0.[0]")
-        self.progress = html(sizing_mode="stretch_width")  # "updating" until the table and charts are drawn
-        self._choice = 0  # counts the choices of org and period; the table of an older one is not drawn
         self._refreshing = False  # the refresh sets the selection itself: its watcher does not redraw twice
         self._rows = pd.DataFrame({"org_id": [], "name": []})  # the server's copy of the table, once drawn
         self.org_select.param.watch(lambda _: self.refresh(), "value")
@@ -708,7 +712,7 @@ class Explorer(_ScopedView):
         """Show the units below the selected org; select its three top emitters.
 
         The line naming the selected units goes to the browser first; the table and the two charts
-        follow a moment later (:func:`after_headline`; a line says "updating" until they are drawn), as on the
+        follow a moment later (:meth:`details_after_headline`; a line says "updating" until they are drawn), as on the
         overview.  Not served (a test, a notebook), both happen at once.  A newer choice made before
         the table is drawn supersedes it.
         """
@@ -722,13 +726,8 @@ class Explorer(_ScopedView):
                                  ).reset_index(drop=True)
         selection = list(range(min(3, len(rows))))
         self._show_selected(self._in_scope_rows(rows, selection))
-        set_html(self.progress, markup('<div class="carbon-note carbon-updating">{}</div>', label("ui_updating", self.lang)))
-        self._choice += 1
-        choice = self._choice
 
         def details() -> None:
-            if choice != self._choice:
-                return
             self._rows = rows  # the server's copy: selections index into it
             self._refreshing = True
             try:
@@ -738,10 +737,8 @@ class Explorer(_ScopedView):
             finally:
                 self._refreshing = False
             self._draw_selection(self.chosen_rows())
-            set_html(self.progress, markup('<div class="carbon-drawn" data-org="{}" data-period="{}"></div>',
-                                           org_id, period))
 
-        after_headline(details)
+        self.details_after_headline(org_id, period, details)
 
     def _in_scope_rows(self, rows: pd.DataFrame, positions: list) -> pd.DataFrame:
         """The rows of ``rows`` at ``positions`` (ints inside it; anything else the page sent is ignored) whose
