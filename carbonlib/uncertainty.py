@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from carbonlib.emissions import fuel_combustion
 
 __all__ = [
     "MonteCarloResult", "Propagated", "fuel_combustion_uncertainty", "monte_carlo",
-    "normal_from_uncertainty", "propagate_product", "propagate_sum", "stock_change_uncertainty",
+    "normal_from_uncertainty", "paired_difference_u95", "propagate_product", "propagate_sum",
+    "stock_change_uncertainty",
 ]
 
 #: Two-sided 95 % quantile of the standard normal distribution.
@@ -259,3 +261,18 @@ def stock_change_uncertainty(
     u_expansion = u_root_shoot * root_shoot / (1 + root_shoot)
     change_tc = difference * wood_density * bef * (1 + root_shoot) * carbon_fraction / years
     return Propagated(change_tc, _quadrature([u_difference, u_wood_density, u_bef, u_expansion, u_carbon_fraction]))
+
+
+def paired_difference_u95(differences: Sequence[float] | np.ndarray) -> float:
+    """Half-width of the 95 % confidence interval of the mean of paired differences, in their unit.
+
+    ``t(0.975, n - 1) * sd(d) / sqrt(n)`` (Student's t, sample SD with n - 1): the sampling uncertainty of a
+    change measured on the same permanent plots twice, d = plot value at the second survey minus the first
+    (IPCC 2006 Vol.4 Ch.2 section 2.2.4 stock-difference sampling; Vol.1 Ch.3 Eq 3.1 combines independent
+    samples).  NaN when fewer than two pairs are given (no spread to estimate).
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))

@@ -270,6 +270,10 @@ def _assert_incremental_equals_full(lake: Lake, result: accounts.RefreshResult) 
     assert (both._merge == "both").all(), both[both._merge != "both"][key].head()
     np.testing.assert_allclose(both.value_table, both.value_full, rtol=1e-12, atol=1e-9)
     assert (both.basis_table == both.basis_full).all()
+    for end in ("ci95_low", "ci95_high"):  # the intervals too: the frontier's uncertainty components roll up alike
+        np.testing.assert_allclose(both[f"{end}_table"].astype(float), both[f"{end}_full"].astype(float),
+                                   rtol=1e-12, atol=1e-9)
+    assert (both.uncertainty_table == both.uncertainty_full).all()
 
 
 def _changed_pairs(before: pd.DataFrame, after: pd.DataFrame) -> tuple[set, pd.DataFrame]:
@@ -335,7 +339,8 @@ def test_refresh_after_one_day_of_tower_telemetry_recomputes_only_that_site_year
         assert {(o, p) for o in chain for p in (str(YEAR), f"{YEAR}Q2", f"{YEAR}-05")} <= changed <= recomputed
         moved = lake.read("account").merge(before, on=["org_id", "period", "method_version", "item"], suffixes=("", "_b"))
         moved = moved[moved.snapshot_id != moved.snapshot_id_b]
-        assert set(moved.item) <= {"removals_flux"}, "tower data may change removals_flux only"
+        assert {i.split(":")[1] if i.startswith(accounts.U95) else i for i in moved.item} <= {"removals_flux"}, \
+            "tower data may change removals_flux (and its uncertainty components) only"
         _assert_incremental_equals_full(lake, result)
 
 

@@ -186,7 +186,7 @@ def test_a_schema_v1_lake_is_migrated_with_its_rows(lake):
     assert result.exit_code == 0, result.output
     assert "packaged factor rows added" in result.output  # raw coal and the MSW parameters a newer carbonlib ships
     with Lake.open(lake, read_only=True) as opened:
-        assert opened.schema_version == SCHEMA_VERSION == 8
+        assert opened.schema_version == SCHEMA_VERSION == 9
         assert opened.read("org").opened_on.isna().all()  # open since before any data
         assert opened.query("SELECT count(*) AS n FROM lake.org_change").n[0] == 0
         claimed = opened.query("SELECT c.project_id, s.org_id FROM lake.project_stand AS c JOIN lake.forest_stand AS s "

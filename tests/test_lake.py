@@ -171,6 +171,7 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "source": ["MEE 2024", "GB/T 2589"],
         "verified": [True, False],
         "effective_year": [None, 2026],
+        "uncertainty_pct": [2.0, None],
     }),
     "gwp": pd.DataFrame({  # gases the package does not seed (a new lake holds the packaged GWPs)
         "gas": ["HFC-41", "HFC-365mfc"], "assessment": ["AR5", "AR6"], "value": [116.0, 914.0],
@@ -255,6 +256,7 @@ SAMPLES: dict[str, pd.DataFrame] = {
         "org_id": ["E430121-01"], "period": ["2025"], "period_start": [D(2025, 1, 1)], "period_end": [D(2025, 12, 31)],
         "method_version": ["v1"], "item": ["net"], "value": [-12.5], "unit": ["tCO2e"],
         "basis": ["grid=mee:2022; gwp=AR5"], "snapshot_id": np.array([3], dtype=np.int64), "computed_at": [T(2026, 1, 2, 3, 4, 5)],
+        "ci95_low": [-14.0], "ci95_high": [-11.0], "uncertainty": ["95 % interval, IPCC 2006 Vol.1 Ch.3 Approach 1"],
     }),
 }
 

@@ -52,6 +52,20 @@ writer refuses today but an older lake may hold).  They are left out with a
 :class:`LedgerEntrySkipped` warning naming each entry, and counted in the month the entry
 starts, so a report shows that its figures miss them instead of every org's accounts failing.
 
+**Uncertainty** (IPCC 2006 Vol.1 Ch.3 Approach 1): every tCO2e figure carries its 95 % interval in
+``ci95_low`` / ``ci95_high`` and, in ``uncertainty``, how it was derived or why there is none.  The
+error sources are the factor rows' stated uncertainties (:func:`_factor_uncertainty`), the plot sampling
+of the inventory (:func:`site_removal_rates`) and the random error of tower NEE (``tower_sinks``).  An
+error source is one correlation group: its errors are the same wherever it is used, so they add linearly
+(fully correlated: one grid factor's error moves every enterprise's scope-2 emissions together) and
+different groups add in quadrature (independent).  Each figure's signed half-width per group is kept as an
+additive item ``u95:<item>:<group>`` (and the part without any estimate as ``u95:<item>:none``, whose
+basis says why), so it rolls up the tree and the periods like the figures and a parent's interval is
+exact under these assumptions; totals combine their items' groups with the items' signs.  A figure with
+any part lacking an estimate gets no interval: a partial one would look narrower than it is.  The
+spread of tower NEE under the u* threshold's uncertainty (:func:`carbonlib.flux.nee_under_ustar_scenarios`)
+is not in the monthly accounts.
+
 Every additive item rolls up the org tree (a parent is the sum of its subtree, a quarter
 the sum of its months); ratios (:data:`RATIO_ITEMS`) are recomputed at every node from the
 rolled-up numerator and denominator.  Every figure carries ``method_version``, its factor
@@ -68,7 +82,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .. import emissions, sinks, units
+from .. import emissions, sinks, uncertainty, units
 from ..lake import Lake, WriteResult
 from ..lake import CATALOG
 from ..lake.schema import PENDING_STATUSES
@@ -80,7 +94,7 @@ from .factor_library import FactorLibrary
 #: acct-2.2: an entry's status is derived from its review steps; periods with entries awaiting review are pending;
 #: acct-2.3: the factors are the lake's rows (factor library) and every figure names them; waste incineration;
 #: natural gas to standard coal as oil-field gas, like its NCV
-METHOD_VERSION = "acct-2.3"
+METHOD_VERSION = "acct-2.4"
 #: Owner of the tables this package writes (``account``, ``telemetry_daily``).
 SERVICE = views.SERVICE
 GRID_SERIES = factor_library.GRID_SERIES
@@ -99,6 +113,16 @@ PRODUCTS = ("clinker", "paper")
 RATIO_ITEMS = frozenset({"cap_utilisation", *(f"{p}_energy_intensity" for p in PRODUCTS)})
 #: Additive items derived from others after roll-up.
 TOTAL_ITEMS = frozenset({"emissions_total", "removals", "net"})
+#: How each total is made of additive items (sign of each), for its uncertainty components.
+_TOTAL_SIGNS = {
+    "emissions_total": {**dict.fromkeys(SOURCE_ITEMS, 1.0), **dict.fromkeys(EXPORT_ITEMS, -1.0),
+                        "emissions_in_boundary": -1.0},
+    "removals": {"removals_inventory": 1.0, "emissions_in_boundary": -1.0},
+    "net": {**dict.fromkeys(SOURCE_ITEMS, 1.0), **dict.fromkeys(EXPORT_ITEMS, -1.0), "removals_inventory": -1.0},
+}
+#: Item prefix of the uncertainty components stored beside the figures (see "Uncertainty" in the module doc).
+U95 = "u95:"
+_NONE = "none"
 #: Basis of ``pending_entry_months`` (the entries themselves: ``carbon ledger list --status submitted``).
 PENDING_BASIS = "ledger entries awaiting review (submitted or returned), per month of their period"
 #: Tables whose changed rows make some (org, period) accounts stale (see :func:`refresh_accounts`).
@@ -107,7 +131,7 @@ INPUT_TABLES = ("activity", "activity_review", "telemetry", "cap", "cap_decision
 #: Tables a change of which invalidates every account (tree, factors, species parameters).
 GLOBAL_TABLES = ("org", "org_change", "emission_factor", "gwp", "species_parameter")
 _ACCOUNT_COLUMNS = ["org_id", "period", "period_start", "period_end", "method_version", "item", "value", "unit",
-                    "basis", "snapshot_id", "computed_at"]
+                    "basis", "snapshot_id", "computed_at", "ci95_low", "ci95_high", "uncertainty"]
 
 
 @dataclass(frozen=True)
@@ -220,16 +244,21 @@ def entry_emissions(entries: pd.DataFrame, library: FactorLibrary) -> tuple[pd.D
     force in its year; each figure's basis names them as ``ef=<factor_id>``).  Emissions in tCO2e (fuel:
     GB/T 32150 B.1; electricity: the MEE grid factor; heat: the heat factor; fugitive: GWP100 AR5; waste
     incineration: IPCC 2006 Vol. 5 Eq. 5.1 with CH4 and N2O); ``energy_use_tce`` per GB/T 2589.
-    Entries that cannot be converted (unknown fuel or factor, a unit of the wrong dimension) are returned
-    apart, with the reason (entry_id, org_id, period_start, period_end, reason), and a
+    Each tCO2e figure carries its uncertainty (:func:`_factor_uncertainty`): ``u_rel`` (relative 95 %
+    half-width, NaN when there is none), ``u_group`` (the factor rows whose errors it shares) and ``u_note``
+    (why there is none).  Entries that cannot be converted (unknown fuel or factor, a unit of the wrong
+    dimension) are returned apart, with the reason (entry_id, org_id, period_start, period_end, reason), and a
     :class:`LedgerEntrySkipped` warning: one bad entry never stops the others.
     """
     frames, skipped = [], []
 
-    def add(group: pd.DataFrame, item: str, values, unit: str, basis: str) -> None:
+    def add(group: pd.DataFrame, item: str, values, unit: str, basis: str,
+            factors: tuple[factor_library.FactorRow, ...] = (), measured: tuple[str, ...] = ()) -> None:
+        rel, key, note = _factor_uncertainty(factors, measured) if unit == "tCO2e" else (np.nan, "", "")
         frames.append(pd.DataFrame({"org_id": group.org_id.to_numpy(), "period_start": group.period_start.to_numpy(),
                                     "period_end": group.period_end.to_numpy(), "item": item,
-                                    "value": np.asarray(values, dtype=float), "unit": unit, "basis": basis}))
+                                    "value": np.asarray(values, dtype=float), "unit": unit, "basis": basis,
+                                    "u_rel": rel, "u_group": key, "u_note": note}))
 
     for (category, activity_type, unit), g in entries.groupby(["category", "activity_type", "unit"], sort=True):
         done = len(frames)
@@ -239,7 +268,7 @@ def entry_emissions(entries: pd.DataFrame, library: FactorLibrary) -> tuple[pd.D
             del frames[done:]
             reason = f"{category} of {activity_type!r} in {unit!r}: {str(error).strip(chr(34) + chr(39))}"
             skipped.append(_skipped(g, reason))
-    columns = ["org_id", "period_start", "period_end", "item", "value", "unit", "basis"]
+    columns = ["org_id", "period_start", "period_end", "item", "value", "unit", "basis", "u_rel", "u_group", "u_note"]
     figures = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     left_out = (pd.concat(skipped, ignore_index=True) if skipped
                 else pd.DataFrame(columns=["entry_id", "org_id", "period_start", "period_end", "reason"]))
@@ -248,6 +277,26 @@ def entry_emissions(entries: pd.DataFrame, library: FactorLibrary) -> tuple[pd.D
 
 def _bases(*rows: factor_library.FactorRow, note: str = "") -> str:
     return "; ".join([*(r.basis for r in rows), *([note] if note else [])])
+
+
+def _factor_uncertainty(rows: tuple[factor_library.FactorRow, ...], measured: tuple[str, ...] = ()
+                        ) -> tuple[float, str, str]:
+    """(relative 95 % uncertainty, correlation group, why none) of a figure computed from ``rows``.
+
+    The figure is the activity data times the rows' values, so its relative uncertainty is the rows' in
+    quadrature (IPCC 2006 Vol.1 Ch.3 Eq 3.1; for waste incineration, a sum of CO2, CH4 and N2O terms, this
+    bounds the sum's).  The activity data count as recorded: the ledger holds no meter accuracy.  The group
+    is the rows' ids: one row's error is the same in every figure computed with it, so those add linearly
+    (fully correlated) and different groups in quadrature.  NaN with the reason when a row states no
+    uncertainty or a parameter was measured without one.
+    """
+    if measured:
+        return np.nan, "", f"measured {', '.join(measured)} without a stated uncertainty"
+    missing = [r.basis for r in rows if r.uncertainty_pct is None]
+    if missing or not rows:
+        return np.nan, "", _NO_FACTOR_UNCERTAINTY + ", ".join(missing)
+    rel = uncertainty.propagate_product([r.value for r in rows], [r.uncertainty_pct / 100.0 for r in rows])
+    return rel.rel_uncertainty, "+".join(r.factor_id for r in rows), ""
 
 
 def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: str, library: FactorLibrary,
@@ -262,28 +311,29 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
         if len(default):
             add(default, _COMBUSTION[category], emissions.fuel_combustion(
                 default.amount.to_numpy(dtype=float), unit, ncv=ncv.value, ncv_unit=ncv.unit,
-                carbon_content=cc.value, oxidation=ox.value), "tCO2e", _bases(ncv, cc, ox))
+                carbon_content=cc.value, oxidation=ox.value), "tCO2e", _bases(ncv, cc, ox), factors=(ncv, cc, ox))
         for row in g[measured].itertuples(index=False):  # lab-measured parameters override the defaults one by one
             given = {k: float(getattr(row, k)) for k in _MEASURED if pd.notna(getattr(row, k))}
             used = [r for k, r in zip(_MEASURED, (ncv, cc, ox)) if k not in given]
             add(pd.DataFrame([row._asdict()]), _COMBUSTION[category], emissions.fuel_combustion(
                 float(row.amount), unit, ncv=given.get("ncv", ncv.value), ncv_unit=ncv.unit,
                 carbon_content=given.get("carbon_content", cc.value), oxidation=given.get("oxidation", ox.value)),
-                "tCO2e", _bases(*used, note=f"measured {', '.join(given)} ({activity_type})"))
+                "tCO2e", _bases(*used, note=f"measured {', '.join(given)} ({activity_type})"), measured=tuple(given))
         add(g, "energy_use_tce", _tce(amount, unit, activity_type, first), "tce", _TCE_BASIS)
     elif category == "process":
         factor = library.process(activity_type)
-        add(g, "scope1_process", emissions.process_emission(amount, factor.value), "tCO2e", _bases(factor))
+        add(g, "scope1_process", emissions.process_emission(amount, factor.value), "tCO2e", _bases(factor),
+            factors=(factor,))
     elif category == "fugitive":
         gwp = library.gwp(activity_type)
         add(g, "scope1_fugitive", np.asarray(units.convert(amount, unit, "t"), dtype=float) * gwp.value, "tCO2e",
-            _bases(gwp))
+            _bases(gwp), factors=(gwp,))
     elif category in ("purchased_electricity", "exported_electricity"):
         mwh = np.asarray(units.convert(amount, unit, "MWh"), dtype=float)
         sign = 1.0 if category == "purchased_electricity" else -1.0
         item = "scope2_purchased_electricity" if sign > 0 else "exported_electricity"
         grid = library.grid()
-        add(g, item, mwh * grid.value, "tCO2e", _bases(grid))
+        add(g, item, mwh * grid.value, "tCO2e", _bases(grid), factors=(grid,))
         add(g, "energy_use_tce", sign * _tce(mwh, "MWh", "electricity", first), "tce", _TCE_BASIS)
         if sign > 0:
             add(g, "purchased_electricity_mwh", mwh, "MWh", "")
@@ -291,7 +341,8 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
         gj = np.asarray(units.convert(amount, unit, "GJ"), dtype=float)
         sign = 1.0 if category == "purchased_heat" else -1.0
         heat = library.heat()
-        add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", gj * heat.value, "tCO2e", _bases(heat))
+        add(g, "scope2_purchased_heat" if sign > 0 else "exported_heat", gj * heat.value, "tCO2e", _bases(heat),
+            factors=(heat,))
         add(g, "energy_use_tce", sign * _tce(gj, "GJ", "heat", first), "tce", _TCE_BASIS)
     elif category == "biomass_combustion":
         add(g, "memo_biomass_fuel_t", units.convert(amount, unit, "t"), "t", "")
@@ -302,7 +353,20 @@ def _group_emissions(g: pd.DataFrame, category: str, activity_type: str, unit: s
         add(g, "scope1_waste_incineration", emissions.waste_incineration(
             tonnes, carbon_content=rows["waste_carbon_content"].value, fossil_fraction=rows["waste_fossil_fraction"].value,
             burnout=rows["waste_burnout"].value, ch4_per_t=rows["waste_ch4"].value, n2o_per_t=rows["waste_n2o"].value,
-            gwp_ch4=ch4.value, gwp_n2o=n2o.value), "tCO2e", _bases(*rows.values(), ch4, n2o))
+            gwp_ch4=ch4.value, gwp_n2o=n2o.value), "tCO2e", _bases(*rows.values(), ch4, n2o),
+            factors=(*rows.values(), ch4, n2o))
+
+
+def _components(figures: pd.DataFrame) -> pd.DataFrame:
+    """Uncertainty component rows (``u95:<item>:<group>``) of the tCO2e figures of :func:`entry_emissions`."""
+    f = figures[figures.unit == "tCO2e"]
+    known, part = f.u_rel.notna(), f.drop(columns=["u_rel", "u_group", "u_note"])
+    return pd.concat([
+        part[known].assign(item=U95 + f.item[known] + ":" + f.u_group[known], value=f.value[known] * f.u_rel[known],
+                           basis="factor rows " + f.u_group[known]),
+        part[~known].assign(item=U95 + f.item[~known] + ":" + _NONE, value=f.value[~known].abs(),
+                            basis=f.u_note[~known]),
+    ], ignore_index=True)
 
 
 #: Fuel parameters an entry may carry as measured (columns of table ``activity``; :func:`emissions.fuel_combustion`).
@@ -339,7 +403,7 @@ def _ledger_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None)
     entries = entries[(pd.to_datetime(entries.period_start) <= pd.Timestamp(year, 12, 31))
                       & (pd.to_datetime(entries.period_end) >= pd.Timestamp(year, 1, 1))]
     figures, left_out = entry_emissions(entries, FactorLibrary.of_lake(lake, year, snapshot))
-    monthly = _spread_over_months(figures, year)
+    monthly = _spread_over_months(pd.concat([figures, _components(figures)], ignore_index=True), year)
     left_out = pd.concat([*skipped, left_out], ignore_index=True) if skipped else left_out
     starts = pd.to_datetime(left_out.period_start)
     left_out = left_out[starts.dt.year == year] if len(left_out) else left_out
@@ -382,10 +446,15 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None, orgs: set[str] |
 
     Stand volume (m3) = mean plot volume per ha x stand area; carbon = biomass_from_volume x
     carbon fraction (IPCC 2006 Vol.4 Eq 2.8, species parameters); rate = (C2 - C1)/(t2 - t1)
-    as CO2 (tCO2e per year).  Returns org_id, first, last (survey dates), rate_tco2e_per_yr.
+    as CO2 (tCO2e per year).  The rate's 95 % sampling uncertainty comes from the plots measured at both the
+    first and the last survey (:func:`carbonlib.uncertainty.paired_difference_u95` of their m3/ha differences,
+    scaled like the rate); stands are independent samples and add in quadrature (IPCC 2006 Vol.1 Eq 3.1).
+    Returns org_id, first, last (survey dates), rate_tco2e_per_yr, u95_tco2e_per_yr (NaN when a stand has fewer
+    than two paired plots) and unpaired (those stands, for the account's note).
     """
     plots = lake.query(
-        f"SELECT p.stand_id, p.survey_date, sum(t.volume_m3 ORDER BY t.tree_no) / any_value(p.plot_area_ha) AS m3_per_ha "
+        f"SELECT p.stand_id, p.plot_id, p.survey_date, "
+        f"sum(t.volume_m3 ORDER BY t.tree_no) / any_value(p.plot_area_ha) AS m3_per_ha "
         f"FROM {lake.relation('survey_plot', snapshot)} AS p JOIN {lake.relation('survey_tree', snapshot)} AS t "
         f"USING (plot_id, survey_date) WHERE p.stand_id IN (SELECT stand_id FROM {lake.relation('forest_stand', snapshot)} WHERE TRUE{_org_filter(orgs)}) "
         f"GROUP BY p.plot_id, p.stand_id, p.survey_date "
@@ -405,10 +474,20 @@ def site_removal_rates(lake: Lake, snapshot: int | None = None, orgs: set[str] |
             p.carbon_fraction,
         )
         first, last = group.survey_date.iloc[0], group.survey_date.iloc[-1]
-        rate_tc = sinks.stock_difference(carbon[0], carbon[-1], pd.Timestamp(first).date(), pd.Timestamp(last).date())
-        rows.append((group.org_id.iloc[0], first, last, float(sinks.to_co2(rate_tc))))
-    out = pd.DataFrame(rows, columns=["org_id", "first", "last", "rate"])
-    return out.groupby("org_id", as_index=False).agg(first=("first", "min"), last=("last", "max"), rate_tco2e_per_yr=("rate", "sum"))
+        t1, t2 = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+        rate_tc = sinks.stock_difference(carbon[0], carbon[-1], t1, t2)
+        stand_plots = plots[plots.stand_id == stand_id].pivot_table(index="plot_id", columns="survey_date",
+                                                                    values="m3_per_ha")
+        u95_m3 = uncertainty.paired_difference_u95(stand_plots[last] - stand_plots[first]) * group.area_ha.iloc[0]
+        u95_tc = sinks.stock_difference(0.0, sinks.carbon_stock(sinks.biomass_from_volume(
+            u95_m3, p.wood_density, p.bef, p.root_shoot), p.carbon_fraction), t1, t2)
+        rows.append((group.org_id.iloc[0], first, last, float(sinks.to_co2(rate_tc)), float(sinks.to_co2(u95_tc)),
+                     stand_id))
+    out = pd.DataFrame(rows, columns=["org_id", "first", "last", "rate", "u95", "stand_id"])
+    return out.groupby("org_id", as_index=False).agg(
+        first=("first", "min"), last=("last", "max"), rate_tco2e_per_yr=("rate", "sum"),
+        u95_tco2e_per_yr=("u95", lambda u: float(np.sqrt((u ** 2).sum(skipna=False)))),
+        unpaired=("stand_id", lambda ids: ", ".join(ids[out.loc[ids.index, "u95"].isna()])))
 
 
 def _inventory_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
@@ -418,20 +497,45 @@ def _inventory_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | No
     days_in_year = 366 if calendar.isleap(year) else 365
     months = pd.DataFrame({"month": range(1, 13), "days": [calendar.monthrange(year, m)[1] for m in range(1, 13)]})
     x = rates.merge(months, how="cross")
-    return pd.DataFrame({
+    share, known = x.days / days_in_year, x.u95_tco2e_per_yr.notna()
+    figures = pd.DataFrame({
         "org_id": x.org_id, "month": x.month, "item": "removals_inventory", "unit": "tCO2e",
-        "value": x.rate_tco2e_per_yr * x.days / days_in_year,
+        "value": x.rate_tco2e_per_yr * share,
         "basis": "inventory stock difference " + pd.to_datetime(x["first"]).dt.year.astype(str) + ".."
                  + pd.to_datetime(x["last"]).dt.year.astype(str),
     })
+    components = pd.DataFrame({  # one sampling error per site: the same in every month (correlated)
+        "org_id": x.org_id, "month": x.month, "unit": "tCO2e",
+        "item": (U95 + "removals_inventory:" + np.where(known, "inventory:" + x.org_id, _NONE)),
+        "value": np.where(known, x.u95_tco2e_per_yr * share, (x.rate_tco2e_per_yr * share).abs()),
+        "basis": np.where(known, "plot sampling (paired plots) of site " + x.org_id,
+                          "fewer than two plots measured at both surveys in stand(s) " + x.unpaired),
+    })
+    return pd.concat([figures, components], ignore_index=True)
 
 
 def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
     """removals_flux per tower site and complete month (:mod:`carbonlib.accounting.tower_sinks`)."""
     found = tower_sinks.flux_removals(lake, year, snapshot=snapshot, orgs=orgs)
     found = found[found.complete.astype(bool)]
-    return pd.DataFrame({"org_id": found.org_id, "month": found.month.astype(int), "item": "removals_flux",
-                         "unit": "tCO2e", "value": found.removals_tco2e.astype(float), "basis": found.basis})
+    month, value = found.month.astype(int), found.removals_tco2e.astype(float)
+    figures = pd.DataFrame({"org_id": found.org_id, "month": month, "item": "removals_flux",
+                            "unit": "tCO2e", "value": value, "basis": found.basis})
+
+    def components(half: pd.Series, group: pd.Series, source: str, why_none: str) -> pd.DataFrame:
+        known = half.notna()
+        return pd.DataFrame({"org_id": found.org_id, "month": month, "unit": "tCO2e",
+                             "item": U95 + "removals_flux:" + np.where(known, group, _NONE),
+                             "value": np.where(known, half, value.abs()),
+                             "basis": np.where(known, source + found.device_id, why_none + found.device_id)})
+
+    return pd.concat([
+        figures,  # random errors of different months and towers are independent; a u* error spans the year
+        components(found.u95_tco2e, "flux:" + found.device_id + ":" + month.astype(str),
+                   "tower random error (MDS) of ", "half-hours without a random-error estimate at "),
+        components(found.u95_ustar_tco2e, "ustar:" + found.device_id, "u* threshold scenarios of ",
+                   "u* threshold scenarios not estimable at "),
+    ], ignore_index=True)
 
 
 def _output_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -> pd.DataFrame:
@@ -471,7 +575,12 @@ def _own_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None, si
     inside = own[own.org_id.isin(sites) & own.item.isin(SOURCE_ITEMS)]
     boundary = inside.groupby(["org_id", "month"], as_index=False).agg(value=("value", "sum")).assign(
         item="emissions_in_boundary", unit="tCO2e", basis="clause 3.2: the sink site's own emissions (its ledger)")
-    return pd.concat([own, boundary], ignore_index=True)
+    at_sites = own[own.org_id.isin(sites) & _is_component(own.item)]
+    at_sites = at_sites[_component_base(at_sites.item).isin(SOURCE_ITEMS)]
+    boundary_components = at_sites.assign(
+        item=U95 + "emissions_in_boundary:" + _component_group(at_sites.item)).groupby(
+        ["org_id", "month", "item", "unit"], as_index=False).agg(value=("value", "sum"), basis=("basis", _join_basis))
+    return pd.concat([own, boundary, boundary_components], ignore_index=True)
 
 
 def _join_basis(bases: pd.Series) -> str:
@@ -481,12 +590,17 @@ def _join_basis(bases: pd.Series) -> str:
 
 # ------------------------------------------------------------------------ computation
 def _to_periods(own: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
-    """Sum monthly figures into periods; removals_flux only where every month of the period is complete."""
+    """Sum monthly figures into periods; removals_flux (and its uncertainty components) only where every month of
+    the period is complete."""
     x = own.merge(_month_of_period(periods), on="month")
     out = x.groupby(["org_id", "period", "item", "unit"], as_index=False).agg(
         value=("value", "sum"), basis=("basis", _join_basis), months=("month", "nunique"), n_months=("n_months", "first"))
-    out = out[(out.item != "removals_flux") | (out.months == out.n_months)]
-    return out.drop(columns=["months", "n_months"])
+    flux = out.item == "removals_flux"
+    complete = out[flux & (out.months == out.n_months)][["org_id", "period"]].assign(complete=True)
+    out = out.merge(complete, on=["org_id", "period"], how="left")
+    flux_parts = flux | (_is_component(out.item) & (_component_base(out.item) == "removals_flux"))
+    out = out[~flux_parts | out.complete.fillna(False).astype(bool)]
+    return out.drop(columns=["months", "n_months", "complete"])
 
 
 def _all_pairs(tree: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
@@ -518,11 +632,12 @@ def _roll_up(contributions: pd.DataFrame, tree: pd.DataFrame, pairs: pd.DataFram
 
 def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
     """emissions_total, removals, net, energy intensities and cap_utilisation from rolled-up items."""
-    wide = rolled.pivot_table(index=["org_id", "period"], columns="item", values="value", aggfunc="sum").fillna(0.0)
+    figures = rolled[~_is_component(rolled.item)]
+    wide = figures.pivot_table(index=["org_id", "period"], columns="item", values="value", aggfunc="sum").fillna(0.0)
     get = lambda name: wide[name] if name in wide else pd.Series(0.0, index=wide.index)  # noqa: E731
     boundary = get("emissions_in_boundary")
     total = sum(get(i) for i in SOURCE_ITEMS) - sum(get(i) for i in EXPORT_ITEMS) - boundary
-    basis = (rolled[rolled.item.isin(SOURCE_ITEMS + EXPORT_ITEMS)].groupby(["org_id", "period"]).basis
+    basis = (figures[figures.item.isin(SOURCE_ITEMS + EXPORT_ITEMS)].groupby(["org_id", "period"]).basis
              .agg(_join_basis).reindex(wide.index).fillna(""))
     removals = sinks.removals_by_sinks(get("removals_inventory"), boundary)
     extra = [pd.DataFrame({"item": "emissions_total", "value": total, "unit": "tCO2e", "basis": basis}),
@@ -545,6 +660,88 @@ def _add_totals(rolled: pd.DataFrame, capped_orgs: set[str]) -> pd.DataFrame:
     if not added:  # nothing to total (e.g. only an incomplete tower month in the year so far)
         return rolled
     return pd.concat([rolled, *added], ignore_index=True)
+
+
+def _is_component(items: pd.Series) -> pd.Series:
+    """True for the uncertainty component rows ``u95:<item>:<group>``."""
+    return items.str.startswith(U95)
+
+
+def _component_base(items: pd.Series) -> pd.Series:
+    """The figure a component row belongs to (``<item>`` of ``u95:<item>:<group>``)."""
+    return items.str.split(":", n=2).str[1]
+
+
+def _component_group(items: pd.Series) -> pd.Series:
+    """The error source of a component row (``<group>`` of ``u95:<item>:<group>``; may hold colons)."""
+    return items.str.split(":", n=2).str[2]
+
+
+def _with_intervals(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``ci95_low``, ``ci95_high`` and ``uncertainty`` (see "Uncertainty" in the module doc)."""
+    rows = rows.assign(value=rows.value.astype(float))
+    components = rows[_is_component(rows.item)]
+    parts = components.assign(base=_component_base(components.item), group=_component_group(components.item))
+    for total, signs in _TOTAL_SIGNS.items():
+        x = parts[parts.base.isin(list(signs))]
+        x = x.assign(base=total, value=x.value * x.base.map(signs))
+        parts = pd.concat([parts, x.groupby(["org_id", "period", "base", "group"], as_index=False).agg(
+            value=("value", "sum"), basis=("basis", _join_basis))], ignore_index=True)
+    parts = parts.groupby(["org_id", "period", "base", "group"], as_index=False).agg(
+        value=("value", "sum"), basis=("basis", _join_basis))
+    missing = parts[(parts.group == _NONE) & (parts.value.abs() > 1e-9)]
+    known = parts[parts.group != _NONE].assign(square=lambda p: p.value ** 2)
+    key = ["org_id", "period", "item"]
+    half = known.groupby(["org_id", "period", "base"]).agg(half=("square", "sum"), sources=("group", "size"))
+    half["half"] = np.sqrt(half.half)
+    x = rows.merge(half.rename_axis(key).reset_index(), on=key, how="left").merge(
+        missing[["org_id", "period", "base", "basis"]].rename(columns={"base": "item", "basis": "why_none"}),
+        on=key, how="left")
+    low, high = pd.Series(np.nan, index=x.index), pd.Series(np.nan, index=x.index)
+    note = pd.Series("not estimated: a metered or recorded quantity (the ledger and the meters state no "
+                     "accuracy)", index=x.index, dtype=object)
+    co2e = x.unit == "tCO2e"
+    estimated = co2e & x.why_none.isna() & x.half.notna()
+    low[estimated], high[estimated] = x.value - x.half, x.value + x.half
+    note[estimated] = ("95 % interval, IPCC 2006 Vol.1 Ch.3 Approach 1: " + x.sources.fillna(0).astype(int).astype(str)
+                       + " independent error source(s), each fully correlated wherever it is used")
+    unexplained = co2e & x.why_none.isna() & x.half.isna()
+    nothing = unexplained & (x.value == 0)
+    low[nothing] = high[nothing] = 0.0
+    note[nothing] = "nothing accounted: exactly 0"
+    note[unexplained & ~nothing] = "no 95 % interval: no error source is known for this figure"
+    said = co2e & x.why_none.notna()
+    note[said] = "no 95 % interval: " + x.why_none[said].astype(str).map(_why_none)
+    exact = (x.item == "cap") | x.unit.isin(["entries", "entry-months"])
+    low[exact], high[exact] = x.value, x.value
+    note[exact] = "exact: an allocated amount or a count"
+    component = _is_component(x.item)
+    note[component] = "component of " + _component_base(x.item[component]) + "'s interval: the signed 95 % " \
+        "half-width from one error source"
+    low[component] = high[component] = np.nan
+    utilisation = x.item == "cap_utilisation"
+    if utilisation.any():
+        total = x[x.item == "emissions_total"].set_index(["org_id", "period"])
+        cap = x[x.item == "cap"].set_index(["org_id", "period"]).value
+        at = pd.MultiIndex.from_frame(x.loc[utilisation, ["org_id", "period"]])
+        low[utilisation] = (low[x.item == "emissions_total"].set_axis(total.index).reindex(at) / cap.reindex(at)).to_numpy()
+        high[utilisation] = (high[x.item == "emissions_total"].set_axis(total.index).reindex(at) / cap.reindex(at)).to_numpy()
+        note[utilisation] = np.where(low[utilisation].notna(), "the interval of emissions_total over the cap (exact)",
+                                     "no 95 % interval: emissions_total has none")
+    return x.drop(columns=["half", "sources", "why_none"]).assign(ci95_low=low, ci95_high=high, uncertainty=note)
+
+
+_NO_FACTOR_UNCERTAINTY = "no uncertainty in the factor library for "
+
+
+def _why_none(reasons: str) -> str:
+    """The joined reasons of the parts without an estimate, the factor rows named once (at most 1,500 chars)."""
+    parts = reasons.split("; ")
+    rows = sorted({r for p in parts if p.startswith(_NO_FACTOR_UNCERTAINTY)
+                   for r in p[len(_NO_FACTOR_UNCERTAINTY):].split(", ")})
+    other = [p for p in parts if not p.startswith(_NO_FACTOR_UNCERTAINTY)]
+    said = "; ".join([*([_NO_FACTOR_UNCERTAINTY + ", ".join(rows)] if rows else []), *other])
+    return said if len(said) <= 1500 else said[:1497] + "..."
 
 
 def _caps(lake: Lake, year: int, snapshot: int, orgs: set[str] | None = None) -> pd.DataFrame:
@@ -593,7 +790,7 @@ def _compute(lake: Lake, year: int, snapshot: int, *, monthly: bool = True,
                                         "value": caps.cap_tco2e, "basis": caps.source})], ignore_index=True)
     own = own.merge(pairs, on=["org_id", "period"])
     contributions = pd.concat([own, _frontier(lake, tree, pairs)], ignore_index=True) if incremental else own
-    rolled = _add_totals(_roll_up(contributions, tree, pairs), set(caps.org_id))
+    rolled = _with_intervals(_add_totals(_roll_up(contributions, tree, pairs), set(caps.org_id)))
     bounds = {p.label: p for p in periods}
     rolled["period_start"] = rolled.period.map(lambda p: bounds[p].start)
     rolled["period_end"] = rolled.period.map(lambda p: bounds[p].end)
@@ -618,16 +815,19 @@ def _materialise(lake: Lake, result: pd.DataFrame, pairs: pd.DataFrame) -> tuple
     items of the recomputed (org, period) pairs (e.g. all entries reversed), all in one transaction."""
     key = ["org_id", "period", "method_version", "item"]
     existing = lake.query(f"SELECT a.org_id, a.period, a.method_version, a.item, a.value, a.basis, a.snapshot_id, "
-                          f"a.computed_at FROM {CATALOG}.account a JOIN _acct_pairs USING (org_id, period) "
+                          f"a.computed_at, a.ci95_low, a.ci95_high, a.uncertainty "
+                          f"FROM {CATALOG}.account a JOIN _acct_pairs USING (org_id, period) "
                           f"WHERE a.method_version = ?", [METHOD_VERSION],
                           frames={"_acct_pairs": pairs[["org_id", "period"]].drop_duplicates()})
     if len(existing):  # keep computed_at/snapshot of figures that did not change, so the write is a no-op
         merged = result.merge(existing, on=key, how="left", suffixes=("", "_old"))
         # equal up to summation-order noise (relative 1e-12): keep the stored row exactly
         same = (np.isclose(merged.value, merged.value_old, rtol=1e-12, atol=1e-9)
-                & (merged.basis == merged.basis_old)).to_numpy()
+                & np.isclose(merged.ci95_low, merged.ci95_low_old, rtol=1e-12, atol=1e-9, equal_nan=True)
+                & np.isclose(merged.ci95_high, merged.ci95_high_old, rtol=1e-12, atol=1e-9, equal_nan=True)
+                & (merged.basis == merged.basis_old) & (merged.uncertainty == merged.uncertainty_old)).to_numpy()
         result = result.copy()
-        for column in ("value", "snapshot_id", "computed_at"):
+        for column in ("value", "ci95_low", "ci95_high", "snapshot_id", "computed_at"):
             result.loc[same, column] = merged.loc[same, f"{column}_old"].to_numpy()
     groups = pairs[["org_id", "period"]].drop_duplicates().assign(method_version=METHOD_VERSION)
     written = lake.service_append(SERVICE, "account", result, source=f"accounts/{METHOD_VERSION}", replace_within=groups)
@@ -698,14 +898,16 @@ def _seed_an_empty_library(lake: Lake) -> None:
 
 def account_figures(lake: Lake, org_id: str, period: str, *, snapshot: int | None = None,
                     method_version: str = METHOD_VERSION) -> pd.DataFrame:
-    """Materialised figures of one org (its whole subtree) and period: item, value, unit, basis, snapshot_id.
+    """Materialised figures of one org (its whole subtree) and period: item, value, unit, basis, snapshot_id,
+    method_version and the 95 % interval (ci95_low, ci95_high, uncertainty); not the uncertainty components.
 
     This is what reports and dashboards show; it reads the ``account`` table only.
     """
     return lake.read(
         "account",
-        columns=["org_id", "period", "item", "value", "unit", "basis", "snapshot_id", "method_version"],
-        where="org_id = ? AND period = ? AND method_version = ?",
+        columns=["org_id", "period", "item", "value", "unit", "basis", "snapshot_id", "method_version",
+                 "ci95_low", "ci95_high", "uncertainty"],
+        where=f"org_id = ? AND period = ? AND method_version = ? AND NOT starts_with(item, {literal(U95)})",
         params=[org_id, period, method_version],
         snapshot=snapshot,
     )

@@ -56,6 +56,7 @@ class FactorRow:
     unit: str
     source: str
     verified: bool
+    uncertainty_pct: float | None = None  # 95 % half-width in % of value; None: the source gives none
 
     @property
     def basis(self) -> str:
@@ -96,8 +97,9 @@ class FactorLibrary:
                 f"no {kind} factor for {subject!r} (series {series!r}) in force in {self.year} in table "
                 f"emission_factor; fix: carbon factors add --kind {kind} --subject {subject} --series {series} "
                 "--value … --unit … --source …") from None
+        pct = r.get("uncertainty_pct")
         return FactorRow(str(r.factor_id), kind, subject, series, float(r.value), str(r.unit), str(r.source),
-                         bool(r.verified))
+                         bool(r.verified), None if pct is None or pd.isna(pct) else float(pct))
 
     def _subjects(self, kind: str) -> pd.DataFrame:
         return self._in_force.xs(kind, level="kind") if kind in self._in_force.index.get_level_values("kind") \
@@ -218,15 +220,20 @@ def rows_named(lake: Lake, bases: list[str] | pd.Series, snapshot: int | None = 
 
 def add_factor(security, principal, settings, *, kind: str, subject: str, series: str, value: float, unit: str,
                source: str, effective_year: int, data_year: int | None = None, verified: bool = False,
-               factor_id: str | None = None) -> FactorRow:
+               factor_id: str | None = None, uncertainty_pct: float | None = None) -> FactorRow:
     """Add a factor row that supersedes the one in force from ``effective_year`` on (clause 6.2.3).
 
     ``principal`` needs ``manage_factors`` (a reviewer) on the root of the org tree, since a factor
     changes the figures of every org; the operation is audited.  The id defaults to
     ``<kind>:<subject>:<series>:<data year, or 'y' and the effective year>``.  Refused with nothing
     written (message naming the field): an unknown kind, an empty source, a share above 1, a row that
-    ties with one already there.  The accounts use the row from their next refresh on.
+    ties with one already there, a negative uncertainty.  ``uncertainty_pct``: the half-width of the 95 %
+    interval the source states, in % of the value (None: it states none; the figures then carry no interval).
+    The accounts use the row from their next refresh on.
     """
+    if uncertainty_pct is not None and not float(uncertainty_pct) >= 0:
+        raise ValueError(f"uncertainty_pct: {uncertainty_pct!r} is not a percentage ≥ 0 (the 95 % half-width "
+                         "the source states, e.g. 5 for ±5 %)")
     if kind not in EMISSION_FACTOR_KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(EMISSION_FACTOR_KINDS)}")
     if not str(source).strip():
@@ -235,12 +242,14 @@ def add_factor(security, principal, settings, *, kind: str, subject: str, series
     factor_id = factor_id or f"{kind}:{subject}:{series}:{suffix}"
     row = pd.DataFrame([dict(factor_id=factor_id, kind=kind, subject=subject, series=series, data_year=data_year,
                              value=float(value), unit=unit, source=str(source).strip(), verified=bool(verified),
-                             effective_year=int(effective_year))]).astype({"data_year": "Int32",
-                                                                           "effective_year": "Int32"})
+                             effective_year=int(effective_year),
+                             uncertainty_pct=None if uncertainty_pct is None else float(uncertainty_pct))]).astype(
+        {"data_year": "Int32", "effective_year": "Int32", "uncertainty_pct": "Float64"})
     with Lake.open(settings) as lake:
         paths = views.org_paths(lake)
         root = min(paths, key=lambda org: (paths[org].count("/"), org)) if paths else None
         with security.operation(principal, "manage_factors", root, paths=paths, object=f"factor {factor_id}",
                                 detail=f"{kind} {subject} {series} = {float(value)} {unit} from {int(effective_year)}"):
             lake.append("emission_factor", row, source=f"factors:{principal.username}")
-    return FactorRow(factor_id, kind, subject, series, float(value), unit, str(source).strip(), bool(verified))
+    return FactorRow(factor_id, kind, subject, series, float(value), unit, str(source).strip(), bool(verified),
+                     None if uncertainty_pct is None else float(uncertainty_pct))

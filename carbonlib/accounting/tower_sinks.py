@@ -37,7 +37,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .. import flux
+from scipy import stats
+
+from .. import flux, uncertainty
 from ..lake import Lake
 from ..lake.sql import ident, literal, marks
 
@@ -46,7 +48,14 @@ HALF_HOUR_S = 1800
 #: Largest NEE quality flag used: 0 good, 1 suspect but usable for budgets, 2 bad (Mauder & Foken 2004).
 NEE_QC_MAX = 1
 
-_COLUMNS = ["org_id", "device_id", "month", "removals_tco2e", "nee_gc_m2", "n_records", "n_measured",
+#: Bootstrap resamples of the u* threshold per tower-year (REddyProc ``nSample`` is 200; 100 keeps a
+#: tower-year's scenarios under about 2 s on a 2-core machine, ``benchmarks/flux_mds.py``).
+USTAR_SAMPLES = 100
+#: The u* scenarios span the bootstrap's 5-95 % range, ±1.645 SD of a normal distribution; the accounts'
+#: intervals are 95 % (±1.960 SD), so half the range is widened by 1.960 / 1.645.
+RANGE90_TO_HALF95 = uncertainty.Z95 / float(stats.norm.ppf(0.95))
+
+_COLUMNS = ["org_id", "device_id", "month", "removals_tco2e", "u95_tco2e", "u95_ustar_tco2e", "nee_gc_m2", "n_records", "n_measured",
             "complete", "ustar_threshold", "basis"]
 
 
@@ -115,6 +124,13 @@ def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
     -------
     (DataFrame, float)
         Per month 1-12: ``nee_gc_m2`` (sum of filled NEE, gC m-2, NaN unless complete),
+        ``nee_sd_gc_m2`` (its random-error SD, gC m-2: the MDS spread of NEE under similar
+        conditions of every half-hour, independent errors added in quadrature as
+        :func:`carbonlib.flux.annual_sum_uncertainty`; NaN unless every half-hour has one),
+        ``ustar_half95_gc_m2`` (the u* part: the month's NEE sum under the 5 % minus under the 95 % u*
+        scenario of :func:`carbonlib.flux.ustar_scenarios` (:data:`USTAR_SAMPLES` resamples, seed 0),
+        halved and widened to 95 % by :data:`RANGE90_TO_HALF95`; signed alike in every month, since one
+        threshold error shifts the whole year; NaN when the scenarios are not estimable),
         ``n_records`` (half-hours in the month), ``n_measured`` (half-hours with NEE kept
         after QC and u* filtering), ``complete``; and the u* threshold used (m s-1, NaN if
         not estimable).
@@ -125,20 +141,39 @@ def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
     filtered = flux.filter_ustar(series, threshold)
     measured = filtered["NEE"].notna()
     if measured.any():
-        nee = flux.gapfill_mds(filtered, fill_all=False)["NEE_f"]
+        filled = flux.gapfill_mds(filtered)
+        nee, sd = filled["NEE_f"], filled["NEE_fsd"]
     else:
-        nee = pd.Series(np.nan, index=series.index)
+        nee = sd = pd.Series(np.nan, index=series.index)
     month = series.index.month
     grams = pd.Series(flux.to_gc_m2(nee.to_numpy(), HALF_HOUR_S), index=series.index)
+    variance = pd.Series(flux.to_gc_m2(sd.to_numpy(), HALF_HOUR_S) ** 2, index=series.index)
     out = pd.DataFrame({
         "nee_gc_m2": grams.groupby(month).sum(min_count=1),
+        "nee_sd_gc_m2": np.sqrt(variance.groupby(month).sum(min_count=1).where(
+            variance.notna().groupby(month).all()).astype(float)),
         "n_records": grams.groupby(month).size(),
         "n_filled": nee.notna().groupby(month).sum(),
         "n_measured": measured.groupby(month).sum(),
     }).rename_axis("month").reset_index()
     out["complete"] = out.n_filled == out.n_records
     out["nee_gc_m2"] = out.nee_gc_m2.where(out.complete)
+    out["ustar_half95_gc_m2"] = _ustar_spread(series, month) if measured.any() else np.nan
     return out.drop(columns="n_filled"), float(threshold.annual)
+
+
+def _ustar_spread(series: pd.DataFrame, month: np.ndarray) -> np.ndarray:
+    """Per month, the 95 % half-width of NEE's sum (gC m-2) from the u* threshold's uncertainty (see
+    :func:`monthly_nee`)."""
+    scenarios = flux.ustar_scenarios(series, n_samples=USTAR_SAMPLES, probs=(0.05, 0.95), seed=0)
+    sums = {}
+    for column in ("U05", "U95"):
+        threshold = float(scenarios.loc[("single", 0), column])
+        if not np.isfinite(threshold):
+            return np.full(12, np.nan)
+        filled = flux.gapfill_mds(flux.filter_ustar(series, threshold), fill_all=False)["NEE_f"].to_numpy()
+        sums[column] = pd.Series(flux.to_gc_m2(filled, HALF_HOUR_S)).groupby(month).sum(min_count=1)
+    return ((sums["U05"] - sums["U95"]) / 2.0 * RANGE90_TO_HALF95).reindex(range(1, 13)).to_numpy()
 
 
 def flux_removals(lake: Lake, year: int, *, snapshot: int | None = None,
@@ -146,7 +181,9 @@ def flux_removals(lake: Lake, year: int, *, snapshot: int | None = None,
     """Monthly removals by sinks of every tower site (or of ``orgs``) in ``year``.
 
     Returns one row per tower and month: org_id, device_id, month (1-12), removals_tco2e
-    (tCO2e, positive = uptake; NaN unless complete), nee_gc_m2, n_records, n_measured,
+    (tCO2e, positive = uptake; NaN unless complete), u95_tco2e (half-width of its 95 % interval from the
+    random error, :data:`carbonlib.uncertainty.Z95` times the SD), u95_ustar_tco2e (the signed 95 % half-width
+    from the u* threshold's uncertainty, the same error in every month), nee_gc_m2, n_records, n_measured,
     complete, ustar_threshold (m s-1) and basis (method and threshold, for the account).
     A tower with no NEE in the year gives no rows.
     """
@@ -160,6 +197,8 @@ def flux_removals(lake: Lake, year: int, *, snapshot: int | None = None,
         months, threshold = monthly_nee(frame, year)
         gc_m2 = months.nee_gc_m2.to_numpy()
         months["removals_tco2e"] = -flux.gc_m2_to_tco2_ha(gc_m2) * tower.area_ha
+        months["u95_tco2e"] = uncertainty.Z95 * flux.gc_m2_to_tco2_ha(months.nee_sd_gc_m2.to_numpy()) * tower.area_ha
+        months["u95_ustar_tco2e"] = -flux.gc_m2_to_tco2_ha(months.ustar_half95_gc_m2.to_numpy()) * tower.area_ha
         months["org_id"], months["device_id"], months["ustar_threshold"] = tower.org_id, tower.device_id, threshold
         u = "u* not estimable, nights removed" if np.isnan(threshold) else f"u*={threshold:.3f} m s-1"
         months["basis"] = f"flux={tower.device_id} MDS ({u}) x {tower.area_ha:g} ha"

@@ -53,6 +53,8 @@ def add(
     effective_year: Annotated[int, typer.Option("--effective-year", help=t("opt_factor_effective_year"))],
     data_year: Annotated[Optional[int], typer.Option("--data-year", help=t("opt_factor_data_year"))] = None,
     verified: Annotated[bool, typer.Option("--verified", help=t("opt_factor_verified"))] = False,
+    uncertainty_pct: Annotated[Optional[float], typer.Option("--uncertainty-pct",
+                                                             help=t("opt_factor_uncertainty"))] = None,
     lake: LakeOption = None,
 ) -> None:
     from ..accounting import factor_library
@@ -61,7 +63,7 @@ def add(
     with acting(settings) as (security, principal), clean_errors():
         row = factor_library.add_factor(security, principal, settings, kind=kind, subject=subject, series=series,
                                         value=value, unit=unit, source=source, effective_year=effective_year,
-                                        data_year=data_year, verified=verified)
+                                        data_year=data_year, verified=verified, uncertainty_pct=uncertainty_pct)
     say("factor_added", id=row.factor_id, year=effective_year)
 
 

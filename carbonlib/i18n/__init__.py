@@ -84,6 +84,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_breakdown": ("排放构成", "Emissions by category"),
     "ui_trend": ("月度趋势", "Monthly trend"),
     "ui_updating": ("图表更新中…", "Updating tables and charts…"),
+    "ui_interval": ("95 % 区间 {low} – {high}", "95 % interval {low} – {high}"),
+    "ui_no_interval": ("无区间估计", "no interval estimate"),
+    "ui_interval_column": ("95 % 区间", "95 % interval"),
+    "ui_uncertainty": ("不确定性说明", "Uncertainty"),
     "ui_top_emitters": ("重点排放单位", "Top emitters"),
     "ui_sink_sites": ("碳汇站点", "Sink sites"),
     "ui_figures": ("全部核算数据", "All figures"),
@@ -325,6 +329,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'report_net_rule': ('净排放 = 排放总量 − 碳汇量（第 4.1 条）；通量塔的碳汇量仅作交叉核对，不计入净排放',
                         'Net emissions = total emissions − removals by sinks (clause 4.1); flux-tower removals are a '
                         'cross-check beside them, not part of the net'),
+    'report_interval': ('95 % 区间', '95 % interval'),
+    'report_no_interval': ('无估计', 'no estimate'),
+    'report_uncertainty_rule': ('95 % 区间按 IPCC 2006 第 1 卷第 3 章方法 1（误差传递）：误差来源为系数库给出的不确定性、'
+                                '清查样地抽样（成对样地）和通量塔随机误差及 u* 阈值情景；同一来源的误差处处完全相关，不同来源相互独立。'
+                                '某数字只要有一部分没有不确定性估计，就不给区间，并在数据表中说明原因。',
+                                '95 % intervals by IPCC 2006 Vol.1 Ch.3 Approach 1 (error propagation): the error sources '
+                                'are the uncertainties the factor library states, the plot sampling of the inventory '
+                                '(paired plots) and the flux towers\' random error and u* threshold scenarios; one '
+                                'source\'s errors are fully correlated wherever it is used, different sources independent. '
+                                'A figure any part of which has no uncertainty estimate gets no interval, and the data '
+                                'tables say why.'),
     'report_not_reviewed': ('（待审核）', '(awaiting review)'),
     'report_pending_title': ('台账尚待审批，非最终数', 'Pending review, not final'),
     'report_pending_line': ('本期有 {n} 个“条目·月”的台账尚未批准（已提交或被退回），上述数字未含这些条目；批准后核算自动更新。',

@@ -634,6 +634,9 @@ CLI_MESSAGES: dict[str, tuple[str, str]] = {
     "cli_opt_factor_effective_year": ("自哪一核算年份起使用该行。", "First accounting year the row is used for."),
     "cli_opt_factor_data_year": ("因子所描述的年份（电网因子）。", "Year the factor describes (grid factors)."),
     "cli_opt_factor_verified": ("已与原始出处核对。", "Checked against the primary source."),
+    "cli_opt_factor_uncertainty": ("出处给出的 95 % 置信区间半宽，占取值的百分比（如 5 表示 ±5 %）；不给则用此系数的数字不带区间。",
+                                   "Half-width of the 95 % confidence interval the source states, in % of the value "
+                                   "(5 for ±5 %); without it, figures computed with the row carry no interval."),
     "cli_factor_line": ("{id}  取值 {value} {unit}{effective}", "{id}  {value} {unit}{effective}"),
     "cli_factor_from_year": ("（自 {year} 年起）", " (from {year})"),
     "cli_factor_count": ("共 {count} 行", "{count} rows"),

@@ -98,9 +98,19 @@ def _org_history_v8(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     con.execute(TABLES["org_change"].ddl(catalog))
 
 
+def _uncertainty_v9(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Uncertainty: a factor row's 95 % uncertainty (``emission_factor.uncertainty_pct``) and every account
+    figure's 95 % interval (``account.ci95_low``, ``ci95_high``, ``uncertainty``).  Existing rows get NULL: their
+    factors state no uncertainty, and the accounts are recomputed under the new method version."""
+    con.execute(f"ALTER TABLE {ident(catalog)}.emission_factor ADD COLUMN IF NOT EXISTS uncertainty_pct DOUBLE")
+    for added in ("ci95_low DOUBLE", "ci95_high DOUBLE", "uncertainty VARCHAR"):
+        con.execute(f"ALTER TABLE {ident(catalog)}.account ADD COLUMN IF NOT EXISTS {added}")
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
     1: _create_v1, 2: _device_registry_v2, 3: _alerts_v3, 4: _ledger_review_v4, 5: _factor_library_v5,
-    6: _registry_v6, 7: _project_area_v7, 8: _org_history_v8}
+    6: _registry_v6, 7: _project_area_v7, 8: _org_history_v8,
+    9: _uncertainty_v9}
 assert max(MIGRATIONS) == SCHEMA_VERSION, "every schema version needs its migration step"
 
 

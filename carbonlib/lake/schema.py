@@ -44,7 +44,7 @@ TEXT_LENGTH = 2000
 BOUNDARY_LENGTH = 200_000
 
 #: Version of the data model.  Bump it together with a migration in ``migrations.py``.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 ORG_LEVELS = ("province", "city", "county", "enterprise", "site")
 ORG_KINDS = ("government", "enterprise", "forest", "wetland", "urban_green")
@@ -610,6 +610,9 @@ TABLES: dict[str, Table] = {
                 _c("effective_year", "INTEGER", "first accounting year the row is used for (empty: every year); for "
                    "the same kind, subject and series the accounts use the row of the latest data_year, then of the "
                    "latest effective_year, in force in the year accounted", nullable=True, since=5),
+                _c("uncertainty_pct", "DOUBLE", "half-width of the 95 % confidence interval of `value` as a "
+                   "percentage of it, as the source states it (IPCC 2006 Vol.1 Ch.3); empty: the source gives none, "
+                   "and figures computed with the row carry no interval", unit="%", nullable=True, min=0.0, since=9),
             ),
             key=("factor_id",),
             clause="6.2.3",
@@ -936,6 +939,11 @@ TABLES: dict[str, Table] = {
                    "('' for plain sums)", max_length=TEXT_LENGTH, blank_ok=True),
                 _c("snapshot_id", "BIGINT", "lake snapshot the figure was computed from"),
                 _c("computed_at", "TIMESTAMP", "when", unit="UTC"),
+                _c("ci95_low", "DOUBLE", "lower end of the figure's 95 % interval in `unit` (IPCC 2006 Vol.1 Ch.3 "
+                   "Approach 1); empty when `uncertainty` says why there is none", nullable=True, since=9),
+                _c("ci95_high", "DOUBLE", "upper end of the figure's 95 % interval in `unit`", nullable=True, since=9),
+                _c("uncertainty", "VARCHAR", "how the interval was derived, or why the figure has none",
+                   nullable=True, max_length=TEXT_LENGTH, since=9),
             ),
             key=("org_id", "period", "method_version", "item"),
             clause="6.2.3, 6.4.3",

@@ -37,9 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .. import sinks
+from .. import sinks, uncertainty
 from ..accounting import accounts
 from ..lake import Lake
 from ..paths import check_identifier
@@ -125,12 +124,8 @@ def stand_removals(stand: pd.Series, plots: pd.DataFrame, species: pd.Series) ->
         sinks.biomass_from_volume(1.0, species.wood_density, species.bef, species.root_shoot), species.carbon_fraction)))
     rate = change_m3 * per_m3 / years if years > 0 else float("nan")
     n = len(paired)
-    if n >= 2 and years > 0:
-        differences = paired[last] - paired[first]
-        se_m3 = float(stand.area_ha) * float(differences.std(ddof=1)) / math.sqrt(n)
-        u95 = float(stats.t.ppf(0.975, n - 1)) * se_m3 * per_m3 / years
-    else:
-        u95 = float("nan")
+    u95_m3_per_ha = uncertainty.paired_difference_u95(paired[last] - paired[first]) if years > 0 else float("nan")
+    u95 = u95_m3_per_ha * float(stand.area_ha) * per_m3 / years if years > 0 else float("nan")
     return dict(stand_id=stand.stand_id, species_group=stand.species_group, area_ha=float(stand.area_ha),
                 first_survey=pd.Timestamp(first).date(), last_survey=pd.Timestamp(last).date(), plots=n,
                 removals_tco2e=rate, u95_tco2e=u95)

@@ -224,7 +224,8 @@ def report_figures(lake: Lake, org_id: str, period: str, snapshot: int) -> pd.Da
         raise ValueError(f"no account figures for org {org_id!r}, period {period!r} at snapshot {snapshot} "
                          f"(method {accounts.METHOD_VERSION}). Fix: compute them with accounts.build_accounts "
                          "(`carbon pipelines run-job monthly_accounts`) or choose a period that has accounts.")
-    cols = ["org_id", "period", "item", "label_zh", "label_en", "value", "unit", "basis", "method_version", "snapshot_id"]
+    cols = ["org_id", "period", "item", "label_zh", "label_en", "value", "unit", "basis", "method_version", "snapshot_id",
+            "ci95_low", "ci95_high", "uncertainty"]
     return labelled(figures)[cols]
 
 
@@ -577,12 +578,17 @@ def rejects_view(rejects: pd.DataFrame, lang: str):
 
 
 def figures_view(figures: pd.DataFrame, lang: str):
-    """The figures as shown on the page (a Styler without the index): label in ``lang``, formatted value, basis."""
+    """The figures as shown on the page (a Styler without the index): label in ``lang``, formatted value, unit,
+    95 % interval (or 'no estimate': the figures table of the export says why), basis."""
     out = pd.DataFrame({
         text("item", lang): figures["label_zh" if lang == "zh" else "label_en"],
         text("value", lang): [format_cell(v, u) for v, u in zip(figures["value"], figures["unit"])],
         text("unit", lang): figures["unit"].map(lambda u: "%" if u == "share" else unit_symbol(u)),
     })
+    if "ci95_low" in figures:
+        out[text("interval", lang)] = [
+            text("no_interval", lang) if pd.isna(lo) or pd.isna(hi) else f"{format_cell(lo, u)} – {format_cell(hi, u)}"
+            for lo, hi, u in zip(figures["ci95_low"], figures["ci95_high"], figures["unit"])]
     if "basis" in figures:
         out[text("basis", lang)] = figures["basis"].fillna("")
     return out.style.hide(axis="index")
@@ -598,6 +604,7 @@ def notes_markdown(data: ReportData, lang: str) -> str:
         + ("" if f.verified else f" ({text('unverified', lang)})") for f in used.itertuples()) or "-"
     return (f"- {text('removals_rule', lang)}\n"
             f"- {text('net_rule', lang)}\n"
+            f"- {text('uncertainty_rule', lang)}\n"
             f"- {text('method', lang)}: `{data.notes['method_version']}`\n"
             f"- {text('snapshot', lang)}: `{data.notes['report_snapshot']}`\n"
             f"- {text('accounts_snapshot', lang)}: `{', '.join(map(str, data.notes['accounts_snapshot']))}`\n"

@@ -50,17 +50,41 @@ def org_name(row: Mapping, lang: str) -> str:
 
 
 # ----------------------------------------------------------------------------- small pieces
-def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mapping[str, str], lang: str) -> Markup:
-    """HTML of KPI cards; each card carries ``data-item`` and its number in ``.kpi-number``."""
+def interval_text(low: float | None, high: float | None, unit: str, lang: str) -> str:
+    """'95 % interval low – high' of a figure (formatted as its value), or 'no interval estimate'."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return i18n_message("ui_no_interval", lang)
+    return i18n_message("ui_interval", lang, low=theme.format_value(float(low), unit),
+                        high=theme.format_value(float(high), unit))
+
+
+def kpi_cards(figures: Mapping[str, float], items: tuple[str, ...], units: Mapping[str, str], lang: str,
+              intervals: Mapping[str, tuple[float, float, str]] | None = None) -> Markup:
+    """HTML of KPI cards; each card carries ``data-item`` and its number in ``.kpi-number``.
+
+    ``intervals`` (item -> ci95_low, ci95_high, uncertainty note): a card of an item in it shows the 95 %
+    interval under its number (``.kpi-interval``) and the note as its tooltip (why there is none, if so).
+    """
     cards = []
     for item in items:
         unit = units.get(item, "share" if item == "cap_utilisation" else "tCO2e")
+        low, high, note = (intervals or {}).get(item, (None, None, None))
+        interval = (markup('<div class="kpi-interval">{}</div>', interval_text(low, high, unit, lang))
+                    if intervals is not None and item in intervals else Markup(""))
         cards.append(markup(
-            '<div class="carbon-kpi" data-item="{}" style="--kpi-colour:{}"><div class="kpi-title">{}</div>'
-            '<div class="kpi-value"><span class="kpi-number">{}</span><span class="kpi-unit">{}</span></div></div>',
-            item, theme.ITEM_COLOURS.get(item, theme.NEUTRAL), label(item, lang), theme.format_value(figures.get(item), unit),
-            "" if unit == "share" else theme.unit_symbol(unit)))
+            '<div class="carbon-kpi" data-item="{}" style="--kpi-colour:{}" title="{}"><div class="kpi-title">{}</div>'
+            '<div class="kpi-value"><span class="kpi-number">{}</span><span class="kpi-unit">{}</span></div>{}</div>',
+            item, theme.ITEM_COLOURS.get(item, theme.NEUTRAL), note or "", label(item, lang),
+            theme.format_value(figures.get(item), unit), "" if unit == "share" else theme.unit_symbol(unit), interval))
     return markup('<div class="carbon-kpis">{}</div>', Markup("").join(cards))
+
+
+def figure_intervals(own: pd.DataFrame) -> dict[str, tuple[float, float, str]]:
+    """item -> (ci95_low, ci95_high, uncertainty) of account figures (:func:`kpi_cards`' ``intervals``)."""
+    if "ci95_low" not in own:
+        return {}
+    return {row.item: (row.ci95_low, row.ci95_high, row.uncertainty if isinstance(row.uncertainty, str) else "")
+            for row in own.itertuples(index=False)}
 
 
 def pending_notice(figures: Mapping[str, float], lang: str) -> Markup:
@@ -141,13 +165,14 @@ def table(lang: str, **kwargs) -> pn.widgets.Tabulator:
     """A read-only Tabulator styled with the inline theme CSS (works offline, also inside Voila).
 
     Columns named like account items and the common ones (``name``, ``level``, ``org_id``,
-    ``period``, ``label``, ``value``, ``unit``, ``basis``) get their display names in ``lang``;
+    ``period``, ``label``, ``value``, ``unit``, ``ci95``, ``uncertainty``, ``basis``) get their display names in ``lang``;
     the data keeps its column names (CSV downloads, server-side selections).
     """
     titles = {key: label(key, lang) for key in (*PUBLIC_ITEMS, "cap_utilisation")}
     titles.update(name=label("ui_name", lang), level=label("ui_level", lang), org_id=label("ui_org_code", lang),
                   period=label("ui_period", lang), label=label("ui_item", lang), value=label("ui_value", lang),
-                  unit=label("ui_unit", lang), basis=label("ui_basis", lang))
+                  unit=label("ui_unit", lang), basis=label("ui_basis", lang), ci95=label("ui_interval_column", lang),
+                  uncertainty=label("ui_uncertainty", lang))
     options = {"disabled": True, "show_index": False, "sizing_mode": "stretch_width", "layout": "fit_data_stretch",
                "stylesheets": [theme.tabulator_css()], "formatters": _table_formatters(), "titles": titles}
     return pn.widgets.Tabulator(pd.DataFrame(), **{**options, **kwargs})
@@ -422,7 +447,7 @@ class Overview(_ScopedView):
                                      self.name(org_id), period, label(self.orgs.loc[org_id, "level"], lang), org_id,
                                      snapshot))
         set_html(self.pending, pending_notice(values, lang))
-        set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang))
+        set_html(self.kpis, kpi_cards(values, KPI_ITEMS, dict(zip(own.item, own.unit)), lang, figure_intervals(own)))
 
     def _show_details(self, org_id: str, period: str, own: pd.DataFrame) -> None:
         lang = self.lang
@@ -430,7 +455,9 @@ class Overview(_ScopedView):
         self.download.filename = f"carbon_{org_id}_{period}.csv"
         self.figures = pd.DataFrame({
             "org_id": org_id, "period": period, "item": own.item, "label": [label(i, lang) for i in own.item],
-            "value": own.value.round(3), "unit": own.unit, "basis": own.basis})
+            "value": own.value.round(3), "unit": own.unit,
+            "ci95": [interval_text(lo, hi, u, lang) for lo, hi, u in zip(own.ci95_low, own.ci95_high, own.unit)],
+            "uncertainty": own.uncertainty, "basis": own.basis})
         self.figures_table.value = self.figures
         self.breakdown.update(values)
 
@@ -505,7 +532,7 @@ class Disclosure(_ScopedView):
         own = self.data.figures(org_id, period)
         set_html(self.header, markup('<div class="carbon-header" data-org="{}">{} · {}</div>', org_id, self.name(org_id),
                                      period))
-        set_html(self.kpis, kpi_cards(dict(zip(own.item, own.value)), PUBLIC_ITEMS, {}, lang))
+        set_html(self.kpis, kpi_cards(dict(zip(own.item, own.value)), PUBLIC_ITEMS, {}, lang, figure_intervals(own)))
         inside = self.leaves[self._leaf_paths.map(lambda ids: org_id in ids)]
         figures_of = self.org_table(inside, period).fillna(0.0)
         self.chart.update(figures_of)

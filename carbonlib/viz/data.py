@@ -33,7 +33,7 @@ ROLLUP_TABLES = ("account", "org", "org_change", "device", "metric", "telemetry_
 #: Hours of raw telemetry behind the newest rolled-up day that the monitor reads.
 RECENT_HOURS = 72
 #: Columns of :meth:`Rollups.figures` (as :func:`carbonlib.accounting.accounts.account_figures`).
-FIGURE_COLUMNS = ["item", "value", "unit", "basis", "snapshot_id"]
+FIGURE_COLUMNS = ["item", "value", "unit", "basis", "snapshot_id", "ci95_low", "ci95_high", "uncertainty"]
 
 _lock = threading.Lock()
 _rollups: dict[str, "Rollups"] = {}
@@ -68,9 +68,10 @@ class Rollups:
     @classmethod
     def load(cls, lake: Lake, snapshot: int) -> "Rollups":
         """Read the roll-ups of ``lake`` at ``snapshot`` (pinned, so all parts agree)."""
-        frame = lake.query(f"SELECT org_id, period, period_start, item, value, unit, basis, snapshot_id "
-                           f"FROM {lake.relation('account', snapshot)} WHERE method_version = ? "
-                           "ORDER BY org_id, period, item", [accounts.METHOD_VERSION])
+        frame = lake.query(f"SELECT org_id, period, period_start, item, value, unit, basis, snapshot_id, ci95_low, "
+                           f"ci95_high, uncertainty FROM {lake.relation('account', snapshot)} WHERE method_version = ? "
+                           "AND NOT starts_with(item, ?) ORDER BY org_id, period, item",
+                           [accounts.METHOD_VERSION, accounts.U95])
         tree = views.org_tree(lake, snapshot)
         years = frame.period.str[:4]  # each year's regions as the accounts rolled it up (its own org tree)
         regional = [caps.regional_utilisation(frame[years == year], accounts.year_tree(lake, int(year), snapshot))

@@ -45,6 +45,7 @@ CSS = """
              border-left: 6px solid var(--kpi-colour, #6b7280); box-shadow: 0 1px 3px rgba(0,0,0,.12);}
 .carbon-kpi .kpi-title {font-size: 13px; color: #4b5563;}
 .carbon-kpi .kpi-value {font-size: 26px; font-weight: 700; color: #111827;}
+.carbon-kpi .kpi-interval {font-size: 12px; color: #4b5563; margin-top: 2px;}
 .carbon-kpi .kpi-unit {font-size: 12px; color: #6b7280; margin-left: 4px;}
 .carbon-header {font-family: system-ui, sans-serif; font-size: 20px; font-weight: 600;}
 .carbon-note {font-family: system-ui, sans-serif; font-size: 12px; color: #6b7280;}
