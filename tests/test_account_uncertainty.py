@@ -141,3 +141,21 @@ def test_the_figures_readers_show_the_intervals_but_never_the_components(small_d
     assert stored.item.str.startswith(accounts.U95).any()
     removals = figures.set_index("item").loc["removals"]
     assert removals.ci95_low < removals.value < removals.ci95_high
+
+
+def test_tower_partitioning_by_both_methods_agrees_with_the_accounts_tower_sink(small_demo_lake):
+    """The monitoring report's cross-check: per tower-year, GPP and Reco by night-time (Reichstein et al. 2005)
+    and daytime (Lasslop et al. 2010) partitioning.  Both methods share the gap-filled NEE, so Reco - GPP is
+    the same annual NEE the accounts turn into removals_flux (sign flipped); the two GPP estimates of one
+    tower-year differ by a few per cent in the literature (Lasslop et al. 2010, Fig. 6): here within 15 %."""
+    with Lake.open(small_demo_lake, read_only=True) as lake:
+        found = tower_sinks.partitioning(lake, YEAR)
+        monthly = tower_sinks.flux_removals(lake, YEAR)
+    assert set(found.method) == {"nighttime", "daytime"} and found.device_id.nunique() == monthly.device_id.nunique()
+    for device, rows in found.groupby("device_id"):
+        night, day = rows.set_index("method").loc["nighttime"], rows.set_index("method").loc["daytime"]
+        assert night.gpp_tco2e > 0 and day.gpp_tco2e > 0
+        assert night.reco_tco2e - night.gpp_tco2e == pytest.approx(night.nee_tco2e, rel=1e-9)
+        removals = monthly[monthly.device_id == device].removals_tco2e.sum()
+        assert -night.nee_tco2e == pytest.approx(removals, rel=1e-9)
+        assert day.gpp_tco2e == pytest.approx(night.gpp_tco2e, rel=0.15)

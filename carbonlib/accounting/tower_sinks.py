@@ -32,6 +32,7 @@ that tower-year, which is what :func:`carbonlib.accounting.accounts.refresh_acco
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -206,3 +207,45 @@ def flux_removals(lake: Lake, year: int, *, snapshot: int | None = None,
     if not parts:
         return pd.DataFrame(columns=_COLUMNS)
     return pd.concat(parts, ignore_index=True)[_COLUMNS]
+
+
+def partitioning(lake: Lake, year: int, *, snapshot: int | None = None,
+                 orgs: Iterable[str] | None = None) -> pd.DataFrame:
+    """GPP, Reco and NEE of every tower site (or of ``orgs``) in ``year`` by both partitioning methods.
+
+    For each tower whose whole year is measured or gap-filled: the u* filter and MDS gap filling of
+    :func:`monthly_nee`, temperature, VPD and global radiation gap-filled the same way, then
+    :func:`carbonlib.flux.compare_partitioning` (night-time after Reichstein et al. 2005, daytime after
+    Lasslop et al. 2010 without the bootstrap, whose parameter SDs the sums do not need).  One row per
+    tower and method: org_id, device_id, method, reference, gpp_tco2e, reco_tco2e, nee_tco2e (the year's
+    sums in tCO2 over the site's area, :func:`carbonlib.flux.gc_m2_to_tco2_ha`; NEE positive = release)
+    and n_records (half-hours the method predicted).  A tower whose year is incomplete or whose
+    partitioning fails (too few night-time records, say) gives no rows.
+    """
+    sites = towers(lake, snapshot, orgs)
+    data = tower_year(lake, sites.device_id.tolist(), year, snapshot)
+    rows = []
+    for tower in sites.itertuples():
+        series = data[data.device_id == tower.device_id].set_index("mid").reindex(half_hours(year))
+        series["NEE"] = series["NEE"].where(series["NEE_qc"].fillna(0) <= NEE_QC_MAX)
+        if series["NEE"].notna().sum() == 0:
+            continue
+        filled = flux.gapfill_mds(flux.filter_ustar(series, flux.ustar_threshold(series)))
+        try:
+            for driver in ("Tair", "VPD", "Rg"):
+                filled = flux.gapfill_mds(filled, driver)
+            if filled[["NEE_f", "Tair_f", "VPD_f", "Rg_f"]].isna().any().any():
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # windows without a fit: said by n_records
+                both = flux.compare_partitioning(filled, rg="Rg_f", tair_qc="Tair_fqc", n_boot=0)
+        except ValueError:
+            continue
+        for method, row in both.iterrows():
+            rows.append(dict(org_id=tower.org_id, device_id=tower.device_id, method=method, reference=row.reference,
+                             gpp_tco2e=float(flux.gc_m2_to_tco2_ha(row.GPP_gC_m2)) * tower.area_ha,
+                             reco_tco2e=float(flux.gc_m2_to_tco2_ha(row.Reco_gC_m2)) * tower.area_ha,
+                             nee_tco2e=float(flux.gc_m2_to_tco2_ha(row.NEE_gC_m2)) * tower.area_ha,
+                             n_records=int(row.n_records)))
+    return pd.DataFrame(rows, columns=["org_id", "device_id", "method", "reference", "gpp_tco2e", "reco_tco2e",
+                                       "nee_tco2e", "n_records"])

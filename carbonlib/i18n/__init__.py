@@ -429,6 +429,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     'report_section_flags': ('质量检查', 'Quality checks'),
     'report_section_flags_line': ('每项检查的结果与发现；“提示”需核查机构关注。',
                                   'Each check with what it found; a warning needs the verifier\'s attention.'),
+    'report_section_partitioning': ('通量拆分：夜间法与日间法', 'Flux partitioning: night-time and daytime methods'),
+    'report_section_partitioning_line': ('站点通量塔全年的总初级生产力（GPP）与生态系统呼吸（Reco），分别按夜间法'
+                                         '（Reichstein 等 2005）和日间光响应法（Lasslop 等 2010）拆分，换算到站点面积；'
+                                         '两法相近说明通量塔的碳汇数字可信。',
+                                         'The tower-year\'s gross primary production (GPP) and ecosystem respiration '
+                                         '(Reco) of the site by the night-time method (Reichstein et al. 2005) and the '
+                                         'daytime light-response method (Lasslop et al. 2010), scaled to the site area; '
+                                         'close figures support the tower\'s sink figure.'),
+    'report_partitioning_method': ('拆分方法', 'Method'),
+    'report_gpp_tco2e': ('总初级生产力 GPP', 'GPP'),
+    'report_reco_tco2e': ('生态系统呼吸 Reco', 'Reco'),
+    'report_nee_tco2e': ('净交换 NEE', 'NEE'),
+    'report_nighttime': ('夜间法（Reichstein 2005）', 'night-time (Reichstein 2005)'),
+    'report_daytime': ('日间法（Lasslop 2010）', 'daytime (Lasslop 2010)'),
     'report_stand_id': ('林分', 'Stand'),
     'report_species_group': ('树种组', 'Species group'),
     'report_area_ha': ('面积（公顷）', 'Area (ha)'),

@@ -14,7 +14,9 @@ What the report states for the project's site (its proponent org) and the vintag
   species table's sources).
 * **Removals by sinks** (clause 3.2): stock change - emissions inside the boundary (the site's own
   emissions in the accounts), :func:`carbonlib.sinks.removals_by_sinks`.
-* **Flux cross-check**: the site's tower removals of the same year in the accounts, as a ratio.
+* **Flux cross-check**: the site's tower removals of the same year in the accounts, as a ratio, and the
+  tower-year's GPP and Reco by night-time and daytime partitioning
+  (:func:`carbonlib.accounting.tower_sinks.partitioning`).
 * **QA flags**: each check with ok / warn / info and what it found (:data:`CHECKS`); the removals match the
   site's accounts when the project claims all the site's stands (else the check is only informative).
 * **Proposed quantity**: whole credits; the lower 95 % bound when the sampling precision misses
@@ -31,7 +33,7 @@ import hashlib
 import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -39,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .. import sinks, uncertainty
-from ..accounting import accounts
+from ..accounting import accounts, tower_sinks
 from ..lake import Lake
 from ..paths import check_identifier
 from ..security import Principal, Security
@@ -79,6 +81,7 @@ class MonitoringData:
     species: pd.DataFrame
     proposed_credits: int
     buffer_credits: int
+    partitioning: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def relative_u95(self) -> float:
@@ -211,7 +214,8 @@ def collect(lake: Lake, project_id: str, vintage: int, snapshot: int | None = No
                           u95_tco2e=u95, emissions_in_boundary_tco2e=emissions, removals_by_sinks_tco2e=by_sinks,
                           account_removals_tco2e=account, flux_removals_tco2e=flux, flags=pd.DataFrame(flags),
                           species=species[["name_zh", "latin_name"]],
-                          proposed_credits=proposed, buffer_credits=buffer)
+                          proposed_credits=proposed, buffer_credits=buffer,
+                          partitioning=tower_sinks.partitioning(lake, vintage, snapshot=snap, orgs=[site]))
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,18 @@ def figures_view(data: MonitoringData, lang: str):
                                     for v, u in zip(figures.value, figures.unit)],
                           "unit": figures.unit.map(lambda u: "tCO2e" if u == "tCO2e" else reports.text("credits_unit", lang))})
     return reports.report_table(shown, {"item": None, "value": None, "unit": None}, lang)
+
+
+def partitioning_view(data: MonitoringData, lang: str):
+    """GPP, Reco and NEE of the site's towers by both partitioning methods (tCO2e over the site area), or a line
+    saying the vintage has no complete tower-year."""
+    from ..reporting import reports
+
+    if data.partitioning.empty:
+        return reports.text("found_flux_cross_check_none", lang)
+    shown = data.partitioning.assign(partitioning_method=data.partitioning.method.map(lambda m: reports.text(m, lang)))
+    return reports.report_table(shown, {"device_id": None, "partitioning_method": None, "gpp_tco2e": "tCO2e",
+                                        "reco_tco2e": "tCO2e", "nee_tco2e": "tCO2e"}, lang)
 
 
 def flags_view(data: MonitoringData, lang: str):
