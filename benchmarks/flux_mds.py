@@ -4,7 +4,9 @@ Prints JSON: seconds for MDS gap filling of NEE (first call including numba
 JIT compilation or cache loading, then the best of several warm calls, by
 default with an SD for every record and with ``fill_all=False``), for the
 u* threshold estimate, the u* bootstrap (100 samples, REddyProc ``sEstimateUstarScenarios``)
-and the annual NEE under each u* scenario, and for night-time partitioning.
+and the annual NEE under each u* scenario, for night-time partitioning and for daytime partitioning
+(Lasslop et al. 2010, with its default 30 bootstrap refits per window for the parameter SDs, and
+without them), with both methods' annual GPP and Reco (gC m-2) side by side.
 
 In the same run it times hesseflux's MDS (``hesseflux.gapfill``, the Python
 reference of Cuntz's FR-Hes processing; ``pip install .[bench]``) on the same
@@ -212,6 +214,10 @@ def main() -> None:
     filled = fx.gapfill_mds(fx.filter_ustar(df, ustar), qc="qcNEE", qc_max=QC_MAX)
     filled = fx.gapfill_mds(filled, "Tair")
     partition_s, _ = seconds(fx.partition_nighttime, filled, tair="Tair_f", tair_qc="Tair_fqc")
+    filled = fx.gapfill_mds(filled, "VPD")
+    daytime_s, _ = seconds(fx.partition_daytime, filled)
+    daytime_no_boot_s, _ = seconds(fx.partition_daytime, filled, n_boot=0)
+    both = fx.compare_partitioning(filled, tair_qc="Tair_fqc")
     bootstrap_s, scenarios = seconds(fx.ustar_scenarios, df, n_samples=BOOTSTRAP_SAMPLES)
     scenario_nee_s, _ = seconds(fx.nee_under_ustar_scenarios, df, scenarios)
     report = {
@@ -222,6 +228,11 @@ def main() -> None:
         "gapfill_mds_gaps_only_warm_s": round(warm_gaps, 4),
         "ustar_threshold_s": round(ustar_s, 4),
         "partition_nighttime_s": round(partition_s, 4),
+        "partition_daytime_s": round(daytime_s, 3),
+        "partition_daytime_without_bootstrap_s": round(daytime_no_boot_s, 3),
+        "daytime_over_one_mds_ratio": round(daytime_s / warm, 1),
+        "partitioning_gc_m2": {method: {"GPP": round(row.GPP_gC_m2, 1), "Reco": round(row.Reco_gC_m2, 1)}
+                               for method, row in both.iterrows()},
         f"ustar_bootstrap_{BOOTSTRAP_SAMPLES}_samples_s": round(bootstrap_s, 3),
         "nee_under_4_ustar_scenarios_s": round(scenario_nee_s, 3),
         "bootstrap_over_one_mds_ratio": round(bootstrap_s / warm, 1),

@@ -55,16 +55,16 @@ starts, so a report shows that its figures miss them instead of every org's acco
 **Uncertainty** (IPCC 2006 Vol.1 Ch.3 Approach 1): every tCO2e figure carries its 95 % interval in
 ``ci95_low`` / ``ci95_high`` and, in ``uncertainty``, how it was derived or why there is none.  The
 error sources are the factor rows' stated uncertainties (:func:`_factor_uncertainty`), the plot sampling
-of the inventory (:func:`site_removal_rates`) and the random error of tower NEE (``tower_sinks``).  An
+of the inventory (:func:`site_removal_rates`), the random error of tower NEE and, for a complete
+tower-year, its spread under the u* threshold's bootstrap scenarios (``tower_sinks``).  An
 error source is one correlation group: its errors are the same wherever it is used, so they add linearly
 (fully correlated: one grid factor's error moves every enterprise's scope-2 emissions together) and
 different groups add in quadrature (independent).  Each figure's signed half-width per group is kept as an
 additive item ``u95:<item>:<group>`` (and the part without any estimate as ``u95:<item>:none``, whose
 basis says why), so it rolls up the tree and the periods like the figures and a parent's interval is
 exact under these assumptions; totals combine their items' groups with the items' signs.  A figure with
-any part lacking an estimate gets no interval: a partial one would look narrower than it is.  The
-spread of tower NEE under the u* threshold's uncertainty (:func:`carbonlib.flux.nee_under_ustar_scenarios`)
-is not in the monthly accounts.
+any part lacking an estimate gets no interval: a partial one would look narrower than it is (so a tower's
+figures of a running year have none until the year is complete and its u* scenarios are estimated).
 
 Every additive item rolls up the org tree (a parent is the sum of its subtree, a quarter
 the sum of its months); ratios (:data:`RATIO_ITEMS`) are recomputed at every node from the
@@ -534,7 +534,7 @@ def _flux_monthly(lake: Lake, year: int, snapshot: int, orgs: set[str] | None) -
         components(found.u95_tco2e, "flux:" + found.device_id + ":" + month.astype(str),
                    "tower random error (MDS) of ", "half-hours without a random-error estimate at "),
         components(found.u95_ustar_tco2e, "ustar:" + found.device_id, "u* threshold scenarios of ",
-                   "u* threshold scenarios not estimable at "),
+                   "u* threshold scenarios (estimated once the tower-year is complete) missing at "),
     ], ignore_index=True)
 
 

@@ -131,7 +131,8 @@ def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
         ``ustar_half95_gc_m2`` (the u* part: the month's NEE sum under the 5 % minus under the 95 % u*
         scenario of :func:`carbonlib.flux.ustar_scenarios` (:data:`USTAR_SAMPLES` resamples, seed 0),
         halved and widened to 95 % by :data:`RANGE90_TO_HALF95`; signed alike in every month, since one
-        threshold error shifts the whole year; NaN when the scenarios are not estimable),
+        threshold error shifts the whole year; NaN until every half-hour of the year is measured or filled,
+        or when the scenarios are not estimable),
         ``n_records`` (half-hours in the month), ``n_measured`` (half-hours with NEE kept
         after QC and u* filtering), ``complete``; and the u* threshold used (m s-1, NaN if
         not estimable).
@@ -159,7 +160,9 @@ def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
     }).rename_axis("month").reset_index()
     out["complete"] = out.n_filled == out.n_records
     out["nee_gc_m2"] = out.nee_gc_m2.where(out.complete)
-    out["ustar_half95_gc_m2"] = _ustar_spread(series, month) if measured.any() else np.nan
+    # REddyProc bootstraps the threshold on whole years; a running year would also cost the bootstrap at every
+    # refresh of live data (about 1 s per tower)
+    out["ustar_half95_gc_m2"] = _ustar_spread(series, month) if out.complete.all() else np.nan
     return out.drop(columns="n_filled"), float(threshold.annual)
 
 
