@@ -155,3 +155,31 @@ def test_the_explorer_draws_each_choice_once_and_a_selection_change_once(small_d
         assert "carbon-drawn" in view.progress.object and 'data-org="D430181"' in view.progress.object
         view.table.selection = [0]
         assert len(drawn) == 2 and drawn[1] == [view._rows.org_id.iloc[0]]
+
+
+def test_the_overview_shows_each_figures_95_percent_interval_and_says_when_there_is_none(small_demo_lake):
+    """KPI cards carry the interval under the number and the account's note as tooltip; the breakdown's
+    tooltips and the figures table carry it per item (the demo's factor rows state no uncertainty, so
+    emissions say so; the inventory removals have their plot-sampling interval)."""
+    from carbonlib.security import Grant, Principal
+    from carbonlib.i18n import label
+    from carbonlib.viz import components, theme
+    from carbonlib.viz.scope import Scope
+
+    with Lake.open(small_demo_lake, read_only=True) as lake:
+        rollups = data.rollups(lake)
+        scope = Scope(Principal(1, "t", "t", grants=(Grant("analyst", "P43"),)), rollups.tree, "view_figures")
+        view = components.Overview(lake, scope, org="P43", period="2025", lang="en", rollups=rollups)
+        own = accounts.account_figures(lake, "P43", "2025").set_index("item")
+    removals = own.loc["removals"]
+    expected = (f"95 % interval {theme.format_value(removals.ci95_low, 'tCO2e')} – "
+                f"{theme.format_value(removals.ci95_high, 'tCO2e')}")
+    kpis = view.kpis.object
+    assert expected in kpis and kpis.count('class="kpi-interval"') >= 3
+    assert "no interval estimate" in kpis and "ef=grid:" in kpis  # emissions: the note names the rows without one
+    shown = view.figures.set_index("item")
+    assert shown.loc["removals", "ci95"] == expected
+    assert shown.loc["scope2_purchased_electricity", "ci95"] == "no interval estimate"
+    tooltips = dict(zip(view.breakdown.source.data["category"], view.breakdown.source.data["interval"]))
+    categories = [i for i in own.index if i.startswith(("scope1_", "scope2_", "exported_"))]
+    assert len(categories) >= 4 and {tooltips[label(i, "en")] for i in categories} == {"no interval estimate"}

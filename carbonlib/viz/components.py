@@ -459,7 +459,8 @@ class Overview(_ScopedView):
             "ci95": [interval_text(lo, hi, u, lang) for lo, hi, u in zip(own.ci95_low, own.ci95_high, own.unit)],
             "uncertainty": own.uncertainty, "basis": own.basis})
         self.figures_table.value = self.figures
-        self.breakdown.update(values)
+        self.breakdown.update(values, {item: interval_text(low, high, unit, lang) for item, low, high, unit
+                                       in zip(own.item, own.ci95_low, own.ci95_high, own.unit)})
 
         kids = self.org_table(self.children(org_id), period).fillna(0.0)
         self.children_chart.update(kids)

@@ -105,25 +105,28 @@ class Breakdown:
 
     def __init__(self, lang: str, height: int = 300, width: int | None = None):
         self.lang = lang
-        self.source = ColumnDataSource({"category": [], "value": [], "colour": []})
+        self.source = ColumnDataSource({"category": [], "value": [], "colour": [], "interval": []})
         self.figure = _figure(label("ui_breakdown", lang), height, width, y_range=FactorRange(factors=[]))
         self.figure.hbar(y="category", right="value", height=0.7, color="colour", source=self.source)
-        self.figure.add_tools(HoverTool(tooltips=[("", "@category"), ("tCO2e", "@value{0,0}")]))
+        self.figure.add_tools(HoverTool(tooltips=[("", "@category"), ("tCO2e", "@value{0,0}"), ("", "@interval")]))
         self.figure.xaxis.formatter = _tonnes()
         self.figure.xaxis.axis_label = "tCO2e"
         self.figure.ygrid.grid_line_color = None
 
-    def update(self, figures: Mapping[str, float]) -> None:
-        """Show the category items of ``figures`` (item → tCO2e)."""
+    def update(self, figures: Mapping[str, float], intervals: Mapping[str, str] | None = None) -> None:
+        """Show the category items of ``figures`` (item → tCO2e); ``intervals`` (item → its 95 % interval as text)
+        go into the tooltips."""
         extra = [i for i in figures if i.startswith(self.PREFIXES) and i not in self.ITEMS]
         rows = []
         for item in (*self.ITEMS, *sorted(extra)):
             value = float(figures.get(item, 0.0) or 0.0)
             exported = item.startswith("exported_")
-            rows.append((label(item, self.lang), -value if exported else value, theme.NEUTRAL if exported else theme.SOURCE))
+            rows.append((label(item, self.lang), -value if exported else value, theme.NEUTRAL if exported else theme.SOURCE,
+                         (intervals or {}).get(item, "")))
         categories = [r[0] for r in rows][::-1]  # first item on top
         self.figure.y_range.factors = categories
-        self.source.data = {"category": [r[0] for r in rows], "value": [r[1] for r in rows], "colour": [r[2] for r in rows]}
+        self.source.data = {"category": [r[0] for r in rows], "value": [r[1] for r in rows], "colour": [r[2] for r in rows],
+                            "interval": [r[3] for r in rows]}
 
 
 class Lines:
