@@ -28,6 +28,7 @@ u* in m s-1. Missing values are NaN.
 from __future__ import annotations
 
 import warnings
+from copy import deepcopy
 
 from dataclasses import dataclass
 
@@ -302,8 +303,6 @@ def gapfill_mds(
         # first (that took 3 ms on a site-year, a quarter of the whole gap fill).
         frame = pd.DataFrame(added, index=df.index)
         if frame.columns.dtype == df.columns.dtype:
-            from copy import deepcopy
-
             out = pd.concat([df, frame], axis=1)
             out.attrs = deepcopy(df.attrs)
             return out

@@ -720,12 +720,13 @@ def _with_intervals(rows: pd.DataFrame) -> pd.DataFrame:
         "half-width from one error source"
     low[component] = high[component] = np.nan
     utilisation = x.item == "cap_utilisation"
-    if utilisation.any():
-        total = x[x.item == "emissions_total"].set_index(["org_id", "period"])
-        cap = x[x.item == "cap"].set_index(["org_id", "period"]).value
-        at = pd.MultiIndex.from_frame(x.loc[utilisation, ["org_id", "period"]])
-        low[utilisation] = (low[x.item == "emissions_total"].set_axis(total.index).reindex(at) / cap.reindex(at)).to_numpy()
-        high[utilisation] = (high[x.item == "emissions_total"].set_axis(total.index).reindex(at) / cap.reindex(at)).to_numpy()
+    if utilisation.any():  # the interval of emissions_total over the (exact) cap of the same org and period
+        ends = pd.DataFrame({"item": x.item, "value": x.value, "low": low, "high": high}).set_axis(
+            pd.MultiIndex.from_frame(x[["org_id", "period"]]))
+        total, cap = ends[ends.item == "emissions_total"], ends[ends.item == "cap"].value
+        at = ends.index[utilisation.to_numpy()]
+        low[utilisation] = (total.low.reindex(at) / cap.reindex(at)).to_numpy()
+        high[utilisation] = (total.high.reindex(at) / cap.reindex(at)).to_numpy()
         note[utilisation] = np.where(low[utilisation].notna(), "the interval of emissions_total over the cap (exact)",
                                      "no 95 % interval: emissions_total has none")
     return x.drop(columns=["half", "sources", "why_none"]).assign(ci95_low=low, ci95_high=high, uncertainty=note)

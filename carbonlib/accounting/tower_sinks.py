@@ -56,8 +56,8 @@ USTAR_SAMPLES = 100
 #: intervals are 95 % (±1.960 SD), so half the range is widened by 1.960 / 1.645.
 RANGE90_TO_HALF95 = uncertainty.Z95 / float(stats.norm.ppf(0.95))
 
-_COLUMNS = ["org_id", "device_id", "month", "removals_tco2e", "u95_tco2e", "u95_ustar_tco2e", "nee_gc_m2", "n_records", "n_measured",
-            "complete", "ustar_threshold", "basis"]
+_COLUMNS = ["org_id", "device_id", "month", "removals_tco2e", "u95_tco2e", "u95_ustar_tco2e", "nee_gc_m2",
+            "n_records", "n_measured", "complete", "ustar_threshold", "basis"]
 
 
 def towers(lake: Lake, snapshot: int | None = None, orgs: Iterable[str] | None = None) -> pd.DataFrame:
@@ -110,6 +110,14 @@ def half_hours(year: int) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(year, 1, 1, 0, 15), pd.Timestamp(year, 12, 31, 23, 45), freq="30min")
 
 
+def _half_hourly(frame: pd.DataFrame, year: int) -> pd.DataFrame:
+    """One tower's readings of ``year`` on every half-hour of the year, NEE flagged worse than
+    :data:`NEE_QC_MAX` removed."""
+    series = frame.set_index("mid").reindex(half_hours(year))
+    series["NEE"] = series["NEE"].where(series["NEE_qc"].fillna(0) <= NEE_QC_MAX)
+    return series
+
+
 def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
     """u*-filter and MDS gap-fill one tower-year; sum NEE per month.
 
@@ -137,8 +145,7 @@ def monthly_nee(frame: pd.DataFrame, year: int) -> tuple[pd.DataFrame, float]:
         after QC and u* filtering), ``complete``; and the u* threshold used (m s-1, NaN if
         not estimable).
     """
-    series = frame.set_index("mid").reindex(half_hours(year))
-    series["NEE"] = series["NEE"].where(series["NEE_qc"].fillna(0) <= NEE_QC_MAX)
+    series = _half_hourly(frame, year)
     threshold = flux.ustar_threshold(series)
     filtered = flux.filter_ustar(series, threshold)
     measured = filtered["NEE"].notna()
@@ -229,8 +236,7 @@ def partitioning(lake: Lake, year: int, *, snapshot: int | None = None,
     data = tower_year(lake, sites.device_id.tolist(), year, snapshot)
     rows = []
     for tower in sites.itertuples():
-        series = data[data.device_id == tower.device_id].set_index("mid").reindex(half_hours(year))
-        series["NEE"] = series["NEE"].where(series["NEE_qc"].fillna(0) <= NEE_QC_MAX)
+        series = _half_hourly(data[data.device_id == tower.device_id], year)
         if series["NEE"].notna().sum() == 0:
             continue
         filled = flux.gapfill_mds(flux.filter_ustar(series, flux.ustar_threshold(series)))
