@@ -175,6 +175,24 @@ def test_an_old_unverified_or_damaged_backup_goes_red(lake, backups):
     assert empty.status == "warn" and "no backup in" in empty.text("en")
 
 
+def test_a_backup_made_in_the_same_second_as_a_verified_one_still_warns(lake, tmp_path, monkeypatch):
+    """Backup ids carry the time to the second plus a random suffix, so two backups of one second sort by chance;
+    the unverified one must still be reported (this was a flake when a test made them back to back)."""
+    key_file = tmp_path / "backup.key"
+    backup.generate_key(key_file)
+    key = backup.load_key(key_file)
+    repository = tmp_path / "backups"
+    second = datetime.now(timezone.utc).replace(microsecond=0)
+    monkeypatch.setattr(backup, "_now", lambda: second)
+    monkeypatch.setattr(backup.secrets, "token_hex", lambda n: "ffffff")
+    backup.create(lake, repository, key)
+    assert backup.verify(repository, key).ok
+    monkeypatch.setattr(backup.secrets, "token_hex", lambda n: "000000")  # sorts before the verified one
+    later = backup.create(lake, repository, key)
+    state = _checks(health.check_health(lake, now=second + timedelta(minutes=1), repository=str(repository)))["backup"]
+    assert state.status == "warn" and later.backup_id in state.text("en")
+
+
 def test_a_full_disk_goes_red(lake, monkeypatch):
     """Simulated: the disk usage the check reads says how full the lake's disk is."""
     def disk(free_bytes: int):

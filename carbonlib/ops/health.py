@@ -252,11 +252,14 @@ def _backup(settings: Settings, now: datetime, limits: Limits, repository: str |
     ids = sorted(key.rsplit("/", 1)[-1] for key in storage.keys("backups/"))
     if not ids:
         return Check("backup", "warn", "health_backup_none", {"repository": location}, "health_fix_backup")
-    newest = ids[-1]
-    created = datetime.strptime(newest[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    age = _hours(now - created)
     raw = storage.read("verified.json")
     verified = json.loads(raw) if raw else {}
+    # Ids carry the creation time to the second; of backups made within the newest second, an unverified one
+    # is the one to report (the random suffix says nothing about their order).
+    same_second = [backup_id for backup_id in ids if backup_id[:16] == ids[-1][:16]]
+    newest = next((backup_id for backup_id in same_second if backup_id not in verified.get("backups", [])), ids[-1])
+    created = datetime.strptime(newest[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    age = _hours(now - created)
     fields = {"backup": newest, "count": len(ids), "age_h": age, "limit": limits.backup_age_h,
               "verified_at": _utc(datetime.fromisoformat(verified["at"])) if verified else "-",
               "problem": " / ".join(map(str, (verified.get("problems") or [[""]])[0]))}
