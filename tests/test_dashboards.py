@@ -388,6 +388,29 @@ def test_explorer_linked_selection_redraws(page, panel_url, figures):
     assert not page.locator(".tabulator-row", has_text="Changsha Logistics").count()
 
 
+@pytest.mark.parametrize("server", ["panel", "voila"])
+def test_the_first_change_after_opening_sends_figures_not_style_sheets(page, panel_url, voila_url, server):
+    """Panel 1.9 rebuilt every HTML pane's style-sheet models at its first update: the first org change after a
+    page opened re-sent ~10 kB of style sheets and showed its figures 0.2–0.4 s later than the next changes
+    (:class:`carbonlib.viz.components._HTML`).  Recorded here: the page's websocket frames."""
+    import re
+
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
+        payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
+    path = "/overview?org=P43&period=2025&lang=en" if server == "panel" else \
+        "/voila/render/overview.ipynb?org=P43&period=2025&lang=en"
+    _login(page, panel_url if server == "panel" else _server(voila_url), "t-province", path)
+    page.locator(".carbon-drawn[data-org='P43']").first.wait_for(state="attached", timeout=FIRST_PAINT_MS)
+    page.wait_for_timeout(500)  # the page has settled
+    frames.clear()
+    page.locator("select").first.select_option(label="— — Changsha County (D430121)")
+    page.locator(".carbon-drawn[data-org='D430121']").first.wait_for(state="attached", timeout=30_000)
+    changed = [frame for frame in frames if re.search(r'attr\\*"\s*:\s*\\*"stylesheets', frame)]
+    assert any("D430121" in frame for frame in frames), "the change's own updates were recorded"
+    assert not changed, f"{len(changed)} update(s) re-sent style sheets: {changed[0][:200]}"
+
+
 def test_overview_as_panel_app_shows_the_same_figures_and_drills_down(page, panel_url, figures):
     _login(page, panel_url, "t-liuyang", "/overview?period=2025&lang=en")
     _wait_header(page, "D430181")
