@@ -79,7 +79,8 @@ def test_kpis_ranking_and_ticker_say_what_the_accounts_and_devices_say(lake):
                if accounts.account_figures(lake, org, "2025").set_index("item").value.get("cap_utilisation", 0) > 1)
     devices = view.data.devices[view.data.devices.org_id.isin(view.inside("C4302").org_id)]
     status = rollup_data.status_table(rollup_data.device_status(lake), devices)
-    expected_alerts = int((status.status != "online").sum()) + (1 + min(over, screen.TICKER_LINES // 2) if over else 0)
+    quiet = int((status.status != "online").sum())  # a count line and the longest silent of them
+    expected_alerts = sum(1 + min(n, screen.TICKER_LINES // 2) for n in (quiet, over) if n)
     assert f'data-alerts="{expected_alerts}"' in view.ticker.object
     assert view.look_name == "light" and "#ffffff" in screen.screen_css(view.look)
 

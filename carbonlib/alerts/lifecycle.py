@@ -39,14 +39,16 @@ class Notice:
     channels: tuple[str, ...]
 
 
-def alerts(lake: Lake, *, include_cleared: bool = False, orgs: list[str] | None = None) -> pd.DataFrame:
+def alerts(lake: Lake, *, include_cleared: bool = False, orgs: list[str] | None = None,
+           snapshot: int | None = None) -> pd.DataFrame:
     """Alerts in their current state (newest step), oldest first: alert_id, rule, kind, subject, org_id,
-    severity, state, level, opened_at, changed_at, actor (of the newest step), facts (dict), note."""
+    severity, state, level, opened_at, changed_at, actor (of the newest step), facts (dict), note.
+    ``snapshot``: as of that lake snapshot (default: the current one)."""
     frame = lake.query(
         "SELECT alert_id, rule, kind, subject, org_id, severity, state, level, opened_at, event_time AS changed_at, "
         "actor, facts, note FROM (SELECT *, min(event_time) OVER (PARTITION BY alert_id) AS opened_at, "
         f"row_number() OVER (PARTITION BY alert_id ORDER BY event_time DESC, {_STEP_ORDER} DESC) AS newest "
-        f"FROM {lake.relation('alert_event')}) WHERE newest = 1 AND (? OR state <> 'cleared') "
+        f"FROM {lake.relation('alert_event', snapshot)}) WHERE newest = 1 AND (? OR state <> 'cleared') "
         "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], org_id)) ORDER BY opened_at, alert_id",
         [include_cleared, orgs, orgs])
     frame["facts"] = [json.loads(text) for text in frame.facts]

@@ -278,6 +278,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_ranking": ("下级排名", "Ranking below"),
     "ui_ticker": ("告警与最新读数", "Alerts and newest readings"),
     "ui_over_cap_count": ("超配额企业数", "Enterprises over their cap"),
+    "ui_quiet_count": ("离线或迟报设备数", "Devices offline or late"),
     "online": ("在线", "online"),
     "late": ("延迟", "late"),
     "offline": ("离线", "offline"),

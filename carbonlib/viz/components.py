@@ -20,7 +20,6 @@ import panel as pn
 from bokeh.models import NumberFormatter
 
 from .. import boundaries
-from ..alerts import lifecycle as alert_data
 from ..alerts.notify import text as alert_text
 from ..lake import Lake
 from ..security import ANONYMOUS, Grant, PermissionDenied, Principal, SessionInvalid
@@ -231,6 +230,7 @@ class _ScopedView:
         self.lake, self.data, self.lang = lake, rollups, lang
         self.tree = tree.reset_index(drop=True)
         self.orgs = self.tree.set_index("org_id")
+        self._names = dict(zip(self.tree.org_id, self.tree.name_zh if lang == "zh" else self.tree.name_en))
         self._path_ids = self.tree.path.str.split("/")
         root_depth = int(self.tree.depth.min())
         options = {f"{'— ' * (int(r['depth']) - root_depth)}{org_name(r, lang)} ({r['org_id']})": r["org_id"]
@@ -250,7 +250,8 @@ class _ScopedView:
             self.notice(message)
 
     def name(self, org_id: str) -> str:
-        return org_name(self.orgs.loc[org_id], self.lang)
+        """The display name of ``org_id`` in the page's language (KeyError outside the tree)."""
+        return self._names[org_id]
 
     def checked(self, touch: bool = True) -> bool:
         """Whether the session is still live (a person's action ``touch``es it); if not, the page says so and stops."""
@@ -664,7 +665,7 @@ class Monitor(_ScopedView):
         """The open alerts of the devices and orgs in view (:mod:`carbonlib.alerts`), newest first."""
         lang = self.lang
         inside = list(self.inside(self.selected_org()).org_id)
-        open_now = alert_data.alerts(self.lake, orgs=inside).iloc[::-1]
+        open_now = rollup_data.open_alerts(self.lake, inside).iloc[::-1]
         if open_now.empty:
             set_html(self.alert_box, markup('<div class="carbon-alerts" data-alerts="0">{}</div>', label("ui_no_alerts", lang)))
             return

@@ -38,6 +38,7 @@ FIGURE_COLUMNS = ["item", "value", "unit", "basis", "snapshot_id", "ci95_low", "
 _lock = threading.Lock()
 _rollups: dict[str, "Rollups"] = {}
 _status: dict[tuple[str, int], "DeviceStatus"] = {}
+_alerts: dict[tuple[str, int], pd.DataFrame] = {}
 
 
 @dataclass
@@ -199,6 +200,25 @@ def device_status(lake: Lake, hours: int = RECENT_HOURS) -> DeviceStatus:
             del _status[old]
         _status[key] = status
     return status
+
+
+def open_alerts(lake: Lake, orgs: list[str]) -> pd.DataFrame:
+    """The open alerts of ``orgs`` (:func:`carbonlib.alerts.lifecycle.alerts`, oldest first) at the lake's current
+    snapshot; every open alert is read once per snapshot and shared, so a page refreshing on a timer does not
+    query the lake each time."""
+    from ..alerts import lifecycle
+
+    snapshot = lake.snapshot_id()
+    key = (_lake_key(lake.settings), snapshot)
+    with _lock:
+        every = _alerts.get(key)
+    if every is None:
+        every = lifecycle.alerts(lake, snapshot=snapshot)
+        with _lock:
+            for old in [k for k in _alerts if k[0] == key[0]]:
+                del _alerts[old]
+            _alerts[key] = every
+    return every[every.org_id.isin(orgs)].reset_index(drop=True)
 
 
 def status_table(status: DeviceStatus, devices: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:

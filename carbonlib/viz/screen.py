@@ -21,7 +21,6 @@ from collections.abc import Mapping
 import pandas as pd
 import panel as pn
 
-from ..alerts import lifecycle as alert_data
 from ..alerts.notify import text as alert_text
 from ..lake import Lake
 from ..markup import Markup
@@ -155,18 +154,21 @@ class ProvinceScreen(_ScopedView):
 
     def _ticker(self, status: rollup_data.DeviceStatus, devices_now: pd.DataFrame, org_id: str, period: str) -> Markup:
         """Alerts first: the open alerts of the alerting service in the focus (newest first, :mod:`carbonlib.alerts`),
-        then what the screen sees itself that no open alert already says (devices late or offline; how many
-        enterprises are over their cap and the worst of them); then the newest readings."""
+        then what the screen sees itself that no open alert already says (how many devices are late or offline and
+        the longest silent of them, never heard from first; how many enterprises are over their cap and the worst
+        of them); then the newest readings."""
         lang = self.lang
         owners = self.data.devices.set_index("device_id").org_id
-        raised = alert_data.alerts(self.lake, orgs=list(self.inside(org_id).org_id)).iloc[::-1]
+        raised = rollup_data.open_alerts(self.lake, list(self.inside(org_id).org_id)).iloc[::-1]
         lines: list[Markup] = [markup('<li class="alert" data-alert-id="{}">⚠ {} · {} · {}</li>', row.alert_id,
                                       label(row.severity, lang), self.name(row.org_id),
                                       alert_text({"kind": row.kind, "facts": row.facts}, lang))
                                for row in raised.itertuples()]
         said = set(raised.subject)  # devices and orgs an open alert already names
-        for row in devices_now[(devices_now.status != "online") & ~devices_now.device_id.isin(said)].sort_values(
-                "last_seen").itertuples():
+        quiet = devices_now[(devices_now.status != "online") & ~devices_now.device_id.isin(said)]
+        if len(quiet):
+            lines.append(markup('<li class="alert">⚠ {}: {}</li>', label("ui_quiet_count", lang), f"{len(quiet):,}"))
+        for row in quiet.sort_values("last_seen", na_position="first").head(TICKER_LINES // 2).itertuples():
             lines.append(markup('<li class="alert">⚠ {} · {} · {} {}</li>', self.name(row.org_id), row.device_id,
                                 label(row.status, lang), f"{row.last_seen:%m-%d %H:%M}" if pd.notna(row.last_seen) else ""))
         enterprises = self.org_table(self.below(org_id, "enterprise"), period, ("cap_utilisation",))
