@@ -12,7 +12,8 @@ browser logs in before each timed load, untimed), then measures with Playwright 
   script injected into the page that checks every animation frame (page clock).  ``cold_browser``: a new browser context per load
   (empty HTTP cache, a first-time visitor); ``warm_browser``: one context (a returning visitor,
   JavaScript cached).  Voila loads are ``--voila-refill`` seconds apart so the kernel pool is
-  preheated again, as on a server that is not saturated;
+  preheated again, as on a server that is not saturated.  Timing starts once both servers are
+  idle (``servers_settled_s``: Voila preheats its kernel pool at start);
 - filter change: choose another org in the selector → the page shows that org's figures, timed
   in the page from the select's ``change`` event to the animation frame after the new header
   is in the DOM (Playwright's own round trips excluded), p50 and p95 over ``--changes``; the next
@@ -201,6 +202,32 @@ def _rotation_steps(lake: Path, n: int) -> list[float]:
     return times
 
 
+def _quiet(servers: list[subprocess.Popen], busy_share: float = 0.1, timeout_s: float = 300.0) -> float:
+    """Wait until the servers (with their kernels) use less than ``busy_share`` of one core over a second, so
+    the timings do not include Voila preheating its kernel pool; returns the seconds waited."""
+    import psutil
+
+    def cpu_seconds() -> float:
+        total = 0.0
+        for server in servers:
+            parent = psutil.Process(server.pid)
+            for process in (parent, *parent.children(recursive=True)):
+                try:
+                    times = process.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+        return total
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        before = cpu_seconds()
+        time.sleep(1.0)
+        if cpu_seconds() - before < busy_share:
+            break
+    return round(time.monotonic() - start, 1)
+
+
 def _summary(values: list[float]) -> dict:
     ordered = sorted(values)
     return {"n": len(values), "p50_s": round(statistics.median(ordered), 3),
@@ -232,7 +259,8 @@ def main() -> None:
              "overview (panel)": (f"{panel}/overview?lang=en", "[data-item=emissions_total] .kpi-number", 0.0),
              "explorer (panel)": (f"{panel}/explorer?lang=en", "[data-testid=selected]", 0.0),
              "province screen (panel)": (f"{panel}/screen?lang=en&rotate=0", "[data-item=emissions_total] .kpi-number", 0.0)}
-    result: dict = {"lake": str(lake), "think_s": args.think, "first_render_s": {}, "filter_change_s": {}}
+    result: dict = {"lake": str(lake), "think_s": args.think, "servers_settled_s": _quiet(servers),
+                    "first_render_s": {}, "filter_change_s": {}}
     viewport = {"width": 1400, "height": 1000}
     try:
         with sync_playwright() as p:
@@ -247,6 +275,7 @@ def main() -> None:
                 return visitor().new_page()
 
             for name, (url, selector, pause) in ({} if args.changes_only else pages).items():
+                _quiet(servers)  # Voila refills its kernel pool after the last Voila load
                 _first_render(returning.new_page, url, selector, 1, pause)  # warm the server and the browser cache
                 result["first_render_s"][name] = {
                     "cold_browser": _summary(_first_render(first_visit, url, selector, args.repeats, pause)),
@@ -260,6 +289,7 @@ def main() -> None:
                      ("overview org (voila)", "tables and charts", pages["overview (voila)"][0], ".carbon-header[data-org]",
                       ".carbon-header[data-org='{org}']"))
             for name, details, url, loaded, headline_selector in timed:
+                _quiet(servers)
                 if "voila" in name:
                     time.sleep(args.voila_refill)
                 page.goto(url)
