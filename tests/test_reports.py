@@ -302,3 +302,24 @@ def test_cli_reports_run(monthly, lake_copy):
     assert year.exit_code == 2 and "--kind annual" in year.output
     unknown = runner.invoke(reports_app, ["run", "--period", "2025-10", "--org", "E999", "--lake", str(lake_copy.lake)])
     assert unknown.exit_code == 1 and "E999" in unknown.output
+
+
+def test_connection_folders_of_a_killed_process_are_removed(tmp_path, monkeypatch):
+    """A process with warm report kernels that was killed (no exit handlers) leaves its kernels' connection-file
+    folder behind; the next process to start a warm kernel removes it, and keeps those of live processes."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from carbonlib.reporting import reports
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, live, mine = (tmp_path / f"carbon-kernels-{pid}-abc123" for pid in (gone.stdout.strip(), os.getppid(), os.getpid()))
+    for folder in (dead, live, mine):
+        folder.mkdir()
+        (folder / "w1-1").write_text("{}")
+    other = tmp_path / "carbon-kernels-x1y2z3"  # a report run's own temporary folder (no pid): not touched
+    other.mkdir()
+    reports._remove_orphaned_sockets()
+    assert not dead.exists() and live.exists() and mine.exists() and other.exists()

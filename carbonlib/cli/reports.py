@@ -8,6 +8,7 @@ Wired into the main CLI with ``app.add_typer(reports_app, name="reports")`` and
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -106,6 +107,10 @@ def pipelines_serve(schedule: ScheduleOption = None, lake: LakeOption = None, st
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(lake)
     loaded = _schedule(schedule)
+    def stop(signum, _frame):  # SIGTERM (systemd's stop, kill) ends it like Ctrl-C: warm kernels shut down
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     with acting(settings) as (security, principal):
         try:
             pipelines.serve(loaded, settings, state, security=security, principal=principal)

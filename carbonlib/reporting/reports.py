@@ -975,12 +975,32 @@ def _worker_kernel(environment: dict[str, str]) -> _WorkerKernel:
     if warm is not None and warm.environment == environment:
         return warm
     _drop_worker_kernel(thread)
-    sockets = tempfile.mkdtemp(prefix="carbon-kernels-")
+    _remove_orphaned_sockets()
+    sockets = tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-")
     warm = _WorkerKernel(KernelManager(kernel_name=KERNEL, config=kernel_config(sockets, f"w{thread}")), sockets,
                          dict(environment))
     with _WORKER_KERNELS_LOCK:
         _WORKER_KERNELS[thread] = warm
     return warm
+
+
+#: Folders of the warm kernels' connection files: ``<tmp>/carbon-kernels-<pid>-<random>``.
+_SOCKETS_PREFIX = "carbon-kernels-"
+
+
+def _remove_orphaned_sockets() -> None:
+    """Remove the connection-file folders of warm kernels whose process has gone without its exit handlers (killed,
+    e.g. a Dask worker or a scheduler stopped by a signal); their kernels went with it (ipykernel watches its parent)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SOCKETS_PREFIX}*-*"):
+        pid = folder.name[len(_SOCKETS_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _drop_worker_kernel(thread: int) -> None:
