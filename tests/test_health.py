@@ -112,6 +112,23 @@ def test_a_looked_after_platform_is_all_green(lake, schedule_file, backups):
     assert shown["checks"][0]["title"] == "目录数据库"
 
 
+def test_sigterm_stops_the_scheduler_like_ctrl_c(lake, schedule_file, tmp_path):
+    """systemd stops a service with SIGTERM: ``carbon pipelines serve`` ends cleanly (exit handlers run, so its warm
+    report kernels shut down and their folders go), not killed mid-way."""
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        serving = subprocess.Popen([sys.executable, "-m", "carbonlib", "pipelines", "serve", "--lake", str(lake.lake),
+                                    "--schedule", str(schedule_file)], stdout=out, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, CARBON_LANG="en"))
+        deadline = time.monotonic() + 120
+        while not pipelines.heartbeat_path(lake).is_file():
+            assert serving.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        serving.send_signal(signal.SIGTERM)
+        assert serving.wait(timeout=60) == 0, log.read_text()
+    assert log.read_text().rstrip().endswith("stopped")
+
+
 def test_a_stopped_scheduler_goes_red(lake, schedule_file, tmp_path):
     """A real ``carbon pipelines serve`` beats; killed, its heartbeat names the dead process at once; a scheduler on
     another host that stopped beating is red once three heartbeats are missed."""
