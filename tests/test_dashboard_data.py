@@ -180,6 +180,7 @@ def test_the_overview_shows_each_figures_95_percent_interval_and_says_when_there
     shown = view.figures.set_index("item")
     assert shown.loc["removals", "ci95"] == expected
     assert shown.loc["scope2_purchased_electricity", "ci95"] == "no interval estimate"
+    assert shown.loc["cap", "ci95"] == "exact"  # an allocated amount: both ends are the value, not an interval
     tooltips = dict(zip(view.breakdown.source.data["category"], view.breakdown.source.data["interval"]))
     categories = [i for i in own.index if i.startswith(("scope1_", "scope2_", "exported_"))]
     assert len(categories) >= 4 and {tooltips[label(i, "en")] for i in categories} == {"no interval estimate"}

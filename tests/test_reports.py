@@ -323,3 +323,15 @@ def test_connection_folders_of_a_killed_process_are_removed(tmp_path, monkeypatc
     other.mkdir()
     reports._remove_orphaned_sockets()
     assert not dead.exists() and live.exists() and mine.exists() and other.exists()
+
+
+def test_the_figures_table_says_exact_for_caps_and_no_estimate_when_there_is_none():
+    """The report's 95 % interval column: both ends equal to the value (a cap, a count) read 'exact', not 'x – x'."""
+    from carbonlib.reporting import reports
+
+    figures = pd.DataFrame({"label_zh": ["配额", "碳汇量", "排放总量"], "label_en": ["Emission cap", "Removals", "Total"],
+                            "value": [1000.0, 500.0, 800.0], "unit": ["tCO2e"] * 3,
+                            "ci95_low": [1000.0, 450.0, None], "ci95_high": [1000.0, 550.0, None]})
+    for lang, exact, none in (("en", "exact", "no estimate"), ("zh", "精确值", "无估计")):
+        shown = reports.figures_view(figures, lang).data.iloc[:, -1].tolist()
+        assert shown == [exact, "450 – 550", none]

@@ -86,6 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui_updating": ("图表更新中…", "Updating tables and charts…"),
     "ui_interval": ("95 % 区间 {low} – {high}", "95 % interval {low} – {high}"),
     "ui_no_interval": ("无区间估计", "no interval estimate"),
+    "ui_exact": ("精确值", "exact"),
     "ui_interval_column": ("95 % 区间", "95 % interval"),
     "ui_uncertainty": ("不确定性说明", "Uncertainty"),
     "ui_top_emitters": ("重点排放单位", "Top emitters"),
@@ -332,6 +333,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         'cross-check beside them, not part of the net'),
     'report_interval': ('95 % 区间', '95 % interval'),
     'report_no_interval': ('无估计', 'no estimate'),
+    'report_exact': ('精确值', 'exact'),
     'report_uncertainty_rule': ('95 % 区间按 IPCC 2006 第 1 卷第 3 章方法 1（误差传递）：误差来源为系数库给出的不确定性、'
                                 '清查样地抽样（成对样地）和通量塔随机误差及 u* 阈值情景；同一来源的误差处处完全相关，不同来源相互独立。'
                                 '某数字只要有一部分没有不确定性估计，就不给区间，并在数据表中说明原因。',

@@ -579,7 +579,7 @@ def rejects_view(rejects: pd.DataFrame, lang: str):
 
 def figures_view(figures: pd.DataFrame, lang: str):
     """The figures as shown on the page (a Styler without the index): label in ``lang``, formatted value, unit,
-    95 % interval (or 'no estimate': the figures table of the export says why), basis."""
+    95 % interval ('exact' for caps and counts, or 'no estimate': the figures table of the export says why), basis."""
     out = pd.DataFrame({
         text("item", lang): figures["label_zh" if lang == "zh" else "label_en"],
         text("value", lang): [format_cell(v, u) for v, u in zip(figures["value"], figures["unit"])],
@@ -587,7 +587,8 @@ def figures_view(figures: pd.DataFrame, lang: str):
     })
     if "ci95_low" in figures:
         out[text("interval", lang)] = [
-            text("no_interval", lang) if pd.isna(lo) or pd.isna(hi) else f"{format_cell(lo, u)} – {format_cell(hi, u)}"
+            text("no_interval", lang) if pd.isna(lo) or pd.isna(hi) else text("exact", lang) if lo == hi
+            else f"{format_cell(lo, u)} – {format_cell(hi, u)}"
             for lo, hi, u in zip(figures["ci95_low"], figures["ci95_high"], figures["unit"])]
     if "basis" in figures:
         out[text("basis", lang)] = figures["basis"].fillna("")

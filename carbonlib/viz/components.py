@@ -50,9 +50,12 @@ def org_name(row: Mapping, lang: str) -> str:
 
 # ----------------------------------------------------------------------------- small pieces
 def interval_text(low: float | None, high: float | None, unit: str, lang: str) -> str:
-    """'95 % interval low – high' of a figure (formatted as its value), or 'no interval estimate'."""
+    """'95 % interval low – high' of a figure (formatted as its value), 'exact' (an allocated amount or a count:
+    both ends equal the value), or 'no interval estimate'."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return i18n_message("ui_no_interval", lang)
+    if low == high:
+        return i18n_message("ui_exact", lang)
     return i18n_message("ui_interval", lang, low=theme.format_value(float(low), unit),
                         high=theme.format_value(float(high), unit))
 
