@@ -248,11 +248,12 @@ class _ScopedView:
         self.lake, self.data, self.lang = lake, rollups, lang
         self.tree = tree.reset_index(drop=True)
         self.orgs = self.tree.set_index("org_id")
-        self._names = dict(zip(self.tree.org_id, self.tree.name_zh if lang == "zh" else self.tree.name_en))
+        records = self.tree.to_dict("records")
+        self._names = {r["org_id"]: org_name(r, lang) for r in records}
         self._path_ids = self.tree.path.str.split("/")
         root_depth = int(self.tree.depth.min())
-        options = {f"{'— ' * (int(r['depth']) - root_depth)}{org_name(r, lang)} ({r['org_id']})": r["org_id"]
-                   for r in self.tree.to_dict("records")}
+        options = {f"{'— ' * (int(r['depth']) - root_depth)}{self._names[r['org_id']]} ({r['org_id']})": r["org_id"]
+                   for r in records}
         self.org_select = Choice(name=label("ui_org", lang), options=options, value=org, width=340)
         self.message = html(sizing_mode="stretch_width")
         self.notices: list[str] = []

@@ -180,11 +180,10 @@ def device_status(lake: Lake, hours: int = RECENT_HOURS) -> DeviceStatus:
     The ``ts`` filter lets DuckLake skip every older file (min/max statistics), so the cost
     does not grow with the lake.  Cached per snapshot.
     """
-    snapshot = lake.snapshot_id()
-    key = (_lake_key(lake.settings), snapshot)
-    with _lock:
-        if key in _status:
-            return _status[key]
+    return _per_snapshot(_status, lake, lambda snapshot: _read_status(lake, snapshot, hours))
+
+
+def _read_status(lake: Lake, snapshot: int, hours: int) -> DeviceStatus:
     daily = lake.relation("telemetry_daily", snapshot)
     last_daily = lake.query(f"SELECT device_id, max(last_ts) AS last_daily FROM {daily} GROUP BY device_id")
     newest_day = lake.query(f"SELECT max(day) AS d FROM {daily}").d.iloc[0]
@@ -194,12 +193,23 @@ def device_status(lake: Lake, hours: int = RECENT_HOURS) -> DeviceStatus:
         f"SELECT device_id, metric, max(ts) AS last_ts, arg_max(value, ts) AS last_value, count(*) AS readings, "
         f"count(*) FILTER (WHERE qc = 0) AS good FROM {lake.relation('telemetry', snapshot)} WHERE ts >= ? "
         "GROUP BY device_id, metric ORDER BY device_id, metric", [start.to_pydatetime()])
-    status = DeviceStatus(snapshot, start, latest, last_daily.set_index("device_id").last_daily)
+    return DeviceStatus(snapshot, start, latest, last_daily.set_index("device_id").last_daily)
+
+
+def _per_snapshot(cache: dict, lake: Lake, read):
+    """``read(snapshot)`` of the lake's current snapshot, kept in ``cache`` (one entry per lake: an older
+    snapshot's goes) and shared by every session."""
+    snapshot = lake.snapshot_id()
+    key = (_lake_key(lake.settings), snapshot)
     with _lock:
-        for old in [k for k in _status if k[0] == key[0]]:
-            del _status[old]
-        _status[key] = status
-    return status
+        if key in cache:
+            return cache[key]
+    value = read(snapshot)
+    with _lock:
+        for old in [k for k in cache if k[0] == key[0]]:
+            del cache[old]
+        cache[key] = value
+    return value
 
 
 def open_alerts(lake: Lake, orgs: list[str]) -> pd.DataFrame:
@@ -208,16 +218,7 @@ def open_alerts(lake: Lake, orgs: list[str]) -> pd.DataFrame:
     query the lake each time."""
     from ..alerts import lifecycle
 
-    snapshot = lake.snapshot_id()
-    key = (_lake_key(lake.settings), snapshot)
-    with _lock:
-        every = _alerts.get(key)
-    if every is None:
-        every = lifecycle.alerts(lake, snapshot=snapshot)
-        with _lock:
-            for old in [k for k in _alerts if k[0] == key[0]]:
-                del _alerts[old]
-            _alerts[key] = every
+    every = _per_snapshot(_alerts, lake, lambda snapshot: lifecycle.alerts(lake, snapshot=snapshot))
     return every[every.org_id.isin(orgs)].reset_index(drop=True)
 
 
